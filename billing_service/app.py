@@ -1,0 +1,93 @@
+"""The application factory: configuration, the I'mport client, the API and its blueprints."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from flask import Flask
+
+from . import health, http_headers, subscriptions
+from .config import Settings
+from .errors import register_error_handlers
+from .extensions import Api, swagger_ui_assets
+from .gateway import IamportClient
+
+logger = logging.getLogger(__name__)
+
+API_DESCRIPTION = """\
+Issues I'mport (PortOne V1) billing keys from card details sent by other internal services.
+
+Callers authenticate with `Authorization: Bearer <key>` (keys from `BILLING_API_KEYS`).
+Card data is sent in the request body only; it is never stored, logged or echoed, and responses
+carry only the masked card number. Every error has the same JSON shape with a stable `code`.
+"""
+
+
+def create_app(env: Mapping[str, str] | None = None) -> Flask:
+    """Build the service from ``env`` (default: the process environment)."""
+    settings = Settings.from_env(os.environ if env is None else env)
+    app = Flask(__name__)
+    # Plain UTF-8: I'mport's Korean messages stay readable in answers and logs.
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.config.update(
+        MAX_CONTENT_LENGTH=16 * 1024,
+        BILLING_CALLERS=settings.callers,
+        API_TITLE="Billing-key service",
+        API_VERSION="1.0.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="/docs/static/",
+        # validatorUrl: Swagger UI would otherwise send the document to an online validator.
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None, "persistAuthorization": True},
+        API_SPEC_OPTIONS={
+            "info": {"description": API_DESCRIPTION},
+            "security": [{"callerKey": []}],
+            "components": {
+                "securitySchemes": {
+                    "callerKey": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "A caller secret from BILLING_API_KEYS.",
+                    }
+                }
+            },
+        },
+    )
+    app.extensions["iamport"] = _iamport_client(app, settings)
+    if not settings.callers:
+        logger.warning("BILLING_API_KEYS is not set: callers are NOT authenticated (sandbox only).")
+
+    http_headers.init_app(app)
+    api = Api(app)
+    api.register_blueprint(health.blp)
+    api.register_blueprint(subscriptions.blp)
+    app.register_blueprint(swagger_ui_assets)
+    register_error_handlers(app)
+    return app
+
+
+def _iamport_client(app: Flask, settings: Settings) -> IamportClient:
+    url = settings.iamport_api_url
+    if url is None:  # sandbox mode, and no sandbox given: start the bundled one in-process
+        from .sandbox import start_sandbox
+
+        sandbox = start_sandbox()
+        app.extensions["sandbox"] = sandbox
+        url = sandbox.url
+    if settings.sandbox:
+        logger.warning(
+            "SANDBOX MODE: no I'mport credentials set; using the I'mport sandbox at %s. "
+            "No real billing key will be issued.",
+            url,
+        )
+    return IamportClient(
+        url,
+        settings.iamport_api_key,
+        settings.iamport_api_secret,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+    )

@@ -1,0 +1,171 @@
+"""The service's one error shape, and the one place that turns exceptions into it.
+
+Every error, from every endpoint, is ``{"status": "failed", "code", "message", "request_id"}``,
+plus ``errors`` (per field) on validation failures and ``gateway_code`` on card rejections.
+Messages are fixed texts or I'mport's own: they never echo what the caller sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, g, jsonify
+from werkzeug.exceptions import BadRequest, HTTPException, Unauthorized, UnsupportedMediaType
+
+from .gateway import (
+    CardRejected,
+    GatewayAuthFailed,
+    GatewayError,
+    GatewayTimeout,
+    GatewayUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    """One documented error: its HTTP status, stable code and default message."""
+
+    status: int
+    code: str
+    message: str
+
+
+ERRORS = {
+    kind.code: kind
+    for kind in (
+        ErrorKind(400, "invalid_json", "The request body is not valid JSON."),
+        ErrorKind(400, "bad_request", "The request could not be understood."),
+        ErrorKind(401, "unauthorized", "Send a valid caller key as 'Authorization: Bearer <key>'."),
+        ErrorKind(402, "card_rejected", "I'mport refused to issue a billing key for this card."),
+        ErrorKind(404, "not_found", "There is no such endpoint."),
+        ErrorKind(405, "method_not_allowed", "This endpoint does not allow that method."),
+        ErrorKind(413, "payload_too_large", "The request body is larger than 16 KiB."),
+        ErrorKind(
+            415,
+            "unsupported_media_type",
+            "Send the body as application/json or application/x-www-form-urlencoded.",
+        ),
+        ErrorKind(422, "invalid_request", "Some fields are invalid; see 'errors'."),
+        ErrorKind(500, "internal_error", "The service failed unexpectedly."),
+        ErrorKind(502, "gateway_error", "I'mport answered in a way the service cannot use."),
+        ErrorKind(502, "gateway_auth_failed", "I'mport refused the service's API credentials."),
+        ErrorKind(503, "gateway_unavailable", "I'mport could not be reached."),
+        ErrorKind(504, "gateway_timeout", "I'mport did not answer in time."),
+    )
+}
+
+# Most specific first: the first class in an exception's MRO found here decides.
+_GATEWAY_ERROR_CODES: dict[type[GatewayError], str] = {
+    CardRejected: "card_rejected",
+    GatewayAuthFailed: "gateway_auth_failed",
+    GatewayUnavailable: "gateway_unavailable",
+    GatewayTimeout: "gateway_timeout",
+    GatewayError: "gateway_error",
+}
+
+_HTTP_ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    500: "internal_error",
+}
+
+
+class InvalidJson(BadRequest):
+    """The body is declared as JSON but cannot be parsed."""
+
+    error_code = "invalid_json"
+
+
+class CallerUnauthorized(Unauthorized):
+    """No caller key, or one we do not know."""
+
+    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        return [*super().get_headers(*args, **kwargs), ("WWW-Authenticate", "Bearer")]
+
+
+class UnsupportedBody(UnsupportedMediaType):
+    """The body is neither JSON nor an HTML form."""
+
+
+def error_response(
+    kind: ErrorKind,
+    message: str | None = None,
+    *,
+    headers: list[tuple[str, str]] | None = None,
+    **extra: Any,
+) -> Response:
+    """Build the JSON error response for ``kind``."""
+    body = {
+        "status": "failed",
+        "code": kind.code,
+        "message": message or kind.message,
+        "request_id": g.get("request_id"),
+        **extra,
+    }
+    response = jsonify(body)
+    response.status_code = kind.status
+    for name, value in headers or ():
+        response.headers[name] = value
+    return response
+
+
+def http_error_response(error: HTTPException) -> Response:
+    """Render any werkzeug HTTP error, the routing 404/405 and webargs' 422 included."""
+    status = error.code or 500
+    code = getattr(error, "error_code", None) or _HTTP_ERROR_CODES.get(status)
+    kind = ERRORS.get(code or "") or ErrorKind(status, _snake_case(error.name), error.name)
+    # werkzeug's own headers carry the 405's Allow and the 401's WWW-Authenticate.
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    data = getattr(error, "data", None) or {}
+    headers.extend((data.get("headers") or {}).items())
+    extra: dict[str, Any] = {}
+    if "messages" in data:
+        extra["errors"] = _field_errors(data["messages"])
+    return error_response(kind, headers=headers, **extra)
+
+
+def gateway_error_response(error: GatewayError) -> Response:
+    """Render a failed I'mport call as the documented 402/502/503/504."""
+    code = next(_GATEWAY_ERROR_CODES[c] for c in type(error).__mro__ if c in _GATEWAY_ERROR_CODES)
+    kind = ERRORS[code]
+    logger.warning("I'mport call failed: %r (cause: %s)", error, type(error.__cause__).__name__)
+    if isinstance(error, CardRejected):
+        return error_response(kind, error.message, gateway_code=error.code)
+    return error_response(kind)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Send gateway failures through the error table (HTTP errors go through the Api)."""
+    app.register_error_handler(GatewayError, gateway_error_response)
+
+
+# Field names are the caller's input too: only ones that look like identifiers, with no run of
+# digits that could be part of a card number, are repeated.
+_SAFE_FIELD = re.compile(r"(?!.*[0-9]{4})[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+
+
+def _field_errors(messages: Any) -> dict[str, Any]:
+    """Flatten webargs' ``{location: {field: [...]}}`` into ``{field: [...]}``."""
+    flat: dict[str, Any] = {}
+    for location_errors in messages.values():
+        if not isinstance(location_errors, dict):
+            continue
+        for field, errors in location_errors.items():
+            name = field if isinstance(field, str) and _SAFE_FIELD.fullmatch(field) else "_unknown"
+            flat.setdefault(name, [])
+            flat[name].extend(errors if isinstance(errors, list) else [errors])
+    return flat
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")

@@ -1,0 +1,143 @@
+"""flask-smorest customised once for the whole service: error shape, body parsing, docs."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from importlib.resources import files
+from typing import Any, NoReturn
+
+import flask
+import marshmallow as ma
+from flask import current_app
+from flask_smorest import Api as BaseApi
+from flask_smorest import Blueprint as BaseBlueprint
+from webargs.core import is_json
+from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import HTTPException
+
+from .errors import ERRORS, InvalidJson, UnsupportedBody, http_error_response
+from .gateway import IamportClient
+
+FORM = "application/x-www-form-urlencoded"
+
+
+class ErrorSchema(ma.Schema):
+    """The error body of every endpoint."""
+
+    status = ma.fields.Constant("failed", required=True)
+    code = ma.fields.String(
+        required=True,
+        metadata={"enum": sorted(ERRORS), "description": "Stable snake_case error code."},
+    )
+    message = ma.fields.String(required=True, metadata={"description": "Human-readable text."})
+    request_id = ma.fields.String(
+        required=True, metadata={"description": "Quote it when reporting a problem."}
+    )
+    errors = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.List(ma.fields.Raw()),
+        metadata={"description": "Per-field messages (422 only)."},
+    )
+    gateway_code = ma.fields.Integer(
+        metadata={"description": "I'mport's envelope code (card_rejected only)."}
+    )
+
+
+class Api(BaseApi):
+    """Api rendering errors in the service's shape, with no vague 'default' response."""
+
+    ERROR_SCHEMA = ErrorSchema
+    # A catch-all "default" response would make every status look documented.
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        return http_error_response(error)
+
+
+class BodyParser(FlaskParser):
+    """Reads the ``json`` location from a JSON body or an HTML form; anything else is a 415.
+
+    flask-smorest's ``json_or_form`` location would document the fields as invalid
+    ``in: json_or_form`` parameters, so routes declare ``json`` and this parser accepts both.
+    """
+
+    def load_json(self, req: Any, schema: ma.Schema) -> Any:
+        if is_json(req.mimetype):
+            try:
+                return super().load_json(req, schema)
+            except RecursionError as exc:  # absurdly nested JSON
+                raise InvalidJson() from exc
+        if req.mimetype == FORM:
+            return self.load_form(req, schema)
+        raise UnsupportedBody()
+
+    def _handle_invalid_json_error(
+        self, error: Exception, req: Any, *args: Any, **kwargs: Any
+    ) -> NoReturn:
+        raise InvalidJson() from error
+
+
+class Blueprint(BaseBlueprint):
+    """Blueprint with the service's body parser and error documentation."""
+
+    ARGUMENTS_PARSER = BodyParser()
+
+    def body(self, schema: type[ma.Schema], *, example: dict[str, Any]) -> Callable[..., Any]:
+        """Take ``schema`` as a JSON body or an equivalent HTML form, and document both."""
+        name = schema.__name__.removesuffix("Schema")
+        as_json = self.arguments(schema, example=example)
+        as_form = self.doc(
+            requestBody={"content": {FORM: {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
+        )
+        return lambda func: as_form(as_json(func))
+
+    def errors(self, *codes: str) -> Callable[..., Any]:
+        """Document the given error codes, grouped by status, each with an example."""
+        by_status: dict[int, list[str]] = defaultdict(list)
+        for code in codes:
+            by_status[ERRORS[code].status].append(code)
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            for status, status_codes in by_status.items():
+                func = self.alt_response(
+                    status,
+                    schema=ErrorSchema,
+                    description=" or ".join(f"`{c}`: {ERRORS[c].message}" for c in status_codes),
+                    examples={c: {"value": _error_example(c)} for c in status_codes},
+                )(func)
+            return func
+
+        return decorator
+
+
+def _error_example(code: str) -> dict[str, Any]:
+    example: dict[str, Any] = {
+        "status": "failed",
+        "code": code,
+        "message": ERRORS[code].message,
+        "request_id": "5f0c6d1e9a8b4c2d",
+    }
+    if code == "invalid_request":
+        example["errors"] = {"card_number": ["Not a valid card number."]}
+    if code == "card_rejected":
+        example["message"] = (
+            "카드정보 인증 및 빌키 발급에 실패하였습니다. [8102]거래정지된 카드입니다."
+        )
+        example["gateway_code"] = -1
+    return example
+
+
+# Swagger UI's JS and CSS come from the flask-swagger-ui wheel, so /docs works with no internet.
+swagger_ui_assets = flask.Blueprint(
+    "swagger_ui_assets",
+    __name__,
+    static_folder=str(files("flask_swagger_ui") / "dist"),
+    static_url_path="/docs/static",
+)
+
+
+def iamport() -> IamportClient:
+    """The app's I'mport client."""
+    client: IamportClient = current_app.extensions["iamport"]
+    return client

@@ -1,0 +1,72 @@
+"""Sandbox-only control endpoints under `/__sandbox__/` (no auth, plain JSON, not logged)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from .state import CONFIG_TYPES
+from .wire import Context, Reply, Request, Route, json_reply
+
+PREFIX = "/__sandbox__/"
+
+
+def _bad_request(message: str) -> Reply:
+    return json_reply(400, {"error": message})
+
+
+def calls(ctx: Context, req: Request) -> Reply:
+    """Per-route counts and the recent call list (no bodies, card data or tokens)."""
+    return json_reply(200, ctx.state.calls_snapshot())
+
+
+def reset(ctx: Context, req: Request) -> Reply:
+    """Back to a freshly started sandbox (start-up config, real clock, nothing stored)."""
+    ctx.state.reset()
+    return json_reply(200, {"reset": True, "now": ctx.state.now()})
+
+
+def clock(ctx: Context, req: Request) -> Reply:
+    """`{"advance": seconds}` moves the sandbox clock forward (tokens expire, months turn)."""
+    advance = req.body.get("advance")
+    if isinstance(advance, bool) or not isinstance(advance, (int, float)):
+        return _bad_request("advance must be a number of seconds")
+    if advance < 0 or not math.isfinite(advance):
+        return _bad_request("advance must be finite and >= 0: the clock only moves forward")
+    return json_reply(200, {"now": ctx.state.advance_clock(advance)})
+
+
+def expire_tokens(ctx: Context, req: Request) -> Reply:
+    """Expire the current token now; business calls get 401, getToken then issues a new one."""
+    return json_reply(200, {"expired": ctx.state.expire_tokens(), "now": ctx.state.now()})
+
+
+def get_config(ctx: Context, req: Request) -> Reply:
+    """Current run-time switches."""
+    return json_reply(200, dataclasses.asdict(ctx.state.config))
+
+
+def set_config(ctx: Context, req: Request) -> Reply:
+    """Change any of latency_ms, token_latency_ms, not_found_as_404, unauthorized."""
+    changes = {}
+    for name, value in req.body.items():
+        expected = CONFIG_TYPES.get(name)
+        if expected is None:
+            return _bad_request(f"unknown config key {name!r}; known: {sorted(CONFIG_TYPES)}")
+        # bool is a subclass of int: reject `true` for a millisecond field explicitly.
+        if type(value) is not expected:
+            return _bad_request(f"{name} must be {expected.__name__}")
+        if isinstance(value, int) and value < 0:
+            return _bad_request(f"{name} must be >= 0")
+        changes[name] = value
+    return json_reply(200, dataclasses.asdict(ctx.state.update_config(changes)))
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", PREFIX + "calls", calls, auth=False),
+    Route("POST", PREFIX + "reset", reset, auth=False),
+    Route("POST", PREFIX + "clock", clock, auth=False),
+    Route("POST", PREFIX + "tokens/expire", expire_tokens, auth=False),
+    Route("GET", PREFIX + "config", get_config, auth=False),
+    Route("POST", PREFIX + "config", set_config, auth=False),
+)

@@ -1,0 +1,199 @@
+"""Thread-safe in-memory state of the sandbox: clock, token, billing keys, config, call log."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hmac
+import secrets
+import threading
+import time
+from typing import Any
+
+DEFAULT_TOKEN_TTL = 1800  # a fresh I'mport token lives 30 minutes
+TOKEN_EXTEND_WINDOW = 60  # a repeat getToken within the last minute...
+TOKEN_EXTENSION = 300  # ...extends the same token by 5 minutes
+CALL_LOG_LIMIT = 10_000  # keep memory flat under benchmarks; counts stay exact
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Switches changeable at run time through `POST /__sandbox__/config`."""
+
+    latency_ms: int = 0  # added to every I'mport response (a network round trip)
+    token_latency_ms: int = 0  # added to getToken only (makes cold-cache races observable)
+    not_found_as_404: bool = False  # the spec's 404 instead of the observed 200 + code 1
+    unauthorized: bool = False  # every business call answers 401, even with a valid token
+
+
+CONFIG_TYPES: dict[str, type] = {
+    "latency_ms": int,
+    "token_latency_ms": int,
+    "not_found_as_404": bool,
+    "unauthorized": bool,
+}
+
+
+@dataclasses.dataclass
+class _Token:
+    value: str
+    expired_at: int
+
+
+class SandboxState:
+    """Everything the fake I'mport remembers, guarded by one lock.
+
+    The config is an immutable object swapped under the lock, so the hot path can read
+    `state.config` without locking.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        api_secret: str,
+        *,
+        token_ttl: int = DEFAULT_TOKEN_TTL,
+        latency_ms: int = 0,
+    ) -> None:
+        self.api_key = api_key
+        self.api_secret = api_secret
+        self.token_ttl = token_ttl
+        self._default_config = Config(latency_ms=latency_ms)
+        self._lock = threading.Lock()
+        self.config = self._default_config
+        self._offset = 0.0
+        self._token: _Token | None = None
+        self._customers: dict[str, dict[str, Any]] = {}
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._calls: collections.deque[dict[str, Any]] = collections.deque(maxlen=CALL_LOG_LIMIT)
+
+    # --- lifecycle / clock ---
+
+    def reset(self) -> None:
+        """Forget customers, tokens, calls and the clock offset; restore the start-up config."""
+        with self._lock:
+            self.config = self._default_config
+            self._offset = 0.0
+            self._token = None
+            self._customers.clear()
+            self._counts.clear()
+            self._calls.clear()
+
+    def now(self) -> int:
+        """Sandbox time in integer UNIX seconds (wall clock plus the admin offset)."""
+        return int(time.time() + self._offset)
+
+    def advance_clock(self, seconds: float) -> int:
+        """Move the sandbox clock forward and return the new `now`."""
+        with self._lock:
+            self._offset += seconds
+        return self.now()
+
+    # --- tokens ---
+
+    def credentials_ok(self, key: str, secret: str) -> bool:
+        """Compare credentials in constant time (the sandbox may be exposed on a LAN)."""
+        key_ok = hmac.compare_digest(key.encode(), self.api_key.encode())
+        secret_ok = hmac.compare_digest(secret.encode(), self.api_secret.encode())
+        return key_ok and secret_ok
+
+    def get_token(self) -> tuple[str, int, int]:
+        """Issue or reuse the token like I'mport does; return (access_token, now, expired_at).
+
+        I'mport keeps one current token per key so that many servers of one merchant end up
+        sharing it: a repeat call returns the same token and expiry, a call in the last
+        minute extends it by 5 minutes, and only an expired token is replaced.
+        """
+        with self._lock:
+            now = self.now()
+            token = self._token
+            if token is None or now >= token.expired_at:
+                token = _Token(secrets.token_hex(20), now + self.token_ttl)
+                self._token = token
+            elif token.expired_at - now <= TOKEN_EXTEND_WINDOW:
+                token.expired_at += TOKEN_EXTENSION
+            return token.value, now, token.expired_at
+
+    def token_valid(self, value: str) -> bool:
+        """True when `value` is the current, unexpired token."""
+        with self._lock:
+            token = self._token
+            if token is None or not hmac.compare_digest(value.encode(), token.value.encode()):
+                return False
+            return self.now() < token.expired_at
+
+    def expire_tokens(self) -> int:
+        """Make the current token expire now; return how many tokens were expired (0 or 1)."""
+        with self._lock:
+            if self._token is None:
+                return 0
+            self._token.expired_at = min(self._token.expired_at, self.now())
+            return 1
+
+    # --- billing keys ---
+
+    def put_customer(self, customer_uid: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Store (or replace) a billing key; keep `inserted` of a replaced key, bump `updated`."""
+        with self._lock:
+            now = self.now()
+            previous = self._customers.get(customer_uid)
+            inserted = previous["inserted"] if previous else now
+            annotation = {"customer_uid": customer_uid, **fields}
+            annotation["inserted"] = inserted
+            annotation["updated"] = now
+            self._customers[customer_uid] = annotation
+            return dict(annotation)
+
+    def get_customer(self, customer_uid: str) -> dict[str, Any] | None:
+        """Return a copy of the stored annotation, or None."""
+        with self._lock:
+            annotation = self._customers.get(customer_uid)
+            return dict(annotation) if annotation is not None else None
+
+    def delete_customer(self, customer_uid: str) -> dict[str, Any] | None:
+        """Remove a billing key and return what was deleted, or None."""
+        with self._lock:
+            return self._customers.pop(customer_uid, None)
+
+    # --- config ---
+
+    def update_config(self, changes: dict[str, Any]) -> Config:
+        """Apply already-validated changes and return the new config."""
+        with self._lock:
+            self.config = dataclasses.replace(self.config, **changes)
+            return self.config
+
+    # --- call log (never bodies, card data or tokens) ---
+
+    def record_call(
+        self,
+        method: str,
+        route: str | None,
+        path: str,
+        status: int | None,
+        authorization: str | None,
+        request_id: str | None,
+        shapes: dict[str, str],
+    ) -> None:
+        """Remember one I'mport call; `status` None means the connection was reset.
+
+        `shapes` holds only the format of the card fields (digits as ``d``), never their values.
+        """
+        call = {
+            "method": method,
+            "route": route,
+            "path": path,
+            "status": status,
+            "authorization": authorization,
+            "request_id": request_id,
+            "shapes": shapes,
+        }
+        key = f"{method} {route if route is not None else '<unknown>'}"
+        with self._lock:
+            self._counts[key] += 1
+            self._calls.append(call)
+
+    def calls_snapshot(self) -> dict[str, Any]:
+        """Return `{"counts": {...}, "calls": [...]}` for the admin API."""
+        with self._lock:
+            return {"counts": dict(self._counts), "calls": list(self._calls)}

@@ -1,0 +1,96 @@
+"""Value types shared by the sandbox modules: context, request, reply, route, I'mport envelope."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .state import SandboxState
+
+# The content type the live server was observed to send (ruby client issue #23 header dump).
+JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What endpoint handlers may use besides the request."""
+
+    state: SandboxState
+    stopping: threading.Event  # set by shutdown(): waits must end early
+    hang_seconds: float
+
+
+@dataclass
+class Request:
+    """A parsed request; `body` holds JSON or form fields, `params` the path placeholders."""
+
+    method: str
+    path: str
+    params: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+
+    def field(self, name: str) -> str | None:
+        """Return a body field as a string; numbers are stringified, objects/lists ignored."""
+        value = self.body.get(name)
+        if value is None or isinstance(value, (dict, list, bool)):
+            return None
+        return value if isinstance(value, str) else str(value)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer. Handlers return None instead to reset the connection."""
+
+    status: int
+    body: bytes
+    content_type: str = JSON_CONTENT_TYPE
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+Handler = Callable[[Context, Request], "Reply | None"]
+
+
+def json_reply(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
+    """Serialise compact UTF-8 JSON (Korean messages stay readable)."""
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return Reply(status, body, JSON_CONTENT_TYPE, headers)
+
+
+def envelope(
+    status: int,
+    code: int,
+    message: str | None,
+    response: Any = None,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> Reply:
+    """I'mport's `{code, message, response}` envelope, used for successes and errors alike."""
+    return json_reply(status, {"code": code, "message": message, "response": response}, headers)
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint: method + path template such as `/subscribe/customers/{customer_uid}`."""
+
+    method: str
+    template: str
+    handler: Handler
+    auth: bool = True  # needs an access token
+    token_call: bool = False  # subject to the extra `token_latency_ms`
+    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # A placeholder matches one raw path segment; the handler sees it percent-decoded.
+        regex, pos = "", 0
+        for match in _PLACEHOLDER.finditer(self.template):
+            regex += re.escape(self.template[pos : match.start()]) + f"(?P<{match[1]}>[^/]+)"
+            pos = match.end()
+        regex += re.escape(self.template[pos:])
+        object.__setattr__(self, "pattern", re.compile(regex))

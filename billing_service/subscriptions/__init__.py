@@ -1,0 +1,5 @@
+"""Billing keys: issuance."""
+
+from .routes import blp
+
+__all__ = ["blp"]

@@ -1,0 +1,243 @@
+"""Request and response schemas of the billing-key endpoints."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import validate
+
+from ..gateway import CardDetails
+
+# Korea has no daylight saving time: a fixed offset is exact and needs no tz database.
+SEOUL = timezone(timedelta(hours=9), "Asia/Seoul")
+
+
+class Pattern(validate.Regexp):
+    """A regex that must match the whole value; ``$`` alone would let a trailing newline in.
+
+    The pattern itself stays ECMA-compatible for the OpenAPI document.
+    """
+
+    def __init__(self, regex: str, *, error: str) -> None:
+        super().__init__(regex, error=error)
+        self._whole = re.compile(regex)
+
+    def __call__(self, value: Any) -> Any:
+        if not isinstance(value, str) or self._whole.fullmatch(value) is None:
+            raise ma.ValidationError(self._format_error(value))
+        return value
+
+
+UID = Pattern(r"^[A-Za-z0-9._-]+$", error="Only letters, digits, '.', '_' and '-' are allowed.")
+
+# Fields sent to I'mport as they are, besides the card itself.
+CUSTOMER_FIELDS = (
+    "pg",
+    "customer_id",
+    "customer_name",
+    "customer_tel",
+    "customer_email",
+    "customer_addr",
+    "customer_postcode",
+)
+
+
+class CardNumber(ma.fields.String):
+    """14-16 digits, optionally grouped with dashes or spaces, passing the Luhn check."""
+
+    default_error_messages = {  # noqa: RUF012 - marshmallow's own convention
+        "format": "Must be 14 to 16 digits, optionally grouped with '-' or spaces.",
+        "luhn": "Not a valid card number (check digit mismatch).",
+    }
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not re.fullmatch(r"[0-9]+(?:[ -][0-9]+)*", text):
+            raise self.make_error("format")
+        digits = re.sub(r"[ -]", "", text)
+        if not 14 <= len(digits) <= 16:
+            raise self.make_error("format")
+        if not _luhn_valid(digits):
+            raise self.make_error("luhn")
+        return digits
+
+
+class Expiry(ma.fields.String):
+    """``YYYY-MM`` or ``YYYYMM``, not before the current month in Seoul; loads as ``YYYY-MM``."""
+
+    default_error_messages = {  # noqa: RUF012
+        "format": "Must be YYYY-MM or YYYYMM with a month from 01 to 12.",
+        "expired": "The card has expired.",
+    }
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        match = re.fullmatch(r"([0-9]{4})-?([0-9]{2})", text)
+        if not match or not 1 <= int(match[2]) <= 12:
+            raise self.make_error("format")
+        today = datetime.now(SEOUL).date()
+        if (int(match[1]), int(match[2])) < (today.year, today.month):
+            raise self.make_error("expired")
+        return f"{match[1]}-{match[2]}"
+
+
+class Birth(ma.fields.String):
+    """A real ``YYMMDD`` date, or a 10-digit business registration number (dashes allowed)."""
+
+    default_error_messages = {  # noqa: RUF012
+        "format": (
+            "Must be a date as YYMMDD, or a 10-digit business registration number for "
+            "corporate cards."
+        ),
+    }
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if re.fullmatch(r"[0-9]{6}", text) and _is_yymmdd(text):
+            return text
+        if re.fullmatch(r"[0-9]+(?:-[0-9]+)*", text) and len(digits := text.replace("-", "")) == 10:
+            return digits
+        raise self.make_error("format")
+
+
+class IssueBillingKeySchema(ma.Schema):
+    """Card and customer details for issuing a billing key."""
+
+    card_number = CardNumber(
+        required=True,
+        load_only=True,
+        metadata={
+            "description": "14-16 digits; '-' or spaces allowed.",
+            "example": "4242-4242-4242-4242",
+        },
+    )
+    expiry = Expiry(
+        required=True,
+        load_only=True,
+        metadata={"description": "YYYY-MM or YYYYMM, not in the past.", "example": "2030-12"},
+    )
+    birth = Birth(
+        required=True,
+        load_only=True,
+        metadata={
+            "description": "Card holder's birth date YYMMDD, or the 10-digit business "
+            "registration number of a corporate card.",
+            "example": "880101",
+        },
+    )
+    pwd_2digit = ma.fields.String(
+        load_only=True,
+        validate=Pattern(r"^[0-9]{2}$", error="Must be exactly 2 digits."),
+        metadata={
+            "description": "First two digits of the card password; required with a YYMMDD "
+            "birth date, optional for corporate cards.",
+            "example": "12",
+        },
+    )
+    customer_uid = ma.fields.String(
+        required=True,
+        validate=[validate.Length(1, 80), UID],
+        metadata={
+            "description": "Your id for this customer and card; the key is stored under it.",
+            "example": "gildong_0001_1234",
+        },
+    )
+    pg = ma.fields.String(
+        validate=validate.Length(1, 64),
+        metadata={"description": "PG to use: 'provider' or 'provider.MID' (default PG if absent)."},
+    )
+    customer_id = ma.fields.String(validate=validate.Length(1, 80))
+    customer_name = ma.fields.String(validate=validate.Length(max=20))
+    customer_tel = ma.fields.String(validate=validate.Length(max=20))
+    customer_email = ma.fields.Email(validate=validate.Length(max=200))
+    customer_addr = ma.fields.String(validate=validate.Length(max=200))
+    customer_postcode = ma.fields.String(validate=validate.Length(max=8))
+
+    @ma.pre_load
+    def drop_empty(self, data: Any, **kwargs: Any) -> Any:
+        """An empty field, as an HTML form sends for a blank input, counts as absent."""
+        if isinstance(data, dict) or hasattr(data, "items"):
+            return {k: v for k, v in data.items() if v != ""}
+        return data
+
+    @ma.validates_schema
+    def require_pwd_for_personal_cards(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if len(data.get("birth", "")) == 6 and "pwd_2digit" not in data:
+            raise ma.ValidationError("Required when birth is a date (personal card).", "pwd_2digit")
+
+    @ma.post_load
+    def split(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Separate the card (kept out of logs by its repr) from the customer details."""
+        return {
+            "customer_uid": data["customer_uid"],
+            "card": CardDetails(
+                number=data["card_number"],
+                expiry=data["expiry"],
+                birth=data["birth"],
+                pwd_2digit=data.get("pwd_2digit"),
+            ),
+            "customer": {k: data[k] for k in CUSTOMER_FIELDS if k in data},
+        }
+
+
+class BillingKeySchema(ma.Schema):
+    """A billing key registered at I'mport; the card number is masked."""
+
+    customer_uid = ma.fields.String(required=True)
+    pg_provider = ma.fields.String(allow_none=True, metadata={"example": "nice"})
+    pg_id = ma.fields.String(allow_none=True, metadata={"example": "nictest04m"})
+    card_name = ma.fields.String(allow_none=True, metadata={"example": "현대카드"})
+    card_code = ma.fields.String(allow_none=True, metadata={"example": "367"})
+    card_number = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "Masked, as I'mport returns it.", "example": "424242******4242"},
+    )
+    card_type = ma.fields.String(
+        allow_none=True,
+        validate=validate.OneOf(["credit", "debit"]),
+        metadata={"description": "null when the PG does not report it."},
+    )
+    customer_name = ma.fields.String(allow_none=True)
+    customer_email = ma.fields.String(allow_none=True)
+    customer_tel = ma.fields.String(allow_none=True)
+    issued_at = ma.fields.AwareDateTime(
+        required=True, default_timezone=UTC, metadata={"description": "First issued (UTC)."}
+    )
+    updated_at = ma.fields.AwareDateTime(
+        required=True, default_timezone=UTC, metadata={"description": "Last (re)issued (UTC)."}
+    )
+    replaced = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "True when the customer_uid already had a key, now replaced."},
+    )
+
+
+class IssueBillingKeyResponseSchema(ma.Schema):
+    """Answer to a successful issuance."""
+
+    status = ma.fields.Constant("success", required=True)
+    message = ma.fields.Constant("Billing has successfully issued", required=True)
+    billing_key = ma.fields.Nested(BillingKeySchema, required=True)
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, char in enumerate(reversed(digits)):
+        n = int(char) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
+
+
+def _is_yymmdd(text: str) -> bool:
+    """A date in either century: 000229 is real (2000), 010229 is not."""
+    yy, mm, dd = int(text[:2]), int(text[2:4]), int(text[4:])
+    for century in (1900, 2000):
+        try:
+            date(century + yy, mm, dd)
+            return True
+        except ValueError:
+            pass
+    return False

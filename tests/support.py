@@ -1,0 +1,161 @@
+"""Test support: constants, the sandbox handle, the live gunicorn service."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import requests
+
+from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
+
+ROOT = Path(__file__).resolve().parent.parent
+CALLER_KEY = "test-caller-key-checkout"
+OTHER_CALLER_KEY = "test-caller-key-ops"
+
+# Distinctive test cards (Luhn-valid): the log scans look for exactly these digits.
+CARD = "4242424242424242"
+CORPORATE_CARD = "5555555555554444"
+REJECTED_CARD = "4000000000000002"
+
+VALID_BODY = {
+    "card_number": "4242-4242-4242-4242",
+    "expiry": "2031-07",
+    "birth": "880101",
+    "pwd_2digit": "47",
+    "customer_uid": "gildong_0001_1234",
+}
+
+
+class Sandbox:
+    """Test-side handle on a running sandbox: its URL and its admin endpoints."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def admin(self, method: str, path: str, **json: object) -> dict:
+        resp = requests.request(method, f"{self.url}/__sandbox__/{path}", json=json or None)
+        resp.raise_for_status()
+        return resp.json()
+
+    def counts(self) -> dict[str, int]:
+        return self.admin("GET", "calls")["counts"]
+
+    def count(self, route: str) -> int:
+        return self.counts().get(route, 0)
+
+    def calls(self, route: str) -> list[dict]:
+        """The calls made to ``route`` ("METHOD /template"), oldest first."""
+        calls = self.admin("GET", "calls")["calls"]
+        return [c for c in calls if f"{c['method']} {c['route']}" == route]
+
+
+TOKEN_ROUTE = "POST /users/getToken"
+ISSUE_ROUTE = "POST /subscribe/customers/{customer_uid}"
+
+
+def service_env(sandbox_url: str, **overrides: str) -> dict[str, str]:
+    """The environment of a service using real-mode settings against the sandbox."""
+    return {
+        "IAMPORT_API_URL": sandbox_url,
+        "IAMPORT_API_KEY": DEFAULT_API_KEY,
+        "IAMPORT_API_SECRET": DEFAULT_API_SECRET,
+        "BILLING_API_KEYS": f"checkout:{CALLER_KEY},ops:{OTHER_CALLER_KEY}",
+        "IAMPORT_READ_TIMEOUT": "2",
+        **overrides,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveService:
+    """gunicorn running wsgi:app with gunicorn.conf.py, as `make run` starts it.
+
+    Its output (access log, error log, app log) is collected line by line, so tests can wait for
+    a line to appear and scan everything the process wrote.
+    """
+
+    def __init__(self, env: dict[str, str], *, workers: int = 2) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT,
+            env={**_base_env(), "PORT": str(self.port), "WEB_CONCURRENCY": str(workers), **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        # gunicorn logs one "Booting worker" line per worker once it can accept requests.
+        self.wait_for("Booting worker", count=workers)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, *, count: int = 1, timeout: float = 30) -> None:
+        def seen() -> bool:
+            return sum(text in line for line in self.lines) >= count or self.proc.poll() is not None
+
+        with self._changed:
+            self._changed.wait_for(seen, timeout)
+        if sum(text in line for line in self.lines) < count:
+            raise RuntimeError(f"gunicorn never logged {text!r}:\n{self.log()}")
+
+    def log(self) -> str:
+        with self._changed:
+            return "".join(self.lines)
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        code = self.proc.wait(timeout=30)
+        self._reader.join(timeout=10)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+        return code
+
+
+def _base_env() -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+    return {k: v for k, v in os.environ.items() if k in keep}
+
+
+def card_numbers_in(text: str) -> list[str]:
+    """Luhn-valid runs of 13-19 digits (spaces or dashes allowed) standing on their own."""
+    hits = []
+    for match in re.finditer(r"(?<![0-9A-Za-z])[0-9](?:[ -]?[0-9]){12,18}(?![0-9A-Za-z])", text):
+        digits = re.sub(r"[ -]", "", match.group())
+        total = sum(
+            d if i % 2 == 0 else (2 * d - 9 if d > 4 else 2 * d)
+            for i, d in enumerate(int(c) for c in reversed(digits))
+        )
+        if total % 10 == 0:
+            hits.append(match.group())
+    return hits
+
+
+def known_cards_in(text: str) -> list[str]:
+    """Each test card number found in ``text``, whatever separators were put between digits."""
+    return [
+        card
+        for card in (CARD, CORPORATE_CARD, REJECTED_CARD)
+        if re.search("[ -]?".join(card), text)
+    ]

@@ -1,0 +1,289 @@
+"""The I'mport client on its own, over real HTTP: token cache, 401 refresh, failure classes."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from billing_service.gateway import (
+    CardDetails,
+    CardRejected,
+    GatewayAuthFailed,
+    GatewayTimeout,
+    IamportClient,
+    UnexpectedResponse,
+)
+from billing_service.gateway.token import REFRESH_MARGIN
+from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
+
+from .support import CARD, ISSUE_ROUTE, REJECTED_CARD, TOKEN_ROUTE
+
+GOOD_CARD = CardDetails(number=CARD, expiry="2031-07", birth="880101", pwd_2digit="47")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_client(url: str, **kwargs) -> IamportClient:
+    return IamportClient(url, DEFAULT_API_KEY, DEFAULT_API_SECRET, **kwargs)
+
+
+def test_token_is_fetched_once_and_reused(sandbox):
+    client = make_client(sandbox.url)
+
+    for i in range(3):
+        client.issue_billing_key(f"uid-{i}", GOOD_CARD)
+
+    assert sandbox.count(TOKEN_ROUTE) == 1
+    assert sandbox.count(ISSUE_ROUTE) == 3
+
+
+def test_token_is_refreshed_shortly_before_it_expires(sandbox):
+    clock = FakeClock()
+    client = make_client(sandbox.url, clock=clock)
+    client.issue_billing_key("uid", GOOD_CARD)
+
+    clock.now += 1800 - REFRESH_MARGIN - 1
+    client.issue_billing_key("uid", GOOD_CARD)
+    assert sandbox.count(TOKEN_ROUTE) == 1
+
+    clock.now += 2
+    client.issue_billing_key("uid", GOOD_CARD)
+    assert sandbox.count(TOKEN_ROUTE) == 2
+
+
+def test_concurrent_cold_start_fetches_one_token(sandbox):
+    # A slow getToken keeps every thread waiting on the same fetch.
+    sandbox.admin("POST", "config", token_latency_ms=300)
+    client = make_client(sandbox.url)
+    barrier = threading.Barrier(16)
+    errors: list[BaseException] = []
+
+    def issue(i: int) -> None:
+        barrier.wait()
+        try:
+            client.issue_billing_key(f"uid-{i}", GOOD_CARD)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=issue, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert sandbox.count(TOKEN_ROUTE) == 1
+    assert sandbox.count(ISSUE_ROUTE) == 16
+
+
+def test_a_refused_token_is_refreshed_once_and_the_call_retried(sandbox):
+    client = make_client(sandbox.url)
+    client.issue_billing_key("uid", GOOD_CARD)
+    sandbox.admin("POST", "tokens/expire")
+
+    key = client.issue_billing_key("uid", GOOD_CARD)
+
+    assert key.customer_uid == "uid"
+    assert sandbox.count(TOKEN_ROUTE) == 2
+    statuses = [c["status"] for c in sandbox.calls(ISSUE_ROUTE)]
+    assert statuses == [200, 401, 200]
+
+
+def test_a_token_refused_twice_is_an_auth_failure_without_a_loop(sandbox):
+    sandbox.admin("POST", "config", unauthorized=True)
+    client = make_client(sandbox.url)
+
+    with pytest.raises(GatewayAuthFailed):
+        client.issue_billing_key("uid", GOOD_CARD)
+
+    assert sandbox.count(TOKEN_ROUTE) == 2
+    assert sandbox.count(ISSUE_ROUTE) == 2
+
+
+def test_token_is_sent_as_bearer(sandbox):
+    make_client(sandbox.url).issue_billing_key("uid", GOOD_CARD)
+
+    [call] = sandbox.calls(ISSUE_ROUTE)
+    assert call["authorization"] == "bearer"
+
+
+def test_rejection_keeps_imports_code_and_message(sandbox):
+    card = CardDetails(number=REJECTED_CARD, expiry="2031-07", birth="880101", pwd_2digit="47")
+
+    with pytest.raises(CardRejected) as info:
+        make_client(sandbox.url).issue_billing_key("uid", card)
+
+    assert info.value.code == -1
+    assert info.value.http_status == 200
+    assert "거래정지" in info.value.message
+    assert isinstance(info.value.__cause__, Exception)
+
+
+def test_card_details_never_show_in_repr():
+    text = repr(GOOD_CARD)
+
+    assert CARD not in text and "880101" not in text and "47" not in text
+
+
+def test_read_timeout_is_applied(sandbox):
+    card = CardDetails(number="4000000000000028", expiry="2031-07", birth="880101", pwd_2digit="47")
+
+    with pytest.raises(GatewayTimeout):
+        make_client(sandbox.url, read_timeout=0.2).issue_billing_key("uid", card)
+
+
+class CannedServer:
+    """A minimal HTTP server answering every request with the next canned response."""
+
+    def __init__(self) -> None:
+        self.responses: list[tuple[int, dict[str, str], bytes]] = []
+        self.paths: list[str] = []
+        canned = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                canned.paths.append(self.path)
+                status, headers, body = canned.responses.pop(0)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def add(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.responses.append(
+            (status, {"Content-Type": "application/json", **(headers or {})}, raw)
+        )
+
+
+@pytest.fixture
+def canned() -> Iterator[CannedServer]:
+    server = CannedServer()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+TOKEN = {
+    "code": 0,
+    "message": None,
+    "response": {"access_token": "a" * 40, "now": 0, "expired_at": 1800},
+}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"code": 0, "message": None, "response": None},
+        {"code": 0, "message": None, "response": {"customer_uid": "uid"}},
+        {
+            "code": 0,
+            "message": None,
+            "response": {"customer_uid": "uid", "inserted": "x", "updated": 1},
+        },
+        {"code": "0", "message": None, "response": {}},
+        {"message": "no code"},
+        ["not", "an", "envelope"],
+    ],
+)
+def test_unexpected_shapes_are_unexpected_responses(canned, answer):
+    canned.add(200, TOKEN)
+    canned.add(200, answer)
+
+    with pytest.raises(UnexpectedResponse):
+        make_client(canned.url).issue_billing_key("uid", GOOD_CARD)
+
+
+def test_malformed_token_is_an_unexpected_response(canned):
+    canned.add(200, {"code": 0, "message": None, "response": {"access_token": "a"}})
+
+    with pytest.raises(UnexpectedResponse):
+        make_client(canned.url).issue_billing_key("uid", GOOD_CARD)
+
+
+def test_redirects_are_not_followed(canned):
+    canned.add(200, TOKEN)
+    canned.add(307, b"", {"Location": "http://127.0.0.1:9/steal"})
+
+    with pytest.raises(UnexpectedResponse):
+        make_client(canned.url).issue_billing_key("uid", GOOD_CARD)
+
+    assert canned.paths == ["/users/getToken", "/subscribe/customers/uid"]
+
+
+def test_envelope_is_read_on_4xx(canned):
+    canned.add(200, TOKEN)
+    canned.add(
+        400, {"code": -1, "message": "이니시스 빌링결제는 상품명이 필수입니다.", "response": None}
+    )
+
+    with pytest.raises(CardRejected) as info:
+        make_client(canned.url).issue_billing_key("uid", GOOD_CARD)
+
+    assert info.value.http_status == 400
+    assert info.value.message == "이니시스 빌링결제는 상품명이 필수입니다."
+
+
+def test_5xx_with_an_envelope_is_still_unexpected(canned):
+    canned.add(200, TOKEN)
+    canned.add(503, {"code": -1, "message": "점검중", "response": None})
+
+    with pytest.raises(UnexpectedResponse):
+        make_client(canned.url).issue_billing_key("uid", GOOD_CARD)
+
+
+def test_a_number_imports_forgot_to_mask_is_masked(canned):
+    canned.add(200, TOKEN)
+    canned.add(
+        200,
+        {
+            "code": 0,
+            "message": None,
+            "response": {
+                "customer_uid": "uid",
+                "card_number": "4242424242424242",
+                "inserted": 1,
+                "updated": 1,
+            },
+        },
+    )
+
+    key = make_client(canned.url).issue_billing_key("uid", GOOD_CARD)
+
+    assert key.card_number == "************4242"
+
+
+def test_connect_timeout_is_applied():
+    # A listener with a full backlog never completes a new handshake: the connect times out.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        filler = socket.create_connection(("127.0.0.1", port))
+        try:
+            client = make_client(f"http://127.0.0.1:{port}", connect_timeout=0.2)
+            with pytest.raises(GatewayTimeout):
+                client.issue_billing_key("uid", GOOD_CARD)
+        finally:
+            filler.close()

@@ -1,0 +1,111 @@
+"""The service as operators run it: gunicorn with gunicorn.conf.py, over real HTTP.
+
+These tests also scan everything the processes wrote (access log, error log, app log) for the
+card data they sent.
+"""
+
+from __future__ import annotations
+
+import requests
+
+from .support import (
+    CALLER_KEY,
+    CARD,
+    REJECTED_CARD,
+    TOKEN_ROUTE,
+    VALID_BODY,
+    LiveService,
+    card_numbers_in,
+    known_cards_in,
+)
+
+URL = "/subscriptions/issue-billing"
+SECRET_MARKERS = ("imp_sandbox_secret", CALLER_KEY)
+
+
+def card_data_in(text: str) -> list[str]:
+    """Card numbers, and the test birth date, password and expiry, wherever they appear."""
+    hits = card_numbers_in(text) + known_cards_in(text)
+    return hits + [v for v in ("880101", "=47", '"47"', "2031-07", "203107") if v in text]
+
+
+def test_make_run_mode_serves_the_seed_form_offline(tmp_path):
+    # No credentials at all: gunicorn.conf.py starts the bundled sandbox, as `make run` does.
+    service = LiveService({})
+    try:
+        resp = requests.post(f"{service.url}{URL}", data=VALID_BODY, timeout=10)
+
+        assert resp.status_code == 200
+        assert resp.json()["status"] == "success"
+        assert resp.json()["message"] == "Billing has successfully issued"
+    finally:
+        service.stop()
+    assert "SANDBOX MODE" in service.log()
+
+
+def test_flows_leave_no_card_data_or_secret_in_any_log(live_service, sandbox):
+    url = live_service.url + URL
+    auth = {"Authorization": f"Bearer {CALLER_KEY}"}
+    flows = [
+        ("json", {**VALID_BODY}),
+        ("form", {**VALID_BODY}),
+        ("json", {**VALID_BODY, "card_number": REJECTED_CARD}),  # 402
+        ("json", {**VALID_BODY, "card_number": "4000-0000-0000-0010"}),  # 502
+        ("json", {**VALID_BODY, "card_number": "4000-0000-0000-0044"}),  # 503
+        ("json", {**VALID_BODY, "card_number": "4242424242424241"}),  # 422 Luhn
+        ("json", {**VALID_BODY, "surprise": CARD}),  # 422 unknown field
+    ]
+    statuses = []
+    for kind, body in flows:
+        sent = {"json": body} if kind == "json" else {"data": body}
+        statuses.append(requests.post(url, headers=auth, timeout=10, **sent).status_code)
+    # Card data in a query string must not reach the access log either.
+    statuses.append(
+        requests.post(f"{url}?card_number={CARD}", headers=auth, json={}, timeout=10).status_code
+    )
+    statuses.append(requests.post(url, json=VALID_BODY, timeout=10).status_code)  # 401
+
+    assert statuses == [200, 200, 402, 502, 503, 422, 422, 422, 401]
+    live_service.wait_for('"POST /subscriptions/issue-billing" 401')
+    log = live_service.log()
+    assert log.count("POST /subscriptions/issue-billing") >= len(statuses)
+    assert card_data_in(log) == []
+    for secret in SECRET_MARKERS:
+        assert secret not in log
+    assert sandbox.count(TOKEN_ROUTE) <= 2  # at most one per worker
+
+
+def test_access_log_has_request_ids_and_no_query_strings(live_service):
+    resp = requests.get(f"{live_service.url}/healthz?probe=1", headers={"X-Request-ID": "probe-7"})
+
+    assert resp.json() == {"status": "ok"}
+    live_service.wait_for("request_id=probe-7")
+    [line] = [line for line in live_service.log().splitlines() if "request_id=probe-7" in line]
+    assert '"GET /healthz" 200' in line
+    assert "probe=1" not in line
+
+
+def test_gunicorn_refuses_to_start_on_bad_configuration():
+    import subprocess
+    import sys
+
+    from .support import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "IAMPORT_API_KEY": "only-the-key", "PORT": "0"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert result.returncode != 0
+    assert "Set both IAMPORT_API_KEY and IAMPORT_API_SECRET" in result.stdout + result.stderr
+
+
+def test_the_log_scan_finds_card_data_in_any_format():
+    assert card_data_in("card 4242-4242-4242-4242 seen") != []
+    assert card_data_in("pan=4242 4242 4242 4242") != []
+    assert card_data_in('{"n": "5555555555554444"}') != []
+    assert card_data_in("request_id=0f8918954405811a uid=imps_123456789012") == []
