@@ -20,7 +20,7 @@ blp.before_request(require_caller)
 
 ISSUE_EXAMPLE = {
     "card_number": "4242-4242-4242-4242",
-    "expiry": "2030-12",
+    "expiry": "2035-12",
     "birth": "880101",
     "pwd_2digit": "12",
     "customer_uid": "gildong_0001_1234",

@@ -117,7 +117,7 @@ class IssueBillingKeySchema(ma.Schema):
     expiry = Expiry(
         required=True,
         load_only=True,
-        metadata={"description": "YYYY-MM or YYYYMM, not in the past.", "example": "2030-12"},
+        metadata={"description": "YYYY-MM or YYYYMM, not in the past.", "example": "2035-12"},
     )
     birth = Birth(
         required=True,
