@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from flask import Flask
 
-from . import health, http_headers, subscriptions
+from . import health, http_headers, limits, subscriptions
 from .config import Settings
 from .errors import register_error_handlers
 from .extensions import Api, swagger_ui_assets
@@ -32,7 +32,6 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     # Plain UTF-8: I'mport's Korean messages stay readable in answers and logs.
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.config.update(
-        MAX_CONTENT_LENGTH=16 * 1024,
         BILLING_CALLERS=settings.callers,
         API_TITLE="Billing-key service",
         API_VERSION="1.0.0",
@@ -62,6 +61,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
         logger.warning("BILLING_API_KEYS is not set: callers are NOT authenticated (sandbox only).")
 
     http_headers.init_app(app)
+    limits.init_app(app)
     api = Api(app)
     api.register_blueprint(health.blp)
     api.register_blueprint(subscriptions.blp)

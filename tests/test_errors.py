@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import requests
 
 from billing_service import create_app
 
@@ -90,6 +93,45 @@ def test_body_over_16_kib_is_413(client, sandbox):
 
     assert_error(resp, 413, "payload_too_large")
     assert sandbox.counts() == {}
+
+
+def test_chunked_body_over_16_kib_is_413_not_truncated(live_service, sandbox):
+    body = json.dumps({**VALID_BODY, "customer_addr": "x" * 17_000}).encode()
+
+    resp = requests.post(
+        live_service.url + URL,
+        data=iter([body[:8000], body[8000:]]),  # a generator body is sent chunked
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {CALLER_KEY}"},
+        timeout=10,
+    )
+
+    assert resp.status_code == 413
+    assert resp.json()["code"] == "payload_too_large"
+    assert sandbox.counts() == {}
+
+
+def test_chunked_body_under_the_limit_is_accepted(live_service):
+    body = json.dumps(VALID_BODY).encode()
+
+    resp = requests.post(
+        live_service.url + URL,
+        data=iter([body[:20], body[20:]]),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {CALLER_KEY}"},
+        timeout=10,
+    )
+
+    assert resp.status_code == 200
+
+
+def test_body_of_exactly_16_kib_is_accepted_and_one_byte_more_is_not(client):
+    padding = 16 * 1024 - len(json.dumps({**VALID_BODY, "customer_addr": ""}).encode())
+    exact = json.dumps({**VALID_BODY, "customer_addr": "x" * padding})
+
+    at_limit = client.post(URL, data=exact, content_type="application/json")
+    over = client.post(URL, data=exact + " ", content_type="application/json")
+
+    assert at_limit.status_code == 422  # customer_addr too long: the body itself was read
+    assert over.status_code == 413
 
 
 @pytest.mark.parametrize(

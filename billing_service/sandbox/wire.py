@@ -56,8 +56,12 @@ Handler = Callable[[Context, Request], "Reply | None"]
 
 
 def json_reply(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
-    """Serialise compact UTF-8 JSON (Korean messages stay readable)."""
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    """Serialise compact UTF-8 JSON (Korean messages stay readable).
+
+    A lone surrogate a client sent (legal in JSON, not in UTF-8) goes back out as its \\u escape.
+    """
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    body = text.encode("utf-8", "backslashreplace")
     return Reply(status, body, JSON_CONTENT_TYPE, headers)
 
 

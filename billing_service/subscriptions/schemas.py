@@ -45,6 +45,23 @@ CUSTOMER_FIELDS = (
 )
 
 
+class Text(ma.fields.String):
+    """Printable text: no control characters and no lone surrogates (they are not valid UTF-8)."""
+
+    default_error_messages = {  # noqa: RUF012
+        "unprintable": "Must not contain control characters or invalid Unicode.",
+    }
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if _UNPRINTABLE.search(text):
+            raise self.make_error("unprintable")
+        return text
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
 class CardNumber(ma.fields.String):
     """14-16 digits, optionally grouped with dashes or spaces, passing the Luhn check."""
 
@@ -145,16 +162,16 @@ class IssueBillingKeySchema(ma.Schema):
             "example": "gildong_0001_1234",
         },
     )
-    pg = ma.fields.String(
+    pg = Text(
         validate=validate.Length(1, 64),
         metadata={"description": "PG to use: 'provider' or 'provider.MID' (default PG if absent)."},
     )
-    customer_id = ma.fields.String(validate=validate.Length(1, 80))
-    customer_name = ma.fields.String(validate=validate.Length(max=20))
-    customer_tel = ma.fields.String(validate=validate.Length(max=20))
+    customer_id = Text(validate=validate.Length(1, 80))
+    customer_name = Text(validate=validate.Length(max=20))
+    customer_tel = Text(validate=validate.Length(max=20))
     customer_email = ma.fields.Email(validate=validate.Length(max=200))
-    customer_addr = ma.fields.String(validate=validate.Length(max=200))
-    customer_postcode = ma.fields.String(validate=validate.Length(max=8))
+    customer_addr = Text(validate=validate.Length(max=200))
+    customer_postcode = Text(validate=validate.Length(max=8))
 
     @ma.pre_load
     def drop_empty(self, data: Any, **kwargs: Any) -> Any:
