@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first (pinned by constraints.txt), so code changes reuse this layer.
+# Every dependency pinned by constraints.txt.
 COPY pyproject.toml constraints.txt README.md ./
 COPY billing_service ./billing_service
 RUN pip install -c constraints.txt . \

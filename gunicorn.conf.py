@@ -26,8 +26,10 @@ control_socket_disable = True
 
 accesslog = "-"
 errorlog = "-"
-# %(U)s is the path without the query string: nothing a caller puts in a query reaches the log.
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
+# %(U)s is the path without the query string: nothing a caller puts in a query reaches the log,
+# and AccessLogger masks card-like digit runs in the path.
+logger_class = "billing_service.access_log.AccessLogger"
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
 
 # The application's own log lines (sandbox warnings, I'mport failures) go to stdout in gunicorn's
 # shape; the handler is set up in the master and inherited by the forked workers.

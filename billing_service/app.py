@@ -41,7 +41,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_PATH="/docs",
         OPENAPI_SWAGGER_UI_URL="/docs/static/",
         # validatorUrl: Swagger UI would otherwise send the document to an online validator.
-        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None, "persistAuthorization": True},
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},
         API_SPEC_OPTIONS={
             "info": {"description": API_DESCRIPTION},
             "security": [{"callerKey": []}],

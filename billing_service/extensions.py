@@ -22,10 +22,15 @@ from .gateway import IamportClient
 FORM = "application/x-www-form-urlencoded"
 
 
+def constant(value: str) -> dict[str, Any]:
+    """OpenAPI metadata for a ``Constant`` field, which apispec leaves untyped."""
+    return {"type": "string", "enum": [value]}
+
+
 class ErrorSchema(ma.Schema):
     """The error body of every endpoint."""
 
-    status = ma.fields.Constant("failed", required=True)
+    status = ma.fields.Constant("failed", required=True, metadata=constant("failed"))
     code = ma.fields.String(
         required=True,
         metadata={"enum": sorted(ERRORS), "description": "Stable snake_case error code."},
@@ -66,9 +71,13 @@ class BodyParser(FlaskParser):
         if is_json(req.mimetype):
             try:
                 return super().load_json(req, schema)
-            except RecursionError as exc:  # absurdly nested JSON
+            # Absurd nesting, or an integer longer than Python will parse (4300 digits).
+            except (RecursionError, ValueError) as exc:
                 raise InvalidJson() from exc
         if req.mimetype == FORM:
+            repeated = [name for name in req.form if len(req.form.getlist(name)) > 1]
+            if repeated:  # which of the values was meant is anyone's guess
+                raise ma.ValidationError({name: ["Sent more than once."] for name in repeated})
             return self.load_form(req, schema)
         raise UnsupportedBody()
 

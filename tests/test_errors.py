@@ -149,6 +149,12 @@ def test_unparseable_json_is_400(client):
     assert_error(resp, 400, "invalid_json")
 
 
+def test_an_integer_too_long_to_parse_is_400_not_500(client):
+    body = '{"card_number": ' + "9" * 5000 + "}"
+
+    assert_error(client.post(URL, data=body, content_type="application/json"), 400, "invalid_json")
+
+
 def test_absurdly_nested_json_is_400_not_500(client):
     resp = client.post(URL, data="[" * 5000 + "]" * 5000, content_type="application/json")
 
@@ -233,7 +239,11 @@ def test_caller_request_id_is_echoed(client):
     assert resp.get_json()["request_id"] == "order-42.retry-1"
 
 
-def test_unsafe_request_id_is_replaced(client):
-    resp = client.post(URL, json={}, headers={"X-Request-ID": "x" * 200})
+@pytest.mark.parametrize(
+    "request_id", ["x" * 200, "4242424242424242", "id 1", "4242-4242-4242-4242"]
+)
+def test_unsafe_request_id_is_replaced(client, request_id):
+    resp = client.post(URL, json={}, headers={"X-Request-ID": request_id})
 
     assert len(resp.headers["X-Request-ID"]) == 32
+    assert request_id not in resp.get_data(as_text=True)

@@ -16,6 +16,7 @@ from billing_service.gateway import (
     GatewayAuthFailed,
     GatewayTimeout,
     IamportClient,
+    ProviderError,
     UnexpectedResponse,
 )
 from billing_service.gateway.token import REFRESH_MARGIN
@@ -144,45 +145,81 @@ def test_read_timeout_is_applied(sandbox):
 
 
 class CannedServer:
-    """A minimal HTTP server answering every request with the next canned response."""
+    """A minimal HTTP server answering every request with the next canned response.
+
+    A response may be delayed, or may stop halfway through its body (``stall``) until the
+    server is shut down.
+    """
 
     def __init__(self) -> None:
-        self.responses: list[tuple[int, dict[str, str], bytes]] = []
+        self.responses: list[dict] = []
         self.paths: list[str] = []
+        self.released = threading.Event()
+        self._lock = threading.Lock()
         canned = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                canned.paths.append(self.path)
-                status, headers, body = canned.responses.pop(0)
-                self.send_response(status)
-                for name, value in headers.items():
+                with canned._lock:
+                    canned.paths.append(self.path)
+                    answer = canned.responses.pop(0)
+                if answer["delay"]:
+                    canned.released.wait(answer["delay"])
+                body = answer["body"]
+                self.send_response(answer["status"])
+                for name, value in answer["headers"].items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if answer["stall"]:
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    canned.released.wait(30)
+                    return
                 self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def add(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
+    def add(
+        self,
+        status: int,
+        body: object,
+        headers: dict[str, str] | None = None,
+        *,
+        delay: float = 0,
+        stall: bool = False,
+    ) -> None:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.responses.append(
-            (status, {"Content-Type": "application/json", **(headers or {})}, raw)
+            {
+                "status": status,
+                "headers": {"Content-Type": "application/json", **(headers or {})},
+                "body": raw,
+                "delay": delay,
+                "stall": stall,
+            }
         )
+
+    def close(self) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.fixture
 def canned() -> Iterator[CannedServer]:
     server = CannedServer()
     yield server
-    server.server.shutdown()
-    server.server.server_close()
+    server.close()
 
 
 TOKEN = {
@@ -287,3 +324,66 @@ def test_connect_timeout_is_applied():
                 client.issue_billing_key("uid", GOOD_CARD)
         finally:
             filler.close()
+
+
+def test_a_stall_in_the_middle_of_the_body_is_a_timeout(canned):
+    canned.add(200, TOKEN)
+    canned.add(200, {"code": 0, "message": None, "response": {"customer_uid": "uid"}}, stall=True)
+
+    with pytest.raises(GatewayTimeout):
+        make_client(canned.url, read_timeout=0.3).issue_billing_key("uid", GOOD_CARD)
+
+
+@pytest.mark.parametrize("status", [200, 400])
+def test_a_token_refused_with_an_envelope_code_is_an_auth_failure_not_a_card_rejection(
+    canned, status
+):
+    missing = "imp_key, imp_secret 파라메터가 누락되었습니다."
+    canned.add(status, {"code": -1, "message": missing, "response": None})
+
+    with pytest.raises(GatewayAuthFailed):
+        make_client(canned.url).issue_billing_key("uid", GOOD_CARD)
+
+
+@pytest.mark.parametrize("status", [403, 404, 405, 409])
+def test_other_4xx_with_an_envelope_are_not_card_rejections(canned, status):
+    canned.add(200, TOKEN)
+    canned.add(status, {"code": -1, "message": "Not Found", "response": None})
+
+    with pytest.raises(ProviderError) as info:
+        make_client(canned.url).issue_billing_key("uid", GOOD_CARD)
+
+    assert not isinstance(info.value, CardRejected)
+    assert info.value.http_status == status
+
+
+@pytest.mark.parametrize("card_type", [[0], {"x": 1}, True, 7, "credit"])
+def test_an_unexpected_card_type_counts_as_unreported(canned, card_type):
+    canned.add(200, TOKEN)
+    annotation = {"customer_uid": "uid", "card_type": card_type, "inserted": 1, "updated": 1}
+    canned.add(200, {"code": 0, "message": None, "response": annotation})
+
+    assert make_client(canned.url).issue_billing_key("uid", GOOD_CARD).card_type is None
+
+
+def test_threads_waiting_on_a_failed_token_fetch_share_its_failure(canned):
+    canned.add(500, b"<html>down</html>", {"Content-Type": "text/html"}, delay=0.3)
+    client = make_client(canned.url)
+    barrier = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def issue() -> None:
+        barrier.wait()
+        try:
+            client.issue_billing_key("uid", GOOD_CARD)
+        except UnexpectedResponse as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=issue) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert len(failures) == 8
+    assert canned.paths == ["/users/getToken"]  # one fetch, not eight in turn

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import urlencode
 
 import pytest
 
@@ -170,6 +171,8 @@ REJECTED = [
     ("customer_uid", "x" * 81, "Length"),
     ("customer_uid", "has space", "letters"),
     ("customer_uid", "slash/uid", "letters"),
+    ("customer_uid", ".", "not only dots"),
+    ("customer_uid", "..", "not only dots"),
     ("customer_name", "가" * 21, "Length"),
     ("customer_name", "a\x00b", "control characters"),
     ("customer_addr", "서울\ud800", "invalid Unicode"),
@@ -256,3 +259,13 @@ def test_concurrent_requests_on_a_cold_cache_make_one_token_call(app, sandbox):
     assert statuses == [200] * 12
     assert sandbox.count(TOKEN_ROUTE) == 1
     assert sandbox.count(ISSUE_ROUTE) == 12
+
+
+def test_a_form_field_sent_twice_is_rejected(client, sandbox):
+    form = urlencode([*VALID_BODY.items(), ("card_number", "5555555555554444")])
+
+    resp = client.post(URL, data=form, content_type="application/x-www-form-urlencoded")
+
+    assert resp.status_code == 422
+    assert resp.get_json()["errors"] == {"card_number": ["Sent more than once."]}
+    assert sandbox.count(ISSUE_ROUTE) == 0

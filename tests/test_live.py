@@ -64,9 +64,15 @@ def test_flows_leave_no_card_data_or_secret_in_any_log(live_service, sandbox):
         requests.post(f"{url}?card_number={CARD}", headers=auth, json={}, timeout=10).status_code
     )
     statuses.append(requests.post(url, json=VALID_BODY, timeout=10).status_code)  # 401
+    # ... nor card data put in a path by mistake.
+    in_path = requests.post(f"{url}/{CARD}", headers=auth, json=VALID_BODY, timeout=10)
+    statuses.append(in_path.status_code)
+    in_id = requests.post(url, headers={**auth, "X-Request-ID": CARD}, json={}, timeout=10)
+    statuses.append(in_id.status_code)
 
-    assert statuses == [200, 200, 402, 502, 503, 422, 422, 422, 401]
-    live_service.wait_for('"POST /subscriptions/issue-billing" 401')
+    assert statuses == [200, 200, 402, 502, 503, 422, 422, 422, 401, 404, 422]
+    live_service.wait_for('"POST /subscriptions/issue-billing/[masked]" 404')
+    live_service.wait_for('"POST /subscriptions/issue-billing" 422', count=4)
     log = live_service.log()
     assert log.count("POST /subscriptions/issue-billing") >= len(statuses)
     assert card_data_in(log) == []

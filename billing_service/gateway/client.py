@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 
 from .exceptions import (
     CardRejected,
@@ -69,12 +70,21 @@ class IamportClient:
         try:
             data = self._call("POST", f"/subscribe/customers/{quote(customer_uid, safe='')}", body)
         except ProviderError as exc:
-            raise CardRejected(exc.message, http_status=exc.http_status, code=exc.code) from exc
+            # I'mport reports a refused card as 200 (or, for some PG checks, 400) with code != 0;
+            # any other status with an envelope means we called it wrongly: not the card's fault.
+            if exc.http_status is not None and (exc.http_status < 300 or exc.http_status == 400):
+                raise CardRejected(exc.message, http_status=exc.http_status, code=exc.code) from exc
+            raise
         return BillingKey.from_annotation(data)
 
     def _fetch_token(self) -> AccessToken:
         """Call ``POST /users/getToken``; I'mport answers 401 when the key or secret is wrong."""
-        data = self._request("POST", "/users/getToken", self._credentials)
+        try:
+            data = self._request("POST", "/users/getToken", self._credentials)
+        except ProviderError as exc:  # e.g. key or secret missing: our configuration, not a card
+            raise GatewayAuthFailed(
+                "I'mport refused our API credentials.", http_status=exc.http_status, code=exc.code
+            ) from exc
         try:
             value, now, expired_at = data["access_token"], data["now"], data["expired_at"]
         except (TypeError, KeyError) as exc:
@@ -121,6 +131,9 @@ class IamportClient:
         except requests.Timeout as exc:
             raise GatewayTimeout("I'mport did not answer in time.") from exc
         except requests.RequestException as exc:
+            # A read timeout while the body arrives surfaces as a ConnectionError in requests.
+            if isinstance(exc.args[0] if exc.args else None, ReadTimeoutError):
+                raise GatewayTimeout("I'mport did not answer in time.") from exc
             raise GatewayUnavailable("I'mport could not be reached.") from exc
 
         status = resp.status_code

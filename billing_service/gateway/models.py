@@ -69,7 +69,7 @@ class BillingKey:
             card_name=_optional_str(data, "card_name"),
             card_code=_optional_str(data, "card_code"),
             card_number=mask_card_number(_optional_str(data, "card_number")),
-            card_type=_CARD_TYPES.get(data.get("card_type")),
+            card_type=_card_type(data.get("card_type")),
             customer_name=_optional_str(data, "customer_name"),
             customer_email=_optional_str(data, "customer_email"),
             customer_tel=_optional_str(data, "customer_tel"),
@@ -88,6 +88,13 @@ def mask_card_number(number: str | None) -> str | None:
         return number
     digits = "".join(c for c in number if c.isdigit())
     return "*" * (len(digits) - 4) + digits[-4:] if len(digits) > 4 else number
+
+
+def _card_type(value: Any) -> str | None:
+    """Unknown or malformed values count as 'not reported', as null does."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    return _CARD_TYPES.get(value)
 
 
 def _optional_str(data: Mapping[str, Any], key: str) -> str | None:

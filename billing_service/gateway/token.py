@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from .exceptions import GatewayError
 from .models import AccessToken
 
 # Refresh a minute early: a token asked for again in its last minute comes back with five more
@@ -25,17 +26,36 @@ class AccessTokenCache:
         self._lock = threading.Lock()
         # (token, valid until) in one tuple, so a reader never pairs one token with another's expiry
         self._cached: tuple[str, float] | None = None
+        self._fetches = 0  # fetches finished, successful or not
+        self._last_failure: GatewayError | None = None
 
     def get(self) -> str:
-        """Return a usable token; when many threads find it stale, exactly one fetches it."""
+        """Return a usable token; when many threads find it stale, exactly one fetches it.
+
+        Threads that waited on a fetch that failed get its failure at once rather than each
+        trying again in turn (with an unreachable I'mport, each try can last a whole timeout).
+        """
         value = self._fresh_value()
         if value is not None:
             return value
+        fetches_seen = self._fetches
         with self._lock:
             value = self._fresh_value()
             if value is not None:
                 return value
-            token = self._fetch()
+            failure = self._last_failure
+            if failure is not None and self._fetches != fetches_seen:
+                raise type(failure)(
+                    failure.message, http_status=failure.http_status, code=failure.code
+                ) from failure
+            try:
+                token = self._fetch()
+            except GatewayError as exc:
+                self._last_failure = exc
+                raise
+            finally:
+                self._fetches += 1
+            self._last_failure = None
             valid_until = self._clock() + max(0.0, token.lifetime - REFRESH_MARGIN)
             self._cached = (token.value, valid_until)
             return token.value

@@ -117,12 +117,12 @@ class _Handler(BaseHTTPRequestHandler):
             reply = None  # shutting down mid-delay
         elif route is None:
             reply = self._no_route(allowed)
-        elif body is None:
-            reply = envelope(400, -1, MSG_BAD_BODY)
         elif route.auth and (
             ctx.state.config.unauthorized or token is None or not ctx.state.token_valid(token)
         ):
             reply = iamport.UNAUTHORIZED_REPLY
+        elif body is None:
+            reply = envelope(400, -1, MSG_BAD_BODY)
         else:
             request = Request(self.command, path, params, dict(parse_qsl(query_string)), body)
             reply = route.handler(ctx, request)

@@ -9,6 +9,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
+from ..extensions import constant
 from ..gateway import CardDetails
 
 # Korea has no daylight saving time: a fixed offset is exact and needs no tz database.
@@ -31,7 +32,11 @@ class Pattern(validate.Regexp):
         return value
 
 
-UID = Pattern(r"^[A-Za-z0-9._-]+$", error="Only letters, digits, '.', '_' and '-' are allowed.")
+# "." and ".." would be path segments that HTTP clients collapse, sending the card elsewhere.
+UID = Pattern(
+    r"^(?!\.+$)[A-Za-z0-9._-]+$",
+    error="Only letters, digits, '.', '_' and '-' are allowed, and not only dots.",
+)
 
 # Fields sent to I'mport as they are, besides the card itself.
 CUSTOMER_FIELDS = (
@@ -134,14 +139,19 @@ class IssueBillingKeySchema(ma.Schema):
     expiry = Expiry(
         required=True,
         load_only=True,
-        metadata={"description": "YYYY-MM or YYYYMM, not in the past.", "example": "2035-12"},
+        metadata={
+            "description": "YYYY-MM or YYYYMM, not before the current month in Seoul.",
+            "pattern": "^[0-9]{4}-?(?:0[1-9]|1[0-2])$",
+            "example": "2035-12",
+        },
     )
     birth = Birth(
         required=True,
         load_only=True,
         metadata={
             "description": "Card holder's birth date YYMMDD, or the 10-digit business "
-            "registration number of a corporate card.",
+            "registration number of a corporate card (dashes allowed).",
+            "pattern": r"^(?:[0-9]{6}|(?=(?:[0-9]-?){9}[0-9]$)[0-9]+(?:-[0-9]+)*)$",
             "example": "880101",
         },
     )
@@ -235,8 +245,12 @@ class BillingKeySchema(ma.Schema):
 class IssueBillingKeyResponseSchema(ma.Schema):
     """Answer to a successful issuance."""
 
-    status = ma.fields.Constant("success", required=True)
-    message = ma.fields.Constant("Billing has successfully issued", required=True)
+    status = ma.fields.Constant("success", required=True, metadata=constant("success"))
+    message = ma.fields.Constant(
+        "Billing has successfully issued",
+        required=True,
+        metadata=constant("Billing has successfully issued"),
+    )
     billing_key = ma.fields.Nested(BillingKeySchema, required=True)
 
 

@@ -223,6 +223,16 @@ def test_missing_or_unknown_token_is_401(sandbox: SandboxServer, http, headers) 
         assert response.json() == {"code": -1, "message": "Unauthorized", "response": None}
 
 
+def test_token_is_checked_before_the_body(sandbox: SandboxServer, http) -> None:
+    response = http.post(
+        f"{sandbox.url}{CUSTOMERS}c1",
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+        timeout=5,
+    )
+    assert response.status_code == 401
+
+
 def test_admin_expire_makes_token_401_and_next_get_token_new(sandbox: SandboxServer, http) -> None:
     old = token(http, sandbox)
     assert admin(http, sandbox, "tokens/expire").json()["expired"] == 1
