@@ -8,11 +8,13 @@ from collections.abc import Mapping
 
 from flask import Flask
 
-from . import health, http_headers, limits, subscriptions
+from . import health, http_headers, limits
+from .billing_keys import routes as billing_keys
 from .config import Settings
 from .errors import register_error_handlers
-from .extensions import Api, swagger_ui_assets
+from .extensions import Api, IdConverter, id_parameter_schema, swagger_ui_assets
 from .gateway import IamportClient
+from .payments import routes as payments
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +64,12 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
 
     http_headers.init_app(app)
     limits.init_app(app)
+    app.url_map.converters["id"] = IdConverter
     api = Api(app)
+    api.register_converter(IdConverter, id_parameter_schema)
     api.register_blueprint(health.blp)
-    api.register_blueprint(subscriptions.blp)
+    api.register_blueprint(billing_keys.blp)
+    api.register_blueprint(payments.blp)
     app.register_blueprint(swagger_ui_assets)
     register_error_handlers(app)
     return app

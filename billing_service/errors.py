@@ -16,12 +16,20 @@ from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import BadRequest, HTTPException, Unauthorized, UnsupportedMediaType
 
 from .gateway import (
+    BillingKeyNotFound,
+    CancelExceedsBalance,
+    CardDeclined,
     CardRejected,
+    ChargeOutcomeUnknown,
+    DuplicateMerchantUid,
     GatewayAuthFailed,
     GatewayError,
     GatewayTimeout,
     GatewayUnavailable,
+    NothingToCancel,
+    PaymentNotFound,
 )
+from .payments.schemas import PaymentSchema
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +50,15 @@ ERRORS = {
         ErrorKind(400, "bad_request", "The request could not be understood."),
         ErrorKind(401, "unauthorized", "Send a valid caller key as 'Authorization: Bearer <key>'."),
         ErrorKind(402, "card_rejected", "I'mport refused to issue a billing key for this card."),
+        ErrorKind(402, "card_declined", "The card company declined the charge."),
         ErrorKind(404, "not_found", "There is no such endpoint."),
+        ErrorKind(404, "billing_key_not_found", "There is no billing key under this customer_uid."),
+        ErrorKind(404, "payment_not_found", "There is no payment with this imp_uid."),
         ErrorKind(405, "method_not_allowed", "This endpoint does not allow that method."),
+        ErrorKind(
+            409, "duplicate_merchant_uid", "This merchant_uid was already used by another payment."
+        ),
+        ErrorKind(409, "nothing_to_cancel", "The payment has nothing left to cancel."),
         ErrorKind(413, "payload_too_large", "The request body is larger than 16 KiB."),
         ErrorKind(
             415,
@@ -62,6 +77,12 @@ ERRORS = {
 # Most specific first: the first class in an exception's MRO found here decides.
 _GATEWAY_ERROR_CODES: dict[type[GatewayError], str] = {
     CardRejected: "card_rejected",
+    CardDeclined: "card_declined",
+    BillingKeyNotFound: "billing_key_not_found",
+    PaymentNotFound: "payment_not_found",
+    DuplicateMerchantUid: "duplicate_merchant_uid",
+    NothingToCancel: "nothing_to_cancel",
+    CancelExceedsBalance: "invalid_request",
     GatewayAuthFailed: "gateway_auth_failed",
     GatewayUnavailable: "gateway_unavailable",
     GatewayTimeout: "gateway_timeout",
@@ -135,12 +156,21 @@ def http_error_response(error: HTTPException) -> Response:
 
 
 def gateway_error_response(error: GatewayError) -> Response:
-    """Render a failed I'mport call as the documented 402/502/503/504."""
+    """Render a failed I'mport call as its documented 4xx/5xx."""
     code = next(_GATEWAY_ERROR_CODES[c] for c in type(error).__mro__ if c in _GATEWAY_ERROR_CODES)
     kind = ERRORS[code]
     logger.warning("I'mport call failed: %r (cause: %s)", error, type(error.__cause__).__name__)
-    if isinstance(error, CardRejected):
-        return error_response(kind, error.message, gateway_code=error.code)
+    if isinstance(error, CardRejected | CardDeclined):
+        extra: dict[str, Any] = {} if error.code is None else {"gateway_code": error.code}
+        if isinstance(error, CardDeclined) and error.payment is not None:
+            extra["payment"] = PaymentSchema().dump(error.payment)
+        return error_response(kind, error.message, **extra)
+    if isinstance(error, CancelExceedsBalance):
+        return error_response(kind, errors={"amount": [error.message]})
+    if isinstance(error, ChargeOutcomeUnknown):
+        return error_response(kind, error.message, retryable=True)
+    if isinstance(error, DuplicateMerchantUid | NothingToCancel):
+        return error_response(kind, error.message)
     return error_response(kind)
 
 

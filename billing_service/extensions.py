@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from importlib.resources import files
@@ -15,16 +16,23 @@ from flask_smorest import Blueprint as BaseBlueprint
 from webargs.core import is_json
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter, ValidationError
 
 from .errors import ERRORS, InvalidJson, UnsupportedBody, http_error_response
+from .fields import UID_PATTERN, constant
 from .gateway import IamportClient
 
 FORM = "application/x-www-form-urlencoded"
 
-
-def constant(value: str) -> dict[str, Any]:
-    """OpenAPI metadata for a ``Constant`` field, which apispec leaves untyped."""
-    return {"type": "string", "enum": [value]}
+# Errors that every operation calling I'mport can answer, and every operation taking a body.
+GATEWAY_ERRORS = (
+    "internal_error",
+    "gateway_error",
+    "gateway_auth_failed",
+    "gateway_unavailable",
+    "gateway_timeout",
+)
+BODY_ERRORS = ("invalid_json", "payload_too_large", "unsupported_media_type", "invalid_request")
 
 
 class ErrorSchema(ma.Schema):
@@ -45,7 +53,17 @@ class ErrorSchema(ma.Schema):
         metadata={"description": "Per-field messages (422 only)."},
     )
     gateway_code = ma.fields.Integer(
-        metadata={"description": "I'mport's envelope code (card_rejected only)."}
+        metadata={"description": "I'mport's envelope code (card_rejected, card_declined)."}
+    )
+    payment = ma.fields.Nested(
+        "PaymentSchema",
+        metadata={"description": "The failed payment, when I'mport kept one (card_declined)."},
+    )
+    retryable = ma.fields.Boolean(
+        metadata={
+            "description": "True: the charge's outcome is unknown and retrying it with the same "
+            "merchant_uid is safe (gateway_timeout on charges)."
+        }
     )
 
 
@@ -78,13 +96,24 @@ class BodyParser(FlaskParser):
             repeated = [name for name in req.form if len(req.form.getlist(name)) > 1]
             if repeated:  # which of the values was meant is anyone's guess
                 raise ma.ValidationError({name: ["Sent more than once."] for name in repeated})
-            return self.load_form(req, schema)
+            return _form_values(req.form, schema)
         raise UnsupportedBody()
 
     def _handle_invalid_json_error(
         self, error: Exception, req: Any, *args: Any, **kwargs: Any
     ) -> NoReturn:
         raise InvalidJson() from error
+
+
+def _form_values(form: Any, schema: ma.Schema) -> dict[str, Any]:
+    """The form's fields, with integer fields' digits turned into integers (a form is all text)."""
+    values: dict[str, Any] = form.to_dict()
+    for name, field in schema.fields.items():
+        if isinstance(field, ma.fields.Integer) and re.fullmatch(
+            "[0-9]{1,15}", values.get(name, "")
+        ):
+            values[name] = int(values[name])
+    return values
 
 
 class Blueprint(BaseBlueprint):
@@ -129,6 +158,8 @@ def _error_example(code: str) -> dict[str, Any]:
     }
     if code == "invalid_request":
         example["errors"] = {"card_number": ["Not a valid card number."]}
+    if code == "card_declined":
+        example["message"] = "[8326]카드 한도초과"
     if code == "card_rejected":
         example["message"] = (
             "카드정보 인증 및 빌키 발급에 실패하였습니다. [8102]거래정지된 카드입니다."
@@ -144,6 +175,24 @@ swagger_ui_assets = flask.Blueprint(
     static_folder=str(files("flask_swagger_ui") / "dist"),
     static_url_path="/docs/static",
 )
+
+
+class IdConverter(BaseConverter):
+    """A ``customer_uid`` or ``imp_uid`` path segment: 1-80 of ``[A-Za-z0-9._-]``, not only dots.
+
+    Anything else cannot name a key or a payment, so the route does not match (404).
+    """
+
+    regex = "[A-Za-z0-9._-]{1,80}"
+
+    def to_python(self, value: str) -> str:
+        if not value.strip("."):
+            raise ValidationError()
+        return value
+
+
+def id_parameter_schema(converter: IdConverter) -> dict[str, Any]:
+    return {"type": "string", "pattern": UID_PATTERN, "minLength": 1, "maxLength": 80}
 
 
 def iamport() -> IamportClient:

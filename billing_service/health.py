@@ -5,7 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from .extensions import Blueprint, constant
+from .extensions import Blueprint
+from .fields import constant
 
 blp = Blueprint("health", __name__, description="Service status.")
 

@@ -13,9 +13,11 @@ import pytest
 from billing_service.gateway import (
     CardDetails,
     CardRejected,
+    Charge,
     GatewayAuthFailed,
     GatewayTimeout,
     IamportClient,
+    NothingToCancel,
     ProviderError,
     UnexpectedResponse,
 )
@@ -154,6 +156,7 @@ class CannedServer:
     def __init__(self) -> None:
         self.responses: list[dict] = []
         self.paths: list[str] = []
+        self.bodies: list[bytes] = []
         self.released = threading.Event()
         self._lock = threading.Lock()
         canned = self
@@ -162,9 +165,10 @@ class CannedServer:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with canned._lock:
                     canned.paths.append(self.path)
+                    canned.bodies.append(body)
                     answer = canned.responses.pop(0)
                 if answer["delay"]:
                     canned.released.wait(answer["delay"])
@@ -180,6 +184,8 @@ class CannedServer:
                     canned.released.wait(30)
                     return
                 self.wfile.write(body)
+
+            do_GET = do_DELETE = do_POST
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -387,3 +393,50 @@ def test_threads_waiting_on_a_failed_token_fetch_share_its_failure(canned):
 
     assert len(failures) == 8
     assert canned.paths == ["/users/getToken"]  # one fetch, not eight in turn
+
+
+PAID = {
+    "imp_uid": "imps_1",
+    "merchant_uid": "o-1",
+    "customer_uid": "uid",
+    "status": "paid",
+    "amount": 9900,
+    "cancel_amount": 100,
+}
+
+
+def test_a_cancel_sends_the_balance_it_read_as_checksum(canned):
+    canned.add(200, TOKEN)
+    canned.add(200, {"code": 0, "message": None, "response": PAID})
+    # I'mport refuses when the balance moved (a concurrent cancel) since we read it.
+    canned.add(200, {"code": 1, "message": "checksum 불일치", "response": None})
+
+    with pytest.raises(NothingToCancel) as info:
+        make_client(canned.url).cancel_payment("imps_1", "customer asked", amount=500)
+
+    assert info.value.message == "checksum 불일치"
+    assert canned.paths == ["/users/getToken", "/payments/imps_1", "/payments/cancel"]
+    assert json.loads(canned.bodies[2]) == {
+        "imp_uid": "imps_1",
+        "reason": "customer asked",
+        "checksum": 9800,
+        "amount": 500,
+    }
+
+
+def test_custom_data_is_sent_to_imports_as_a_json_string(canned):
+    canned.add(200, TOKEN)
+    canned.add(200, {"code": 0, "message": None, "response": PAID})
+    charge = Charge(
+        customer_uid="uid",
+        merchant_uid="o-1",
+        amount=9900,
+        name="월간 구독",
+        custom_data={"plan": "monthly", "seats": 3},
+    )
+
+    make_client(canned.url).charge_billing_key(charge)
+
+    sent = json.loads(canned.bodies[1])
+    assert sent["custom_data"] == '{"plan": "monthly", "seats": 3}'
+    assert (sent["amount"], sent["currency"], sent["name"]) == (9900, "KRW", "월간 구독")

@@ -70,11 +70,50 @@ def test_flows_leave_no_card_data_or_secret_in_any_log(live_service, sandbox):
     in_id = requests.post(url, headers={**auth, "X-Request-ID": CARD}, json={}, timeout=10)
     statuses.append(in_id.status_code)
 
-    assert statuses == [200, 200, 402, 502, 503, 422, 422, 422, 401, 404, 422]
+    # The rest of the lifecycle: charge, look up, cancel, delete.
+    charge = {"customer_uid": VALID_BODY["customer_uid"], "amount": 9900, "name": "구독"}
+    paid = requests.post(
+        f"{live_service.url}/subscriptions/payments",
+        headers=auth,
+        json={**charge, "merchant_uid": "order-1"},
+        timeout=10,
+    )
+    statuses.append(paid.status_code)
+    imp_uid = paid.json()["payment"]["imp_uid"]
+    for method, path, body in [
+        ("GET", f"/subscriptions/payments/{imp_uid}", None),
+        ("POST", f"/subscriptions/payments/{imp_uid}/cancel", {"reason": "test"}),
+        ("GET", "/subscriptions/billing-keys/gildong_0001_1234", None),
+        ("DELETE", "/subscriptions/billing-keys/gildong_0001_1234", None),
+    ]:
+        resp = requests.request(
+            method, live_service.url + path, headers=auth, json=body, timeout=10
+        )
+        statuses.append(resp.status_code)
+
+    assert statuses == [
+        200,
+        200,
+        402,
+        502,
+        503,
+        422,
+        422,
+        422,
+        401,
+        404,
+        422,
+        200,
+        200,
+        200,
+        200,
+        200,
+    ]
     live_service.wait_for('"POST /subscriptions/issue-billing/[masked]" 404')
     live_service.wait_for('"POST /subscriptions/issue-billing" 422', count=4)
+    live_service.wait_for('"DELETE /subscriptions/billing-keys/gildong_0001_1234" 200')
     log = live_service.log()
-    assert log.count("POST /subscriptions/issue-billing") >= len(statuses)
+    assert log.count('"POST /subscriptions/issue-billing') == 11
     assert card_data_in(log) == []
     for secret in SECRET_MARKERS:
         assert secret not in log

@@ -42,7 +42,19 @@ def test_issue_billing_documents_every_error_it_can_answer(spec):
         if status != "200"
         for code in response["content"]["application/json"]["examples"]
     }
-    assert documented == set(ERRORS) - {"not_found", "method_not_allowed", "bad_request"}
+    assert documented == {
+        "invalid_json",
+        "unauthorized",
+        "card_rejected",
+        "payload_too_large",
+        "unsupported_media_type",
+        "invalid_request",
+        "internal_error",
+        "gateway_error",
+        "gateway_auth_failed",
+        "gateway_unavailable",
+        "gateway_timeout",
+    }
     for status, response in responses.items():
         if status == "200":
             continue
@@ -96,3 +108,59 @@ def test_health_needs_no_auth(app):
 
     assert resp.status_code == 200
     assert resp.get_json() == {"status": "ok"}
+
+
+OPERATIONS = {
+    ("/subscriptions/issue-billing", "post"): {"card_rejected"},
+    ("/subscriptions/billing-keys/{customer_uid}", "get"): {"billing_key_not_found"},
+    ("/subscriptions/billing-keys/{customer_uid}", "delete"): {"billing_key_not_found"},
+    ("/subscriptions/payments", "post"): {
+        "card_declined",
+        "billing_key_not_found",
+        "duplicate_merchant_uid",
+    },
+    ("/subscriptions/payments/{imp_uid}", "get"): {"payment_not_found"},
+    ("/subscriptions/payments/{imp_uid}/cancel", "post"): {
+        "payment_not_found",
+        "nothing_to_cancel",
+    },
+}
+GATEWAY_CODES = {"unauthorized", "internal_error", "gateway_error", "gateway_auth_failed"}
+GATEWAY_CODES |= {"gateway_unavailable", "gateway_timeout"}
+
+
+def test_every_operation_is_documented(spec):
+    documented = {
+        (path, method)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+    assert documented == set(OPERATIONS) | {("/healthz", "get")}
+
+
+@pytest.mark.parametrize(("path", "method"), sorted(OPERATIONS))
+def test_each_operation_documents_its_errors_and_examples(spec, path, method):
+    operation = spec["paths"][path][method]
+    codes = {
+        code: status
+        for status, response in operation["responses"].items()
+        if status != "200"
+        for code in response["content"]["application/json"]["examples"]
+    }
+
+    assert OPERATIONS[path, method] | GATEWAY_CODES <= set(codes)
+    for code, status in codes.items():
+        assert str(ERRORS[code].status) == status
+    assert "example" in operation["responses"]["200"]["content"]["application/json"]
+    assert operation["summary"] and operation["description"]
+    if "requestBody" in operation:
+        assert "example" in operation["requestBody"]["content"]["application/json"]
+
+
+def test_ids_in_paths_are_documented_with_their_pattern(spec):
+    for path in ("/subscriptions/billing-keys/{customer_uid}", "/subscriptions/payments/{imp_uid}"):
+        [parameter] = spec["paths"][path]["parameters"]
+        assert parameter["in"] == "path"
+        assert parameter["schema"]["pattern"] == "^(?!\\.+$)[A-Za-z0-9._-]+$"
+        assert parameter["schema"]["maxLength"] == 80

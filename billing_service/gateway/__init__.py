@@ -2,25 +2,42 @@
 
 from .client import IamportClient
 from .exceptions import (
+    BillingKeyNotFound,
+    CancelExceedsBalance,
+    CardDeclined,
     CardRejected,
+    ChargeOutcomeUnknown,
+    DuplicateMerchantUid,
     GatewayAuthFailed,
     GatewayError,
     GatewayTimeout,
     GatewayUnavailable,
+    NothingToCancel,
+    PaymentNotFound,
     ProviderError,
     UnexpectedResponse,
 )
-from .models import BillingKey, CardDetails
+from .models import BillingKey, CardDetails, Charge, ChargeResult, Payment
 
 __all__ = [
     "BillingKey",
+    "BillingKeyNotFound",
+    "CancelExceedsBalance",
+    "CardDeclined",
     "CardDetails",
     "CardRejected",
+    "Charge",
+    "ChargeOutcomeUnknown",
+    "ChargeResult",
+    "DuplicateMerchantUid",
     "GatewayAuthFailed",
     "GatewayError",
     "GatewayTimeout",
     "GatewayUnavailable",
     "IamportClient",
+    "NothingToCancel",
+    "Payment",
+    "PaymentNotFound",
     "ProviderError",
     "UnexpectedResponse",
 ]

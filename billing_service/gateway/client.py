@@ -11,17 +11,25 @@ from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
 
 from .exceptions import (
+    BillingKeyNotFound,
+    CancelExceedsBalance,
+    CardDeclined,
     CardRejected,
+    ChargeOutcomeUnknown,
+    DuplicateMerchantUid,
     GatewayAuthFailed,
+    GatewayError,
     GatewayTimeout,
     GatewayUnavailable,
+    NothingToCancel,
+    PaymentNotFound,
     ProviderError,
     UnexpectedResponse,
 )
-from .models import AccessToken, BillingKey, CardDetails
+from .models import AccessToken, BillingKey, CardDetails, Charge, ChargeResult, Payment
 from .token import AccessTokenCache
 
 
@@ -68,7 +76,7 @@ class IamportClient:
         if card.pwd_2digit is not None:
             body["pwd_2digit"] = card.pwd_2digit
         try:
-            data = self._call("POST", f"/subscribe/customers/{quote(customer_uid, safe='')}", body)
+            data = self._call("POST", f"/subscribe/customers/{_segment(customer_uid)}", body)
         except ProviderError as exc:
             # I'mport reports a refused card as 200 (or, for some PG checks, 400) with code != 0;
             # any other status with an envelope means we called it wrongly: not the card's fault.
@@ -76,6 +84,118 @@ class IamportClient:
                 raise CardRejected(exc.message, http_status=exc.http_status, code=exc.code) from exc
             raise
         return BillingKey.from_annotation(data)
+
+    def get_billing_key(self, customer_uid: str) -> BillingKey:
+        """Look up a billing key (``GET /subscribe/customers/{customer_uid}``).
+
+        Raises BillingKeyNotFound, or another GatewayError.
+        """
+        return BillingKey.from_annotation(self._customer_call("GET", customer_uid))
+
+    def delete_billing_key(self, customer_uid: str, reason: str | None = None) -> BillingKey:
+        """Delete a billing key (``DELETE /subscribe/customers/{customer_uid}``); return it.
+
+        Raises BillingKeyNotFound, or another GatewayError.
+        """
+        params = {"reason": reason} if reason else None
+        return BillingKey.from_annotation(self._customer_call("DELETE", customer_uid, params))
+
+    def charge_billing_key(self, charge: Charge) -> ChargeResult:
+        """Charge a billing key (``POST /subscribe/payments/again``), never sending it twice.
+
+        Raises CardDeclined, BillingKeyNotFound, DuplicateMerchantUid, ChargeOutcomeUnknown
+        (sent, but no answer and no payment record to be found), or another GatewayError.
+        """
+        try:
+            data = self._call("POST", "/subscribe/payments/again", charge.as_body())
+        except ProviderError as exc:
+            return self._explain_refused_charge(charge, exc)
+        except (GatewayTimeout, GatewayUnavailable, UnexpectedResponse) as exc:
+            if not exc.request_sent:
+                raise
+            # The charge may have run: look for it instead of sending it again.
+            return self._reconcile_charge(charge, exc)
+        return _charge_result(Payment.from_annotation(data))
+
+    def find_payment(self, merchant_uid: str) -> Payment | None:
+        """The latest payment for ``merchant_uid`` (``GET /payments/find/{merchant_uid}``)."""
+        try:
+            return Payment.from_annotation(
+                self._call("GET", f"/payments/find/{_segment(merchant_uid)}")
+            )
+        except ProviderError:  # 404 with code -1: no such order
+            return None
+
+    def get_payment(self, imp_uid: str) -> Payment:
+        """Look up a payment (``GET /payments/{imp_uid}``); raise PaymentNotFound."""
+        try:
+            return Payment.from_annotation(self._call("GET", f"/payments/{_segment(imp_uid)}"))
+        except ProviderError as exc:  # 404 with code -1
+            raise PaymentNotFound(exc.message, http_status=exc.http_status, code=exc.code) from exc
+
+    def cancel_payment(self, imp_uid: str, reason: str, amount: int | None = None) -> Payment:
+        """Cancel all or ``amount`` of a payment (``POST /payments/cancel``); return it updated.
+
+        Raises PaymentNotFound, NothingToCancel, CancelExceedsBalance, or another GatewayError.
+        """
+        payment = self.get_payment(imp_uid)
+        if payment.status != "paid" or payment.balance <= 0:
+            raise NothingToCancel(f"The payment is {payment.status}: nothing is left to cancel.")
+        if amount is not None and amount > payment.balance:
+            raise CancelExceedsBalance(payment.balance)
+        # checksum: I'mport refuses the cancel if the balance changed since we read it (a
+        # concurrent cancel), instead of cancelling against a stale view.
+        body: dict[str, Any] = {"imp_uid": imp_uid, "reason": reason, "checksum": payment.balance}
+        if amount is not None:
+            body["amount"] = amount
+        try:
+            return Payment.from_annotation(self._call("POST", "/payments/cancel", body))
+        except ProviderError as exc:
+            raise NothingToCancel(exc.message, http_status=exc.http_status, code=exc.code) from exc
+
+    def _customer_call(
+        self, method: str, customer_uid: str, params: Mapping[str, str] | None = None
+    ) -> Any:
+        try:
+            return self._call(
+                method, f"/subscribe/customers/{_segment(customer_uid)}", params=params
+            )
+        except ProviderError as exc:
+            # Observed: 200 with code 1 ("…찾을 수 없습니다"); I'mport's spec: 404. Both: absent.
+            if exc.http_status is not None and (exc.http_status < 300 or exc.http_status == 404):
+                raise BillingKeyNotFound(
+                    exc.message, http_status=exc.http_status, code=exc.code
+                ) from exc
+            raise
+
+    def _explain_refused_charge(self, charge: Charge, refusal: ProviderError) -> ChargeResult:
+        """Tell a reused merchant_uid and an unknown customer from a decline.
+
+        I'mport refuses all three with code != 0 and only a Korean message to tell them apart;
+        asking it about the order and the key is sturdier than matching message texts.
+        """
+        earlier = self.find_payment(charge.merchant_uid)
+        if earlier is not None and earlier.status in _HOLDS_MERCHANT_UID:
+            return _settle_used_merchant_uid(earlier, charge, refusal, replayed=True)
+        self.get_billing_key(charge.customer_uid)  # raises BillingKeyNotFound
+        raise CardDeclined(
+            refusal.message, http_status=refusal.http_status, code=refusal.code
+        ) from refusal
+
+    def _reconcile_charge(self, charge: Charge, cause: GatewayError) -> ChargeResult:
+        """Settle a charge whose answer was lost from its payment record, if there is one."""
+        unknown = (
+            "The charge was sent but its outcome is unknown; retry with the same merchant_uid."
+        )
+        try:
+            payment = self.find_payment(charge.merchant_uid)
+        except GatewayError as exc:
+            raise ChargeOutcomeUnknown(unknown) from exc
+        if payment is None:
+            raise ChargeOutcomeUnknown(unknown) from cause
+        if payment.status in _HOLDS_MERCHANT_UID:
+            return _settle_used_merchant_uid(payment, charge, cause, reconciled=True)
+        return _charge_result(payment, reconciled=True)
 
     def _fetch_token(self) -> AccessToken:
         """Call ``POST /users/getToken``; I'mport answers 401 when the key or secret is wrong."""
@@ -93,15 +213,22 @@ class IamportClient:
             raise UnexpectedResponse("I'mport returned a malformed access token.")
         return AccessToken(value=value, lifetime=expired_at - now)
 
-    def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
         """Make an authenticated call, refreshing a refused token once."""
         token = self._tokens.get()
         try:
-            return self._request(method, path, body, token=token)
+            return self._request(method, path, body, params=params, token=token)
         except GatewayAuthFailed:
             # A 401 means I'mport did not run the call, so sending it again is safe.
             self._tokens.invalidate(token)
-            return self._request(method, path, body, token=self._tokens.get())
+            return self._request(method, path, body, params=params, token=self._tokens.get())
 
     def _request(
         self,
@@ -109,6 +236,7 @@ class IamportClient:
         path: str,
         body: Mapping[str, Any] | None = None,
         *,
+        params: Mapping[str, str] | None = None,
         token: str | None = None,
     ) -> Any:
         """Send one request and return the envelope's ``response``; the single choke point.
@@ -123,18 +251,24 @@ class IamportClient:
                 method,
                 self.base_url + path,
                 json=body,
+                params=params,
                 headers=headers,
                 timeout=self._timeout,
                 # A redirect would re-post card data to another host (OWASP API10).
                 allow_redirects=False,
             )
+        except requests.ConnectTimeout as exc:
+            raise GatewayTimeout("I'mport did not answer in time.", request_sent=False) from exc
         except requests.Timeout as exc:
             raise GatewayTimeout("I'mport did not answer in time.") from exc
         except requests.RequestException as exc:
+            cause = exc.args[0] if exc.args else None
             # A read timeout while the body arrives surfaces as a ConnectionError in requests.
-            if isinstance(exc.args[0] if exc.args else None, ReadTimeoutError):
+            if isinstance(cause, ReadTimeoutError):
                 raise GatewayTimeout("I'mport did not answer in time.") from exc
-            raise GatewayUnavailable("I'mport could not be reached.") from exc
+            # A refused connection (NewConnectionError is a ConnectTimeoutError) sent nothing.
+            sent = not isinstance(getattr(cause, "reason", cause), ConnectTimeoutError)
+            raise GatewayUnavailable("I'mport could not be reached.", request_sent=sent) from exc
 
         status = resp.status_code
         if status == 401:
@@ -168,6 +302,38 @@ class IamportClient:
             session.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=1))
             self._local.session, self._local.pid = session, os.getpid()
         return session
+
+
+def _charge_result(payment: Payment, *, reconciled: bool = False) -> ChargeResult:
+    """I'mport answers a declined charge with code 0 and a payment whose status is failed."""
+    if payment.status == "paid":
+        return ChargeResult(payment, reconciled=reconciled)
+    if payment.status == "failed":
+        raise CardDeclined(
+            payment.fail_reason or "The card company declined the charge.", payment=payment
+        )
+    raise ChargeOutcomeUnknown(
+        f"The payment is still {payment.status}; retry with the same merchant_uid."
+    )
+
+
+# I'mport refuses a merchant_uid held by a paid or cancelled payment; a failed one may be retried.
+_HOLDS_MERCHANT_UID = ("paid", "cancelled")
+
+
+def _settle_used_merchant_uid(
+    payment: Payment, charge: Charge, cause: Exception, **flags: bool
+) -> ChargeResult:
+    """The merchant_uid is taken: by this same charge (safe to answer with it), or a conflict."""
+    same = payment.customer_uid == charge.customer_uid and payment.amount == charge.amount
+    if payment.status == "paid" and same:
+        return ChargeResult(payment, **flags)
+    raise DuplicateMerchantUid("This merchant_uid was already used by another payment.") from cause
+
+
+def _segment(value: str) -> str:
+    """One URL path segment; callers validate that it is not "." or "..", which would collapse."""
+    return quote(value, safe="")
 
 
 def _dashed_card_number(digits: str) -> str:

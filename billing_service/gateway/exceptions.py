@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .models import Payment
+
 
 class GatewayError(Exception):
     """I'mport could not do what was asked.
@@ -10,12 +15,19 @@ class GatewayError(Exception):
     """
 
     def __init__(
-        self, message: str, *, http_status: int | None = None, code: int | None = None
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        code: int | None = None,
+        request_sent: bool = True,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.http_status = http_status
         self.code = code
+        # False only when the connection failed before anything was sent: I'mport did nothing.
+        self.request_sent = request_sent
 
     def __repr__(self) -> str:
         return (
@@ -41,8 +53,47 @@ class UnexpectedResponse(GatewayError):
 
 
 class ProviderError(GatewayError):
-    """I'mport answered with its envelope's ``code`` != 0: it refused the request."""
+    """I'mport refused the request, mostly by answering with its envelope's ``code`` != 0."""
 
 
 class CardRejected(ProviderError):
     """I'mport (or the PG behind it) refused to issue a billing key for the card."""
+
+
+class BillingKeyNotFound(ProviderError):
+    """I'mport has no billing key under that customer_uid."""
+
+
+class PaymentNotFound(ProviderError):
+    """I'mport has no payment with that imp_uid."""
+
+
+class CardDeclined(ProviderError):
+    """The card company declined a charge; ``payment``: the failed payment, if I'mport kept one."""
+
+    def __init__(self, message: str, *, payment: Payment | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.payment = payment
+
+
+class DuplicateMerchantUid(ProviderError):
+    """The merchant_uid was already used by a paid or cancelled payment that this charge is not."""
+
+
+class NothingToCancel(ProviderError):
+    """The payment has nothing left to cancel (fully cancelled, failed, or never paid)."""
+
+
+class CancelExceedsBalance(GatewayError):
+    """The amount to cancel is more than what is left of the payment."""
+
+    def __init__(self, balance: int) -> None:
+        super().__init__(f"At most {balance} is left to cancel.")
+        self.balance = balance
+
+
+class ChargeOutcomeUnknown(GatewayTimeout):
+    """A charge was sent but neither its answer nor its payment record could be read.
+
+    Retrying with the same merchant_uid is safe: I'mport refuses a second charge for it.
+    """

@@ -38,6 +38,20 @@ FAULTS: dict[str, str] = {
     FAULT_RESET_CARD: FAULT_RESET,
 }
 
+# --- Magic charge cards: issuing the key succeeds, the card decides every later charge ---
+# The key remembers only the resulting behaviour flag, never the number.
+DECLINING_CARD = "4000000000000341"  # charges declined by the card company: code 0 + `failed`
+REFUSING_CARD = "4000000000009995"  # charges refused before a payment exists: code -1
+
+CHARGE_APPROVE = "approve"
+CHARGE_DECLINE = "decline"
+CHARGE_REFUSE = "refuse"
+
+_CHARGE_BEHAVIOURS: dict[str, str] = {
+    DECLINING_CARD: CHARGE_DECLINE,
+    REFUSING_CARD: CHARGE_REFUSE,
+}
+
 # --- PG selection ---
 # `pg` in the request is "{provider}" or "{provider}.{MID}"; a missing or unknown provider
 # silently falls back to the merchant's default PG (that is what the spec describes).
@@ -131,6 +145,11 @@ def birth_valid(birth: str | None, pwd_2digit: str | None) -> bool:
     if pwd_2digit is None or pwd_2digit == "":
         return len(birth) == 10
     return _PWD_2DIGIT.fullmatch(pwd_2digit) is not None
+
+
+def charge_behaviour(digits: str) -> str:
+    """How charges with a billing key issued for this card end (one of the CHARGE_* flags)."""
+    return _CHARGE_BEHAVIOURS.get(digits, CHARGE_APPROVE)
 
 
 def mask_card_number(digits: str) -> str:

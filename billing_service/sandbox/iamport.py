@@ -1,12 +1,13 @@
-"""The faked I'mport V1 endpoints: getToken and billing-key issue / lookup / delete."""
+"""The faked I'mport V1 endpoints: getToken, billing-key issue / lookup / delete; route table."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
-from . import cards
-from .wire import Context, Reply, Request, Route, envelope
+from . import cards, payments
+from .wire import MSG_SERVER_ERROR, Context, Reply, Request, Route, envelope
 
 MAX_CUSTOMER_UID_LENGTH = 80  # spec `maxLength: 80`, old docs "String(80)"
 
@@ -20,7 +21,6 @@ MSG_BAD_EXPIRY = "[F113]유효기간이 올바르지 않습니다."
 MSG_BAD_BIRTH_OR_PWD = "[F114]생년월일 또는 비밀번호가 일치하지 않습니다."
 MSG_CARD_REFUSED = "[8102]거래정지된 카드입니다."
 MSG_PG_UNCONFIGURED = "비인증결제모듈 사용정보를 찾을 수 없습니다."
-MSG_SERVER_ERROR = "[sandbox] 일시적인 서버 오류가 발생했습니다."
 
 # 401 for a missing/invalid/expired token. The `WWW-Authenticate: iamport` header was agreed
 # in iamport-rest-client issue #2 (2015); the body shape is the usual envelope (UNCONFIRMED).
@@ -84,9 +84,6 @@ def issue_billing_key(ctx: Context, req: Request) -> Reply | None:
         return Reply(200, MAINTENANCE_PAGE, "text/html; charset=UTF-8")
     if fault == cards.FAULT_RESET:
         return None
-    if fault == cards.FAULT_HANG and ctx.stopping.wait(ctx.hang_seconds):
-        return None  # woken by shutdown: drop the connection, issue nothing
-
     now = ctx.state.now()
     if not cards.expiry_valid(req.field("expiry"), now):
         return _issue_failed(MSG_BAD_EXPIRY)
@@ -111,7 +108,12 @@ def issue_billing_key(ctx: Context, req: Request) -> Reply | None:
         "card_type": brand.card_type,
     }
     fields.update({name: req.field(name) for name in _HOLDER_FIELDS})
-    return envelope(200, 0, None, ctx.state.put_customer(customer_uid, fields))
+    # Only the flag derived from a magic card is kept, so later charges can be declined.
+    charge = cards.charge_behaviour(digits)
+    reply = envelope(200, 0, None, ctx.state.put_customer(customer_uid, fields, charge))
+    return (
+        dataclasses.replace(reply, delay=ctx.hang_seconds) if fault == cards.FAULT_HANG else reply
+    )
 
 
 def _customer_not_found(ctx: Context, customer_uid: str) -> Reply:
@@ -144,4 +146,11 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/subscribe/customers/{customer_uid}", issue_billing_key),
     Route("GET", "/subscribe/customers/{customer_uid}", get_billing_key),
     Route("DELETE", "/subscribe/customers/{customer_uid}", delete_billing_key),
+    Route("POST", "/subscribe/payments/again", payments.charge_again),
+    # The find routes come first for readability; `{imp_uid}` matches one segment only, so
+    # `/payments/find/x` could never be taken by it anyway.
+    Route("GET", "/payments/find/{merchant_uid}", payments.find_payment),
+    Route("GET", "/payments/find/{merchant_uid}/{payment_status}", payments.find_payment),
+    Route("POST", "/payments/cancel", payments.cancel_payment),
+    Route("GET", "/payments/{imp_uid}", payments.get_payment),
 )

@@ -136,6 +136,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.headers.get("X-Request-ID"),
             cards.card_shapes(body),
         )
+        if reply is not None and reply.delay and ctx.stopping.wait(reply.delay):
+            reply = None  # woken by shutdown: the call happened, its answer is lost
         if reply is None:
             self._reset_connection()
         else:

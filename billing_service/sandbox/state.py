@@ -1,4 +1,4 @@
-"""Thread-safe in-memory state of the sandbox: clock, token, billing keys, config, call log."""
+"""Thread-safe in-memory state of the sandbox: clock, token, billing keys, payments, config, log."""
 
 from __future__ import annotations
 
@@ -8,12 +8,18 @@ import hmac
 import secrets
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 DEFAULT_TOKEN_TTL = 1800  # a fresh I'mport token lives 30 minutes
 TOKEN_EXTEND_WINDOW = 60  # a repeat getToken within the last minute...
 TOKEN_EXTENSION = 300  # ...extends the same token by 5 minutes
 CALL_LOG_LIMIT = 10_000  # keep memory flat under benchmarks; counts stay exact
+# A merchant_uid with one of these is taken: a new charge with it is refused as a duplicate.
+# `failed` (and `ready`) attempts do not block a retry with the same merchant_uid.
+SETTLED_STATUSES = frozenset({"paid", "cancelled"})
+
+R = TypeVar("R")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +46,25 @@ class _Token:
     expired_at: int
 
 
+@dataclasses.dataclass(frozen=True)
+class _BillingKey:
+    annotation: dict[str, Any]  # the CustomerAnnotation answered by the API
+    charge: str  # cards.CHARGE_*: how charges with this key end (the card itself is not kept)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value
+
+
+def _copy_payment(payment: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy (payments nest cancel_history), so callers never share mutable state."""
+    return {key: _copy(value) for key, value in payment.items()}
+
+
 class SandboxState:
     """Everything the fake I'mport remembers, guarded by one lock.
 
@@ -63,19 +88,23 @@ class SandboxState:
         self.config = self._default_config
         self._offset = 0.0
         self._token: _Token | None = None
-        self._customers: dict[str, dict[str, Any]] = {}
+        self._customers: dict[str, _BillingKey] = {}
+        self._payments: dict[str, dict[str, Any]] = {}  # by imp_uid, in creation order
+        self._payments_by_merchant: dict[str, list[str]] = {}  # merchant_uid -> imp_uids
         self._counts: collections.Counter[str] = collections.Counter()
         self._calls: collections.deque[dict[str, Any]] = collections.deque(maxlen=CALL_LOG_LIMIT)
 
     # --- lifecycle / clock ---
 
     def reset(self) -> None:
-        """Forget customers, tokens, calls and the clock offset; restore the start-up config."""
+        """Forget customers, payments, tokens, calls, clock offset; restore the start-up config."""
         with self._lock:
             self.config = self._default_config
             self._offset = 0.0
             self._token = None
             self._customers.clear()
+            self._payments.clear()
+            self._payments_by_merchant.clear()
             self._counts.clear()
             self._calls.clear()
 
@@ -132,28 +161,106 @@ class SandboxState:
 
     # --- billing keys ---
 
-    def put_customer(self, customer_uid: str, fields: dict[str, Any]) -> dict[str, Any]:
+    def put_customer(
+        self, customer_uid: str, fields: dict[str, Any], charge: str
+    ) -> dict[str, Any]:
         """Store (or replace) a billing key; keep `inserted` of a replaced key, bump `updated`."""
         with self._lock:
             now = self.now()
             previous = self._customers.get(customer_uid)
-            inserted = previous["inserted"] if previous else now
+            inserted = previous.annotation["inserted"] if previous else now
             annotation = {"customer_uid": customer_uid, **fields}
             annotation["inserted"] = inserted
             annotation["updated"] = now
-            self._customers[customer_uid] = annotation
+            self._customers[customer_uid] = _BillingKey(annotation, charge)
             return dict(annotation)
 
     def get_customer(self, customer_uid: str) -> dict[str, Any] | None:
         """Return a copy of the stored annotation, or None."""
         with self._lock:
-            annotation = self._customers.get(customer_uid)
-            return dict(annotation) if annotation is not None else None
+            key = self._customers.get(customer_uid)
+            return dict(key.annotation) if key is not None else None
+
+    def get_billing_key(self, customer_uid: str) -> tuple[dict[str, Any], str] | None:
+        """Return (a copy of the annotation, its charge behaviour), or None."""
+        with self._lock:
+            key = self._customers.get(customer_uid)
+            return (dict(key.annotation), key.charge) if key is not None else None
 
     def delete_customer(self, customer_uid: str) -> dict[str, Any] | None:
-        """Remove a billing key and return what was deleted, or None."""
+        """Remove a billing key and return what was deleted, or None (its payments stay)."""
         with self._lock:
-            return self._customers.pop(customer_uid, None)
+            key = self._customers.pop(customer_uid, None)
+            return key.annotation if key is not None else None
+
+    # --- payments ---
+
+    def _merchant_uid_taken(self, merchant_uid: str) -> bool:
+        payments = self._payments
+        return any(
+            payments[imp_uid]["status"] in SETTLED_STATUSES
+            for imp_uid in self._payments_by_merchant.get(merchant_uid, ())
+        )
+
+    def _latest_payment(self, merchant_uid: str, status: str | None) -> dict[str, Any] | None:
+        for imp_uid in reversed(self._payments_by_merchant.get(merchant_uid, ())):
+            payment = self._payments[imp_uid]
+            if status is None or payment["status"] == status:
+                return payment
+        return None
+
+    def merchant_uid_taken(self, merchant_uid: str) -> bool:
+        """True when the merchant_uid already has a paid or cancelled payment."""
+        with self._lock:
+            return self._merchant_uid_taken(merchant_uid)
+
+    def add_payment(
+        self, merchant_uid: str, build: Callable[[str], dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """Store `build(new imp_uid)` unless the merchant_uid is taken (then None).
+
+        Check and insert happen under one lock, so two concurrent charges with the same
+        merchant_uid cannot both be paid. imp_uids are `imps_` + 12 random digits; with 10^12
+        values a long benchmark would collide, so uniqueness is checked here.
+        """
+        with self._lock:
+            if self._merchant_uid_taken(merchant_uid):
+                return None
+            imp_uid = f"imps_{secrets.randbelow(10**12):012d}"
+            while imp_uid in self._payments:
+                imp_uid = f"imps_{secrets.randbelow(10**12):012d}"
+            payment = build(imp_uid)
+            self._payments[imp_uid] = payment
+            self._payments_by_merchant.setdefault(merchant_uid, []).append(imp_uid)
+            return _copy_payment(payment)
+
+    def get_payment(self, imp_uid: str) -> dict[str, Any] | None:
+        """Return a copy of the payment, or None."""
+        with self._lock:
+            payment = self._payments.get(imp_uid)
+            return _copy_payment(payment) if payment is not None else None
+
+    def find_payment(self, merchant_uid: str, status: str | None = None) -> dict[str, Any] | None:
+        """Return a copy of the latest payment of a merchant_uid (with that status), or None."""
+        with self._lock:
+            payment = self._latest_payment(merchant_uid, status)
+            return _copy_payment(payment) if payment is not None else None
+
+    def update_payment(
+        self,
+        imp_uid: str | None,
+        merchant_uid: str | None,
+        change: Callable[[dict[str, Any] | None], R],
+    ) -> tuple[R, dict[str, Any] | None]:
+        """Run `change` on the live payment (by imp_uid, else the merchant_uid's latest; None if
+        unknown) under the lock; return its result and a copy of the payment afterwards."""
+        with self._lock:
+            if imp_uid is not None:
+                payment = self._payments.get(imp_uid)
+            else:
+                payment = self._latest_payment(merchant_uid or "", None)
+            result = change(payment)
+            return result, (_copy_payment(payment) if payment is not None else None)
 
     # --- config ---
 

@@ -13,6 +13,8 @@ from .state import SandboxState
 
 # The content type the live server was observed to send (ruby client issue #23 header dump).
 JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
+# The body of the sandbox's HTTP 500 faults (sandbox wording; the real text is unknown).
+MSG_SERVER_ERROR = "[sandbox] 일시적인 서버 오류가 발생했습니다."
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,17 @@ class Request:
 
 @dataclass(frozen=True)
 class Reply:
-    """An HTTP answer. Handlers return None instead to reset the connection."""
+    """An HTTP answer. Handlers return None instead to reset the connection.
+
+    ``delay``: seconds to hold the answer back after the call is processed and logged (the
+    hang faults), so a caller that gave up can already see what happened.
+    """
 
     status: int
     body: bytes
     content_type: str = JSON_CONTENT_TYPE
     headers: tuple[tuple[str, str], ...] = ()
+    delay: float = 0.0
 
 
 Handler = Callable[[Context, Request], "Reply | None"]

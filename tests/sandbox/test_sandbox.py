@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -24,14 +23,9 @@ from billing_service.sandbox import (
     start_sandbox,
 )
 
+from .helpers import CUSTOMERS, VALID_CARD, admin, bearer, issue, lookup, token, token_call
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CUSTOMERS = "/subscribe/customers/"
-VALID_CARD = {
-    "card_number": "4242-4242-4242-4242",
-    "expiry": "2099-12",
-    "birth": "900101",
-    "pwd_2digit": "12",
-}
 ISSUE_FAILED = "카드정보 인증 및 빌키 발급에 실패하였습니다. "
 MAGIC_REFUSED = "4000-0000-0000-0002"
 MAGIC_500 = "4000-0000-0000-0010"
@@ -41,45 +35,6 @@ MAGIC_RESET = "4000-0000-0000-0044"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def token_call(http: requests.Session, sb: SandboxServer, **body: Any) -> requests.Response:
-    if not body:
-        body = {"imp_key": DEFAULT_API_KEY, "imp_secret": DEFAULT_API_SECRET}
-    return http.post(f"{sb.url}/users/getToken", json=body, timeout=5)
-
-
-def token(http: requests.Session, sb: SandboxServer) -> str:
-    response = token_call(http, sb)
-    assert response.status_code == 200
-    value: str = response.json()["response"]["access_token"]
-    return value
-
-
-def bearer(value: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {value}"}
-
-
-def admin(
-    http: requests.Session, sb: SandboxServer, path: str, payload: Any = None
-) -> requests.Response:
-    if path in ("calls", "config") and payload is None:
-        return http.get(f"{sb.url}/__sandbox__/{path}", timeout=5)
-    return http.post(f"{sb.url}/__sandbox__/{path}", json=payload, timeout=5)
-
-
-def issue(
-    http: requests.Session, sb: SandboxServer, uid: str, access_token: str, **fields: Any
-) -> requests.Response:
-    body = {**VALID_CARD, **fields}
-    body = {key: value for key, value in body.items() if value is not None}
-    return http.post(
-        f"{sb.url}{CUSTOMERS}{uid}", json=body, headers=bearer(access_token), timeout=5
-    )
-
-
-def lookup(http: requests.Session, sb: SandboxServer, uid: str, access_token: str) -> Any:
-    return http.get(f"{sb.url}{CUSTOMERS}{uid}", headers=bearer(access_token), timeout=5)
 
 
 def kst_month(offset_months: int = 0) -> str:
@@ -545,8 +500,9 @@ def test_unknown_customer_is_200_code_1_or_404_when_switched(
 
 
 def test_unknown_path_404_and_wrong_method_405(sandbox: SandboxServer, http) -> None:
-    missing = http.get(f"{sandbox.url}/payments/nothing-here", timeout=5)
-    assert missing.status_code == 404 and missing.json()["code"] == -1
+    missing = http.get(f"{sandbox.url}/no-such-endpoint", timeout=5)
+    assert missing.status_code == 404
+    assert missing.json() == {"code": -1, "message": "Not Found", "response": None}
     wrong = http.get(f"{sandbox.url}/users/getToken", timeout=5)
     assert wrong.status_code == 405 and wrong.json()["code"] == -1
     assert wrong.headers["Allow"] == "POST"

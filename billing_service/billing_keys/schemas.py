@@ -9,34 +9,12 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from ..extensions import constant
+from ..fields import UID, BodySchema, Pattern, Text, constant
 from ..gateway import CardDetails
 
 # Korea has no daylight saving time: a fixed offset is exact and needs no tz database.
 SEOUL = timezone(timedelta(hours=9), "Asia/Seoul")
 
-
-class Pattern(validate.Regexp):
-    """A regex that must match the whole value; ``$`` alone would let a trailing newline in.
-
-    The pattern itself stays ECMA-compatible for the OpenAPI document.
-    """
-
-    def __init__(self, regex: str, *, error: str) -> None:
-        super().__init__(regex, error=error)
-        self._whole = re.compile(regex)
-
-    def __call__(self, value: Any) -> Any:
-        if not isinstance(value, str) or self._whole.fullmatch(value) is None:
-            raise ma.ValidationError(self._format_error(value))
-        return value
-
-
-# "." and ".." would be path segments that HTTP clients collapse, sending the card elsewhere.
-UID = Pattern(
-    r"^(?!\.+$)[A-Za-z0-9._-]+$",
-    error="Only letters, digits, '.', '_' and '-' are allowed, and not only dots.",
-)
 
 # Fields sent to I'mport as they are, besides the card itself.
 CUSTOMER_FIELDS = (
@@ -48,23 +26,6 @@ CUSTOMER_FIELDS = (
     "customer_addr",
     "customer_postcode",
 )
-
-
-class Text(ma.fields.String):
-    """Printable text: no control characters and no lone surrogates (they are not valid UTF-8)."""
-
-    default_error_messages = {  # noqa: RUF012
-        "unprintable": "Must not contain control characters or invalid Unicode.",
-    }
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if _UNPRINTABLE.search(text):
-            raise self.make_error("unprintable")
-        return text
-
-
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 class CardNumber(ma.fields.String):
@@ -125,7 +86,7 @@ class Birth(ma.fields.String):
         raise self.make_error("format")
 
 
-class IssueBillingKeySchema(ma.Schema):
+class IssueBillingKeySchema(BodySchema):
     """Card and customer details for issuing a billing key."""
 
     card_number = CardNumber(
@@ -182,13 +143,6 @@ class IssueBillingKeySchema(ma.Schema):
     customer_email = ma.fields.Email(validate=validate.Length(max=200))
     customer_addr = Text(validate=validate.Length(max=200))
     customer_postcode = Text(validate=validate.Length(max=8))
-
-    @ma.pre_load
-    def drop_empty(self, data: Any, **kwargs: Any) -> Any:
-        """An empty field, as an HTML form sends for a blank input, counts as absent."""
-        if isinstance(data, dict) or hasattr(data, "items"):
-            return {k: v for k, v in data.items() if v != ""}
-        return data
 
     @ma.validates_schema
     def require_pwd_for_personal_cards(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -272,3 +226,17 @@ def _is_yymmdd(text: str) -> bool:
         except ValueError:
             pass
     return False
+
+
+class BillingKeyResponseSchema(ma.Schema):
+    """Answer carrying one billing key."""
+
+    status = ma.fields.Constant("success", required=True, metadata=constant("success"))
+    billing_key = ma.fields.Nested(BillingKeySchema, required=True)
+
+
+class DeleteBillingKeyQuerySchema(ma.Schema):
+    reason = Text(
+        validate=validate.Length(1, 200),
+        metadata={"description": "Why the key is deleted (kept by I'mport)."},
+    )

@@ -1,0 +1,1 @@
+"""Billing keys: issue one from card details, look it up, delete it."""

@@ -1,0 +1,80 @@
+"""Field types and validators shared by the resources' schemas."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import validate
+
+
+def constant(value: str) -> dict[str, Any]:
+    """OpenAPI metadata for a ``Constant`` field, which apispec leaves untyped."""
+    return {"type": "string", "enum": [value]}
+
+
+class Pattern(validate.Regexp):
+    """A regex that must match the whole value; ``$`` alone would let a trailing newline in.
+
+    The pattern itself stays ECMA-compatible for the OpenAPI document.
+    """
+
+    def __init__(self, regex: str, *, error: str) -> None:
+        super().__init__(regex, error=error)
+        self._whole = re.compile(regex)
+
+    def __call__(self, value: Any) -> Any:
+        if not isinstance(value, str) or self._whole.fullmatch(value) is None:
+            raise ma.ValidationError(self._format_error(value))
+        return value
+
+
+# "." and ".." would be path segments that HTTP clients collapse, sending the card elsewhere.
+UID_PATTERN = r"^(?!\.+$)[A-Za-z0-9._-]+$"
+UID = Pattern(
+    UID_PATTERN,
+    error="Only letters, digits, '.', '_' and '-' are allowed, and not only dots.",
+)
+
+
+class Text(ma.fields.String):
+    """Printable text: no control characters and no lone surrogates (they are not valid UTF-8)."""
+
+    default_error_messages = {  # noqa: RUF012
+        "unprintable": "Must not contain control characters or invalid Unicode.",
+    }
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if _UNPRINTABLE.search(text):
+            raise self.make_error("unprintable")
+        return text
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+class WholeNumber(ma.fields.Integer):
+    """A JSON integer: fractions, booleans and numbers in strings are refused, not coerced.
+
+    (An HTML form's digits are turned into integers by the body parser.)
+    """
+
+    default_error_messages = {"invalid": "Not a valid integer."}  # noqa: RUF012
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise self.make_error("invalid")
+
+
+class BodySchema(ma.Schema):
+    """Base of request-body schemas, for JSON and HTML-form bodies alike."""
+
+    @ma.pre_load
+    def drop_empty(self, data: Any, **kwargs: Any) -> Any:
+        """An empty field, as an HTML form sends for a blank input, counts as absent."""
+        if hasattr(data, "items"):
+            return {k: v for k, v in data.items() if v != ""}
+        return data

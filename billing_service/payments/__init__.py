@@ -1,0 +1,1 @@
+"""Payments: charging billing keys, looking payments up, cancelling them."""

@@ -1,0 +1,138 @@
+"""Payment endpoints: charge a billing key, look up a payment, cancel it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from ..auth import require_caller
+from ..extensions import BODY_ERRORS, GATEWAY_ERRORS, Blueprint, iamport
+from ..gateway import Charge
+from .schemas import CancelSchema, ChargeResponseSchema, ChargeSchema, PaymentResponseSchema
+
+blp = Blueprint(
+    "payments",
+    __name__,
+    url_prefix="/subscriptions",
+    description="Charge billing keys, look payments up and cancel them.",
+)
+blp.before_request(require_caller)
+
+PAYMENT_EXAMPLE = {
+    "imp_uid": "imps_410026135413",
+    "merchant_uid": "order_20261127_0001",
+    "customer_uid": "gildong_0001_1234",
+    "status": "paid",
+    "amount": 9900,
+    "cancel_amount": 0,
+    "currency": "KRW",
+    "name": "월간 구독",
+    "paid_at": "2026-11-27T09:00:00+00:00",
+    "failed_at": None,
+    "cancelled_at": None,
+    "fail_reason": None,
+    "card_name": "현대카드",
+    "card_number": "424242******4242",
+    "apply_num": "30016714",
+    "receipt_url": "https://npg.nicepay.co.kr/issue/IssueLoader.do?TID=nictest04m",
+    "pg_provider": "nice",
+    "cancel_history": [],
+}
+
+
+@blp.route("/payments")
+class Payments(MethodView):
+    @blp.body(
+        ChargeSchema,
+        example={
+            "customer_uid": "gildong_0001_1234",
+            "merchant_uid": "order_20261127_0001",
+            "amount": 9900,
+            "name": "월간 구독",
+        },
+    )
+    @blp.response(
+        200,
+        ChargeResponseSchema,
+        example={
+            "status": "success",
+            "payment": PAYMENT_EXAMPLE,
+            "replayed": False,
+            "reconciled": False,
+        },
+    )
+    @blp.errors(
+        "unauthorized",
+        "card_declined",
+        "billing_key_not_found",
+        "duplicate_merchant_uid",
+        *BODY_ERRORS,
+        *GATEWAY_ERRORS,
+    )
+    def post(self, charge: Charge) -> dict[str, Any]:
+        """Charge a billing key
+
+        Calls `POST /subscribe/payments/again`. Safe to retry with the same `merchant_uid`:
+        a charge already paid for it with the same `customer_uid` and `amount` is answered again
+        (`replayed: true`) and never charged twice. When I'mport's answer is lost, the charge is
+        not resent: the order is looked up (`reconciled: true` if found paid), or the answer is a
+        504 `gateway_timeout` with `retryable: true`.
+        """
+        result = iamport().charge_billing_key(charge)
+        return {
+            "payment": result.payment,
+            "replayed": result.replayed,
+            "reconciled": result.reconciled,
+        }
+
+
+@blp.route("/payments/<id:imp_uid>")
+class PaymentsById(MethodView):
+    @blp.response(
+        200, PaymentResponseSchema, example={"status": "success", "payment": PAYMENT_EXAMPLE}
+    )
+    @blp.errors("unauthorized", "payment_not_found", *GATEWAY_ERRORS)
+    def get(self, imp_uid: str) -> dict[str, Any]:
+        """Look up a payment
+
+        Calls `GET /payments/{imp_uid}`.
+        """
+        return {"payment": iamport().get_payment(imp_uid)}
+
+
+@blp.route("/payments/<id:imp_uid>/cancel")
+class PaymentCancellation(MethodView):
+    @blp.body(CancelSchema, example={"reason": "고객 요청에 의한 환불"})
+    @blp.response(
+        200,
+        PaymentResponseSchema,
+        example={
+            "status": "success",
+            "payment": {
+                **PAYMENT_EXAMPLE,
+                "status": "cancelled",
+                "cancel_amount": 9900,
+                "cancelled_at": "2026-11-28T09:00:00+00:00",
+                "cancel_history": [
+                    {
+                        "amount": 9900,
+                        "cancelled_at": "2026-11-28T09:00:00+00:00",
+                        "reason": "고객 요청에 의한 환불",
+                    }
+                ],
+            },
+        },
+    )
+    @blp.errors(
+        "unauthorized", "payment_not_found", "nothing_to_cancel", *BODY_ERRORS, *GATEWAY_ERRORS
+    )
+    def post(self, args: dict[str, Any], imp_uid: str) -> dict[str, Any]:
+        """Cancel a payment, fully or partly
+
+        Calls `POST /payments/cancel` with the balance read just before as `checksum`, so a
+        concurrent cancel cannot make it cancel more than is left. Without `amount`, cancels all
+        that is left; a partly cancelled payment stays `paid` with a higher `cancel_amount`.
+        """
+        payment = iamport().cancel_payment(imp_uid, args["reason"], args.get("amount"))
+        return {"payment": payment}

@@ -1,0 +1,350 @@
+"""The faked payment endpoints: charge a billing key (`again`), look payments up, cancel them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from . import cards
+from .wire import MSG_SERVER_ERROR, Context, Reply, Request, envelope
+
+MAX_CUSTOMER_UID_LENGTH = 80  # spec `maxLength: 80`
+MAX_MERCHANT_UID_LENGTH = 40  # spec `maxLength: 40` (smartro_v2 even truncates at 40)
+
+READY, PAID, CANCELLED, FAILED = "ready", "paid", "cancelled", "failed"
+STATUSES = frozenset({READY, PAID, CANCELLED, FAILED})
+
+# `.invalid` is a reserved TLD: a receipt link can never reach a real host.
+RECEIPT_URL = "https://receipt.sandbox.invalid/payments/{}"
+CANCEL_RECEIPT_URL = "https://receipt.sandbox.invalid/payments/{}/cancellations/{}"
+
+# --- Magic merchant_uid prefixes: the "outcome unknown" faults of a charge ---
+# The body is always read completely first, so keep-alive framing is never the cause.
+FAULT_DROP = "fault-drop-"  # processed normally (paid/failed stored), then TCP reset
+FAULT_HANG = "fault-hang-"  # processed normally, answered after hang_seconds
+FAULT_READY = "fault-ready-"  # stored as `ready` (the PG never answered), then TCP reset
+FAULT_LOST = "fault-lost-"  # TCP reset before anything is processed
+FAULT_500 = "fault-500-"  # HTTP 500 envelope before anything is processed
+
+MSG_MISSING = "{} 파라메터가 누락되었습니다."  # wording of getToken's; the rest is a guess
+MSG_INVALID = "{} 파라메터의 값이 올바르지 않습니다."  # sandbox wording
+MSG_TOO_LONG = "{}는 최대 {}자까지 입력할 수 있습니다."  # sandbox wording
+MSG_UNKNOWN_BUYER = "등록되지 않은 구매자입니다."
+MSG_DUPLICATE = (
+    "이미 주문이 이루어진 건입니다. (동일한 merchant_uid로 결제 또는 취소된 기록이 있습니다)"
+)
+MSG_DECLINED = "[8326]카드 한도초과"  # fail_reason of a `failed` Payment
+MSG_REFUSED = "결제승인에 실패하였습니다. [2116]개인 월 한도금액 초과"  # pyconapac-2016 #21
+MSG_NOT_FOUND = "존재하지 않는 결제정보입니다."
+MSG_BAD_STATUS = "payment_status는 ready, paid, cancelled, failed 중 하나여야 합니다."  # guess
+MSG_NOTHING_TO_CANCEL = "취소할 결제건이 존재하지 않습니다."
+# Sandbox wording, modelled on the PG texts ("취소금액이 취소가능금액보다 큼", NICE 2032).
+MSG_CANCEL_TOO_MUCH = "취소요청금액({})이 취소가능금액({})보다 큽니다."
+MSG_CHECKSUM_MISMATCH = "요청하신 checksum({})이 취소가능금액({})과 일치하지 않습니다."
+
+NOT_FOUND_REPLY = envelope(404, -1, MSG_NOT_FOUND)
+
+_BUYER_FIELDS = ("name", "email", "tel", "addr", "postcode")  # buyer_x falls back to customer_x
+_NUMERIC = re.compile(r"-?\d+(?:\.\d+)?")  # form values; int()/float() would take "1_000", "nan"
+
+
+def _number(value: Any) -> int | float | None:
+    """A JSON number or numeric string, as int when whole; None when not a finite number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if not _NUMERIC.fullmatch(text):
+            return None
+        value = float(text) if "." in text else int(text)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return int(value) if value.is_integer() else value
+    return value if isinstance(value, int) else None
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+@dataclass(frozen=True)
+class _Order:
+    """What an `again` request asks for, validated (no card data: the key stands for the card)."""
+
+    customer_uid: str
+    merchant_uid: str
+    amount: int | float
+    name: str
+    currency: str
+    card_quota: int
+    buyer: dict[str, str | None]  # as sent; None = not sent, fall back to the key's customer_x
+    custom_data: str | None
+
+
+def _read_order(req: Request) -> _Order | Reply:
+    required = ("customer_uid", "merchant_uid", "amount", "name")
+    missing = [name for name in required if _blank(req.body.get(name))]
+    if missing:
+        return envelope(400, -1, MSG_MISSING.format(", ".join(missing)))
+    customer_uid = req.field("customer_uid")
+    merchant_uid = req.field("merchant_uid")
+    name = req.field("name")
+    if customer_uid is None or merchant_uid is None or name is None:  # an object or a list
+        return envelope(400, -1, MSG_INVALID.format("customer_uid, merchant_uid, name"))
+    if len(customer_uid) > MAX_CUSTOMER_UID_LENGTH:
+        return envelope(400, -1, MSG_TOO_LONG.format("customer_uid", MAX_CUSTOMER_UID_LENGTH))
+    if len(merchant_uid) > MAX_MERCHANT_UID_LENGTH:
+        return envelope(400, -1, MSG_TOO_LONG.format("merchant_uid", MAX_MERCHANT_UID_LENGTH))
+    amount = _number(req.body["amount"])
+    if amount is None or amount <= 0:
+        return envelope(400, -1, MSG_INVALID.format("amount"))
+    card_quota = 0
+    if not _blank(req.body.get("card_quota")):
+        quota = _number(req.body["card_quota"])
+        if not isinstance(quota, int) or quota < 0:
+            return envelope(400, -1, MSG_INVALID.format("card_quota"))
+        card_quota = quota
+    custom_data = req.body.get("custom_data")
+    if custom_data is not None and not isinstance(custom_data, str):
+        # Documented as a string (JSON text recommended); an object is kept as its JSON text.
+        custom_data = json.dumps(custom_data, ensure_ascii=False, separators=(",", ":"))
+    return _Order(
+        customer_uid=customer_uid,
+        merchant_uid=merchant_uid,
+        amount=amount,
+        name=name,
+        currency=req.field("currency") or "KRW",
+        card_quota=card_quota,
+        buyer={f"buyer_{part}": req.field(f"buyer_{part}") for part in _BUYER_FIELDS},
+        custom_data=custom_data,
+    )
+
+
+def _pg_tid(pg_id: str, now: int) -> str:
+    """A PG transaction id shaped like NICE's: MID, KST timestamp, a serial."""
+    stamp = time.strftime("%y%m%d%H%M%S", time.gmtime(now + cards.KST_OFFSET_SECONDS))
+    return f"{pg_id}{stamp}{secrets.randbelow(10**6):06d}"
+
+
+def _new_payment(
+    imp_uid: str, order: _Order, key: dict[str, Any], status: str, now: int
+) -> dict[str, Any]:
+    """A full Payment (PaymentAnnotation), keys in alphabetical order as the live API sends them.
+
+    A `ready` payment has no PG answer yet: no pg_tid, approval number or receipt. A `failed`
+    one has a PG transaction and a receipt but no approval number.
+    """
+    paid, failed, answered = status == PAID, status == FAILED, status != READY
+    buyer = {
+        field: value if value is not None else key.get(f"customer_{field[6:]}")
+        for field, value in order.buyer.items()
+    }
+    return {
+        "amount": order.amount,
+        "apply_num": f"{secrets.randbelow(10**8):08d}" if paid else None,
+        "bank_code": None,
+        "bank_name": None,
+        "buyer_addr": buyer["buyer_addr"],
+        "buyer_email": buyer["buyer_email"],
+        "buyer_name": buyer["buyer_name"],
+        "buyer_postcode": buyer["buyer_postcode"],
+        "buyer_tel": buyer["buyer_tel"],
+        "cancel_amount": 0,
+        "cancel_history": [],
+        "cancel_reason": None,
+        "cancel_receipt_urls": [],
+        "cancelled_at": 0,
+        "card_code": key["card_code"],
+        "card_name": key["card_name"],
+        "card_number": key["card_number"],  # already masked when the key was issued
+        "card_quota": order.card_quota,
+        "card_type": key["card_type"],
+        "cash_receipt_issued": False,
+        "channel": "api",
+        "currency": order.currency,
+        "custom_data": order.custom_data,
+        "customer_uid": order.customer_uid,
+        "customer_uid_usage": "payment",
+        "emb_pg_provider": None,
+        "escrow": False,
+        "fail_reason": MSG_DECLINED if failed else None,
+        "failed_at": now if failed else 0,
+        "imp_uid": imp_uid,
+        "merchant_uid": order.merchant_uid,
+        "name": order.name,
+        "paid_at": now if paid else 0,
+        "pay_method": "card",
+        "pg_id": key["pg_id"],
+        "pg_provider": key["pg_provider"],
+        "pg_tid": _pg_tid(key["pg_id"], now) if answered else None,
+        "receipt_url": RECEIPT_URL.format(imp_uid) if answered else None,
+        "sandbox": True,
+        "started_at": now,
+        "status": status,
+        "user_agent": "sandbox",
+        "vbank_code": None,
+        "vbank_date": 0,
+        "vbank_holder": None,
+        "vbank_issued_at": 0,
+        "vbank_name": None,
+        "vbank_num": None,
+    }
+
+
+def _charge(ctx: Context, order: _Order, pg_silent: bool) -> Reply:
+    """The I'mport checks, then the card company's answer; `pg_silent`: it never answers."""
+    billing_key = ctx.state.get_billing_key(order.customer_uid)
+    if billing_key is None:
+        # Observed code 1 (kde713, 2018-20); the python client's test saw -1 since 2019.
+        return envelope(200, 1, MSG_UNKNOWN_BUYER)
+    key, behaviour = billing_key
+    if pg_silent:
+        status = READY
+    elif behaviour == cards.CHARGE_REFUSE:
+        # Refused before a payment record exists: code -1, response null, nothing stored.
+        # The duplicate check is I'mport's own and still comes first.
+        if ctx.state.merchant_uid_taken(order.merchant_uid):
+            return envelope(200, 1, MSG_DUPLICATE)
+        return envelope(200, -1, MSG_REFUSED)
+    elif behaviour == cards.CHARGE_DECLINE:
+        # The V1 guide: code 0 means "the card company answered"; the decline is in `status`.
+        status = FAILED
+    else:
+        status = PAID
+    now = ctx.state.now()
+    payment = ctx.state.add_payment(
+        order.merchant_uid, lambda imp_uid: _new_payment(imp_uid, order, key, status, now)
+    )
+    if payment is None:
+        return envelope(200, 1, MSG_DUPLICATE)
+    return envelope(200, 0, None, payment)
+
+
+def charge_again(ctx: Context, req: Request) -> Reply | None:
+    """`POST /subscribe/payments/again`: charge a stored billing key (no webhook is sent)."""
+    order = _read_order(req)
+    if isinstance(order, Reply):
+        return order
+    merchant_uid = order.merchant_uid
+    if merchant_uid.startswith(FAULT_LOST):
+        return None
+    if merchant_uid.startswith(FAULT_500):
+        return envelope(500, -1, MSG_SERVER_ERROR)
+    ready = merchant_uid.startswith(FAULT_READY)
+    reply = _charge(ctx, order, pg_silent=ready)
+    if ready or merchant_uid.startswith(FAULT_DROP):
+        return None  # whatever happened is stored; the caller never hears of it
+    if merchant_uid.startswith(FAULT_HANG) and reply is not None:
+        return dataclasses.replace(reply, delay=ctx.hang_seconds)
+    return reply
+
+
+def _found(payment: dict[str, Any] | None) -> Reply:
+    # Unlike an unknown customer_uid (200 + code 1), payment lookups really answer 404.
+    if payment is None:
+        return NOT_FOUND_REPLY
+    return envelope(200, 0, None, payment)
+
+
+def get_payment(ctx: Context, req: Request) -> Reply:
+    """`GET /payments/{imp_uid}`; `include_sandbox` is accepted and ignored (all are sandbox)."""
+    return _found(ctx.state.get_payment(req.params["imp_uid"]))
+
+
+def find_payment(ctx: Context, req: Request) -> Reply:
+    """`GET /payments/find/{merchant_uid}[/{payment_status}]`: the latest matching payment."""
+    status = req.params.get("payment_status")
+    if status is not None and status not in STATUSES:
+        return envelope(400, -1, MSG_BAD_STATUS)
+    return _found(ctx.state.find_payment(req.params["merchant_uid"], status))
+
+
+def _apply_cancel(
+    payment: dict[str, Any] | None,
+    amount: int | float,
+    checksum: int | float | None,
+    reason: str | None,
+    now: int,
+) -> str | None:
+    """Cancel in place (under the state lock); return a refusal message, or None when done."""
+    if payment is None or payment["status"] != PAID:
+        return MSG_NOTHING_TO_CANCEL
+    remaining = payment["amount"] - payment["cancel_amount"]
+    if remaining <= 0:
+        return MSG_NOTHING_TO_CANCEL
+    if checksum is not None and checksum != remaining:
+        return MSG_CHECKSUM_MISMATCH.format(checksum, remaining)
+    requested = amount or remaining  # omitted or 0: the whole remaining balance
+    if requested > remaining:
+        return MSG_CANCEL_TOO_MUCH.format(requested, remaining)
+    cancellation_id = secrets.token_hex(10)
+    receipt_url = CANCEL_RECEIPT_URL.format(payment["imp_uid"], cancellation_id)
+    cancel_amount = payment["cancel_amount"] + requested
+    if isinstance(cancel_amount, float) and cancel_amount.is_integer():
+        cancel_amount = int(cancel_amount)
+    payment["cancel_amount"] = cancel_amount
+    if cancel_amount >= payment["amount"]:
+        payment["status"] = CANCELLED
+    # A partial cancel keeps `paid` but still records when and why (UNCONFIRMED for V1).
+    payment["cancelled_at"] = now
+    payment["cancel_reason"] = reason
+    payment["cancel_history"].append(
+        {
+            "pg_tid": payment["pg_tid"],
+            "amount": requested,
+            "cancelled_at": now,
+            "reason": reason,
+            "cancellation_id": cancellation_id,
+            "receipt_url": receipt_url,
+        }
+    )
+    payment["cancel_receipt_urls"].append(receipt_url)
+    return None
+
+
+def _optional_amount(req: Request, name: str) -> int | float | None | Reply:
+    """An optional non-negative number field: None when absent, a 400 reply when invalid."""
+    value = req.body.get(name)
+    if _blank(value):
+        return None
+    number = _number(value)
+    if number is None or number < 0:
+        return envelope(400, -1, MSG_INVALID.format(name))
+    return number
+
+
+def cancel_payment(ctx: Context, req: Request) -> Reply:
+    """`POST /payments/cancel` by imp_uid (wins) or merchant_uid; full or partial.
+
+    `tax_free`, `vat_amount`, the refund_* fields and `enable_webhook` are accepted and
+    ignored (no webhooks are sent).
+    """
+    imp_uid = req.field("imp_uid") or None
+    merchant_uid = None if imp_uid else (req.field("merchant_uid") or None)
+    if imp_uid is None and merchant_uid is None:
+        return envelope(400, -1, MSG_MISSING.format("imp_uid 또는 merchant_uid"))
+    amount = _optional_amount(req, "amount")
+    if isinstance(amount, Reply):
+        return amount
+    checksum = _optional_amount(req, "checksum")
+    if isinstance(checksum, Reply):
+        return checksum
+    reason = req.field("reason")
+    now = ctx.state.now()
+    refusal, payment = ctx.state.update_payment(
+        imp_uid,
+        merchant_uid,
+        lambda live: _apply_cancel(live, amount or 0, checksum, reason, now),
+    )
+    if refusal is not None:
+        return envelope(200, 1, refusal)
+    return envelope(200, 0, None, payment)

@@ -1,5 +1,0 @@
-"""Billing keys: issuance."""
-
-from .routes import blp
-
-__all__ = ["blp"]

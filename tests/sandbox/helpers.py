@@ -1,0 +1,94 @@
+"""Shared helpers of the sandbox tests: token, admin calls, billing-key issuance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxServer
+
+CUSTOMERS = "/subscribe/customers/"
+VALID_CARD = {
+    "card_number": "4242-4242-4242-4242",
+    "expiry": "2099-12",
+    "birth": "900101",
+    "pwd_2digit": "12",
+}
+
+
+def token_call(http: requests.Session, sb: SandboxServer, **body: Any) -> requests.Response:
+    if not body:
+        body = {"imp_key": DEFAULT_API_KEY, "imp_secret": DEFAULT_API_SECRET}
+    return http.post(f"{sb.url}/users/getToken", json=body, timeout=5)
+
+
+def token(http: requests.Session, sb: SandboxServer) -> str:
+    response = token_call(http, sb)
+    assert response.status_code == 200
+    value: str = response.json()["response"]["access_token"]
+    return value
+
+
+def bearer(value: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {value}"}
+
+
+def admin(
+    http: requests.Session, sb: SandboxServer, path: str, payload: Any = None
+) -> requests.Response:
+    if path in ("calls", "config") and payload is None:
+        return http.get(f"{sb.url}/__sandbox__/{path}", timeout=5)
+    return http.post(f"{sb.url}/__sandbox__/{path}", json=payload, timeout=5)
+
+
+def issue(
+    http: requests.Session, sb: SandboxServer, uid: str, access_token: str, **fields: Any
+) -> requests.Response:
+    body = {**VALID_CARD, **fields}
+    body = {key: value for key, value in body.items() if value is not None}
+    return http.post(
+        f"{sb.url}{CUSTOMERS}{uid}", json=body, headers=bearer(access_token), timeout=5
+    )
+
+
+def lookup(http: requests.Session, sb: SandboxServer, uid: str, access_token: str) -> Any:
+    return http.get(f"{sb.url}{CUSTOMERS}{uid}", headers=bearer(access_token), timeout=5)
+
+
+AGAIN = "/subscribe/payments/again"
+
+
+def charge(
+    http: requests.Session, sb: SandboxServer, access_token: str, **fields: Any
+) -> requests.Response:
+    """`POST /subscribe/payments/again`; customer_uid/merchant_uid/amount/name have defaults."""
+    body = {"customer_uid": "cust", "merchant_uid": "order-1", "amount": 10000, "name": "월 구독"}
+    body.update(fields)
+    body = {key: value for key, value in body.items() if value is not None}
+    return http.post(f"{sb.url}{AGAIN}", json=body, headers=bearer(access_token), timeout=5)
+
+
+def get_payment(
+    http: requests.Session, sb: SandboxServer, access_token: str, imp_uid: str, **params: Any
+) -> requests.Response:
+    url = f"{sb.url}/payments/{imp_uid}"
+    return http.get(url, params=params, headers=bearer(access_token), timeout=5)
+
+
+def find(
+    http: requests.Session,
+    sb: SandboxServer,
+    access_token: str,
+    merchant_uid: str,
+    status: str | None = None,
+) -> requests.Response:
+    url = f"{sb.url}/payments/find/{merchant_uid}" + (f"/{status}" if status else "")
+    return http.get(url, headers=bearer(access_token), timeout=5)
+
+
+def cancel(
+    http: requests.Session, sb: SandboxServer, access_token: str, **fields: Any
+) -> requests.Response:
+    url = f"{sb.url}/payments/cancel"
+    return http.post(url, json=fields, headers=bearer(access_token), timeout=5)
