@@ -19,7 +19,9 @@ from .payments import routes as payments
 logger = logging.getLogger(__name__)
 
 API_DESCRIPTION = """\
-Issues I'mport (PortOne V1) billing keys from card details sent by other internal services.
+Issues I'mport (PortOne V1) billing keys from card details sent by other internal services, and
+runs each key's lifecycle: look it up, charge it (safely retryable with the same `merchant_uid`),
+look up and cancel its payments, delete it.
 
 Callers authenticate with `Authorization: Bearer <key>` (keys from `BILLING_API_KEYS`).
 Card data is sent in the request body only; it is never stored, logged or echoed, and responses

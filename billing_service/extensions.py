@@ -130,11 +130,17 @@ class Blueprint(BaseBlueprint):
         )
         return lambda func: as_form(as_json(func))
 
-    def errors(self, *codes: str) -> Callable[..., Any]:
-        """Document the given error codes, grouped by status, each with an example."""
+    def errors(
+        self, *codes: str, examples: dict[str, dict[str, Any]] | None = None
+    ) -> Callable[..., Any]:
+        """Document the given error codes, grouped by status, each with an example.
+
+        ``examples`` adds fields to some codes' examples (say, the payment of a decline).
+        """
         by_status: dict[int, list[str]] = defaultdict(list)
         for code in codes:
             by_status[ERRORS[code].status].append(code)
+        extra = examples or {}
 
         def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
             for status, status_codes in by_status.items():
@@ -142,7 +148,10 @@ class Blueprint(BaseBlueprint):
                     status,
                     schema=ErrorSchema,
                     description=" or ".join(f"`{c}`: {ERRORS[c].message}" for c in status_codes),
-                    examples={c: {"value": _error_example(c)} for c in status_codes},
+                    examples={
+                        c: {"value": {**_error_example(c), **extra.get(c, {})}}
+                        for c in status_codes
+                    },
                 )(func)
             return func
 
@@ -158,8 +167,6 @@ def _error_example(code: str) -> dict[str, Any]:
     }
     if code == "invalid_request":
         example["errors"] = {"card_number": ["Not a valid card number."]}
-    if code == "card_declined":
-        example["message"] = "[8326]카드 한도초과"
     if code == "card_rejected":
         example["message"] = (
             "카드정보 인증 및 빌키 발급에 실패하였습니다. [8102]거래정지된 카드입니다."

@@ -69,8 +69,8 @@ class WholeNumber(ma.fields.Integer):
         raise self.make_error("invalid")
 
 
-class BodySchema(ma.Schema):
-    """Base of request-body schemas, for JSON and HTML-form bodies alike."""
+class RequestSchema(ma.Schema):
+    """Base of request schemas: JSON and HTML-form bodies, and query strings."""
 
     @ma.pre_load
     def drop_empty(self, data: Any, **kwargs: Any) -> Any:

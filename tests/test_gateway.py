@@ -11,13 +11,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from billing_service.gateway import (
+    CardDeclined,
     CardDetails,
     CardRejected,
     Charge,
+    ChargeOutcomeUnknown,
+    DuplicateMerchantUid,
     GatewayAuthFailed,
     GatewayTimeout,
+    GatewayUnavailable,
     IamportClient,
     NothingToCancel,
+    PaymentNotFound,
     ProviderError,
     UnexpectedResponse,
 )
@@ -193,7 +198,9 @@ class CannedServer:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        ).start()
 
     def add(
         self,
@@ -415,7 +422,12 @@ def test_a_cancel_sends_the_balance_it_read_as_checksum(canned):
         make_client(canned.url).cancel_payment("imps_1", "customer asked", amount=500)
 
     assert info.value.message == "checksum 불일치"
-    assert canned.paths == ["/users/getToken", "/payments/imps_1", "/payments/cancel"]
+    # include_sandbox: I'mport hides test-channel payments from lookups without it.
+    assert canned.paths == [
+        "/users/getToken",
+        "/payments/imps_1?include_sandbox=true",
+        "/payments/cancel",
+    ]
     assert json.loads(canned.bodies[2]) == {
         "imp_uid": "imps_1",
         "reason": "customer asked",
@@ -440,3 +452,116 @@ def test_custom_data_is_sent_to_imports_as_a_json_string(canned):
     sent = json.loads(canned.bodies[1])
     assert sent["custom_data"] == '{"plan": "monthly", "seats": 3}'
     assert (sent["amount"], sent["currency"], sent["name"]) == (9900, "KRW", "월간 구독")
+
+
+CHARGE = Charge(customer_uid="uid", merchant_uid="o-1", amount=9900, name="월간 구독")
+DUPLICATE = (
+    "이미 주문이 이루어진 건입니다. (동일한 merchant_uid로 결제 또는 취소된 기록이 있습니다)"
+)
+KEY = {"customer_uid": "uid", "inserted": 1, "updated": 1}
+
+
+def envelope(response=None, code=0, message=None) -> dict:
+    return {"code": code, "message": message, "response": response}
+
+
+def test_a_token_failure_during_a_charge_is_not_an_unknown_outcome(canned):
+    canned.add(500, b"<html>down</html>", {"Content-Type": "text/html"})
+
+    with pytest.raises(UnexpectedResponse) as info:
+        make_client(canned.url).charge_billing_key(CHARGE)
+
+    assert not isinstance(info.value, ChargeOutcomeUnknown)
+    assert info.value.request_sent is False
+    assert canned.paths == ["/users/getToken"]  # no charge, no reconciliation
+
+
+def test_a_charge_that_could_not_connect_is_not_reconciled(canned):
+    canned.add(200, TOKEN)
+    canned.add(200, envelope(KEY))
+    client = make_client(canned.url)
+    client.get_billing_key("uid")  # caches the token
+    canned.close()  # I'mport goes away
+    failures: list[GatewayUnavailable] = []
+
+    def charge() -> None:  # another thread: a fresh connection, refused
+        try:
+            client.charge_billing_key(CHARGE)
+        except GatewayUnavailable as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=charge)
+    thread.start()
+    thread.join()
+
+    [failure] = failures
+    assert failure.request_sent is False
+    assert canned.paths == ["/users/getToken", "/subscribe/customers/uid"]
+
+
+def test_reconciliation_that_cannot_look_the_order_up_is_an_unknown_outcome(canned):
+    canned.add(200, TOKEN)
+    canned.add(502, b"bad gateway", {"Content-Type": "text/plain"})
+    canned.add(502, b"bad gateway", {"Content-Type": "text/plain"})
+
+    with pytest.raises(ChargeOutcomeUnknown):
+        make_client(canned.url).charge_billing_key(CHARGE)
+
+    assert canned.paths[1:] == [
+        "/subscribe/payments/again",
+        "/payments/find/o-1?include_sandbox=true",
+    ]
+
+
+def test_a_bare_404_on_lookup_means_not_found(canned):
+    canned.add(200, TOKEN)
+    canned.add(200, envelope(code=-1, message="결제승인에 실패하였습니다."))
+    canned.add(404, b"Not Found", {"Content-Type": "text/plain"})  # find: no order
+    canned.add(200, envelope(KEY))  # the key exists: a decline
+
+    with pytest.raises(CardDeclined) as info:
+        make_client(canned.url).charge_billing_key(CHARGE)
+
+    assert info.value.message == "결제승인에 실패하였습니다."
+
+
+def test_a_duplicate_refusal_is_a_409_even_when_the_order_is_hidden(canned):
+    canned.add(200, TOKEN)
+    canned.add(200, envelope(code=-1, message=DUPLICATE))
+    canned.add(404, envelope(code=-1, message="존재하지 않는 결제정보입니다."))
+
+    with pytest.raises(DuplicateMerchantUid):
+        make_client(canned.url).charge_billing_key(CHARGE)
+
+    assert len(canned.paths) == 3  # no key lookup needed
+
+
+def test_a_partly_cancelled_payment_marked_cancelled_can_be_cancelled_further(canned):
+    partly = {**PAID, "status": "cancelled", "amount": 1000, "cancel_amount": 100}
+    canned.add(200, TOKEN)
+    canned.add(200, envelope(partly))
+    canned.add(200, envelope({**partly, "cancel_amount": 1000}))
+
+    payment = make_client(canned.url).cancel_payment("imps_1", "rest")
+
+    assert payment.cancel_amount == 1000
+    assert json.loads(canned.bodies[2])["checksum"] == 900
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "error"),
+    [
+        (404, envelope(code=-1, message="존재하지 않는 결제정보입니다."), PaymentNotFound),
+        (200, envelope(code=1, message="취소할 결제건이 존재하지 않습니다."), NothingToCancel),
+        (400, envelope(code=-1, message="PG사 취소 실패"), ProviderError),
+    ],
+)
+def test_cancel_refusals_are_told_apart(canned, status, answer, error):
+    canned.add(200, TOKEN)
+    canned.add(200, envelope(PAID))
+    canned.add(status, answer)
+
+    with pytest.raises(error) as info:
+        make_client(canned.url).cancel_payment("imps_1", "r")
+
+    assert type(info.value) is error

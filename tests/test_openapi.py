@@ -152,7 +152,8 @@ def test_each_operation_documents_its_errors_and_examples(spec, path, method):
     assert OPERATIONS[path, method] | GATEWAY_CODES <= set(codes)
     for code, status in codes.items():
         assert str(ERRORS[code].status) == status
-    assert "example" in operation["responses"]["200"]["content"]["application/json"]
+    ok = operation["responses"]["200"]["content"]["application/json"]
+    assert "example" in ok or "examples" in ok
     assert operation["summary"] and operation["description"]
     if "requestBody" in operation:
         assert "example" in operation["requestBody"]["content"]["application/json"]
@@ -164,3 +165,17 @@ def test_ids_in_paths_are_documented_with_their_pattern(spec):
         assert parameter["in"] == "path"
         assert parameter["schema"]["pattern"] == "^(?!\\.+$)[A-Za-z0-9._-]+$"
         assert parameter["schema"]["maxLength"] == 80
+
+
+def test_charge_documents_replays_reconciliations_and_retryable_timeouts(spec):
+    operation = spec["paths"]["/subscriptions/payments"]["post"]
+    ok = operation["responses"]["200"]["content"]["application/json"]["examples"]
+    assert ok["replayed"]["value"]["replayed"] is True
+    assert ok["reconciled"]["value"]["reconciled"] is True
+    errors = {
+        s: r["content"]["application/json"]["examples"]
+        for s, r in operation["responses"].items()
+        if s != "200"
+    }
+    assert errors["504"]["gateway_timeout"]["value"]["retryable"] is True
+    assert errors["402"]["card_declined"]["value"]["payment"]["status"] == "failed"

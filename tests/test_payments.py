@@ -161,7 +161,7 @@ def test_a_merchant_uid_of_a_failed_payment_can_be_charged_again(client):
 @pytest.fixture
 def slow_app(sandbox):
     """The service with a short read timeout, to meet the sandbox's hang quickly."""
-    app = create_app(service_env(sandbox.url, IAMPORT_READ_TIMEOUT="0.5"))
+    app = create_app(service_env(sandbox.url, IAMPORT_READ_TIMEOUT="1"))
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {CALLER_KEY}"
     issue(client)
@@ -204,7 +204,7 @@ def test_an_outcome_that_stays_unknown_is_a_retryable_504(slow_app, sandbox, pre
     assert sandbox.count(FIND) == 1
 
 
-def test_a_charge_that_never_left_is_503_without_reconciliation(sandbox):
+def test_a_charge_when_imports_is_unreachable_is_503_not_retryable(sandbox):
     app = create_app(service_env(f"http://127.0.0.1:{free_port()}"))
 
     resp = app.test_client().post(
@@ -349,3 +349,61 @@ def test_cancel_needs_a_reason_and_a_positive_amount(client, paid, body):
     )
 
     assert resp.status_code == 422
+
+
+# I'mport's behaviour is unconfirmed on these points; the service must be right either way.
+
+
+@pytest.mark.parametrize("code", [1, -1])
+def test_an_unknown_customer_is_404_whatever_code_imports_uses(client, sandbox, code):
+    sandbox.admin("POST", "config", unknown_customer_code=code)
+
+    resp = charge(client, customer_uid="nobody")
+
+    assert resp.status_code == 404
+    assert resp.get_json()["code"] == "billing_key_not_found"
+
+
+@pytest.mark.parametrize("code", [1, -1])
+def test_a_duplicate_is_replayed_or_409_whatever_code_imports_uses(client, sandbox, key, code):
+    sandbox.admin("POST", "config", duplicate_code=code)
+    charge(client)
+
+    assert charge(client).get_json()["replayed"] is True
+    assert charge(client, amount=1).status_code == 409
+
+
+def test_a_failed_merchant_uid_imports_refuses_to_reuse_is_409_not_402(client, sandbox):
+    sandbox.admin("POST", "config", failed_blocks_merchant_uid=True)
+    issue(client, customer_uid="declining", card=DECLINED_CODE_0_CARD)
+    assert charge(client, customer_uid="declining").status_code == 402
+    issue(client)
+
+    resp = charge(client)
+
+    assert resp.status_code == 409
+    assert resp.get_json()["code"] == "duplicate_merchant_uid"
+
+
+def test_payments_hidden_from_plain_lookups_are_still_found(client, sandbox, key):
+    sandbox.admin("POST", "config", hide_sandbox_payments=True)
+    payment = charge(client).get_json()["payment"]
+
+    assert client.get(f"{CHARGES}/{payment['imp_uid']}").status_code == 200
+    assert charge(client).get_json()["replayed"] is True
+    assert cancel(client, payment["imp_uid"]).status_code == 200
+
+
+def test_a_partly_cancelled_payment_marked_cancelled_can_be_cancelled_further(
+    client, sandbox, paid
+):
+    sandbox.admin("POST", "config", partial_cancel_status="cancelled")
+    assert (
+        cancel(client, paid["imp_uid"], amount=900).get_json()["payment"]["status"] == "cancelled"
+    )
+
+    rest = cancel(client, paid["imp_uid"])
+
+    assert rest.status_code == 200
+    assert rest.get_json()["payment"]["cancel_amount"] == 9900
+    assert cancel(client, paid["imp_uid"]).status_code == 409

@@ -9,7 +9,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from ..fields import UID, BodySchema, Pattern, Text, constant
+from ..fields import UID, Pattern, RequestSchema, Text, constant
 from ..gateway import CardDetails
 
 # Korea has no daylight saving time: a fixed offset is exact and needs no tz database.
@@ -86,7 +86,7 @@ class Birth(ma.fields.String):
         raise self.make_error("format")
 
 
-class IssueBillingKeySchema(BodySchema):
+class IssueBillingKeySchema(RequestSchema):
     """Card and customer details for issuing a billing key."""
 
     card_number = CardNumber(
@@ -235,7 +235,7 @@ class BillingKeyResponseSchema(ma.Schema):
     billing_key = ma.fields.Nested(BillingKeySchema, required=True)
 
 
-class DeleteBillingKeyQuerySchema(ma.Schema):
+class DeleteBillingKeyQuerySchema(RequestSchema):
     reason = Text(
         validate=validate.Length(1, 200),
         metadata={"description": "Why the key is deleted (kept by I'mport)."},

@@ -120,18 +120,13 @@ class IamportClient:
     def find_payment(self, merchant_uid: str) -> Payment | None:
         """The latest payment for ``merchant_uid`` (``GET /payments/find/{merchant_uid}``)."""
         try:
-            return Payment.from_annotation(
-                self._call("GET", f"/payments/find/{_segment(merchant_uid)}")
-            )
-        except ProviderError:  # 404 with code -1: no such order
+            return self._look_up_payment(f"/payments/find/{_segment(merchant_uid)}")
+        except PaymentNotFound:
             return None
 
     def get_payment(self, imp_uid: str) -> Payment:
         """Look up a payment (``GET /payments/{imp_uid}``); raise PaymentNotFound."""
-        try:
-            return Payment.from_annotation(self._call("GET", f"/payments/{_segment(imp_uid)}"))
-        except ProviderError as exc:  # 404 with code -1
-            raise PaymentNotFound(exc.message, http_status=exc.http_status, code=exc.code) from exc
+        return self._look_up_payment(f"/payments/{_segment(imp_uid)}")
 
     def cancel_payment(self, imp_uid: str, reason: str, amount: int | None = None) -> Payment:
         """Cancel all or ``amount`` of a payment (``POST /payments/cancel``); return it updated.
@@ -139,7 +134,8 @@ class IamportClient:
         Raises PaymentNotFound, NothingToCancel, CancelExceedsBalance, or another GatewayError.
         """
         payment = self.get_payment(imp_uid)
-        if payment.status != "paid" or payment.balance <= 0:
+        # A partly cancelled payment may read "paid" or "cancelled": the balance decides.
+        if payment.status not in ("paid", "cancelled") or payment.balance <= 0:
             raise NothingToCancel(f"The payment is {payment.status}: nothing is left to cancel.")
         if amount is not None and amount > payment.balance:
             raise CancelExceedsBalance(payment.balance)
@@ -151,7 +147,26 @@ class IamportClient:
         try:
             return Payment.from_annotation(self._call("POST", "/payments/cancel", body))
         except ProviderError as exc:
-            raise NothingToCancel(exc.message, http_status=exc.http_status, code=exc.code) from exc
+            if exc.http_status == 404:
+                raise PaymentNotFound(exc.message, http_status=404, code=exc.code) from exc
+            if exc.http_status is not None and exc.http_status < 300:  # 200 + code 1
+                raise NothingToCancel(
+                    exc.message, http_status=exc.http_status, code=exc.code
+                ) from exc
+            raise
+
+    def _look_up_payment(self, path: str) -> Payment:
+        try:
+            # Since 2026-01-26 I'mport hides payments made on test channels unless asked to
+            # include them; the service must find every payment it made.
+            data = self._call("GET", path, params={"include_sandbox": "true"})
+        except ProviderError as exc:  # observed: 404 with code -1
+            if exc.http_status == 404 or (exc.http_status is not None and exc.http_status < 300):
+                raise PaymentNotFound(
+                    exc.message, http_status=exc.http_status, code=exc.code
+                ) from exc
+            raise
+        return Payment.from_annotation(data)
 
     def _customer_call(
         self, method: str, customer_uid: str, params: Mapping[str, str] | None = None
@@ -177,6 +192,11 @@ class IamportClient:
         earlier = self.find_payment(charge.merchant_uid)
         if earlier is not None and earlier.status in _HOLDS_MERCHANT_UID:
             return _settle_used_merchant_uid(earlier, charge, refusal, replayed=True)
+        # The order may be hidden from us, or I'mport may also refuse reusing a failed
+        # merchant_uid: its own words then are all there is, and a 409 is safer than a 402 that
+        # would invite charging again under a new merchant_uid.
+        if any(hint in refusal.message for hint in _DUPLICATE_HINTS):
+            raise DuplicateMerchantUid(_DUPLICATE_MESSAGE) from refusal
         self.get_billing_key(charge.customer_uid)  # raises BillingKeyNotFound
         raise CardDeclined(
             refusal.message, http_status=refusal.http_status, code=refusal.code
@@ -222,13 +242,20 @@ class IamportClient:
         params: Mapping[str, str] | None = None,
     ) -> Any:
         """Make an authenticated call, refreshing a refused token once."""
-        token = self._tokens.get()
+        token = self._token()
         try:
             return self._request(method, path, body, params=params, token=token)
         except GatewayAuthFailed:
             # A 401 means I'mport did not run the call, so sending it again is safe.
             self._tokens.invalidate(token)
-            return self._request(method, path, body, params=params, token=self._tokens.get())
+            return self._request(method, path, body, params=params, token=self._token())
+
+    def _token(self) -> str:
+        try:
+            return self._tokens.get()
+        except GatewayError as exc:
+            exc.request_sent = False  # the call that needed the token was never sent
+            raise
 
     def _request(
         self,
@@ -277,10 +304,12 @@ class IamportClient:
             raise UnexpectedResponse(f"I'mport answered HTTP {status}.", http_status=status)
         try:
             envelope = resp.json()
-        except ValueError as exc:
-            raise UnexpectedResponse("I'mport answered with a body that is not JSON.") from exc
+        except ValueError:
+            envelope = None
         if not isinstance(envelope, dict) or not _is_int(envelope.get("code")):
-            raise UnexpectedResponse("I'mport answered without its response envelope.")
+            if status == 404:  # a bare 404 (from a proxy, say) still means "no such thing"
+                raise ProviderError("I'mport answered 404.", http_status=404)
+            raise UnexpectedResponse("I'mport answered without its JSON envelope.")
         if envelope["code"] != 0:
             message = envelope.get("message")
             raise ProviderError(
@@ -319,6 +348,10 @@ def _charge_result(payment: Payment, *, reconciled: bool = False) -> ChargeResul
 
 # I'mport refuses a merchant_uid held by a paid or cancelled payment; a failed one may be retried.
 _HOLDS_MERCHANT_UID = ("paid", "cancelled")
+# I'mport's refusal reads "이미 주문이 이루어진 건입니다.
+# (동일한 merchant_uid로 결제 또는 취소된 기록이 있습니다)".
+_DUPLICATE_HINTS = ("이미 주문", "동일한 merchant_uid")
+_DUPLICATE_MESSAGE = "This merchant_uid was already used by another payment."
 
 
 def _settle_used_merchant_uid(
@@ -328,7 +361,7 @@ def _settle_used_merchant_uid(
     same = payment.customer_uid == charge.customer_uid and payment.amount == charge.amount
     if payment.status == "paid" and same:
         return ChargeResult(payment, **flags)
-    raise DuplicateMerchantUid("This merchant_uid was already used by another payment.") from cause
+    raise DuplicateMerchantUid(_DUPLICATE_MESSAGE) from cause
 
 
 def _segment(value: str) -> str:

@@ -41,6 +41,15 @@ PAYMENT_EXAMPLE = {
 }
 
 
+def _charged(*, replayed: bool = False, reconciled: bool = False) -> dict[str, Any]:
+    return {
+        "status": "success",
+        "payment": PAYMENT_EXAMPLE,
+        "replayed": replayed,
+        "reconciled": reconciled,
+    }
+
+
 @blp.route("/payments")
 class Payments(MethodView):
     @blp.body(
@@ -55,11 +64,16 @@ class Payments(MethodView):
     @blp.response(
         200,
         ChargeResponseSchema,
-        example={
-            "status": "success",
-            "payment": PAYMENT_EXAMPLE,
-            "replayed": False,
-            "reconciled": False,
+        examples={
+            "paid": {"value": _charged()},
+            "replayed": {
+                "summary": "The same charge sent again: answered, not charged twice",
+                "value": _charged(replayed=True),
+            },
+            "reconciled": {
+                "summary": "I'mport's answer was lost; the payment was found paid",
+                "value": _charged(reconciled=True),
+            },
         },
     )
     @blp.errors(
@@ -69,15 +83,34 @@ class Payments(MethodView):
         "duplicate_merchant_uid",
         *BODY_ERRORS,
         *GATEWAY_ERRORS,
+        examples={
+            "card_declined": {
+                "message": "[8326]카드 한도초과",
+                "payment": {
+                    **PAYMENT_EXAMPLE,
+                    "status": "failed",
+                    "paid_at": None,
+                    "failed_at": "2026-11-27T09:00:00+00:00",
+                    "fail_reason": "[8326]카드 한도초과",
+                    "apply_num": None,
+                },
+            },
+            "gateway_timeout": {
+                "message": "The charge was sent but its outcome is unknown; "
+                "retry with the same merchant_uid.",
+                "retryable": True,
+            },
+        },
     )
     def post(self, charge: Charge) -> dict[str, Any]:
         """Charge a billing key
 
-        Calls `POST /subscribe/payments/again`. Safe to retry with the same `merchant_uid`:
-        a charge already paid for it with the same `customer_uid` and `amount` is answered again
+        Calls `POST /subscribe/payments/again`. Safe to retry with the same `merchant_uid`: a
+        charge already paid for it with the same `customer_uid` and `amount` is answered again
         (`replayed: true`) and never charged twice. When I'mport's answer is lost, the charge is
         not resent: the order is looked up (`reconciled: true` if found paid), or the answer is a
-        504 `gateway_timeout` with `retryable: true`.
+        504 `gateway_timeout` with `retryable: true`. The body may also be an HTML form, without
+        `custom_data` (a form cannot carry a JSON object).
         """
         result = iamport().charge_billing_key(charge)
         return {

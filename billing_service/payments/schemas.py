@@ -8,7 +8,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from ..fields import UID, BodySchema, Pattern, Text, WholeNumber, constant
+from ..fields import UID, Pattern, RequestSchema, Text, WholeNumber, constant
 from ..gateway import Charge
 
 # KRW amounts; the cap only keeps absurd numbers away from I'mport.
@@ -17,7 +17,7 @@ MAX_AMOUNT = 999_999_999_999
 BUYER_FIELDS = ("buyer_name", "buyer_email", "buyer_tel", "buyer_addr", "buyer_postcode")
 
 
-class ChargeSchema(BodySchema):
+class ChargeSchema(RequestSchema):
     """A charge of a billing key."""
 
     customer_uid = ma.fields.String(
@@ -93,7 +93,7 @@ class ChargeSchema(BodySchema):
         )
 
 
-class CancelSchema(BodySchema):
+class CancelSchema(RequestSchema):
     """A cancellation, whole or partial."""
 
     reason = Text(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from .state import CONFIG_TYPES
+from .state import CONFIG_CHOICES, CONFIG_TYPES
 from .wire import Context, Reply, Request, Route, json_reply
 
 PREFIX = "/__sandbox__/"
@@ -47,7 +47,7 @@ def get_config(ctx: Context, req: Request) -> Reply:
 
 
 def set_config(ctx: Context, req: Request) -> Reply:
-    """Change any of latency_ms, token_latency_ms, not_found_as_404, unauthorized."""
+    """Change any of the switches in state.CONFIG_TYPES; one bad value changes nothing."""
     changes = {}
     for name, value in req.body.items():
         expected = CONFIG_TYPES.get(name)
@@ -56,7 +56,11 @@ def set_config(ctx: Context, req: Request) -> Reply:
         # bool is a subclass of int: reject `true` for a millisecond field explicitly.
         if type(value) is not expected:
             return _bad_request(f"{name} must be {expected.__name__}")
-        if isinstance(value, int) and value < 0:
+        choices = CONFIG_CHOICES.get(name)
+        if choices is not None:
+            if value not in choices:
+                return _bad_request(f"{name} must be one of {list(choices)}")
+        elif isinstance(value, int) and value < 0:
             return _bad_request(f"{name} must be >= 0")
         changes[name] = value
     return json_reply(200, dataclasses.asdict(ctx.state.update_config(changes)))

@@ -22,7 +22,7 @@ _PWD_2DIGIT = re.compile(r"\d{2}")
 # Kept as bare digits: requests are normalised before lookup.
 REFUSED_CARD = "4000000000000002"  # card company refuses: [8102] 거래정지된 카드
 FAULT_HTTP_500_CARD = "4000000000000010"  # HTTP 500 with an envelope body
-FAULT_HANG_CARD = "4000000000000028"  # waits hang_seconds, then answers normally
+FAULT_HANG_CARD = "4000000000000028"  # issued at once, success answered after hang_seconds
 FAULT_HTML_CARD = "4000000000000036"  # HTTP 200 text/html maintenance page
 FAULT_RESET_CARD = "4000000000000044"  # TCP RST without any answer
 

@@ -7,14 +7,21 @@ import uuid
 from typing import Any
 
 from . import cards, payments
-from .wire import MSG_SERVER_ERROR, Context, Reply, Request, Route, envelope
-
-MAX_CUSTOMER_UID_LENGTH = 80  # spec `maxLength: 80`, old docs "String(80)"
+from .wire import (
+    MAX_CUSTOMER_UID_LENGTH,
+    MSG_SERVER_ERROR,
+    Context,
+    Reply,
+    Request,
+    Route,
+    envelope,
+)
 
 MSG_TOKEN_PARAMS_MISSING = "imp_key, imp_secret 파라메터가 누락되었습니다."
 MSG_TOKEN_AUTH_FAILED = "imp_key, imp_secret 인증에 실패하였습니다."
 MSG_UNAUTHORIZED = "Unauthorized"
-MSG_CUSTOMER_UID_TOO_LONG = "customer_uid는 최대 80자까지 입력할 수 있습니다."  # wording: guess
+# Sandbox wording (the real text is unknown), the same as `again`'s.
+MSG_CUSTOMER_UID_TOO_LONG = payments.MSG_TOO_LONG.format("customer_uid", MAX_CUSTOMER_UID_LENGTH)
 MSG_ISSUE_FAILED = "카드정보 인증 및 빌키 발급에 실패하였습니다. "
 MSG_BAD_CARD_NUMBER = "[F112]유효하지않은 카드번호를 입력하셨습니다. (card_bin 없음)"
 MSG_BAD_EXPIRY = "[F113]유효기간이 올바르지 않습니다."

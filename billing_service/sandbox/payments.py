@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import cards
-from .wire import MSG_SERVER_ERROR, Context, Reply, Request, envelope
+from .wire import MAX_CUSTOMER_UID_LENGTH, MSG_SERVER_ERROR, Context, Reply, Request, envelope
 
-MAX_CUSTOMER_UID_LENGTH = 80  # spec `maxLength: 80`
 MAX_MERCHANT_UID_LENGTH = 40  # spec `maxLength: 40` (smartro_v2 even truncates at 40)
 
 READY, PAID, CANCELLED, FAILED = "ready", "paid", "cancelled", "failed"
@@ -202,10 +201,13 @@ def _new_payment(
 
 def _charge(ctx: Context, order: _Order, pg_silent: bool) -> Reply:
     """The I'mport checks, then the card company's answer; `pg_silent`: it never answers."""
+    config = ctx.state.config  # one snapshot: a concurrent config change cannot mix variants
+    # Always HTTP 200, even with `not_found_as_404`: every observation of `again` saw 200.
+    duplicate = envelope(200, config.duplicate_code, MSG_DUPLICATE)
     billing_key = ctx.state.get_billing_key(order.customer_uid)
     if billing_key is None:
         # Observed code 1 (kde713, 2018-20); the python client's test saw -1 since 2019.
-        return envelope(200, 1, MSG_UNKNOWN_BUYER)
+        return envelope(200, config.unknown_customer_code, MSG_UNKNOWN_BUYER)
     key, behaviour = billing_key
     if pg_silent:
         status = READY
@@ -213,7 +215,7 @@ def _charge(ctx: Context, order: _Order, pg_silent: bool) -> Reply:
         # Refused before a payment record exists: code -1, response null, nothing stored.
         # The duplicate check is I'mport's own and still comes first.
         if ctx.state.merchant_uid_taken(order.merchant_uid):
-            return envelope(200, 1, MSG_DUPLICATE)
+            return duplicate
         return envelope(200, -1, MSG_REFUSED)
     elif behaviour == cards.CHARGE_DECLINE:
         # The V1 guide: code 0 means "the card company answered"; the decline is in `status`.
@@ -225,7 +227,7 @@ def _charge(ctx: Context, order: _Order, pg_silent: bool) -> Reply:
         order.merchant_uid, lambda imp_uid: _new_payment(imp_uid, order, key, status, now)
     )
     if payment is None:
-        return envelope(200, 1, MSG_DUPLICATE)
+        return duplicate
     return envelope(200, 0, None, payment)
 
 
@@ -248,6 +250,15 @@ def charge_again(ctx: Context, req: Request) -> Reply | None:
     return reply
 
 
+def _hidden(ctx: Context, req: Request) -> bool:
+    """True when the `hide_sandbox_payments` switch hides every (sandbox) payment from a lookup.
+
+    Only the exact documented value `true` reveals them: a client sending `True` or `1`
+    should find out here, not against the live API.
+    """
+    return ctx.state.config.hide_sandbox_payments and req.query.get("include_sandbox") != "true"
+
+
 def _found(payment: dict[str, Any] | None) -> Reply:
     # Unlike an unknown customer_uid (200 + code 1), payment lookups really answer 404.
     if payment is None:
@@ -256,7 +267,9 @@ def _found(payment: dict[str, Any] | None) -> Reply:
 
 
 def get_payment(ctx: Context, req: Request) -> Reply:
-    """`GET /payments/{imp_uid}`; `include_sandbox` is accepted and ignored (all are sandbox)."""
+    """`GET /payments/{imp_uid}`; `include_sandbox` matters only with `hide_sandbox_payments`."""
+    if _hidden(ctx, req):
+        return NOT_FOUND_REPLY
     return _found(ctx.state.get_payment(req.params["imp_uid"]))
 
 
@@ -265,6 +278,8 @@ def find_payment(ctx: Context, req: Request) -> Reply:
     status = req.params.get("payment_status")
     if status is not None and status not in STATUSES:
         return envelope(400, -1, MSG_BAD_STATUS)
+    if _hidden(ctx, req):
+        return NOT_FOUND_REPLY
     return _found(ctx.state.find_payment(req.params["merchant_uid"], status))
 
 
@@ -274,10 +289,15 @@ def _apply_cancel(
     checksum: int | float | None,
     reason: str | None,
     now: int,
+    partial_status: str,
 ) -> str | None:
-    """Cancel in place (under the state lock); return a refusal message, or None when done."""
-    if payment is None or payment["status"] != PAID:
-        return MSG_NOTHING_TO_CANCEL
+    """Cancel in place (under the state lock); return a refusal message, or None when done.
+
+    The balance decides, not only the status: with `partial_cancel_status` `cancelled` a
+    partly cancelled payment is `cancelled` yet can still be cancelled further.
+    """
+    if payment is None or payment["status"] not in (PAID, CANCELLED):
+        return MSG_NOTHING_TO_CANCEL  # failed / ready: nothing was ever paid
     remaining = payment["amount"] - payment["cancel_amount"]
     if remaining <= 0:
         return MSG_NOTHING_TO_CANCEL
@@ -292,9 +312,11 @@ def _apply_cancel(
     if isinstance(cancel_amount, float) and cancel_amount.is_integer():
         cancel_amount = int(cancel_amount)
     payment["cancel_amount"] = cancel_amount
-    if cancel_amount >= payment["amount"]:
+    if cancel_amount >= payment["amount"] or partial_status == CANCELLED:
         payment["status"] = CANCELLED
-    # A partial cancel keeps `paid` but still records when and why (UNCONFIRMED for V1).
+    # By default a partial cancel keeps the status (`paid`; UNCONFIRMED for V1) but still
+    # records when and why. "paid" never turns a `cancelled` payment back: the switch may
+    # have been flipped between two partial cancels.
     payment["cancelled_at"] = now
     payment["cancel_reason"] = reason
     payment["cancel_history"].append(
@@ -340,10 +362,11 @@ def cancel_payment(ctx: Context, req: Request) -> Reply:
         return checksum
     reason = req.field("reason")
     now = ctx.state.now()
+    partial_status = ctx.state.config.partial_cancel_status
     refusal, payment = ctx.state.update_payment(
         imp_uid,
         merchant_uid,
-        lambda live: _apply_cancel(live, amount or 0, checksum, reason, now),
+        lambda live: _apply_cancel(live, amount or 0, checksum, reason, now, partial_status),
     )
     if refusal is not None:
         return envelope(200, 1, refusal)

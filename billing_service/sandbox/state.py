@@ -16,7 +16,8 @@ TOKEN_EXTEND_WINDOW = 60  # a repeat getToken within the last minute...
 TOKEN_EXTENSION = 300  # ...extends the same token by 5 minutes
 CALL_LOG_LIMIT = 10_000  # keep memory flat under benchmarks; counts stay exact
 # A merchant_uid with one of these is taken: a new charge with it is refused as a duplicate.
-# `failed` (and `ready`) attempts do not block a retry with the same merchant_uid.
+# `failed` (and `ready`) attempts do not block a retry with the same merchant_uid, unless the
+# `failed_blocks_merchant_uid` switch is on.
 SETTLED_STATUSES = frozenset({"paid", "cancelled"})
 
 R = TypeVar("R")
@@ -30,6 +31,13 @@ class Config:
     token_latency_ms: int = 0  # added to getToken only (makes cold-cache races observable)
     not_found_as_404: bool = False  # the spec's 404 instead of the observed 200 + code 1
     unauthorized: bool = False  # every business call answers 401, even with a valid token
+    # The switches below let the sandbox play each variant of what the notes leave UNCONFIRMED
+    # (§13), so a client can be tested against all of them.
+    unknown_customer_code: int = 1  # `again`, unknown customer_uid: 1 (2018-20) or -1 (2019-)
+    duplicate_code: int = 1  # `again`, merchant_uid taken: "≠0", value unknown
+    failed_blocks_merchant_uid: bool = False  # a failed/ready attempt also takes the merchant_uid
+    partial_cancel_status: str = "paid"  # status after a partial cancel (samchon's fake: cancelled)
+    hide_sandbox_payments: bool = False  # lookups need include_sandbox=true (live since 2026-01-26)
 
 
 CONFIG_TYPES: dict[str, type] = {
@@ -37,6 +45,17 @@ CONFIG_TYPES: dict[str, type] = {
     "token_latency_ms": int,
     "not_found_as_404": bool,
     "unauthorized": bool,
+    "unknown_customer_code": int,
+    "duplicate_code": int,
+    "failed_blocks_merchant_uid": bool,
+    "partial_cancel_status": str,
+    "hide_sandbox_payments": bool,
+}
+# Keys that take only a few values; any other int key must be >= 0.
+CONFIG_CHOICES: dict[str, tuple[object, ...]] = {
+    "unknown_customer_code": (1, -1),
+    "duplicate_code": (1, -1),
+    "partial_cancel_status": ("paid", "cancelled"),
 }
 
 
@@ -196,11 +215,11 @@ class SandboxState:
     # --- payments ---
 
     def _merchant_uid_taken(self, merchant_uid: str) -> bool:
+        imp_uids = self._payments_by_merchant.get(merchant_uid, ())
+        if self.config.failed_blocks_merchant_uid:
+            return bool(imp_uids)  # any earlier attempt, even a failed or ready one
         payments = self._payments
-        return any(
-            payments[imp_uid]["status"] in SETTLED_STATUSES
-            for imp_uid in self._payments_by_merchant.get(merchant_uid, ())
-        )
+        return any(payments[imp_uid]["status"] in SETTLED_STATUSES for imp_uid in imp_uids)
 
     def _latest_payment(self, merchant_uid: str, status: str | None) -> dict[str, Any] | None:
         for imp_uid in reversed(self._payments_by_merchant.get(merchant_uid, ())):
@@ -210,7 +229,11 @@ class SandboxState:
         return None
 
     def merchant_uid_taken(self, merchant_uid: str) -> bool:
-        """True when the merchant_uid already has a paid or cancelled payment."""
+        """True when a new charge with this merchant_uid is a duplicate.
+
+        That is: it has a paid or cancelled payment, or any payment at all when the
+        `failed_blocks_merchant_uid` switch is on.
+        """
         with self._lock:
             return self._merchant_uid_taken(merchant_uid)
 

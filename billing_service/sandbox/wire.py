@@ -15,6 +15,8 @@ from .state import SandboxState
 JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
 # The body of the sandbox's HTTP 500 faults (sandbox wording; the real text is unknown).
 MSG_SERVER_ERROR = "[sandbox] 일시적인 서버 오류가 발생했습니다."
+# Checked on issuance (path) and on `again` (body): spec `maxLength: 80`, old docs "String(80)".
+MAX_CUSTOMER_UID_LENGTH = 80
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Shared helpers of the sandbox tests: token, admin calls, billing-key issuance."""
+"""Shared helpers of the sandbox tests: token, admin calls, issuance, charges, lookups."""
 
 from __future__ import annotations
 
@@ -15,6 +15,18 @@ VALID_CARD = {
     "birth": "900101",
     "pwd_2digit": "12",
 }
+DECLINING_CARD = "4000-0000-0000-0341"  # its key's charges end `failed` (code 0)
+REFUSING_CARD = "4000-0000-0000-9995"  # its key's charges are refused (code -1)
+
+NOT_FOUND = {"code": -1, "message": "존재하지 않는 결제정보입니다.", "response": None}
+UNKNOWN_BUYER = {"code": 1, "message": "등록되지 않은 구매자입니다.", "response": None}
+DUPLICATE = {
+    "code": 1,
+    "message": "이미 주문이 이루어진 건입니다. "
+    "(동일한 merchant_uid로 결제 또는 취소된 기록이 있습니다)",
+    "response": None,
+}
+NOTHING_TO_CANCEL = {"code": 1, "message": "취소할 결제건이 존재하지 않습니다.", "response": None}
 
 
 def token_call(http: requests.Session, sb: SandboxServer, **body: Any) -> requests.Response:
@@ -82,9 +94,10 @@ def find(
     access_token: str,
     merchant_uid: str,
     status: str | None = None,
+    **params: Any,
 ) -> requests.Response:
     url = f"{sb.url}/payments/find/{merchant_uid}" + (f"/{status}" if status else "")
-    return http.get(url, headers=bearer(access_token), timeout=5)
+    return http.get(url, params=params, headers=bearer(access_token), timeout=5)
 
 
 def cancel(
@@ -92,3 +105,17 @@ def cancel(
 ) -> requests.Response:
     url = f"{sb.url}/payments/cancel"
     return http.post(url, json=fields, headers=bearer(access_token), timeout=5)
+
+
+def with_key(http: requests.Session, sb: SandboxServer, uid: str = "cust", **fields: Any) -> str:
+    """A fresh token and a billing key for `uid` (None fields keep the valid card's); the token."""
+    fields = {name: value for name, value in fields.items() if value is not None}
+    access_token = token(http, sb)
+    assert issue(http, sb, uid, access_token, **fields).json()["code"] == 0
+    return access_token
+
+
+def paid(http: requests.Session, sb: SandboxServer, access_token: str, **fields: Any) -> Any:
+    body = charge(http, sb, access_token, **fields).json()
+    assert body["code"] == 0 and body["response"]["status"] == "paid", body
+    return body["response"]

@@ -432,13 +432,13 @@ def test_fault_hang_then_success_even_if_client_gave_up() -> None:
         assert time.monotonic() - started >= 0.3
         assert response.json()["code"] == 0
         assert response.json()["response"]["card_number"] == "400000******0028"
-        # A caller that times out does not know the outcome: the key is issued anyway.
+        # A caller that times out does not know the outcome, but the key is already issued:
+        # the lookup below runs while the sandbox still holds the answer back.
         with pytest.raises(requests.ReadTimeout):
             body = {**VALID_CARD, "card_number": MAGIC_HANG}
             http.post(
                 f"{server.url}{CUSTOMERS}h2", json=body, headers=bearer(access_token), timeout=0.1
             )
-        time.sleep(0.4)
         assert lookup(http, server, "h2", access_token).json()["code"] == 0
 
 
@@ -455,13 +455,18 @@ def test_shutdown_wakes_hanging_request_promptly() -> None:
 
     thread = threading.Thread(target=hang)
     thread.start()
-    time.sleep(0.3)
+    # The key is issued at once; only the answer waits.
+    deadline = time.monotonic() + 3
+    while server.state.get_customer("h") is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     started = time.monotonic()
     server.shutdown()
     thread.join(3)
     assert time.monotonic() - started < 2
     assert not thread.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], requests.ConnectionError)
+    assert server.state.get_customer("h") is not None  # the reset answer loses nothing
 
 
 # --- lookup / delete --------------------------------------------------------------------------
@@ -554,6 +559,11 @@ def test_config_validation_and_reset_restores_defaults(sandbox: SandboxServer, h
         "token_latency_ms": 0,
         "not_found_as_404": False,
         "unauthorized": False,
+        "unknown_customer_code": 1,
+        "duplicate_code": 1,
+        "failed_blocks_merchant_uid": False,
+        "partial_cancel_status": "paid",
+        "hide_sandbox_payments": False,
     }
     assert admin(http, sandbox, "calls").json() == {"counts": {}, "calls": []}
     assert lookup(http, sandbox, "r", token(http, sandbox)).json()["code"] == 1

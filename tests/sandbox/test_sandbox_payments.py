@@ -17,6 +17,12 @@ from billing_service.sandbox import SandboxServer, start_sandbox
 from .helpers import (
     AGAIN,
     CUSTOMERS,
+    DECLINING_CARD,
+    DUPLICATE,
+    NOT_FOUND,
+    NOTHING_TO_CANCEL,
+    REFUSING_CARD,
+    UNKNOWN_BUYER,
     admin,
     bearer,
     cancel,
@@ -24,11 +30,11 @@ from .helpers import (
     find,
     get_payment,
     issue,
+    paid,
     token,
+    with_key,
 )
 
-DECLINING_CARD = "4000-0000-0000-0341"
-REFUSING_CARD = "4000-0000-0000-9995"
 EXISTING_MAGIC_CARDS = {
     "4000000000000002",
     "4000000000000010",
@@ -36,20 +42,11 @@ EXISTING_MAGIC_CARDS = {
     "4000000000000036",
     "4000000000000044",
 }
-NOT_FOUND = {"code": -1, "message": "존재하지 않는 결제정보입니다.", "response": None}
-UNKNOWN_BUYER = {"code": 1, "message": "등록되지 않은 구매자입니다.", "response": None}
-DUPLICATE = {
-    "code": 1,
-    "message": "이미 주문이 이루어진 건입니다. "
-    "(동일한 merchant_uid로 결제 또는 취소된 기록이 있습니다)",
-    "response": None,
-}
 REFUSED = {
     "code": -1,
     "message": "결제승인에 실패하였습니다. [2116]개인 월 한도금액 초과",
     "response": None,
 }
-NOTHING_TO_CANCEL = {"code": 1, "message": "취소할 결제건이 존재하지 않습니다.", "response": None}
 PAYMENT_FIELDS = {
     "amount",
     "apply_num",
@@ -103,20 +100,6 @@ PAYMENT_FIELDS = {
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def with_key(http: requests.Session, sb: SandboxServer, uid: str = "cust", **fields: Any) -> str:
-    """A fresh token and a billing key for `uid` (None fields keep the valid card's); the token."""
-    fields = {name: value for name, value in fields.items() if value is not None}
-    access_token = token(http, sb)
-    assert issue(http, sb, uid, access_token, **fields).json()["code"] == 0
-    return access_token
-
-
-def paid(http: requests.Session, sb: SandboxServer, access_token: str, **fields: Any) -> Any:
-    body = charge(http, sb, access_token, **fields).json()
-    assert body["code"] == 0 and body["response"]["status"] == "paid", body
-    return body["response"]
 
 
 def luhn_ok(digits: str) -> bool:
