@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from flask import Flask
 
-from . import health, http_headers, limits
+from . import audit, health, http_headers, limits, rate_limits
 from .billing_keys import routes as billing_keys
 from .config import Settings
 from .errors import register_error_handlers
@@ -26,6 +26,14 @@ look up and cancel its payments, delete it.
 Callers authenticate with `Authorization: Bearer <key>` (keys from `BILLING_API_KEYS`).
 Card data is sent in the request body only; it is never stored, logged or echoed, and responses
 carry only the masked card number. Every error has the same JSON shape with a stable `code`.
+"""
+
+
+CALLER_KEY_DESCRIPTION = """\
+A caller secret from `BILLING_API_KEYS` (`caller:secret[:scopes]`, or `caller:sha256=<hex>[:scopes]`
+so that only the secret's SHA-256 sits in the environment). Scopes, joined with `+`: `issue`
+(issue billing keys), `read` (look up keys and payments), `charge`, `cancel`, `delete`; none listed
+means all. A key without an operation's scope gets 403 `forbidden`.
 """
 
 
@@ -54,7 +62,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
                     "callerKey": {
                         "type": "http",
                         "scheme": "bearer",
-                        "description": "A caller secret from BILLING_API_KEYS.",
+                        "description": CALLER_KEY_DESCRIPTION,
                     }
                 }
             },
@@ -72,6 +80,13 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     api.register_blueprint(health.blp)
     api.register_blueprint(billing_keys.blp)
     api.register_blueprint(payments.blp)
+    rate_limits.init_app(
+        app,
+        settings,
+        issue_endpoint=f"{billing_keys.blp.name}.{billing_keys.IssueBilling.__name__}",
+        charge_endpoint=f"{payments.blp.name}.{payments.Payments.__name__}",
+    )
+    audit.init_app(app)
     app.register_blueprint(swagger_ui_assets)
     register_error_handlers(app)
     return app

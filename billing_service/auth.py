@@ -1,33 +1,69 @@
-"""Caller authentication: ``Authorization: Bearer <secret>`` against ``BILLING_API_KEYS``."""
+"""Caller authentication and authorization: ``Authorization: Bearer <secret>`` and scopes.
+
+Each caller in ``BILLING_API_KEYS`` has a secret (kept only as its SHA-256) and scopes
+(``issue``, ``read``, ``charge``, ``cancel``, ``delete``). Each operation names the scope it needs
+with ``@requires``; a key without it gets 403 (OWASP API5, function-level authorization).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import current_app, g, request
 
-from .errors import CallerUnauthorized
+from .config import SCOPES, Caller
+from .errors import CallerForbidden, CallerUnauthorized
 
-logger = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def requires(scope: str) -> Callable[[F], F]:
+    """Mark a view method as needing ``scope``."""
+    assert scope in SCOPES, scope
+
+    def mark(func: F) -> F:
+        func.required_scope = scope  # type: ignore[attr-defined]
+        return func
+
+    return mark
 
 
 def require_caller() -> None:
-    """Identify the calling service, or answer 401. No keys configured: everyone is let in."""
-    callers: dict[str, str] = current_app.config["BILLING_CALLERS"]
+    """Identify the calling service and check its scope, or answer 401/403.
+
+    With no keys configured (sandbox mode only) everyone is let in, as ``anonymous``.
+    """
+    callers: tuple[Caller, ...] = current_app.config["BILLING_CALLERS"]
     if not callers:
         g.caller = "anonymous"
         return
-    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    candidate = presented.strip().encode("utf-8", "surrogateescape")
-    caller = None
-    # Compare with every secret, in constant time, so timing reveals nothing about any of them.
-    for name, secret in callers.items():
-        if hmac.compare_digest(candidate, secret.encode()) and scheme.lower() == "bearer":
-            caller = name
+    caller = _authenticate(callers)
     if caller is None:
-        logger.warning(
-            "Refused a request without a valid caller key: %s %s", request.method, request.path
-        )
         raise CallerUnauthorized()
-    g.caller = caller
+    g.caller = caller.name
+    scope = required_scope()
+    if scope is not None and scope not in caller.scopes:
+        raise CallerForbidden(f"This caller key lacks the '{scope}' scope.")
+
+
+def _authenticate(callers: tuple[Caller, ...]) -> Caller | None:
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    digest = hashlib.sha256(presented.strip().encode("utf-8", "surrogateescape")).digest()
+    found = None
+    # Compare with every caller's digest, in constant time, so timing tells nothing.
+    for caller in callers:
+        if hmac.compare_digest(digest, caller.secret_sha256):
+            found = caller
+    return found
+
+
+def required_scope() -> str | None:
+    """The scope the current request's operation needs (None: not a protected operation)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    method = getattr(getattr(view, "view_class", None), request.method.lower(), None)
+    return getattr(method, "required_scope", None)

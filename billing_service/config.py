@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from limits import parse_many
 
 from .sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
 DEFAULT_API_URL = "https://api.iamport.kr"
 
+SCOPES = frozenset({"issue", "read", "charge", "cancel", "delete"})
+
+# Card-testing limits (flask-limiter notation), each overridable by the variable of that name.
+# Generous defaults, to tune with real traffic: a limit hit by legitimate callers costs sales.
+DEFAULT_LIMITS = {
+    "BILLING_LIMIT_ISSUE_PER_CALLER": "300/minute",
+    "BILLING_LIMIT_ISSUE_PER_CUSTOMER": "30/hour",
+    "BILLING_LIMIT_ISSUE_PER_CARD": "30/hour",
+    # Refused issuances and declined charges (402): what card testing produces most.
+    "BILLING_LIMIT_REFUSALS_PER_CALLER": "50/hour",
+}
+
 
 class ConfigError(Exception):
     """The environment does not describe a service that can run."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A calling service: its name, the SHA-256 of its secret, and what it may do."""
+
+    name: str
+    secret_sha256: bytes = field(repr=False)
+    scopes: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -24,8 +50,13 @@ class Settings:
     iamport_api_secret: str = field(repr=False)
     connect_timeout: float
     read_timeout: float
-    callers: dict[str, str] = field(repr=False)  # caller name -> secret; empty: no caller auth
+    callers: tuple[Caller, ...]  # empty: no caller auth (sandbox mode only)
     sandbox: bool
+    ratelimit_storage: str
+    limits: dict[str, str]
+    # Key of the HMAC that turns a card number into a rate-limit key; random when not given.
+    card_fingerprint_key: bytes = field(repr=False)
+    card_fingerprint_key_given: bool
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -47,6 +78,10 @@ class Settings:
         url = env.get("IAMPORT_API_URL", "").strip() or (None if sandbox else DEFAULT_API_URL)
         if url is not None and not url.startswith(("https://", "http://")):
             raise ConfigError("IAMPORT_API_URL must be an http:// or https:// URL.")
+        storage = env.get("BILLING_RATELIMIT_STORAGE", "").strip() or "memory://"
+        if not storage.startswith(("memory://", "redis://", "rediss://")):
+            raise ConfigError("BILLING_RATELIMIT_STORAGE must be memory:// or a redis:// URL.")
+        fingerprint_key = env.get("BILLING_CARD_FINGERPRINT_KEY", "").strip()
         return cls(
             iamport_api_url=url,
             iamport_api_key=key or DEFAULT_API_KEY,
@@ -55,20 +90,58 @@ class Settings:
             read_timeout=_seconds(env, "IAMPORT_READ_TIMEOUT", 30.0),
             callers=callers,
             sandbox=sandbox,
+            ratelimit_storage=storage,
+            limits={name: _limit(env, name, default) for name, default in DEFAULT_LIMITS.items()},
+            card_fingerprint_key=fingerprint_key.encode() or secrets.token_bytes(32),
+            card_fingerprint_key_given=bool(fingerprint_key),
         )
 
 
-def _parse_callers(value: str) -> dict[str, str]:
-    callers: dict[str, str] = {}
+def _parse_callers(value: str) -> tuple[Caller, ...]:
+    """``caller:secret[:scopes]`` or ``caller:sha256=<hex>[:scopes]``, comma-separated.
+
+    Scopes are joined with ``+`` (``issue+read``); none listed means all of them.
+    """
+    callers: dict[str, Caller] = {}
     for entry in filter(None, (part.strip() for part in value.split(","))):
-        name, sep, secret = entry.partition(":")
+        name, _, rest = entry.partition(":")
+        secret, _, scope_list = rest.partition(":")
         name, secret = name.strip(), secret.strip()
-        if not sep or not name or not secret:
-            raise ConfigError("BILLING_API_KEYS entries must look like caller:secret.")
+        if not name or not secret:
+            raise ConfigError(
+                "BILLING_API_KEYS entries must look like caller:secret[:scope+scope] "
+                "or caller:sha256=<hex>[:scope+scope]."
+            )
         if name in callers:
             raise ConfigError(f"BILLING_API_KEYS names the caller {name!r} twice.")
-        callers[name] = secret
-    return callers
+        scopes = frozenset(s.strip() for s in scope_list.split("+") if s.strip()) or SCOPES
+        if unknown := scopes - SCOPES:
+            raise ConfigError(
+                f"BILLING_API_KEYS gives {name!r} unknown scopes {sorted(unknown)}; "
+                f"known: {sorted(SCOPES)}."
+            )
+        callers[name] = Caller(name, _secret_digest(name, secret), scopes)
+    return tuple(callers.values())
+
+
+def _secret_digest(name: str, secret: str) -> bytes:
+    if secret.startswith("sha256="):
+        hex_digest = secret.removeprefix("sha256=")
+        if not re.fullmatch("[0-9a-fA-F]{64}", hex_digest):
+            raise ConfigError(
+                f"BILLING_API_KEYS: {name!r} has a sha256= that is not 64 hex digits."
+            )
+        return bytes.fromhex(hex_digest)
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def _limit(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a rate limit such as 10/hour or 5/minute.") from None
+    return value
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, g, jsonify
-from werkzeug.exceptions import BadRequest, HTTPException, Unauthorized, UnsupportedMediaType
+from werkzeug.exceptions import (
+    BadRequest,
+    Forbidden,
+    HTTPException,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 
 from .gateway import (
     BillingKeyNotFound,
@@ -48,7 +54,11 @@ ERRORS = {
     for kind in (
         ErrorKind(400, "invalid_json", "The request body is not valid JSON."),
         ErrorKind(400, "bad_request", "The request could not be understood."),
+        ErrorKind(
+            400, "card_data_in_url", "Card data belongs in the request body, never in the URL."
+        ),
         ErrorKind(401, "unauthorized", "Send a valid caller key as 'Authorization: Bearer <key>'."),
+        ErrorKind(403, "forbidden", "This caller key may not use this operation."),
         ErrorKind(402, "card_rejected", "I'mport refused to issue a billing key for this card."),
         ErrorKind(402, "card_declined", "The card company declined the charge."),
         ErrorKind(404, "not_found", "There is no such endpoint."),
@@ -66,6 +76,7 @@ ERRORS = {
             "Send the body as application/json or application/x-www-form-urlencoded.",
         ),
         ErrorKind(422, "invalid_request", "Some fields are invalid; see 'errors'."),
+        ErrorKind(429, "rate_limited", "Too many attempts; retry after the Retry-After delay."),
         ErrorKind(500, "internal_error", "The service failed unexpectedly."),
         ErrorKind(502, "gateway_error", "I'mport answered in a way the service cannot use."),
         ErrorKind(502, "gateway_auth_failed", "I'mport refused the service's API credentials."),
@@ -92,11 +103,13 @@ _GATEWAY_ERROR_CODES: dict[type[GatewayError], str] = {
 _HTTP_ERROR_CODES = {
     400: "bad_request",
     401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    429: "rate_limited",
     500: "internal_error",
 }
 
@@ -114,6 +127,14 @@ class CallerUnauthorized(Unauthorized):
         return [*super().get_headers(*args, **kwargs), ("WWW-Authenticate", "Bearer")]
 
 
+class CallerForbidden(Forbidden):
+    """A known caller whose key lacks the operation's scope."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+
 class UnsupportedBody(UnsupportedMediaType):
     """The body is neither JSON nor an HTML form."""
 
@@ -126,6 +147,7 @@ def error_response(
     **extra: Any,
 ) -> Response:
     """Build the JSON error response for ``kind``."""
+    g.error_code = kind.code  # for the audit trail
     body = {
         "status": "failed",
         "code": kind.code,
@@ -152,7 +174,7 @@ def http_error_response(error: HTTPException) -> Response:
     extra: dict[str, Any] = {}
     if "messages" in data:
         extra["errors"] = _field_errors(data["messages"])
-    return error_response(kind, headers=headers, **extra)
+    return error_response(kind, getattr(error, "message", None), headers=headers, **extra)
 
 
 def gateway_error_response(error: GatewayError) -> Response:

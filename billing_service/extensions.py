@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 import flask
 import marshmallow as ma
-from flask import current_app
+from flask import current_app, request
 from flask_smorest import Api as BaseApi
 from flask_smorest import Blueprint as BaseBlueprint
 from webargs.core import is_json
@@ -33,6 +33,13 @@ GATEWAY_ERRORS = (
     "gateway_timeout",
 )
 BODY_ERRORS = ("invalid_json", "payload_too_large", "unsupported_media_type", "invalid_request")
+CALLER_ERRORS = ("card_data_in_url", "unauthorized", "forbidden")
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
 
 
 class ErrorSchema(ma.Schema):
@@ -105,6 +112,17 @@ class BodyParser(FlaskParser):
         raise InvalidJson() from error
 
 
+def body_field(name: str) -> str | None:
+    """A string field of the JSON or form body, read before (and whatever) validation says."""
+    try:
+        body: Any = request.get_json(silent=True) if request.is_json else request.form
+    # Absurd nesting, or a body too large to read: the request is refused anyway.
+    except (RecursionError, HTTPException):
+        body = None
+    value = body.get(name) if hasattr(body, "get") else None
+    return value if isinstance(value, str) else None
+
+
 def _form_values(form: Any, schema: ma.Schema) -> dict[str, Any]:
     """The form's fields, with integer fields' digits turned into integers (a form is all text)."""
     values: dict[str, Any] = form.to_dict()
@@ -147,6 +165,7 @@ class Blueprint(BaseBlueprint):
                 func = self.alt_response(
                     status,
                     schema=ErrorSchema,
+                    headers=RETRY_AFTER if status == 429 else None,
                     description=" or ".join(f"`{c}`: {ERRORS[c].message}" for c in status_codes),
                     examples={
                         c: {"value": {**_error_example(c), **extra.get(c, {})}}

@@ -78,3 +78,12 @@ class RequestSchema(ma.Schema):
         if hasattr(data, "items"):
             return {k: v for k, v in data.items() if v != ""}
         return data
+
+
+def luhn_valid(digits: str) -> bool:
+    """The card-number check digit test (ISO/IEC 7812)."""
+    total = 0
+    for i, char in enumerate(reversed(digits)):
+        n = int(char) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0

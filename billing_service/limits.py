@@ -1,11 +1,25 @@
-"""The request-body size limit, enforced for chunked bodies too."""
+"""What a request may carry: a body of at most 16 KiB, and no card number in its URL."""
 
 from __future__ import annotations
 
+import re
+from urllib.parse import unquote_plus
+
 from flask import Flask, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
+
+from .fields import luhn_valid
 
 MAX_BODY_BYTES = 16 * 1024
+
+# 13 to 19 digits, possibly grouped by single spaces or dashes: how card numbers get written.
+_CARD_LIKE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+
+
+class CardDataInUrl(BadRequest):
+    """A card number in the query string: refused, since URLs end up in logs."""
+
+    error_code = "card_data_in_url"
 
 
 def init_app(app: Flask) -> None:
@@ -13,6 +27,7 @@ def init_app(app: Flask) -> None:
     # MAX_CONTENT_LENGTH, so the cap lets one extra byte through for _refuse_oversized to see.
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1
     app.before_request(_refuse_oversized)
+    app.before_request(_refuse_card_data_in_url)
 
 
 def _refuse_oversized() -> None:
@@ -21,3 +36,10 @@ def _refuse_oversized() -> None:
             raise RequestEntityTooLarge()
     elif (request.content_length or 0) > MAX_BODY_BYTES:
         raise RequestEntityTooLarge()
+
+
+def _refuse_card_data_in_url() -> None:
+    query = unquote_plus(request.query_string.decode("latin-1"))
+    for match in _CARD_LIKE.finditer(query):
+        if luhn_valid(re.sub("[ -]", "", match.group())):
+            raise CardDataInUrl()

@@ -159,3 +159,30 @@ def known_cards_in(text: str) -> list[str]:
         for card in (CARD, CORPORATE_CARD, REJECTED_CARD)
         if re.search("[ -]?".join(card), text)
     ]
+
+
+class RedisServer:
+    """A throwaway redis-server on a free loopback port (Debian's redis-server package)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+            + ["--save", "", "--appendonly", "no"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:  # blocks until redis says it is ready
+            if "Ready to accept connections" in line:
+                break
+        else:
+            raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()

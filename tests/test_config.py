@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from billing_service import create_app
-from billing_service.config import DEFAULT_API_URL, ConfigError, Settings
+from billing_service.config import DEFAULT_API_URL, SCOPES, ConfigError, Settings
 
 from .support import VALID_BODY
 
@@ -18,7 +20,10 @@ def test_real_credentials_use_imports_url_and_default_timeouts():
     assert settings.sandbox is False
     assert settings.iamport_api_url == DEFAULT_API_URL
     assert (settings.connect_timeout, settings.read_timeout) == (3.0, 30.0)
-    assert settings.callers == {"shop": "s3cret"}
+    [caller] = settings.callers
+    assert caller.name == "shop"
+    assert caller.secret_sha256 == hashlib.sha256(b"s3cret").digest()
+    assert caller.scopes == SCOPES
 
 
 def test_no_credentials_is_sandbox_mode():
@@ -26,7 +31,7 @@ def test_no_credentials_is_sandbox_mode():
 
     assert settings.sandbox is True
     assert settings.iamport_api_url is None
-    assert settings.callers == {}
+    assert settings.callers == ()
 
 
 @pytest.mark.parametrize(
@@ -39,6 +44,10 @@ def test_no_credentials_is_sandbox_mode():
             "BILLING_API_KEYS is required",
         ),
         ({**REAL, "BILLING_API_KEYS": "shop"}, "caller:secret"),
+        ({**REAL, "BILLING_API_KEYS": "shop:k:issue+refund"}, "unknown scopes"),
+        ({**REAL, "BILLING_API_KEYS": "shop:sha256=abc"}, "64 hex digits"),
+        ({**REAL, "BILLING_RATELIMIT_STORAGE": "mongodb://x"}, "BILLING_RATELIMIT_STORAGE"),
+        ({**REAL, "BILLING_LIMIT_ISSUE_PER_CARD": "often"}, "BILLING_LIMIT_ISSUE_PER_CARD"),
         ({**REAL, "BILLING_API_KEYS": "shop:a,shop:b"}, "twice"),
         ({**REAL, "IAMPORT_API_URL": "ftp://x"}, "http"),
         ({**REAL, "IAMPORT_READ_TIMEOUT": "soon"}, "IAMPORT_READ_TIMEOUT"),
@@ -67,7 +76,10 @@ def test_several_callers_and_timeouts_are_read():
         }
     )
 
-    assert settings.callers == {"shop": "k1", "ops": "k2"}
+    assert [(c.name, c.secret_sha256) for c in settings.callers] == [
+        ("shop", hashlib.sha256(b"k1").digest()),
+        ("ops", hashlib.sha256(b"k2").digest()),
+    ]
     assert (settings.connect_timeout, settings.read_timeout) == (1.5, 10.0)
 
 
@@ -82,3 +94,23 @@ def test_sandbox_mode_starts_the_bundled_sandbox_and_warns(caplog):
         assert "NOT authenticated" in caplog.text
     finally:
         app.extensions["sandbox"].shutdown()
+
+
+def test_callers_may_have_scopes_and_hashed_secrets():
+    digest = hashlib.sha256(b"ops-secret").hexdigest()
+    settings = Settings.from_env(
+        {**REAL, "BILLING_API_KEYS": f"shop:k1:issue+read, ops:sha256={digest}:cancel"}
+    )
+
+    shop, ops = settings.callers
+    assert shop.scopes == {"issue", "read"}
+    assert ops.secret_sha256 == bytes.fromhex(digest)
+    assert ops.scopes == {"cancel"}
+
+
+def test_rate_limits_have_defaults_and_can_be_set():
+    settings = Settings.from_env({**REAL, "BILLING_LIMIT_ISSUE_PER_CARD": "3/day"})
+
+    assert settings.limits["BILLING_LIMIT_ISSUE_PER_CARD"] == "3/day"
+    assert settings.limits["BILLING_LIMIT_ISSUE_PER_CUSTOMER"] == "30/hour"
+    assert settings.ratelimit_storage == "memory://"

@@ -247,3 +247,22 @@ def test_unsafe_request_id_is_replaced(client, request_id):
 
     assert len(resp.headers["X-Request-ID"]) == 32
     assert request_id not in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["card_number=4242424242424242", "q=4242-4242-4242-4242", "x=4242%204242%204242%204242"],
+)
+def test_a_card_number_in_the_query_string_is_refused(client, sandbox, query):
+    resp = client.post(f"{URL}?{query}", json=VALID_BODY)
+
+    body = assert_error(resp, 400, "card_data_in_url")
+    assert "4242" not in json.dumps(body)
+    assert sandbox.counts() == {}
+
+
+def test_other_digits_in_the_query_string_are_fine(client):
+    resp = client.get("/subscriptions/billing-keys/nobody?ts=20261127123456789")
+
+    assert resp.status_code == 404
+    assert resp.get_json()["code"] == "billing_key_not_found"

@@ -44,7 +44,10 @@ def test_issue_billing_documents_every_error_it_can_answer(spec):
     }
     assert documented == {
         "invalid_json",
+        "card_data_in_url",
         "unauthorized",
+        "forbidden",
+        "rate_limited",
         "card_rejected",
         "payload_too_large",
         "unsupported_media_type",
@@ -75,11 +78,10 @@ def test_success_response_is_described_with_an_example(spec):
 
 
 def test_bearer_security_scheme_applies_except_to_health(spec):
-    assert spec["components"]["securitySchemes"]["callerKey"] == {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "A caller secret from BILLING_API_KEYS.",
-    }
+    scheme = spec["components"]["securitySchemes"]["callerKey"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    for word in ("BILLING_API_KEYS", "sha256=", "issue", "read", "charge", "cancel", "delete"):
+        assert word in scheme["description"]
     assert spec["security"] == [{"callerKey": []}]
     assert spec["paths"]["/healthz"]["get"]["security"] == []
 
@@ -111,10 +113,11 @@ def test_health_needs_no_auth(app):
 
 
 OPERATIONS = {
-    ("/subscriptions/issue-billing", "post"): {"card_rejected"},
+    ("/subscriptions/issue-billing", "post"): {"card_rejected", "rate_limited"},
     ("/subscriptions/billing-keys/{customer_uid}", "get"): {"billing_key_not_found"},
     ("/subscriptions/billing-keys/{customer_uid}", "delete"): {"billing_key_not_found"},
     ("/subscriptions/payments", "post"): {
+        "rate_limited",
         "card_declined",
         "billing_key_not_found",
         "duplicate_merchant_uid",
@@ -125,7 +128,8 @@ OPERATIONS = {
         "nothing_to_cancel",
     },
 }
-GATEWAY_CODES = {"unauthorized", "internal_error", "gateway_error", "gateway_auth_failed"}
+GATEWAY_CODES = {"unauthorized", "forbidden", "internal_error", "gateway_error"}
+GATEWAY_CODES |= {"gateway_auth_failed"}
 GATEWAY_CODES |= {"gateway_unavailable", "gateway_timeout"}
 
 
@@ -179,3 +183,8 @@ def test_charge_documents_replays_reconciliations_and_retryable_timeouts(spec):
     }
     assert errors["504"]["gateway_timeout"]["value"]["retryable"] is True
     assert errors["402"]["card_declined"]["value"]["payment"]["status"] == "failed"
+
+
+def test_429_documents_retry_after(spec):
+    limited = spec["paths"]["/subscriptions/issue-billing"]["post"]["responses"]["429"]
+    assert limited["headers"]["Retry-After"]["schema"]["type"] == "integer"

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask.views import MethodView
 
-from ..auth import require_caller
-from ..extensions import BODY_ERRORS, GATEWAY_ERRORS, Blueprint, iamport
+from ..auth import require_caller, requires
+from ..extensions import BODY_ERRORS, CALLER_ERRORS, GATEWAY_ERRORS, Blueprint, iamport
 from .schemas import (
     BillingKeyResponseSchema,
     DeleteBillingKeyQuerySchema,
@@ -63,13 +63,15 @@ class IssueBilling(MethodView):
             "billing_key": BILLING_KEY_EXAMPLE,
         },
     )
-    @blp.errors("unauthorized", "card_rejected", *BODY_ERRORS, *GATEWAY_ERRORS)
+    @blp.errors(*CALLER_ERRORS, "rate_limited", "card_rejected", *BODY_ERRORS, *GATEWAY_ERRORS)
+    @requires("issue")
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """Issue a billing key from card details
 
         Obtains an I'mport access token and asks I'mport to issue a billing key under
         `customer_uid` (`POST /subscribe/customers/{customer_uid}`). Issuing again under the same
         `customer_uid` replaces the key (`replaced: true`). Accepts JSON or an HTML form body.
+        Scope `issue`; limited per caller, per `customer_uid` and per card (429).
         """
         billing_key = iamport().issue_billing_key(
             args["customer_uid"], args["card"], args["customer"]
@@ -84,11 +86,12 @@ class BillingKeysById(MethodView):
         BillingKeyResponseSchema,
         example={"status": "success", "billing_key": BILLING_KEY_EXAMPLE},
     )
-    @blp.errors("unauthorized", "billing_key_not_found", *GATEWAY_ERRORS)
+    @blp.errors(*CALLER_ERRORS, "billing_key_not_found", *GATEWAY_ERRORS)
+    @requires("read")
     def get(self, customer_uid: str) -> dict[str, Any]:
         """Look up a billing key
 
-        Calls `GET /subscribe/customers/{customer_uid}`. The card number is masked.
+        Calls `GET /subscribe/customers/{customer_uid}`. The card number is masked. Scope `read`.
         """
         return {"billing_key": iamport().get_billing_key(customer_uid)}
 
@@ -98,11 +101,12 @@ class BillingKeysById(MethodView):
         BillingKeyResponseSchema,
         example={"status": "success", "billing_key": BILLING_KEY_EXAMPLE},
     )
-    @blp.errors("unauthorized", "billing_key_not_found", "invalid_request", *GATEWAY_ERRORS)
+    @blp.errors(*CALLER_ERRORS, "billing_key_not_found", "invalid_request", *GATEWAY_ERRORS)
+    @requires("delete")
     def delete(self, args: dict[str, Any], customer_uid: str) -> dict[str, Any]:
         """Delete a billing key
 
         Calls `DELETE /subscribe/customers/{customer_uid}` and answers with the deleted key.
-        A deleted key cannot be restored; payments made with it stay.
+        A deleted key cannot be restored; payments made with it stay. Scope `delete`.
         """
         return {"billing_key": iamport().delete_billing_key(customer_uid, args.get("reason"))}

@@ -9,7 +9,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from ..fields import UID, Pattern, RequestSchema, Text, constant
+from ..fields import UID, Pattern, RequestSchema, Text, constant, luhn_valid
 from ..gateway import CardDetails
 
 # Korea has no daylight saving time: a fixed offset is exact and needs no tz database.
@@ -43,7 +43,7 @@ class CardNumber(ma.fields.String):
         digits = re.sub(r"[ -]", "", text)
         if not 14 <= len(digits) <= 16:
             raise self.make_error("format")
-        if not _luhn_valid(digits):
+        if not luhn_valid(digits):
             raise self.make_error("luhn")
         return digits
 
@@ -206,14 +206,6 @@ class IssueBillingKeyResponseSchema(ma.Schema):
         metadata=constant("Billing has successfully issued"),
     )
     billing_key = ma.fields.Nested(BillingKeySchema, required=True)
-
-
-def _luhn_valid(digits: str) -> bool:
-    total = 0
-    for i, char in enumerate(reversed(digits)):
-        n = int(char) * (2 if i % 2 else 1)
-        total += n - 9 if n > 9 else n
-    return total % 10 == 0
 
 
 def _is_yymmdd(text: str) -> bool:

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask.views import MethodView
 
-from ..auth import require_caller
-from ..extensions import BODY_ERRORS, GATEWAY_ERRORS, Blueprint, iamport
+from ..auth import require_caller, requires
+from ..extensions import BODY_ERRORS, CALLER_ERRORS, GATEWAY_ERRORS, Blueprint, iamport
 from ..gateway import Charge
 from .schemas import CancelSchema, ChargeResponseSchema, ChargeSchema, PaymentResponseSchema
 
@@ -77,7 +77,8 @@ class Payments(MethodView):
         },
     )
     @blp.errors(
-        "unauthorized",
+        *CALLER_ERRORS,
+        "rate_limited",
         "card_declined",
         "billing_key_not_found",
         "duplicate_merchant_uid",
@@ -102,6 +103,7 @@ class Payments(MethodView):
             },
         },
     )
+    @requires("charge")
     def post(self, charge: Charge) -> dict[str, Any]:
         """Charge a billing key
 
@@ -110,7 +112,8 @@ class Payments(MethodView):
         (`replayed: true`) and never charged twice. When I'mport's answer is lost, the charge is
         not resent: the order is looked up (`reconciled: true` if found paid), or the answer is a
         504 `gateway_timeout` with `retryable: true`. The body may also be an HTML form, without
-        `custom_data` (a form cannot carry a JSON object).
+        `custom_data` (a form cannot carry a JSON object). Scope `charge`; declined charges
+        count against the caller's refusal limit (429).
         """
         result = iamport().charge_billing_key(charge)
         return {
@@ -125,11 +128,12 @@ class PaymentsById(MethodView):
     @blp.response(
         200, PaymentResponseSchema, example={"status": "success", "payment": PAYMENT_EXAMPLE}
     )
-    @blp.errors("unauthorized", "payment_not_found", *GATEWAY_ERRORS)
+    @blp.errors(*CALLER_ERRORS, "payment_not_found", *GATEWAY_ERRORS)
+    @requires("read")
     def get(self, imp_uid: str) -> dict[str, Any]:
         """Look up a payment
 
-        Calls `GET /payments/{imp_uid}`.
+        Calls `GET /payments/{imp_uid}`. Scope `read`.
         """
         return {"payment": iamport().get_payment(imp_uid)}
 
@@ -158,14 +162,16 @@ class PaymentCancellation(MethodView):
         },
     )
     @blp.errors(
-        "unauthorized", "payment_not_found", "nothing_to_cancel", *BODY_ERRORS, *GATEWAY_ERRORS
+        *CALLER_ERRORS, "payment_not_found", "nothing_to_cancel", *BODY_ERRORS, *GATEWAY_ERRORS
     )
+    @requires("cancel")
     def post(self, args: dict[str, Any], imp_uid: str) -> dict[str, Any]:
         """Cancel a payment, fully or partly
 
         Calls `POST /payments/cancel` with the balance read just before as `checksum`, so a
         concurrent cancel cannot make it cancel more than is left. Without `amount`, cancels all
         that is left; a partly cancelled payment stays `paid` with a higher `cancel_amount`.
+        Scope `cancel`.
         """
         payment = iamport().cancel_payment(imp_uid, args["reason"], args.get("amount"))
         return {"payment": payment}

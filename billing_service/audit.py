@@ -1,0 +1,54 @@
+"""The audit trail (PCI DSS 10.2): one structured line per operation, refused ones included.
+
+Every issuance, lookup, charge, cancel and deletion, and every 401/403/429 on them, writes one
+JSON object to the ``billing_service.audit`` logger: time, caller, action, source, the ids the
+request named, the outcome code and the request id. Ids come from an allow-list, so no card data
+can reach it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from flask import Flask, Response, g, request
+
+from .auth import required_scope
+from .extensions import body_field
+
+logger = logging.getLogger(__name__)
+
+# What an operation is called in the trail, by the scope it needs.
+_ACTIONS = {"issue": "issue", "read": "lookup", "charge": "charge", "cancel": "cancel"}
+_IDS = ("customer_uid", "merchant_uid", "imp_uid")
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(_record)
+
+
+def _record(response: Response) -> Response:
+    scope = required_scope()
+    if scope is None:
+        return response
+    entry = {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "caller": g.get("caller", "unknown"),
+        "action": _ACTIONS.get(scope, scope),
+        "source": request.remote_addr,
+        **{name: value for name in _IDS if (value := _id(name, response)) is not None},
+        "outcome": g.get("error_code", "ok") if response.status_code >= 400 else "ok",
+        "status": response.status_code,
+        "request_id": g.get("request_id"),
+    }
+    logger.info(json.dumps(entry, ensure_ascii=False))
+    return response
+
+
+def _id(name: str, response: Response) -> str | None:
+    value = (request.view_args or {}).get(name) or body_field(name)
+    if value is None and name == "imp_uid" and response.is_json:
+        payment = (response.get_json(silent=True) or {}).get("payment")
+        value = payment.get("imp_uid") if isinstance(payment, dict) else None
+    return value if isinstance(value, str) else None

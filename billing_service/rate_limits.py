@@ -1,0 +1,106 @@
+"""Card-testing limits (OWASP API4/API6), with flask-limiter.
+
+Stolen-card testers use billing-key endpoints to find live cards, so issuance is limited per
+caller, per ``customer_uid`` and per card, and refusals (402: refused issuances, declined
+charges) count again against a per-caller budget that also stops charges. A card is keyed by an
+HMAC of its number, never the number itself. Only attempts that reach I'mport are counted: a
+request refused for its own faults (400/413/415/422) tells a card tester nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app, g
+from flask_limiter import Limiter
+from werkzeug.wrappers import Response
+
+from .config import Settings
+from .extensions import body_field
+
+logger = logging.getLogger(__name__)
+
+
+def init_app(app: Flask, settings: Settings, *, issue_endpoint: str, charge_endpoint: str) -> None:
+    """Limit the issuance and charge endpoints (registered already) as ``settings`` says."""
+    if not settings.card_fingerprint_key_given:
+        logger.warning(
+            "BILLING_CARD_FINGERPRINT_KEY is not set: per-card limits use a random key, so they "
+            "are not shared between processes or replicas."
+        )
+    app.config["BILLING_CARD_FINGERPRINT_KEY"] = settings.card_fingerprint_key
+    limiter = Limiter(
+        key_func=_caller,
+        app=app,
+        storage_uri=settings.ratelimit_storage,
+        # Short socket timeouts: an unreachable Redis must not stall requests.
+        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1},
+        # Never stop limiting: with Redis down, count in this process's memory (and log it).
+        in_memory_fallback_enabled=True,
+        swallow_errors=False,
+        headers_enabled=True,
+        key_prefix="billing",
+    )
+    limits = settings.limits
+
+    def limit(name: str) -> Callable[[], str]:
+        return lambda: limits[name]
+
+    refusals = limiter.shared_limit(
+        limit("BILLING_LIMIT_REFUSALS_PER_CALLER"),
+        scope="refusals",
+        deduct_when=lambda response: response.status_code == 402,
+    )
+    per_caller = limiter.limit(
+        limit("BILLING_LIMIT_ISSUE_PER_CALLER"), scope="issue-caller", deduct_when=_reached_iamport
+    )
+    per_customer = limiter.limit(
+        limit("BILLING_LIMIT_ISSUE_PER_CUSTOMER"),
+        key_func=lambda: body_field("customer_uid") or "",
+        exempt_when=lambda: not body_field("customer_uid"),
+        deduct_when=_reached_iamport,
+        scope="issue-customer",
+    )
+    per_card = limiter.limit(
+        limit("BILLING_LIMIT_ISSUE_PER_CARD"),
+        key_func=lambda: _card_fingerprint() or "",
+        exempt_when=lambda: _card_fingerprint() is None,
+        deduct_when=_reached_iamport,
+        scope="issue-card",
+    )
+    _wrap(app, issue_endpoint, refusals, per_caller, per_customer, per_card)
+    _wrap(app, charge_endpoint, refusals)
+
+
+def _wrap(app: Flask, endpoint: str, *decorators: Callable[[Any], Any]) -> None:
+    view = app.view_functions[endpoint]
+    for decorate in decorators:
+        view = decorate(view)
+    app.view_functions[endpoint] = view
+
+
+def _reached_iamport(response: Response) -> bool:
+    return response.status_code not in (400, 413, 415, 422, 429)
+
+
+def _caller() -> str:
+    return str(g.get("caller", "anonymous"))
+
+
+def _card_fingerprint() -> str | None:
+    if "card_fingerprint" not in g:
+        digits = re.sub(r"[ -]", "", body_field("card_number") or "")
+        g.card_fingerprint = (
+            hmac.new(
+                current_app.config["BILLING_CARD_FINGERPRINT_KEY"], digits.encode(), hashlib.sha256
+            ).hexdigest()
+            if re.fullmatch("[0-9]{12,19}", digits)
+            else None
+        )
+    fingerprint: str | None = g.card_fingerprint
+    return fingerprint
