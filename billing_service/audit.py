@@ -2,14 +2,16 @@
 
 Every issuance, lookup, charge, cancel and deletion, and every 401/403/429 on them, writes one
 JSON object to the ``billing_service.audit`` logger: time, caller, action, source, the ids the
-request named, the outcome code and the request id. Ids come from an allow-list, so no card data
-can reach it.
+request named, the outcome code and the request id. Ids come from an allow-list of fields, and
+only well-formed ones are written (a refused request's ``customer_uid`` may be any text: a card
+number with spaces, control characters), so the trail holds ids and nothing else a caller sent.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 
 from flask import Flask, Response, g, request
@@ -22,6 +24,8 @@ logger = logging.getLogger(__name__)
 # What an operation is called in the trail, by the scope it needs.
 _ACTIONS = {"issue": "issue", "read": "lookup", "charge": "charge", "cancel": "cancel"}
 _IDS = ("customer_uid", "merchant_uid", "imp_uid")
+# What an id can be (the service refuses anything else with 422 or 404).
+_WELL_FORMED_ID = re.compile(r"(?!\.+$)[A-Za-z0-9._-]{1,80}")
 
 
 def init_app(app: Flask) -> None:
@@ -51,4 +55,4 @@ def _id(name: str, response: Response) -> str | None:
     if value is None and name == "imp_uid" and response.is_json:
         payment = (response.get_json(silent=True) or {}).get("payment")
         value = payment.get("imp_uid") if isinstance(payment, dict) else None
-    return value if isinstance(value, str) else None
+    return value if isinstance(value, str) and _WELL_FORMED_ID.fullmatch(value) else None

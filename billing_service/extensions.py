@@ -34,6 +34,13 @@ GATEWAY_ERRORS = (
 )
 BODY_ERRORS = ("invalid_json", "payload_too_large", "unsupported_media_type", "invalid_request")
 CALLER_ERRORS = ("card_data_in_url", "unauthorized", "forbidden")
+# gunicorn refuses a request line (method, path, query) over limit_request_line (4094 bytes)
+# before the service sees it, with its own small HTML page.
+REQUEST_LINE_TOO_LONG = {
+    "description": "The request line (method, path and query string) is longer than 4094 bytes: "
+    "refused by gunicorn before the service sees it, with a plain HTML page.",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
 RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before trying again.",
@@ -84,6 +91,45 @@ class Api(BaseApi):
     def handle_http_exception(self, error: HTTPException) -> Any:
         return http_error_response(error)
 
+    def register_blueprint(self, blp: Any, **options: Any) -> None:
+        super().register_blueprint(blp, **options)
+        # The bodies' JSON schemas are registered now: derive their HTML-form variants.
+        for schema in getattr(blp, "form_bodies", ()):
+            name = schema_name(schema)
+            if f"{name}Form" not in self.spec.components.schemas:
+                json_schema = self.spec.components.schemas[name]
+                self.spec.components.schema(f"{name}Form", component=form_schema(json_schema))
+
+
+def schema_name(schema: type[ma.Schema]) -> str:
+    """The component name flask-smorest gives ``schema``."""
+    return schema.__name__.removesuffix("Schema")
+
+
+_ANNOTATIONS = ("description", "default", "example", "writeOnly")
+
+
+def form_schema(json_schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI schema of a body's HTML-form variant, from its JSON schema.
+
+    A form carries flat text only, so object and array fields are left out; and an empty field
+    counts as absent (a blank input), so every optional field may also be ``""``.
+    """
+    required = set(json_schema.get("required", ()))
+    properties = {}
+    for name, prop in json_schema["properties"].items():
+        if prop.get("type") in ("object", "array"):
+            continue
+        if name not in required:
+            common = {k: prop[k] for k in _ANNOTATIONS if k in prop}
+            rest = {k: v for k, v in prop.items() if k not in common}
+            prop = {
+                **common,
+                "anyOf": [rest, {"type": "string", "enum": [""], "description": "Absent."}],
+            }
+        properties[name] = prop
+    return {**json_schema, "properties": properties}
+
 
 class BodyParser(FlaskParser):
     """Reads the ``json`` location from a JSON body or an HTML form; anything else is a 415.
@@ -124,8 +170,9 @@ def body_field(name: str) -> str | None:
 
 
 def _form_values(form: Any, schema: ma.Schema) -> dict[str, Any]:
-    """The form's fields, with integer fields' digits turned into integers (a form is all text)."""
-    values: dict[str, Any] = form.to_dict()
+    """The form's fields but the empty ones (a blank input counts as absent), with integer
+    fields' digits turned into integers (a form is all text)."""
+    values: dict[str, Any] = {name: value for name, value in form.items() if value != ""}
     for name, field in schema.fields.items():
         if isinstance(field, ma.fields.Integer) and re.fullmatch(
             "[0-9]{1,15}", values.get(name, "")
@@ -139,14 +186,43 @@ class Blueprint(BaseBlueprint):
 
     ARGUMENTS_PARSER = BodyParser()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.form_bodies: list[type[ma.Schema]] = []
+
     def body(self, schema: type[ma.Schema], *, example: dict[str, Any]) -> Callable[..., Any]:
-        """Take ``schema`` as a JSON body or an equivalent HTML form, and document both."""
-        name = schema.__name__.removesuffix("Schema")
+        """Take ``schema`` as a JSON body or an equivalent HTML form, and document both.
+
+        The form's schema is ``<Name>Form``, which the Api derives from the JSON one.
+        """
+        name = schema_name(schema)
+        self.form_bodies.append(schema)
         as_json = self.arguments(schema, example=example)
         as_form = self.doc(
-            requestBody={"content": {FORM: {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
+            requestBody={
+                "content": {FORM: {"schema": {"$ref": f"#/components/schemas/{name}Form"}}}
+            }
         )
         return lambda func: as_form(as_json(func))
+
+    def operation(self, operation_id: str, **links: dict[str, Any]) -> Callable[..., Any]:
+        """Name the operation, and link its 200 answer to the operations that can use it.
+
+        Each keyword is a target operation's id, with its link's ``parameters`` and
+        ``requestBody`` (OpenAPI links: Swagger UI shows them, and Schemathesis's stateful phase
+        follows them, e.g. from an issuance to the lookup and deletion of that key).
+        """
+        doc: dict[str, Any] = {"operationId": operation_id}
+        if links:
+            targets = {name: {"operationId": name, **link} for name, link in links.items()}
+            doc["responses"] = {200: {"links": targets}}  # 200: the key @response uses
+        decorator: Callable[..., Any] = self.doc(**doc)
+        return decorator
+
+    def long_request_line(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Document gunicorn's 414 on an operation whose path or query the caller fills in."""
+        documented: Callable[..., Any] = self.doc(responses={"414": REQUEST_LINE_TOO_LONG})(func)
+        return documented
 
     def errors(
         self, *codes: str, examples: dict[str, dict[str, Any]] | None = None

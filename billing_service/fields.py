@@ -38,12 +38,21 @@ UID = Pattern(
 )
 
 
+# What Text allows, for the OpenAPI document (ECMA syntax; lone surrogates cannot be written in
+# UTF-8, so only JSON escapes can send them, and Text refuses them too).
+TEXT_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+
+
 class Text(ma.fields.String):
-    """Printable text: no control characters and no lone surrogates (they are not valid UTF-8)."""
+    """Printable text: no control characters (C0, DEL, C1) and no lone surrogates (not UTF-8)."""
 
     default_error_messages = {  # noqa: RUF012
         "unprintable": "Must not contain control characters or invalid Unicode.",
     }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["metadata"] = {"pattern": TEXT_PATTERN, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -52,7 +61,25 @@ class Text(ma.fields.String):
         return text
 
 
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+# An e-mail address, plainly: up to 64 of [A-Za-z0-9._%+-], '@', an ASCII domain whose TLD is 2+
+# letters. The pattern is the whole rule and the OpenAPI document gives no `format: email`, so that
+# the document and the validator cannot disagree (`format: email` takes `a@b.c` and quoted local
+# parts; marshmallow's Email does not). Kept simple: elaborate ones slow fuzzers down a lot.
+EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,63}$"
+
+
+def email(max_length: int) -> ma.fields.String:
+    """An optional e-mail address of at most ``max_length`` characters."""
+    return ma.fields.String(
+        validate=[
+            validate.Length(max=max_length),
+            Pattern(EMAIL_PATTERN, error="Not a valid email address."),
+        ],
+        metadata={"pattern": EMAIL_PATTERN, "description": "An e-mail address."},
+    )
 
 
 class WholeNumber(ma.fields.Integer):
@@ -70,11 +97,19 @@ class WholeNumber(ma.fields.Integer):
 
 
 class RequestSchema(ma.Schema):
-    """Base of request schemas: JSON and HTML-form bodies, and query strings."""
+    """Base of request schemas: JSON and HTML-form bodies.
+
+    A JSON body is taken as it is. In an HTML form a blank input is sent as an empty field; the
+    body parser drops those (an empty form field counts as absent), and the form's OpenAPI schema
+    says so.
+    """
+
+
+class QuerySchema(ma.Schema):
+    """Base of query-string schemas: an empty parameter (``?reason=``) counts as absent."""
 
     @ma.pre_load
     def drop_empty(self, data: Any, **kwargs: Any) -> Any:
-        """An empty field, as an HTML form sends for a blank input, counts as absent."""
         if hasattr(data, "items"):
             return {k: v for k, v in data.items() if v != ""}
         return data

@@ -17,7 +17,7 @@ class HealthSchema(ma.Schema):
 
 @blp.route("/healthz")
 class Health(MethodView):
-    @blp.doc(security=[])
+    @blp.doc(security=[], operationId="getHealth")
     @blp.response(200, HealthSchema, example={"status": "ok"})
     def get(self) -> dict[str, str]:
         """Tell that the process is alive (no I'mport call, no auth)"""

@@ -34,6 +34,8 @@ def init_app(app: Flask, settings: Settings, *, issue_endpoint: str, charge_endp
             "are not shared between processes or replicas."
         )
     app.config["BILLING_CARD_FINGERPRINT_KEY"] = settings.card_fingerprint_key
+    # Registered before the Limiter's own hook, so it runs after it (Flask runs them backwards).
+    app.after_request(_retry_after_only_when_limited)
     limiter = Limiter(
         key_func=_caller,
         app=app,
@@ -82,6 +84,13 @@ def _wrap(app: Flask, endpoint: str, *decorators: Callable[[Any], Any]) -> None:
     for decorate in decorators:
         view = decorate(view)
     app.view_functions[endpoint] = view
+
+
+def _retry_after_only_when_limited(response: Response) -> Response:
+    """flask-limiter sends Retry-After with every limited answer; it only means something on 429."""
+    if response.status_code != 429:
+        response.headers.pop("Retry-After", None)
+    return response
 
 
 def _reached_iamport(response: Response) -> bool:

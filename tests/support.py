@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -96,6 +97,7 @@ class LiveService:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group, so its workers can be killed too
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -126,7 +128,11 @@ class LiveService:
 
     def stop(self) -> int:
         self.proc.terminate()
-        code = self.proc.wait(timeout=30)
+        try:
+            code = self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # a worker stuck in start-up: don't leave it behind
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            code = self.proc.wait(timeout=10)
         self._reader.join(timeout=10)
         assert self.proc.stdout is not None
         self.proc.stdout.close()

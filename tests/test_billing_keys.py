@@ -64,6 +64,12 @@ def test_delete_reason_is_validated(client, issued):
     assert list(resp.get_json()["errors"]) == ["reason"]
 
 
+def test_an_empty_delete_reason_counts_as_absent(client, issued):
+    resp = client.delete(URL, query_string={"reason": ""})
+
+    assert resp.status_code == 200
+
+
 @pytest.mark.parametrize("uid", ["has%20space", "x" * 81, "slash%2Fuid", "%2E%2E"])
 def test_ids_that_cannot_exist_are_not_routed(client, sandbox, uid):
     resp = client.get(f"/subscriptions/billing-keys/{uid}")

@@ -179,6 +179,8 @@ REJECTED = [
     ("customer_tel", "010\n1234", "control characters"),
     ("customer_tel", "0" * 21, "Length"),
     ("customer_email", "not-an-email", "email"),
+    ("customer_email", "", "email"),  # in JSON an empty string is a value, not absent
+    ("customer_name", "홍\x9b길동", "control characters"),  # C1
     ("customer_email", "a" * 190 + "@example.com", "Length"),
     ("customer_addr", "a" * 201, "Length"),
     ("customer_postcode", "123456789", "Length"),

@@ -240,6 +240,11 @@ INVALID_CHARGES = [
     ("custom_data", ["x"]),
     ("notice_url", "ftp://example.com/hook"),
     ("notice_url", "not a url"),
+    ("notice_url", "http://exa mple.com/"),
+    ("notice_url", "https://-example.com/"),
+    ("buyer_email", "a@b.c"),  # a one-letter TLD: the documented pattern refuses it
+    ("buyer_email", ""),  # in JSON an empty string is a value, not an absent field
+    ("name", "월간\x85구독"),  # a C1 control character
     ("pwd_2digit", "12"),
 ]
 

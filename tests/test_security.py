@@ -253,6 +253,19 @@ def test_every_operation_and_refusal_leaves_one_audit_line(scoped, sandbox, capl
     assert "4242" not in caplog.text and "880101" not in caplog.text
 
 
+@pytest.mark.parametrize("uid", ["4242 4242 4242 4242", "x\u0085y", "x" * 81, ".."])
+def test_the_audit_trail_writes_only_well_formed_ids(client, caplog, uid):
+    # A refused request's ids are whatever the caller sent: a card number, control characters.
+    caplog.set_level("INFO", logger="billing_service.audit")
+    charge = {"customer_uid": uid, "merchant_uid": uid, "amount": 900, "name": "n"}
+
+    assert client.post(CHARGES, json=charge).status_code == 422
+
+    [entry] = audit_entries(caplog)
+    assert (entry["outcome"], entry["status"]) == ("invalid_request", 422)
+    assert "customer_uid" not in entry and "merchant_uid" not in entry
+
+
 def test_rate_limited_attempts_are_audited(sandbox, caplog):
     caplog.set_level("INFO", logger="billing_service.audit")
     client = limited_app(sandbox.url, BILLING_LIMIT_ISSUE_PER_CARD="1/hour")
@@ -265,3 +278,13 @@ def test_rate_limited_attempts_are_audited(sandbox, caplog):
         429,
         "again",
     )
+
+
+def test_retry_after_comes_only_with_a_429(sandbox):
+    client = limited_app(sandbox.url, BILLING_LIMIT_ISSUE_PER_CARD="1/hour")
+
+    ok = issue(client)
+    limited = issue(client, customer_uid="again")
+
+    assert "Retry-After" not in ok.headers
+    assert limited.status_code == 429 and "Retry-After" in limited.headers

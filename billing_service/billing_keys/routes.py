@@ -51,8 +51,18 @@ BILLING_KEY_EXAMPLE = {
 }
 
 
+# The key an answer carries, for the links between operations.
+ANSWERED_KEY = "$response.body#/billing_key/customer_uid"
+KEY_LINKS = {
+    "getBillingKey": {"parameters": {"customer_uid": ANSWERED_KEY}},
+    "deleteBillingKey": {"parameters": {"customer_uid": ANSWERED_KEY}},
+    "chargeBillingKey": {"requestBody": {"customer_uid": ANSWERED_KEY}},
+}
+
+
 @blp.route("/issue-billing")
 class IssueBilling(MethodView):
+    @blp.operation("issueBillingKey", **KEY_LINKS)
     @blp.body(IssueBillingKeySchema, example=ISSUE_EXAMPLE)
     @blp.response(
         200,
@@ -81,12 +91,18 @@ class IssueBilling(MethodView):
 
 @blp.route("/billing-keys/<id:customer_uid>")
 class BillingKeysById(MethodView):
+    @blp.operation(
+        "getBillingKey",
+        deleteBillingKey=KEY_LINKS["deleteBillingKey"],
+        chargeBillingKey=KEY_LINKS["chargeBillingKey"],
+    )
     @blp.response(
         200,
         BillingKeyResponseSchema,
         example={"status": "success", "billing_key": BILLING_KEY_EXAMPLE},
     )
     @blp.errors(*CALLER_ERRORS, "billing_key_not_found", *GATEWAY_ERRORS)
+    @blp.long_request_line
     @requires("read")
     def get(self, customer_uid: str) -> dict[str, Any]:
         """Look up a billing key
@@ -95,6 +111,8 @@ class BillingKeysById(MethodView):
         """
         return {"billing_key": iamport().get_billing_key(customer_uid)}
 
+    # After a deletion, the key must be gone (Schemathesis's use_after_free check).
+    @blp.operation("deleteBillingKey", getBillingKey=KEY_LINKS["getBillingKey"])
     @blp.arguments(DeleteBillingKeyQuerySchema, location="query")
     @blp.response(
         200,
@@ -102,6 +120,7 @@ class BillingKeysById(MethodView):
         example={"status": "success", "billing_key": BILLING_KEY_EXAMPLE},
     )
     @blp.errors(*CALLER_ERRORS, "billing_key_not_found", "invalid_request", *GATEWAY_ERRORS)
+    @blp.long_request_line
     @requires("delete")
     def delete(self, args: dict[str, Any], customer_uid: str) -> dict[str, Any]:
         """Delete a billing key

@@ -9,7 +9,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from ..fields import UID, Pattern, RequestSchema, Text, constant, luhn_valid
+from ..fields import UID, Pattern, QuerySchema, RequestSchema, Text, constant, email, luhn_valid
 from ..gateway import CardDetails
 
 # Korea has no daylight saving time: a fixed offset is exact and needs no tz database.
@@ -86,6 +86,14 @@ class Birth(ma.fields.String):
         raise self.make_error("format")
 
 
+# The card-number and birth formats, for the OpenAPI document: all the fields check but the Luhn
+# check digit and the number of days in each month.
+CARD_NUMBER_PATTERN = r"^(?=(?:[0-9][ -]?){13,15}[0-9]$)[0-9]+(?:[ -][0-9]+)*$"
+_YYMMDD = "[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+_BUSINESS_NUMBER = "(?=(?:[0-9]-?){9}[0-9]$)[0-9]+(?:-[0-9]+)*"
+BIRTH_PATTERN = f"^(?:{_YYMMDD}|{_BUSINESS_NUMBER})$"
+
+
 class IssueBillingKeySchema(RequestSchema):
     """Card and customer details for issuing a billing key."""
 
@@ -93,7 +101,9 @@ class IssueBillingKeySchema(RequestSchema):
         required=True,
         load_only=True,
         metadata={
-            "description": "14-16 digits; '-' or spaces allowed.",
+            "description": "14-16 digits, optionally grouped with single '-' or spaces; the "
+            "last digit must be the Luhn check digit (a rule no pattern can state).",
+            "pattern": CARD_NUMBER_PATTERN,
             "example": "4242-4242-4242-4242",
         },
     )
@@ -110,9 +120,9 @@ class IssueBillingKeySchema(RequestSchema):
         required=True,
         load_only=True,
         metadata={
-            "description": "Card holder's birth date YYMMDD, or the 10-digit business "
-            "registration number of a corporate card (dashes allowed).",
-            "pattern": r"^(?:[0-9]{6}|(?=(?:[0-9]-?){9}[0-9]$)[0-9]+(?:-[0-9]+)*)$",
+            "description": "Card holder's birth date YYMMDD (a real date), or the 10-digit "
+            "business registration number of a corporate card (dashes allowed).",
+            "pattern": BIRTH_PATTERN,
             "example": "880101",
         },
     )
@@ -140,7 +150,7 @@ class IssueBillingKeySchema(RequestSchema):
     customer_id = Text(validate=validate.Length(1, 80))
     customer_name = Text(validate=validate.Length(max=20))
     customer_tel = Text(validate=validate.Length(max=20))
-    customer_email = ma.fields.Email(validate=validate.Length(max=200))
+    customer_email = email(200)
     customer_addr = Text(validate=validate.Length(max=200))
     customer_postcode = Text(validate=validate.Length(max=8))
 
@@ -227,8 +237,8 @@ class BillingKeyResponseSchema(ma.Schema):
     billing_key = ma.fields.Nested(BillingKeySchema, required=True)
 
 
-class DeleteBillingKeyQuerySchema(RequestSchema):
+class DeleteBillingKeyQuerySchema(QuerySchema):
     reason = Text(
-        validate=validate.Length(1, 200),
-        metadata={"description": "Why the key is deleted (kept by I'mport)."},
+        validate=validate.Length(max=200),
+        metadata={"description": "Why the key is deleted (kept by I'mport); empty means none."},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -12,6 +13,7 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
+from urllib3.exceptions import HTTPError as TransportError
 
 from .exceptions import (
     BillingKeyNotFound,
@@ -53,6 +55,10 @@ class IamportClient:
         self.base_url = base_url.rstrip("/")
         self._credentials = {"imp_key": api_key, "imp_secret": api_secret}
         self._timeout = (connect_timeout, read_timeout)
+        # requests' read timeout bounds each wait for the next bytes, not the whole answer: an
+        # I'mport (or a proxy) that trickles bytes could hold a call, and a gunicorn thread,
+        # forever. Every call must end within this total instead (see _request).
+        self._deadline = connect_timeout + read_timeout
         self._tokens = AccessTokenCache(self._fetch_token, clock)
         self._local = threading.local()
 
@@ -273,6 +279,9 @@ class IamportClient:
         checked, and the envelope is read on 4xx too.
         """
         headers = {"Authorization": f"Bearer {token}"} if token else None
+        # time.monotonic, not the injected clock: that one measures token lifetimes (tests freeze
+        # it), this one measures real waiting.
+        deadline = time.monotonic() + self._deadline
         try:
             resp = self._session().request(
                 method,
@@ -283,6 +292,12 @@ class IamportClient:
                 timeout=self._timeout,
                 # A redirect would re-post card data to another host (OWASP API10).
                 allow_redirects=False,
+                # Return once the headers are in: the body is read below, against the deadline
+                # and a size cap. (The status line and headers are read in here, where each wait
+                # is bounded by the read timeout only: I'mport's front end sends them in one
+                # piece. Cutting off a peer that trickles its headers would need a socket-level
+                # hook inside urllib3's connection classes.)
+                stream=True,
             )
         except requests.ConnectTimeout as exc:
             raise GatewayTimeout("I'mport did not answer in time.", request_sent=False) from exc
@@ -290,12 +305,17 @@ class IamportClient:
             raise GatewayTimeout("I'mport did not answer in time.") from exc
         except requests.RequestException as exc:
             cause = exc.args[0] if exc.args else None
-            # A read timeout while the body arrives surfaces as a ConnectionError in requests.
-            if isinstance(cause, ReadTimeoutError):
-                raise GatewayTimeout("I'mport did not answer in time.") from exc
             # A refused connection (NewConnectionError is a ConnectTimeoutError) sent nothing.
             sent = not isinstance(getattr(cause, "reason", cause), ConnectTimeoutError)
             raise GatewayUnavailable("I'mport could not be reached.", request_sent=sent) from exc
+        try:
+            raw_body = _read_body(resp, deadline, self._timeout[1])
+        finally:
+            # A body read to its end has already put the connection back in the pool (urllib3
+            # does so at EOF) and close() leaves it alone. Any other way out (deadline, size cap,
+            # broken connection) close() shuts the socket: a connection with unread bytes in it
+            # is never reused.
+            resp.close()
 
         status = resp.status_code
         if status == 401:
@@ -303,8 +323,9 @@ class IamportClient:
         if status >= 500 or 300 <= status < 400:
             raise UnexpectedResponse(f"I'mport answered HTTP {status}.", http_status=status)
         try:
-            envelope = resp.json()
-        except ValueError:
+            # bytes: json detects UTF-8 (what I'mport sends), UTF-16/32 and a BOM by itself.
+            envelope = json.loads(raw_body)
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
             envelope = None
         if not isinstance(envelope, dict) or not _is_int(envelope.get("code")):
             if status == 404:  # a bare 404 (from a proxy, say) still means "no such thing"
@@ -331,6 +352,50 @@ class IamportClient:
             session.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=1))
             self._local.session, self._local.pid = session, os.getpid()
         return session
+
+
+# The most we read of one I'mport answer (after decompression); its largest real answers, a
+# payment with its cancel history, are a few KiB.
+MAX_RESPONSE_BYTES = 1 << 20
+_READ_SIZE = 64 * 1024
+
+
+def _read_body(resp: requests.Response, deadline: float, read_timeout: float) -> bytes:
+    """Read the whole body by ``deadline`` (time.monotonic), at most MAX_RESPONSE_BYTES of it.
+
+    ``read1`` returns whatever has arrived (at most one socket read) instead of waiting for a
+    full buffer, so the clock is checked between every few bytes a slow peer sends; the socket
+    timeout is cut to the time left, so the last wait ends at the deadline too. No thread or
+    timer per call: a normal answer is already buffered with its headers and costs two read1
+    calls and two clock reads.
+    """
+    declared = resp.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+        raise UnexpectedResponse("I'mport's answer is too large.")
+    raw = resp.raw
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise GatewayTimeout("I'mport did not answer in time.")
+            if left < read_timeout:
+                connection = raw.connection
+                if connection is not None and connection.sock is not None:
+                    # urllib3 sets the socket timeout again before the connection's next use.
+                    connection.sock.settimeout(left)
+            chunk = raw.read1(min(_READ_SIZE, MAX_RESPONSE_BYTES + 1 - size), decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                raise UnexpectedResponse("I'mport's answer is too large.")
+            chunks.append(chunk)
+    except ReadTimeoutError as exc:
+        raise GatewayTimeout("I'mport did not answer in time.") from exc
+    except TransportError as exc:  # connection reset or closed mid-body, bad chunking or gzip
+        raise GatewayUnavailable("I'mport's answer was cut off.") from exc
 
 
 def _charge_result(payment: Payment, *, reconciled: bool = False) -> ChargeResult:

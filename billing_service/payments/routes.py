@@ -50,8 +50,17 @@ def _charged(*, replayed: bool = False, reconciled: bool = False) -> dict[str, A
     }
 
 
+# The payment an answer carries, for the links between operations.
+ANSWERED_PAYMENT = "$response.body#/payment/imp_uid"
+PAYMENT_LINKS = {
+    "getPayment": {"parameters": {"imp_uid": ANSWERED_PAYMENT}},
+    "cancelPayment": {"parameters": {"imp_uid": ANSWERED_PAYMENT}},
+}
+
+
 @blp.route("/payments")
 class Payments(MethodView):
+    @blp.operation("chargeBillingKey", **PAYMENT_LINKS)
     @blp.body(
         ChargeSchema,
         example={
@@ -125,10 +134,12 @@ class Payments(MethodView):
 
 @blp.route("/payments/<id:imp_uid>")
 class PaymentsById(MethodView):
+    @blp.operation("getPayment", cancelPayment=PAYMENT_LINKS["cancelPayment"])
     @blp.response(
         200, PaymentResponseSchema, example={"status": "success", "payment": PAYMENT_EXAMPLE}
     )
     @blp.errors(*CALLER_ERRORS, "payment_not_found", *GATEWAY_ERRORS)
+    @blp.long_request_line
     @requires("read")
     def get(self, imp_uid: str) -> dict[str, Any]:
         """Look up a payment
@@ -140,6 +151,7 @@ class PaymentsById(MethodView):
 
 @blp.route("/payments/<id:imp_uid>/cancel")
 class PaymentCancellation(MethodView):
+    @blp.operation("cancelPayment", **PAYMENT_LINKS)
     @blp.body(CancelSchema, example={"reason": "고객 요청에 의한 환불"})
     @blp.response(
         200,
@@ -164,6 +176,7 @@ class PaymentCancellation(MethodView):
     @blp.errors(
         *CALLER_ERRORS, "payment_not_found", "nothing_to_cancel", *BODY_ERRORS, *GATEWAY_ERRORS
     )
+    @blp.long_request_line
     @requires("cancel")
     def post(self, args: dict[str, Any], imp_uid: str) -> dict[str, Any]:
         """Cancel a payment, fully or partly

@@ -8,11 +8,17 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from ..fields import UID, Pattern, RequestSchema, Text, WholeNumber, constant
+from ..fields import UID, Pattern, RequestSchema, Text, WholeNumber, constant, email
 from ..gateway import Charge
 
 # KRW amounts; the cap only keeps absurd numbers away from I'mport.
 MAX_AMOUNT = 999_999_999_999
+
+# A webhook URL as I'mport can call it (punycode for international host names). The pattern is
+# the whole rule, and the OpenAPI document gives no `format: uri`, so that the document and the
+# validator cannot disagree (`format: uri` takes ftp: and IPv6; printable ASCII takes `<` or `|`).
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+NOTICE_URL_PATTERN = rf"^https?://{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?(?:[/?#][!-~]*)?$"
 
 BUYER_FIELDS = ("buyer_name", "buyer_email", "buyer_tel", "buyer_addr", "buyer_postcode")
 
@@ -57,7 +63,7 @@ class ChargeSchema(RequestSchema):
         metadata={"description": "Installment months: 0 (lump sum) or 2 to 12."},
     )
     buyer_name = Text(validate=validate.Length(max=16))
-    buyer_email = ma.fields.Email(validate=validate.Length(max=64))
+    buyer_email = email(64)
     buyer_tel = Text(validate=validate.Length(max=16))
     buyer_addr = Text(validate=validate.Length(max=128))
     buyer_postcode = Text(validate=validate.Length(max=8))
@@ -65,11 +71,16 @@ class ChargeSchema(RequestSchema):
         keys=ma.fields.String(),
         metadata={"description": "Any JSON object; stored with the payment at I'mport."},
     )
-    notice_url = ma.fields.Url(
-        schemes={"http", "https"},
-        require_tld=False,
-        validate=validate.Length(max=200),
-        metadata={"description": "Webhook URL for this payment, instead of the console's."},
+    notice_url = ma.fields.String(
+        validate=[
+            validate.Length(max=200),
+            Pattern(NOTICE_URL_PATTERN, error="Must be an http:// or https:// URL."),
+        ],
+        metadata={
+            "description": "Webhook URL for this payment, instead of the console's: http or "
+            "https, an ASCII host name or IPv4 address, an optional port, then printable ASCII.",
+            "pattern": NOTICE_URL_PATTERN,
+        },
     )
 
     @ma.validates_schema

@@ -25,17 +25,20 @@ FAULT_HTTP_500_CARD = "4000000000000010"  # HTTP 500 with an envelope body
 FAULT_HANG_CARD = "4000000000000028"  # issued at once, success answered after hang_seconds
 FAULT_HTML_CARD = "4000000000000036"  # HTTP 200 text/html maintenance page
 FAULT_RESET_CARD = "4000000000000044"  # TCP RST without any answer
+FAULT_TRICKLE_CARD = "4000000000000051"  # issued at once, success answered a byte at a time
 
 FAULT_HTTP_500 = "http_500"
 FAULT_HANG = "hang"
 FAULT_HTML = "html"
 FAULT_RESET = "reset"
+FAULT_TRICKLE = "trickle"
 
 FAULTS: dict[str, str] = {
     FAULT_HTTP_500_CARD: FAULT_HTTP_500,
     FAULT_HANG_CARD: FAULT_HANG,
     FAULT_HTML_CARD: FAULT_HTML,
     FAULT_RESET_CARD: FAULT_RESET,
+    FAULT_TRICKLE_CARD: FAULT_TRICKLE,
 }
 
 # --- Magic charge cards: issuing the key succeeds, the card decides every later charge ---

@@ -10,6 +10,7 @@ from . import cards, payments
 from .wire import (
     MAX_CUSTOMER_UID_LENGTH,
     MSG_SERVER_ERROR,
+    TRICKLE_INTERVAL,
     Context,
     Reply,
     Request,
@@ -118,9 +119,11 @@ def issue_billing_key(ctx: Context, req: Request) -> Reply | None:
     # Only the flag derived from a magic card is kept, so later charges can be declined.
     charge = cards.charge_behaviour(digits)
     reply = envelope(200, 0, None, ctx.state.put_customer(customer_uid, fields, charge))
-    return (
-        dataclasses.replace(reply, delay=ctx.hang_seconds) if fault == cards.FAULT_HANG else reply
-    )
+    if fault == cards.FAULT_HANG:
+        return dataclasses.replace(reply, delay=ctx.hang_seconds)
+    if fault == cards.FAULT_TRICKLE:
+        return dataclasses.replace(reply, trickle=TRICKLE_INTERVAL)
+    return reply
 
 
 def _customer_not_found(ctx: Context, customer_uid: str) -> Reply:

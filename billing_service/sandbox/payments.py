@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import cards
-from .wire import MAX_CUSTOMER_UID_LENGTH, MSG_SERVER_ERROR, Context, Reply, Request, envelope
+from .wire import (
+    MAX_CUSTOMER_UID_LENGTH,
+    MSG_SERVER_ERROR,
+    TRICKLE_INTERVAL,
+    Context,
+    Reply,
+    Request,
+    envelope,
+)
 
 MAX_MERCHANT_UID_LENGTH = 40  # spec `maxLength: 40` (smartro_v2 even truncates at 40)
 
@@ -27,6 +35,7 @@ CANCEL_RECEIPT_URL = "https://receipt.sandbox.invalid/payments/{}/cancellations/
 # The body is always read completely first, so keep-alive framing is never the cause.
 FAULT_DROP = "fault-drop-"  # processed normally (paid/failed stored), then TCP reset
 FAULT_HANG = "fault-hang-"  # processed normally, answered after hang_seconds
+FAULT_TRICKLE = "fault-trickle-"  # processed normally, answered one byte per TRICKLE_INTERVAL
 FAULT_READY = "fault-ready-"  # stored as `ready` (the PG never answered), then TCP reset
 FAULT_LOST = "fault-lost-"  # TCP reset before anything is processed
 FAULT_500 = "fault-500-"  # HTTP 500 envelope before anything is processed
@@ -247,6 +256,8 @@ def charge_again(ctx: Context, req: Request) -> Reply | None:
         return None  # whatever happened is stored; the caller never hears of it
     if merchant_uid.startswith(FAULT_HANG) and reply is not None:
         return dataclasses.replace(reply, delay=ctx.hang_seconds)
+    if merchant_uid.startswith(FAULT_TRICKLE) and reply is not None:
+        return dataclasses.replace(reply, trickle=TRICKLE_INTERVAL)
     return reply
 
 

@@ -106,7 +106,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(self._admin(path, query_string, body))
             return
         ctx = self.server.ctx
-        route, template, params, allowed = _match(iamport.ROUTES, self.command, path)
+        match = _match(iamport.ROUTES, self.command, path)
+        # In flight from here until answered or reset: lets a test act while a call is slow.
+        key = ctx.state.call_started(self.command, match[1])
+        try:
+            self._answer(ctx, match, path, query_string, body)
+        finally:
+            ctx.state.call_ended(key)
+
+    def _answer(
+        self,
+        ctx: Context,
+        match: tuple[Route | None, str | None, dict[str, str], list[str]],
+        path: str,
+        query_string: str,
+        body: dict[str, Any] | None,
+    ) -> None:
+        route, template, params, allowed = match
         token, scheme = _extract_token(self.headers)
         config = ctx.state.config
         delay_ms = config.latency_ms
@@ -140,6 +156,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = None  # woken by shutdown: the call happened, its answer is lost
         if reply is None:
             self._reset_connection()
+        elif reply.trickle:
+            self._send_trickle(reply, ctx.stopping)
         else:
             self._send(reply)
 
@@ -202,13 +220,32 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.readline(3)  # CRLF after each chunk
 
     def _send(self, reply: Reply) -> None:
+        self._send_head(reply)
+        self.wfile.write(reply.body)
+
+    def _send_head(self, reply: Reply) -> None:
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
         for name, value in reply.headers:
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(reply.body)
+
+    def _send_trickle(self, reply: Reply, stopping: threading.Event) -> None:
+        """Send the headers at once, then the body one byte per ``reply.trickle`` seconds.
+
+        Every byte comes well within a read timeout, the whole answer long after it: only a
+        total deadline on the client side ends the call. Shutdown cuts it short with a reset; a
+        client that gave up makes the next write fail, which ends the thread quietly.
+        """
+        self._send_head(reply)
+        self.wfile.flush()
+        for i in range(len(reply.body)):
+            if stopping.wait(reply.trickle):
+                self._reset_connection()
+                return
+            self.wfile.write(reply.body[i : i + 1])
+            self.wfile.flush()
 
     def _reset_connection(self) -> None:
         """Hang up with a TCP RST (SO_LINGER on, 0 s) and no answer, like a crashed proxy."""

@@ -112,6 +112,9 @@ class SandboxState:
         self._payments_by_merchant: dict[str, list[str]] = {}  # merchant_uid -> imp_uids
         self._counts: collections.Counter[str] = collections.Counter()
         self._calls: collections.deque[dict[str, Any]] = collections.deque(maxlen=CALL_LOG_LIMIT)
+        # Calls received and not answered yet, by route; not cleared by reset(), since they are
+        # still running.
+        self._in_flight: collections.Counter[str] = collections.Counter()
 
     # --- lifecycle / clock ---
 
@@ -318,12 +321,33 @@ class SandboxState:
             "request_id": request_id,
             "shapes": shapes,
         }
-        key = f"{method} {route if route is not None else '<unknown>'}"
         with self._lock:
-            self._counts[key] += 1
+            self._counts[_call_key(method, route)] += 1
             self._calls.append(call)
 
-    def calls_snapshot(self) -> dict[str, Any]:
-        """Return `{"counts": {...}, "calls": [...]}` for the admin API."""
+    def call_started(self, method: str, route: str | None) -> str:
+        """Count a call as in flight until `call_ended` with the key returned."""
+        key = _call_key(method, route)
         with self._lock:
-            return {"counts": dict(self._counts), "calls": list(self._calls)}
+            self._in_flight[key] += 1
+        return key
+
+    def call_ended(self, key: str) -> None:
+        with self._lock:
+            self._in_flight[key] -= 1
+            if self._in_flight[key] <= 0:
+                del self._in_flight[key]
+
+    def calls_snapshot(self) -> dict[str, Any]:
+        """Return `{"counts": {...}, "calls": [...], "in_flight": {...}}` for the admin API."""
+        with self._lock:
+            return {
+                "counts": dict(self._counts),
+                "calls": list(self._calls),
+                "in_flight": dict(self._in_flight),
+            }
+
+
+def _call_key(method: str, route: str | None) -> str:
+    """``"POST /subscribe/customers/{customer_uid}"``; an unknown path is ``<unknown>``."""
+    return f"{method} {route if route is not None else '<unknown>'}"

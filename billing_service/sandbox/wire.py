@@ -17,6 +17,9 @@ JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
 MSG_SERVER_ERROR = "[sandbox] 일시적인 서버 오류가 발생했습니다."
 # Checked on issuance (path) and on `again` (body): spec `maxLength: 80`, old docs "String(80)".
 MAX_CUSTOMER_UID_LENGTH = 80
+# Pace of the trickle faults: one body byte per interval, so an answer of a few hundred bytes
+# takes over a minute while each byte comes well within any read timeout.
+TRICKLE_INTERVAL = 0.2
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class Reply:
 
     ``delay``: seconds to hold the answer back after the call is processed and logged (the
     hang faults), so a caller that gave up can already see what happened.
+    ``trickle``: when set, the headers go out at once and then the body one byte every
+    ``trickle`` seconds (the trickle faults): no single wait is long, the whole answer is.
     """
 
     status: int
@@ -59,6 +64,7 @@ class Reply:
     content_type: str = JSON_CONTENT_TYPE
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0
+    trickle: float = 0.0
 
 
 Handler = Callable[[Context, Request], "Reply | None"]

@@ -32,6 +32,7 @@ MAGIC_500 = "4000-0000-0000-0010"
 MAGIC_HANG = "4000-0000-0000-0028"
 MAGIC_HTML = "4000-0000-0000-0036"
 MAGIC_RESET = "4000-0000-0000-0044"
+MAGIC_TRICKLE = "4000-0000-0000-0051"
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -469,6 +470,59 @@ def test_shutdown_wakes_hanging_request_promptly() -> None:
     assert server.state.get_customer("h") is not None  # the reset answer loses nothing
 
 
+def test_fault_trickle_sends_the_headers_at_once_then_a_byte_at_a_time(
+    sandbox: SandboxServer, http
+) -> None:
+    access_token = token(http, sandbox)
+    body = {**VALID_CARD, "card_number": MAGIC_TRICKLE}
+    with requests.Session() as slow:
+        response = slow.post(
+            f"{sandbox.url}{CUSTOMERS}t",
+            json=body,
+            headers=bearer(access_token),
+            stream=True,  # returns with the headers
+            timeout=5,
+        )
+        headers_at = time.monotonic()
+        assert response.status_code == 200
+        # The whole answer would take minutes; each byte comes within a fraction of a second.
+        assert int(response.headers["Content-Length"]) * 0.2 > 60
+        assert response.raw.read(1) + response.raw.read(1) == b'{"'
+        assert time.monotonic() - headers_at >= 0.3
+        # The key was issued before the answer started.
+        found = lookup(http, sandbox, "t", access_token).json()["response"]
+        assert found["card_number"] == "400000******0051"
+        response.close()
+
+
+def test_fault_trickle_card_failures_answer_at_once(sandbox: SandboxServer, http) -> None:
+    access_token = token(http, sandbox)
+    started = time.monotonic()
+    response = issue(http, sandbox, "t", access_token, card_number=MAGIC_TRICKLE, expiry="2001-01")
+    assert time.monotonic() - started < 1
+    assert response.json()["message"].startswith(ISSUE_FAILED + "[F113]")
+
+
+def test_shutdown_cuts_a_trickling_answer_short() -> None:
+    server = start_sandbox()
+    with requests.Session() as http:
+        body = {**VALID_CARD, "card_number": MAGIC_TRICKLE}
+        response = http.post(
+            f"{server.url}{CUSTOMERS}t",
+            json=body,
+            headers=bearer(token(http, server)),
+            stream=True,
+            timeout=5,
+        )
+        assert response.raw.read(1) == b"{"
+        started = time.monotonic()
+        server.shutdown()
+        with pytest.raises(requests.RequestException):
+            response.content  # noqa: B018 - reads the rest of the body
+        assert time.monotonic() - started < 2
+    assert server.state.get_customer("t") is not None
+
+
 # --- lookup / delete --------------------------------------------------------------------------
 
 
@@ -565,8 +619,33 @@ def test_config_validation_and_reset_restores_defaults(sandbox: SandboxServer, h
         "partial_cancel_status": "paid",
         "hide_sandbox_payments": False,
     }
-    assert admin(http, sandbox, "calls").json() == {"counts": {}, "calls": []}
+    assert admin(http, sandbox, "calls").json() == {"counts": {}, "calls": [], "in_flight": {}}
     assert lookup(http, sandbox, "r", token(http, sandbox)).json()["code"] == 1
+
+
+def test_calls_in_flight_shows_a_call_until_it_is_answered(sandbox: SandboxServer, http) -> None:
+    access_token = token(http, sandbox)
+    admin(http, sandbox, "config", {"latency_ms": 400})
+    answered = threading.Event()
+
+    def slow_lookup() -> None:
+        with requests.Session() as session:
+            lookup(session, sandbox, "x", access_token)
+        answered.set()
+
+    thread = threading.Thread(target=slow_lookup)
+    thread.start()
+    route = "GET /subscribe/customers/{customer_uid}"
+    deadline = time.monotonic() + 3
+    while (log := admin(http, sandbox, "calls").json())["in_flight"] != {route: 1}:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    # Received, not answered yet: in flight, but not logged (a call is logged with its status).
+    assert not answered.is_set()
+    assert route not in log["counts"]
+    thread.join(5)
+    log = admin(http, sandbox, "calls").json()
+    assert log["in_flight"] == {} and log["counts"][route] == 1
 
 
 def test_calls_log_counts_routes_and_request_ids(sandbox: SandboxServer, http) -> None:
