@@ -24,7 +24,7 @@ from billing_service.fields import luhn_valid
 from billing_service.payments.schemas import CancelSchema, ChargeSchema
 from billing_service.sandbox.cards import FAULTS
 
-from .support import CALLER_KEY, VALID_BODY, service_env
+from .support import CALLER_KEY, NO_LIMITS, VALID_BODY, service_env
 
 ISSUE = "/subscriptions/issue-billing"
 CHARGES = "/subscriptions/payments"
@@ -39,16 +39,6 @@ PROPERTIES = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-
-NO_LIMITS = {
-    name: "1000000/minute"
-    for name in (
-        "BILLING_LIMIT_ISSUE_PER_CALLER",
-        "BILLING_LIMIT_ISSUE_PER_CUSTOMER",
-        "BILLING_LIMIT_ISSUE_PER_CARD",
-        "BILLING_LIMIT_REFUSALS_PER_CALLER",
-    )
-}
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from .support import CALLER_KEY, ROOT, LiveService, card_numbers_in, service_env
+from .support import CALLER_KEY, NO_LIMITS, ROOT, LiveService, card_numbers_in, service_env
 
 CONFIG = ROOT / "schemathesis.toml"
 # Per operation and phase, up to this many cases: about 40 s on a 2-core machine.
@@ -39,17 +39,6 @@ COMMAND = [
     "--no-color",
 ]
 
-# Schemathesis sends thousands of requests from one caller, for a few customer_uids and cards:
-# limits generous enough that none of them is a 429.
-NO_LIMITS = {
-    name: "1000000/minute"
-    for name in (
-        "BILLING_LIMIT_ISSUE_PER_CALLER",
-        "BILLING_LIMIT_ISSUE_PER_CUSTOMER",
-        "BILLING_LIMIT_ISSUE_PER_CARD",
-        "BILLING_LIMIT_REFUSALS_PER_CALLER",
-    )
-}
 
 # Ids are logged on purpose: the audit trail names the customer_uid, merchant_uid and imp_uid of
 # each operation, well-formed ones only. Schemathesis fills them with random digits too, some of
