@@ -1,13 +1,33 @@
 """gunicorn settings; the I'mport sandbox is started here when no credentials are set."""
 
-import logging
+import atexit
+import glob
 import math
 import os
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 
+from billing_service import logs
 from billing_service.config import ConfigError, Settings
+
+# Metrics (prometheus-client multiprocess mode): every worker writes its numbers to files in this
+# directory, and /metrics adds them up, so whichever worker answers a scrape reports the whole
+# instance. Set here, in the master, before any worker exists or imports prometheus_client;
+# workers inherit it. Without PROMETHEUS_MULTIPROC_DIR, a fresh temporary directory is made and
+# removed when the master exits. (gunicorn runs this file again on SIGHUP: the directory stays.)
+_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+if not os.environ.get(_METRICS_DIR):
+    os.environ[_METRICS_DIR] = tempfile.mkdtemp(prefix="billing-metrics-")
+    _metrics_dir_owner = os.getpid()
+
+    @atexit.register
+    def _remove_metrics_dir(path=os.environ[_METRICS_DIR]):
+        if os.getpid() == _metrics_dir_owner:  # not in a worker exiting
+            shutil.rmtree(path, ignore_errors=True)
+
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -52,24 +72,15 @@ limit_request_field_size = 8190
 # The runtime control socket is not used, and it would write under $HOME.
 control_socket_disable = True
 
-accesslog = "-"
+# Logs: JSON lines on stdout (billing_service/logs.py). gunicorn's error log ("-") goes there
+# too, as JSON. gunicorn's access log is off: the service writes its own line per request
+# (method, route, masked path without the query string, status, duration, caller, request id).
+accesslog = None
 errorlog = "-"
-# %(U)s is the path without the query string: nothing a caller puts in a query reaches the log,
-# and AccessLogger masks card-like digit runs in the path.
-logger_class = "billing_service.access_log.AccessLogger"
-access_log_format = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
-
-# The application's own log lines (sandbox warnings, I'mport failures) go to stdout in gunicorn's
-# shape; the handler is set up in the master and inherited by the forked workers.
-_app_log = logging.StreamHandler(sys.stdout)
-_app_log.setFormatter(
-    logging.Formatter(
-        "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S %z"
-    )
-)
-for _name in ("billing_service", "flask-limiter"):  # flask-limiter: Redis outages
-    logging.getLogger(_name).addHandler(_app_log)
-    logging.getLogger(_name).setLevel(logging.INFO)
+logger_class = "billing_service.logs.GunicornLogger"
+# The service's own lines (requests, audit trail, warnings; flask-limiter's Redis outages): the
+# handler is set up in the master and inherited by the forked workers.
+logs.log_to_stdout()
 
 _sandbox = None
 
@@ -80,6 +91,10 @@ def on_starting(server):
     if _settings is None:
         server.log.error("Configuration error: %s", _config_error)
         sys.exit(1)
+    # A directory given by the operator may hold the files of an earlier run: start from zero.
+    os.makedirs(os.environ[_METRICS_DIR], exist_ok=True)
+    for stale in glob.glob(os.path.join(os.environ[_METRICS_DIR], "*.db")):
+        os.remove(stale)
     if not _settings.card_fingerprint_key_given:
         # One key for all this instance's workers, so per-card counters in Redis agree.
         os.environ["BILLING_CARD_FINGERPRINT_KEY"] = secrets.token_hex(32)
@@ -102,6 +117,13 @@ def on_starting(server):
         # sandbox, so a key issued through one worker is visible to the others.
         os.environ["IAMPORT_API_URL"] = url
         server.log.warning("SANDBOX MODE: I'mport sandbox started at %s", url)
+
+
+def child_exit(server, worker):
+    """A worker has exited: its counters stay in the totals; its live gauges must go."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def on_exit(server):

@@ -8,12 +8,13 @@ from collections.abc import Mapping
 
 from flask import Flask
 
-from . import audit, health, http_headers, limits, rate_limits
+from . import audit, health, http_headers, limits, operations, rate_limits
 from .billing_keys import routes as billing_keys
 from .config import Settings
 from .errors import register_error_handlers
 from .extensions import Api, IdConverter, id_parameter_schema, swagger_ui_assets
 from .gateway import IamportClient
+from .metrics import Metrics
 from .payments import routes as payments
 
 logger = logging.getLogger(__name__)
@@ -68,10 +69,13 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
             },
         },
     )
-    app.extensions["iamport"] = _iamport_client(app, settings)
+    # Multiprocess mode under gunicorn: the variable comes from the process, never from `env`.
+    metrics = Metrics(os.environ)
+    app.extensions["iamport"] = _iamport_client(app, settings, metrics)
     if not settings.callers:
         logger.warning("BILLING_API_KEYS is not set: callers are NOT authenticated (sandbox only).")
 
+    operations.init_app(app, metrics)  # first: it times and logs the whole request
     http_headers.init_app(app)
     limits.init_app(app)
     app.url_map.converters["id"] = IdConverter
@@ -92,7 +96,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     return app
 
 
-def _iamport_client(app: Flask, settings: Settings) -> IamportClient:
+def _iamport_client(app: Flask, settings: Settings, metrics: Metrics) -> IamportClient:
     url = settings.iamport_api_url
     if url is None:  # sandbox mode, and no sandbox given: start the bundled one in-process
         from .sandbox import start_sandbox
@@ -112,4 +116,5 @@ def _iamport_client(app: Flask, settings: Settings) -> IamportClient:
         settings.iamport_api_secret,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
+        observer=metrics,
     )

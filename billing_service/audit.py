@@ -1,15 +1,16 @@
 """The audit trail (PCI DSS 10.2): one structured line per operation, refused ones included.
 
 Every issuance, lookup, charge, cancel and deletion, and every 401/403/429 on them, writes one
-JSON object to the ``billing_service.audit`` logger: time, caller, action, source, the ids the
-request named, the outcome code and the request id. Ids come from an allow-list of fields, and
-only well-formed ones are written (a refused request's ``customer_uid`` may be any text: a card
-number with spaces, control characters), so the trail holds ids and nothing else a caller sent.
+entry to the ``billing_service.audit`` logger: time, caller, action, source, the ids the request
+named, the outcome code and the request id. The entry is the record's ``fields`` (its message is
+``audit``), which the JSON log formatter writes as fields of the line itself. Ids come from an
+allow-list of fields, and only well-formed ones are written (a refused request's
+``customer_uid`` may be any text: a card number with spaces, control characters), so the trail
+holds ids and nothing else a caller sent.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from datetime import UTC, datetime
@@ -46,7 +47,7 @@ def _record(response: Response) -> Response:
         "status": response.status_code,
         "request_id": g.get("request_id"),
     }
-    logger.info(json.dumps(entry, ensure_ascii=False))
+    logger.info("audit", extra={"fields": entry})
     return response
 
 

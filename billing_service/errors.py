@@ -17,6 +17,7 @@ from werkzeug.exceptions import (
     BadRequest,
     Forbidden,
     HTTPException,
+    ServiceUnavailable,
     Unauthorized,
     UnsupportedMediaType,
 )
@@ -81,6 +82,7 @@ ERRORS = {
         ErrorKind(502, "gateway_error", "I'mport answered in a way the service cannot use."),
         ErrorKind(502, "gateway_auth_failed", "I'mport refused the service's API credentials."),
         ErrorKind(503, "gateway_unavailable", "I'mport could not be reached."),
+        ErrorKind(503, "not_ready", "The service cannot get an I'mport access token."),
         ErrorKind(504, "gateway_timeout", "I'mport did not answer in time."),
     )
 }
@@ -139,6 +141,27 @@ class UnsupportedBody(UnsupportedMediaType):
     """The body is neither JSON nor an HTML form."""
 
 
+class NotReady(ServiceUnavailable):
+    """The service cannot get an I'mport access token (GET /readyz)."""
+
+    error_code = "not_ready"
+
+    def __init__(self, cause: GatewayError) -> None:
+        super().__init__()
+        self.message = not_ready_reason(cause)
+
+
+# What can keep a token from being fetched; anything else reads as gateway_error.
+_NOT_READY_CAUSES = ("gateway_auth_failed", "gateway_unavailable", "gateway_timeout")
+
+
+def not_ready_reason(cause: GatewayError) -> str:
+    """A fixed text per failure class: never I'mport's words, a URL or a secret."""
+    code = _gateway_error_code(cause)
+    kind = ERRORS[code if code in _NOT_READY_CAUSES else "gateway_error"]
+    return f"No I'mport access token: {kind.message}"
+
+
 def error_response(
     kind: ErrorKind,
     message: str | None = None,
@@ -179,8 +202,7 @@ def http_error_response(error: HTTPException) -> Response:
 
 def gateway_error_response(error: GatewayError) -> Response:
     """Render a failed I'mport call as its documented 4xx/5xx."""
-    code = next(_GATEWAY_ERROR_CODES[c] for c in type(error).__mro__ if c in _GATEWAY_ERROR_CODES)
-    kind = ERRORS[code]
+    kind = ERRORS[_gateway_error_code(error)]
     logger.warning("I'mport call failed: %r (cause: %s)", error, type(error.__cause__).__name__)
     if isinstance(error, CardRejected | CardDeclined):
         extra: dict[str, Any] = {} if error.code is None else {"gateway_code": error.code}
@@ -194,6 +216,10 @@ def gateway_error_response(error: GatewayError) -> Response:
     if isinstance(error, DuplicateMerchantUid | NothingToCancel):
         return error_response(kind, error.message)
     return error_response(kind)
+
+
+def _gateway_error_code(error: GatewayError) -> str:
+    return next(_GATEWAY_ERROR_CODES[c] for c in type(error).__mro__ if c in _GATEWAY_ERROR_CODES)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, g
-from flask_limiter import Limiter
+from flask_limiter import Limiter, RequestLimit
 from werkzeug.wrappers import Response
 
 from .config import Settings
@@ -57,9 +57,13 @@ def init_app(app: Flask, settings: Settings, *, issue_endpoint: str, charge_endp
         limit("BILLING_LIMIT_REFUSALS_PER_CALLER"),
         scope="refusals",
         deduct_when=lambda response: response.status_code == 402,
+        on_breach=_breached("refusals_per_caller"),
     )
     per_caller = limiter.limit(
-        limit("BILLING_LIMIT_ISSUE_PER_CALLER"), scope="issue-caller", deduct_when=_reached_iamport
+        limit("BILLING_LIMIT_ISSUE_PER_CALLER"),
+        scope="issue-caller",
+        deduct_when=_reached_iamport,
+        on_breach=_breached("issue_per_caller"),
     )
     per_customer = limiter.limit(
         limit("BILLING_LIMIT_ISSUE_PER_CUSTOMER"),
@@ -67,6 +71,7 @@ def init_app(app: Flask, settings: Settings, *, issue_endpoint: str, charge_endp
         exempt_when=lambda: not body_field("customer_uid"),
         deduct_when=_reached_iamport,
         scope="issue-customer",
+        on_breach=_breached("issue_per_customer"),
     )
     per_card = limiter.limit(
         limit("BILLING_LIMIT_ISSUE_PER_CARD"),
@@ -74,6 +79,7 @@ def init_app(app: Flask, settings: Settings, *, issue_endpoint: str, charge_endp
         exempt_when=lambda: _card_fingerprint() is None,
         deduct_when=_reached_iamport,
         scope="issue-card",
+        on_breach=_breached("issue_per_card"),
     )
     _wrap(app, issue_endpoint, refusals, per_caller, per_customer, per_card)
     _wrap(app, charge_endpoint, refusals)
@@ -91,6 +97,15 @@ def _retry_after_only_when_limited(response: Response) -> Response:
     if response.status_code != 429:
         response.headers.pop("Retry-After", None)
     return response
+
+
+def _breached(name: str) -> Callable[[RequestLimit], None]:
+    """Note which limit refused the request (the ``limit`` label of the 429 metric)."""
+
+    def note(request_limit: RequestLimit) -> None:
+        g.rate_limit = name
+
+    return note
 
 
 def _reached_iamport(response: Response) -> bool:

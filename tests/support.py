@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -85,8 +86,8 @@ def free_port() -> int:
 class LiveService:
     """gunicorn running wsgi:app with gunicorn.conf.py, as `make run` starts it.
 
-    Its output (access log, error log, app log) is collected line by line, so tests can wait for
-    a line to appear and scan everything the process wrote.
+    Its output (JSON lines: one per request, gunicorn's log, the app's events) is collected line
+    by line, so tests can wait for a line to appear and scan everything the process wrote.
     """
 
     def __init__(self, env: dict[str, str], *, workers: int = 2) -> None:
@@ -129,6 +130,14 @@ class LiveService:
     def log(self) -> str:
         with self._changed:
             return "".join(self.lines)
+
+    def entries(self) -> list[dict]:
+        """Every line written, parsed: each must be one JSON object."""
+        return [json.loads(line) for line in self.log().splitlines()]
+
+    def request_entries(self) -> list[dict]:
+        """The service's line per request (logger billing_service.access), in order."""
+        return [e for e in self.entries() if e["logger"] == "billing_service.access"]
 
     def stop(self) -> int:
         self.proc.terminate()

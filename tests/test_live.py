@@ -1,10 +1,12 @@
 """The service as operators run it: gunicorn with gunicorn.conf.py, over real HTTP.
 
-These tests also scan everything the processes wrote (access log, error log, app log) for the
-card data they sent.
+These tests also scan everything the processes wrote (request lines, gunicorn's log, the app's
+events, all JSON lines on stdout) for the card data they sent.
 """
 
 from __future__ import annotations
+
+import json
 
 import requests
 
@@ -59,7 +61,7 @@ def test_flows_leave_no_card_data_or_secret_in_any_log(live_service, sandbox):
     for kind, body in flows:
         sent = {"json": body} if kind == "json" else {"data": body}
         statuses.append(requests.post(url, headers=auth, timeout=10, **sent).status_code)
-    # Card data in a query string must not reach the access log either.
+    # Card data in a query string must not reach the logs either.
     statuses.append(
         requests.post(f"{url}?card_number={CARD}", headers=auth, json={}, timeout=10).status_code
     )
@@ -94,25 +96,43 @@ def test_flows_leave_no_card_data_or_secret_in_any_log(live_service, sandbox):
     assert statuses[:7] == [200, 200, 402, 502, 503, 422, 422]  # issuance flows
     assert statuses[7:11] == [400, 401, 404, 422]  # query, no key, path, request id
     assert statuses[11:] == [200] * 5  # charge, look up, cancel, look up key, delete
-    live_service.wait_for('"POST /subscriptions/issue-billing/[masked]" 404')
-    live_service.wait_for('"POST /subscriptions/issue-billing" 422', count=3)
-    live_service.wait_for('"DELETE /subscriptions/billing-keys/gildong_0001_1234" 200')
+    # Each request's line has "METHOD path status" as its message.
+    live_service.wait_for('"POST /subscriptions/issue-billing/[masked] 404"')
+    live_service.wait_for('"POST /subscriptions/issue-billing 422"', count=3)
+    live_service.wait_for('"DELETE /subscriptions/billing-keys/gildong_0001_1234 200"')
     log = live_service.log()
-    assert log.count('"POST /subscriptions/issue-billing') == 11
+    issuances = [
+        e
+        for e in live_service.request_entries()
+        if e["method"] == "POST" and e["path"].startswith("/subscriptions/issue-billing")
+    ]
+    assert len(issuances) == 11
+    [in_path_line] = [e for e in issuances if e["status"] == 404]
+    assert (in_path_line["path"], in_path_line["route"]) == (
+        "/subscriptions/issue-billing/[masked]",
+        None,
+    )
     assert card_data_in(log) == []
     for secret in SECRET_MARKERS:
         assert secret not in log
     assert sandbox.count(TOKEN_ROUTE) <= 2  # at most one per worker
 
 
-def test_access_log_has_request_ids_and_no_query_strings(live_service):
+def test_request_lines_have_request_ids_and_no_query_strings(live_service):
     resp = requests.get(f"{live_service.url}/healthz?probe=1", headers={"X-Request-ID": "probe-7"})
 
     assert resp.json() == {"status": "ok"}
-    live_service.wait_for("request_id=probe-7")
-    [line] = [line for line in live_service.log().splitlines() if "request_id=probe-7" in line]
-    assert '"GET /healthz" 200' in line
+    live_service.wait_for('"request_id": "probe-7"')
+    [line] = [line for line in live_service.log().splitlines() if '"probe-7"' in line]
     assert "probe=1" not in line
+    entry = json.loads(line)
+    assert entry["logger"] == "billing_service.access"
+    assert (entry["method"], entry["route"], entry["path"], entry["status"]) == (
+        "GET",
+        "/healthz",
+        "/healthz",
+        200,
+    )
 
 
 def test_gunicorn_refuses_to_start_on_bad_configuration():

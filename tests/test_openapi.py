@@ -101,6 +101,7 @@ def test_bearer_security_scheme_applies_except_to_health(spec):
         assert word in scheme["description"]
     assert spec["security"] == [{"callerKey": []}]
     assert spec["paths"]["/healthz"]["get"]["security"] == []
+    assert spec["paths"]["/readyz"]["get"]["security"] == []
 
 
 def test_error_schema_lists_every_code(spec):
@@ -157,7 +158,7 @@ def test_every_operation_is_documented(spec):
         for method in item
         if method in ("get", "post", "put", "patch", "delete")
     }
-    assert documented == set(OPERATIONS) | {("/healthz", "get")}
+    assert documented == set(OPERATIONS) | {("/healthz", "get"), ("/readyz", "get")}
 
 
 @pytest.mark.parametrize(("path", "method"), sorted(OPERATIONS))

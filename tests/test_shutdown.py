@@ -127,8 +127,8 @@ def test_sigterm_lets_an_issuance_and_a_charge_in_flight_finish_then_exits(sandb
     assert exited_after < LATENCY_MS / 1000 + 5 < limit
     log = service.log()
     assert "Handling signal: term" in log
-    assert '"POST /subscriptions/issue-billing" 200' in log
-    assert '"POST /subscriptions/payments" 200' in log
+    assert '"POST /subscriptions/issue-billing 200"' in log
+    assert '"POST /subscriptions/payments 200"' in log
 
 
 @pytest.mark.parametrize(

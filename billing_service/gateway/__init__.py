@@ -17,9 +17,12 @@ from .exceptions import (
     ProviderError,
     UnexpectedResponse,
 )
+from .hooks import REQUEST_ID, CallObserver
 from .models import BillingKey, CardDetails, Charge, ChargeResult, Payment
 
 __all__ = [
+    "REQUEST_ID",
+    "CallObserver",
     "BillingKey",
     "BillingKeyNotFound",
     "CancelExceedsBalance",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -31,8 +32,11 @@ from .exceptions import (
     ProviderError,
     UnexpectedResponse,
 )
+from .hooks import REQUEST_ID, CallObserver
 from .models import AccessToken, BillingKey, CardDetails, Charge, ChargeResult, Payment
 from .token import AccessTokenCache
+
+logger = logging.getLogger(__name__)
 
 
 class IamportClient:
@@ -40,6 +44,9 @@ class IamportClient:
 
     Nothing is retried except a business call that I'mport answered with 401 (the token was
     refused, so the call did not run): the token is refreshed once and the call sent once more.
+
+    ``observer`` (optional) is told about every call and token fetch (see ``hooks``); every
+    call carries ``hooks.REQUEST_ID`` as ``X-Request-ID`` when it is set.
     """
 
     def __init__(
@@ -51,6 +58,7 @@ class IamportClient:
         connect_timeout: float = 3.0,
         read_timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        observer: CallObserver | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._credentials = {"imp_key": api_key, "imp_secret": api_secret}
@@ -61,6 +69,16 @@ class IamportClient:
         self._deadline = connect_timeout + read_timeout
         self._tokens = AccessTokenCache(self._fetch_token, clock)
         self._local = threading.local()
+        self._observer = observer
+
+    def check_ready(self) -> None:
+        """Return if the service can call I'mport: it holds a valid access token or gets one.
+
+        A cached token counts (no call is made then); otherwise one is fetched, as the next
+        business call would. Raises the GatewayError of the failed fetch (GatewayAuthFailed,
+        GatewayUnavailable, GatewayTimeout, UnexpectedResponse).
+        """
+        self._tokens.get()
 
     def issue_billing_key(
         self,
@@ -82,7 +100,9 @@ class IamportClient:
         if card.pwd_2digit is not None:
             body["pwd_2digit"] = card.pwd_2digit
         try:
-            data = self._call("POST", f"/subscribe/customers/{_segment(customer_uid)}", body)
+            data = self._call(
+                "issue_billing_key", "POST", f"/subscribe/customers/{_segment(customer_uid)}", body
+            )
         except ProviderError as exc:
             # I'mport reports a refused card as 200 (or, for some PG checks, 400) with code != 0;
             # any other status with an envelope means we called it wrongly: not the card's fault.
@@ -96,7 +116,9 @@ class IamportClient:
 
         Raises BillingKeyNotFound, or another GatewayError.
         """
-        return BillingKey.from_annotation(self._customer_call("GET", customer_uid))
+        return BillingKey.from_annotation(
+            self._customer_call("get_billing_key", "GET", customer_uid)
+        )
 
     def delete_billing_key(self, customer_uid: str, reason: str | None = None) -> BillingKey:
         """Delete a billing key (``DELETE /subscribe/customers/{customer_uid}``); return it.
@@ -104,7 +126,9 @@ class IamportClient:
         Raises BillingKeyNotFound, or another GatewayError.
         """
         params = {"reason": reason} if reason else None
-        return BillingKey.from_annotation(self._customer_call("DELETE", customer_uid, params))
+        return BillingKey.from_annotation(
+            self._customer_call("delete_billing_key", "DELETE", customer_uid, params)
+        )
 
     def charge_billing_key(self, charge: Charge) -> ChargeResult:
         """Charge a billing key (``POST /subscribe/payments/again``), never sending it twice.
@@ -113,7 +137,7 @@ class IamportClient:
         (sent, but no answer and no payment record to be found), or another GatewayError.
         """
         try:
-            data = self._call("POST", "/subscribe/payments/again", charge.as_body())
+            data = self._call("charge", "POST", "/subscribe/payments/again", charge.as_body())
         except ProviderError as exc:
             return self._explain_refused_charge(charge, exc)
         except (GatewayTimeout, GatewayUnavailable, UnexpectedResponse) as exc:
@@ -126,13 +150,13 @@ class IamportClient:
     def find_payment(self, merchant_uid: str) -> Payment | None:
         """The latest payment for ``merchant_uid`` (``GET /payments/find/{merchant_uid}``)."""
         try:
-            return self._look_up_payment(f"/payments/find/{_segment(merchant_uid)}")
+            return self._look_up_payment("find_payment", f"/payments/find/{_segment(merchant_uid)}")
         except PaymentNotFound:
             return None
 
     def get_payment(self, imp_uid: str) -> Payment:
         """Look up a payment (``GET /payments/{imp_uid}``); raise PaymentNotFound."""
-        return self._look_up_payment(f"/payments/{_segment(imp_uid)}")
+        return self._look_up_payment("get_payment", f"/payments/{_segment(imp_uid)}")
 
     def cancel_payment(self, imp_uid: str, reason: str, amount: int | None = None) -> Payment:
         """Cancel all or ``amount`` of a payment (``POST /payments/cancel``); return it updated.
@@ -151,7 +175,9 @@ class IamportClient:
         if amount is not None:
             body["amount"] = amount
         try:
-            return Payment.from_annotation(self._call("POST", "/payments/cancel", body))
+            return Payment.from_annotation(
+                self._call("cancel_payment", "POST", "/payments/cancel", body)
+            )
         except ProviderError as exc:
             if exc.http_status == 404:
                 raise PaymentNotFound(exc.message, http_status=404, code=exc.code) from exc
@@ -161,11 +187,11 @@ class IamportClient:
                 ) from exc
             raise
 
-    def _look_up_payment(self, path: str) -> Payment:
+    def _look_up_payment(self, operation: str, path: str) -> Payment:
         try:
             # Since 2026-01-26 I'mport hides payments made on test channels unless asked to
             # include them; the service must find every payment it made.
-            data = self._call("GET", path, params={"include_sandbox": "true"})
+            data = self._call(operation, "GET", path, params={"include_sandbox": "true"})
         except ProviderError as exc:  # observed: 404 with code -1
             if exc.http_status == 404 or (exc.http_status is not None and exc.http_status < 300):
                 raise PaymentNotFound(
@@ -175,11 +201,15 @@ class IamportClient:
         return Payment.from_annotation(data)
 
     def _customer_call(
-        self, method: str, customer_uid: str, params: Mapping[str, str] | None = None
+        self,
+        operation: str,
+        method: str,
+        customer_uid: str,
+        params: Mapping[str, str] | None = None,
     ) -> Any:
         try:
             return self._call(
-                method, f"/subscribe/customers/{_segment(customer_uid)}", params=params
+                operation, method, f"/subscribe/customers/{_segment(customer_uid)}", params=params
             )
         except ProviderError as exc:
             # Observed: 200 with code 1 ("…찾을 수 없습니다"); I'mport's spec: 404. Both: absent.
@@ -225,8 +255,10 @@ class IamportClient:
 
     def _fetch_token(self) -> AccessToken:
         """Call ``POST /users/getToken``; I'mport answers 401 when the key or secret is wrong."""
+        if self._observer is not None:
+            self._notify(self._observer.on_token_fetch)
         try:
-            data = self._request("POST", "/users/getToken", self._credentials)
+            data = self._request("get_token", "POST", "/users/getToken", self._credentials)
         except ProviderError as exc:  # e.g. key or secret missing: our configuration, not a card
             raise GatewayAuthFailed(
                 "I'mport refused our API credentials.", http_status=exc.http_status, code=exc.code
@@ -241,6 +273,7 @@ class IamportClient:
 
     def _call(
         self,
+        operation: str,
         method: str,
         path: str,
         body: Mapping[str, Any] | None = None,
@@ -250,11 +283,11 @@ class IamportClient:
         """Make an authenticated call, refreshing a refused token once."""
         token = self._token()
         try:
-            return self._request(method, path, body, params=params, token=token)
+            return self._request(operation, method, path, body, params=params, token=token)
         except GatewayAuthFailed:
             # A 401 means I'mport did not run the call, so sending it again is safe.
             self._tokens.invalidate(token)
-            return self._request(method, path, body, params=params, token=self._token())
+            return self._request(operation, method, path, body, params=params, token=self._token())
 
     def _token(self) -> str:
         try:
@@ -265,6 +298,7 @@ class IamportClient:
 
     def _request(
         self,
+        operation: str,
         method: str,
         path: str,
         body: Mapping[str, Any] | None = None,
@@ -276,14 +310,56 @@ class IamportClient:
 
         I'mport wraps every answer, errors included, in ``{code, message, response}`` and reports
         most business failures as HTTP 200 with ``code != 0``: both the status and the code are
-        checked, and the envelope is read on 4xx too.
+        checked, and the envelope is read on 4xx too. ``operation`` names the call for the
+        observer (a fixed, low-cardinality name).
         """
-        headers = {"Authorization": f"Bearer {token}"} if token else None
         # time.monotonic, not the injected clock: that one measures token lifetimes (tests freeze
         # it), this one measures real waiting.
-        deadline = time.monotonic() + self._deadline
+        started = time.monotonic()
+        status: int | None = None
+        outcome = "error"
         try:
-            resp = self._session().request(
+            resp = self._send(method, path, body, params, token)
+            status = resp.status_code
+            try:
+                raw_body = _read_body(resp, started + self._deadline, self._timeout[1])
+            finally:
+                # A body read to its end has already put the connection back in the pool
+                # (urllib3 does so at EOF) and close() leaves it alone. Any other way out
+                # (deadline, size cap, broken connection) close() shuts the socket: a connection
+                # with unread bytes in it is never reused.
+                resp.close()
+            result = _unwrap(status, raw_body)
+            outcome = "ok"
+            return result
+        except GatewayError as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            if self._observer is not None:
+                self._notify(
+                    self._observer.on_call,
+                    operation,
+                    outcome,
+                    status,
+                    time.monotonic() - started,
+                )
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None,
+        params: Mapping[str, str] | None,
+        token: str | None,
+    ) -> requests.Response:
+        """Send the request and return once the answer's status line and headers are in."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            headers["X-Request-ID"] = request_id
+        try:
+            return self._session().request(
                 method,
                 self.base_url + path,
                 json=body,
@@ -292,11 +368,11 @@ class IamportClient:
                 timeout=self._timeout,
                 # A redirect would re-post card data to another host (OWASP API10).
                 allow_redirects=False,
-                # Return once the headers are in: the body is read below, against the deadline
-                # and a size cap. (The status line and headers are read in here, where each wait
-                # is bounded by the read timeout only: I'mport's front end sends them in one
-                # piece. Cutting off a peer that trickles its headers would need a socket-level
-                # hook inside urllib3's connection classes.)
+                # Return once the headers are in: the body is read by the caller, against the
+                # deadline and a size cap. (The status line and headers are read in here, where
+                # each wait is bounded by the read timeout only: I'mport's front end sends them
+                # in one piece. Cutting off a peer that trickles its headers would need a
+                # socket-level hook inside urllib3's connection classes.)
                 stream=True,
             )
         except requests.ConnectTimeout as exc:
@@ -308,39 +384,14 @@ class IamportClient:
             # A refused connection (NewConnectionError is a ConnectTimeoutError) sent nothing.
             sent = not isinstance(getattr(cause, "reason", cause), ConnectTimeoutError)
             raise GatewayUnavailable("I'mport could not be reached.", request_sent=sent) from exc
-        try:
-            raw_body = _read_body(resp, deadline, self._timeout[1])
-        finally:
-            # A body read to its end has already put the connection back in the pool (urllib3
-            # does so at EOF) and close() leaves it alone. Any other way out (deadline, size cap,
-            # broken connection) close() shuts the socket: a connection with unread bytes in it
-            # is never reused.
-            resp.close()
 
-        status = resp.status_code
-        if status == 401:
-            raise GatewayAuthFailed("I'mport refused our API credentials.", http_status=status)
-        if status >= 500 or 300 <= status < 400:
-            raise UnexpectedResponse(f"I'mport answered HTTP {status}.", http_status=status)
+    @staticmethod
+    def _notify(event: Callable[..., None], *args: Any) -> None:
+        """Tell the observer; its failure must never change what a call returns or raises."""
         try:
-            # bytes: json detects UTF-8 (what I'mport sends), UTF-16/32 and a BOM by itself.
-            envelope = json.loads(raw_body)
-        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
-            envelope = None
-        if not isinstance(envelope, dict) or not _is_int(envelope.get("code")):
-            if status == 404:  # a bare 404 (from a proxy, say) still means "no such thing"
-                raise ProviderError("I'mport answered 404.", http_status=404)
-            raise UnexpectedResponse("I'mport answered without its JSON envelope.")
-        if envelope["code"] != 0:
-            message = envelope.get("message")
-            raise ProviderError(
-                message if isinstance(message, str) and message else "I'mport refused the request.",
-                http_status=status,
-                code=envelope["code"],
-            )
-        if status >= 400:
-            raise UnexpectedResponse(f"I'mport answered HTTP {status} with code 0.")
-        return envelope.get("response")
+            event(*args)
+        except Exception:
+            logger.exception("The I'mport call observer failed")
 
     def _session(self) -> requests.Session:
         # requests does not promise that a Session is thread-safe, and a forked worker must not
@@ -396,6 +447,33 @@ def _read_body(resp: requests.Response, deadline: float, read_timeout: float) ->
         raise GatewayTimeout("I'mport did not answer in time.") from exc
     except TransportError as exc:  # connection reset or closed mid-body, bad chunking or gzip
         raise GatewayUnavailable("I'mport's answer was cut off.") from exc
+
+
+def _unwrap(status: int, raw_body: bytes) -> Any:
+    """Check an answer's status and envelope; return the envelope's ``response``."""
+    if status == 401:
+        raise GatewayAuthFailed("I'mport refused our API credentials.", http_status=status)
+    if status >= 500 or 300 <= status < 400:
+        raise UnexpectedResponse(f"I'mport answered HTTP {status}.", http_status=status)
+    try:
+        # bytes: json detects UTF-8 (what I'mport sends), UTF-16/32 and a BOM by itself.
+        envelope = json.loads(raw_body)
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
+        envelope = None
+    if not isinstance(envelope, dict) or not _is_int(envelope.get("code")):
+        if status == 404:  # a bare 404 (from a proxy, say) still means "no such thing"
+            raise ProviderError("I'mport answered 404.", http_status=404)
+        raise UnexpectedResponse("I'mport answered without its JSON envelope.")
+    if envelope["code"] != 0:
+        message = envelope.get("message")
+        raise ProviderError(
+            message if isinstance(message, str) and message else "I'mport refused the request.",
+            http_status=status,
+            code=envelope["code"],
+        )
+    if status >= 400:
+        raise UnexpectedResponse(f"I'mport answered HTTP {status} with code 0.")
+    return envelope.get("response")
 
 
 def _charge_result(payment: Payment, *, reconciled: bool = False) -> ChargeResult:

@@ -1,0 +1,35 @@
+"""What the gateway lets its host plug in, without knowing who the host is (no Flask here).
+
+- ``REQUEST_ID``: the id of the request being served in this context. The host sets it per
+  request; every call to I'mport sends it as ``X-Request-ID``, so one request can be followed
+  from the caller through this service to I'mport.
+- ``CallObserver``: told about every HTTP call to I'mport and every access-token fetch (metrics).
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Protocol
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("billing_request_id", default=None)
+
+
+class CallObserver(Protocol):
+    """Receives one event per I'mport call; called on the calling thread, so keep it quick."""
+
+    def on_call(
+        self, operation: str, outcome: str, http_status: int | None, seconds: float
+    ) -> None:
+        """One HTTP exchange with I'mport has ended.
+
+        ``operation``: a fixed name (``get_token``, ``issue_billing_key``, ``get_billing_key``,
+        ``delete_billing_key``, ``charge``, ``find_payment``, ``get_payment``,
+        ``cancel_payment``); ``outcome``: ``ok``, or the class name of the GatewayError it raised
+        (``ProviderError`` when I'mport refused with its envelope's code != 0,
+        ``GatewayTimeout``, ``GatewayUnavailable``, ``GatewayAuthFailed``,
+        ``UnexpectedResponse``), or ``error`` for anything else; ``http_status``: I'mport's
+        status, None when no answer came; ``seconds``: how long it took.
+        """
+
+    def on_token_fetch(self) -> None:
+        """An access token is being fetched from I'mport (``POST /users/getToken``)."""
