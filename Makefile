@@ -2,7 +2,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format browser openapi
+.PHONY: run test lint format browser openapi bench
 
 # The venv is (re)built when the pinned dependencies change.
 $(INSTALLED): pyproject.toml constraints.txt
@@ -38,3 +38,9 @@ browser:
 openapi: $(INSTALLED)
 	PYTHONUTF8=1 IAMPORT_API_URL=http://127.0.0.1:9 FLASK_APP=billing_service.app:create_app \
 		$(BIN)/flask openapi write --format=json openapi.json
+
+# The benchmark of issue 5 (a report, not a test: it always exits 0). Both I'mport latencies by
+# default; `make bench LATENCY_MS=0` runs one. Figures and py-spy's raw stacks land in
+# test-output/bench/. Other options: `$(BIN)/python -m bench --help`.
+bench: $(INSTALLED)
+	$(BIN)/python -m bench $(if $(LATENCY_MS),--latency-ms $(LATENCY_MS)) $(BENCH_ARGS)
