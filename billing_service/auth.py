@@ -63,7 +63,13 @@ def _authenticate(callers: tuple[Caller, ...]) -> Caller | None:
 
 
 def required_scope() -> str | None:
-    """The scope the current request's operation needs (None: not a protected operation)."""
-    view = current_app.view_functions.get(request.endpoint or "")
-    method = getattr(getattr(view, "view_class", None), request.method.lower(), None)
-    return getattr(method, "required_scope", None)
+    """The scope the current request's operation needs (None: not a protected operation).
+
+    Looked up once per request: the auth check and the audit trail both ask.
+    """
+    if "required_scope" not in g:
+        view = current_app.view_functions.get(request.endpoint or "")
+        method = getattr(getattr(view, "view_class", None), request.method.lower(), None)
+        g.required_scope = getattr(method, "required_scope", None)
+    scope: str | None = g.required_scope
+    return scope
