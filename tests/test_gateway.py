@@ -478,24 +478,16 @@ def test_a_token_failure_during_a_charge_is_not_an_unknown_outcome(canned):
 
 def test_a_charge_that_could_not_connect_is_not_reconciled(canned):
     canned.add(200, TOKEN)
-    canned.add(200, envelope(KEY))
+    # Connection: close, so the charge has to open a new connection, which is refused.
+    canned.add(200, envelope(KEY), {"Connection": "close"})
     client = make_client(canned.url)
     client.get_billing_key("uid")  # caches the token
     canned.close()  # I'mport goes away
-    failures: list[GatewayUnavailable] = []
 
-    def charge() -> None:  # another thread: a fresh connection, refused
-        try:
-            client.charge_billing_key(CHARGE)
-        except GatewayUnavailable as exc:
-            failures.append(exc)
+    with pytest.raises(GatewayUnavailable) as failure:
+        client.charge_billing_key(CHARGE)
 
-    thread = threading.Thread(target=charge)
-    thread.start()
-    thread.join()
-
-    [failure] = failures
-    assert failure.request_sent is False
+    assert failure.value.request_sent is False
     assert canned.paths == ["/users/getToken", "/subscribe/customers/uid"]
 
 
