@@ -19,6 +19,7 @@ from flask import Flask, Response, g, request
 
 from .auth import required_scope
 from .extensions import body_field
+from .logs import log_fields
 
 logger = logging.getLogger(__name__)
 
@@ -42,18 +43,19 @@ def _record(response: Response) -> Response:
         "caller": g.get("caller", "unknown"),
         "action": _ACTIONS.get(scope, scope),
         "source": request.remote_addr,
-        **{name: value for name in _IDS if (value := _id(name, response)) is not None},
+        **{name: value for name in _IDS if (value := _id(name, scope, response)) is not None},
         "outcome": g.get("error_code", "ok") if response.status_code >= 400 else "ok",
         "status": response.status_code,
         "request_id": g.get("request_id"),
     }
-    logger.info("audit", extra={"fields": entry})
+    log_fields(logger, "audit", entry)
     return response
 
 
-def _id(name: str, response: Response) -> str | None:
+def _id(name: str, scope: str, response: Response) -> str | None:
     value = (request.view_args or {}).get(name) or body_field(name)
-    if value is None and name == "imp_uid" and response.is_json:
+    # A charge's imp_uid is only in its answer (I'mport made it).
+    if value is None and name == "imp_uid" and scope == "charge" and response.is_json:
         payment = (response.get_json(silent=True) or {}).get("payment")
         value = payment.get("imp_uid") if isinstance(payment, dict) else None
     return value if isinstance(value, str) and _WELL_FORMED_ID.fullmatch(value) else None

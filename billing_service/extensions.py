@@ -197,7 +197,8 @@ class Blueprint(BaseBlueprint):
         """
         name = schema_name(schema)
         self.form_bodies.append(schema)
-        as_json = self.arguments(schema, example=example)
+        # An instance: given the class, webargs would build a new schema for every request.
+        as_json = self.arguments(schema(), example=example)
         as_form = self.doc(
             requestBody={
                 "content": {FORM: {"schema": {"$ref": f"#/components/schemas/{name}Form"}}}

@@ -61,6 +61,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+def log_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:
+    """Log an INFO record whose ``fields`` become the line's fields.
+
+    makeRecord + handle, not logger.info: that one also walks the stack to name its caller, on
+    every request, for a line that does not show it.
+    """
+    if logger.isEnabledFor(logging.INFO):
+        record = logger.makeRecord(
+            logger.name, logging.INFO, "", 0, message, (), None, extra={"fields": fields}
+        )
+        logger.handle(record)
+
+
 def json_handler(stream: TextIO | None = None) -> logging.Handler:
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter())

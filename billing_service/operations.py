@@ -12,7 +12,7 @@ import time
 
 from flask import Flask, Response, g, request
 
-from .logs import mask_card_numbers
+from .logs import log_fields, mask_card_numbers
 from .metrics import Metrics
 
 access_logger = logging.getLogger("billing_service.access")
@@ -49,8 +49,7 @@ def init_app(app: Flask, metrics: Metrics) -> None:
         metrics.observe_request(request.method, endpoint, status, seconds)
         if status == 429:
             metrics.observe_rate_limited(endpoint, g.get("rate_limit", "unknown"))
-        if access_logger.isEnabledFor(logging.INFO):
-            _log_request(route, status, seconds)
+        _log_request(route, status, seconds)
         return response
 
     def serve_metrics() -> Response:
@@ -77,15 +76,4 @@ def _log_request(route: str | None, status: int, seconds: float) -> None:
         "remote_addr": request.remote_addr,
         "request_id": g.get("request_id"),
     }
-    # makeRecord + handle: logger.info would also walk the stack to find its caller.
-    record = access_logger.makeRecord(
-        access_logger.name,
-        logging.INFO,
-        __file__,
-        0,
-        "%s %s %s",
-        (request.method, path, status),
-        None,
-        extra={"fields": fields},
-    )
-    access_logger.handle(record)
+    log_fields(access_logger, f"{request.method} {path} {status}", fields)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +24,7 @@ from werkzeug.wrappers import Response
 
 from .config import Settings
 from .extensions import body_field
+from .window_counters import FixedWindowCounters
 
 logger = logging.getLogger(__name__)
 
@@ -34,39 +37,39 @@ def init_app(app: Flask, settings: Settings, *, issue_endpoint: str, charge_endp
             "are not shared between processes or replicas."
         )
     app.config["BILLING_CARD_FINGERPRINT_KEY"] = settings.card_fingerprint_key
-    # Registered before the Limiter's own hook, so it runs after it (Flask runs them backwards).
-    app.after_request(_retry_after_only_when_limited)
+    app.after_request(_retry_after)
+    storage = settings.ratelimit_storage
+    if storage == "memory://":
+        storage = f"{FixedWindowCounters.STORAGE_SCHEME[0]}://"
     limiter = Limiter(
         key_func=_caller,
         app=app,
-        storage_uri=settings.ratelimit_storage,
+        storage_uri=storage,
         # Short socket timeouts: an unreachable Redis must not stall requests.
         storage_options={"socket_connect_timeout": 1, "socket_timeout": 1},
         # Never stop limiting: with Redis down, count in this process's memory (and log it).
         in_memory_fallback_enabled=True,
         swallow_errors=False,
-        headers_enabled=True,
+        # X-RateLimit-* on every answer would cost a storage round trip per limit per request
+        # (to Redis, in production); Retry-After, the one header a 429 needs, is set below.
+        headers_enabled=False,
         key_prefix="billing",
     )
     limits = settings.limits
-
-    def limit(name: str) -> Callable[[], str]:
-        return lambda: limits[name]
-
     refusals = limiter.shared_limit(
-        limit("BILLING_LIMIT_REFUSALS_PER_CALLER"),
+        limits["BILLING_LIMIT_REFUSALS_PER_CALLER"],
         scope="refusals",
         deduct_when=lambda response: response.status_code == 402,
         on_breach=_breached("refusals_per_caller"),
     )
     per_caller = limiter.limit(
-        limit("BILLING_LIMIT_ISSUE_PER_CALLER"),
+        limits["BILLING_LIMIT_ISSUE_PER_CALLER"],
         scope="issue-caller",
         deduct_when=_reached_iamport,
         on_breach=_breached("issue_per_caller"),
     )
     per_customer = limiter.limit(
-        limit("BILLING_LIMIT_ISSUE_PER_CUSTOMER"),
+        limits["BILLING_LIMIT_ISSUE_PER_CUSTOMER"],
         key_func=lambda: body_field("customer_uid") or "",
         exempt_when=lambda: not body_field("customer_uid"),
         deduct_when=_reached_iamport,
@@ -74,7 +77,7 @@ def init_app(app: Flask, settings: Settings, *, issue_endpoint: str, charge_endp
         on_breach=_breached("issue_per_customer"),
     )
     per_card = limiter.limit(
-        limit("BILLING_LIMIT_ISSUE_PER_CARD"),
+        limits["BILLING_LIMIT_ISSUE_PER_CARD"],
         key_func=lambda: _card_fingerprint() or "",
         exempt_when=lambda: _card_fingerprint() is None,
         deduct_when=_reached_iamport,
@@ -92,18 +95,19 @@ def _wrap(app: Flask, endpoint: str, *decorators: Callable[[Any], Any]) -> None:
     app.view_functions[endpoint] = view
 
 
-def _retry_after_only_when_limited(response: Response) -> Response:
-    """flask-limiter sends Retry-After with every limited answer; it only means something on 429."""
-    if response.status_code != 429:
-        response.headers.pop("Retry-After", None)
+def _retry_after(response: Response) -> Response:
+    if response.status_code == 429 and "retry_after" in g:
+        response.headers["Retry-After"] = str(g.retry_after)
     return response
 
 
 def _breached(name: str) -> Callable[[RequestLimit], None]:
-    """Note which limit refused the request (the ``limit`` label of the 429 metric)."""
+    """Note which limit refused the request (the ``limit`` label of the 429 metric) and when it
+    lets requests through again (whole seconds, at least 1)."""
 
     def note(request_limit: RequestLimit) -> None:
         g.rate_limit = name
+        g.retry_after = max(1, math.ceil(request_limit.reset_at - time.time()))
 
     return note
 

@@ -113,7 +113,7 @@ class BillingKeysById(MethodView):
 
     # After a deletion, the key must be gone (Schemathesis's use_after_free check).
     @blp.operation("deleteBillingKey", getBillingKey=KEY_LINKS["getBillingKey"])
-    @blp.arguments(DeleteBillingKeyQuerySchema, location="query")
+    @blp.arguments(DeleteBillingKeyQuerySchema(), location="query")
     @blp.response(
         200,
         BillingKeyResponseSchema,
