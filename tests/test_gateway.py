@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -162,6 +163,7 @@ class CannedServer:
         self.responses: list[dict] = []
         self.paths: list[str] = []
         self.bodies: list[bytes] = []
+        self.peers: list[int] = []  # the client's port of each request: its connection
         self.released = threading.Event()
         self._lock = threading.Lock()
         canned = self
@@ -174,6 +176,7 @@ class CannedServer:
                 with canned._lock:
                     canned.paths.append(self.path)
                     canned.bodies.append(body)
+                    canned.peers.append(self.client_address[1])
                     answer = canned.responses.pop(0)
                 if answer["delay"]:
                     canned.released.wait(answer["delay"])
@@ -474,6 +477,27 @@ def test_a_token_failure_during_a_charge_is_not_an_unknown_outcome(canned):
     assert not isinstance(info.value, ChargeOutcomeUnknown)
     assert info.value.request_sent is False
     assert canned.paths == ["/users/getToken"]  # no charge, no reconciliation
+
+
+def test_calls_reuse_a_connection_but_a_forked_process_opens_its_own(canned):
+    canned.add(200, TOKEN)
+    for _ in range(4):
+        canned.add(200, envelope(KEY))
+    client = make_client(canned.url)
+    client.get_billing_key("uid")  # the token, then the lookup
+    client.get_billing_key("uid")
+
+    child = os.fork()
+    if child == 0:  # the child must not write into its parent's socket
+        try:
+            client.get_billing_key("uid")
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+    client.get_billing_key("uid")
+
+    token, parent, again, forked, parent_later = canned.peers
+    assert token == parent == again == parent_later != forked
 
 
 def test_a_charge_that_could_not_connect_is_not_reconciled(canned):

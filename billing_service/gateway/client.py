@@ -415,18 +415,19 @@ class IamportClient:
     def _connections(self) -> urllib3.HTTPConnectionPool:
         # A forked worker must not share its parent's sockets: one pool per process. The pool
         # itself is thread-safe and lends each call a connection of its own.
-        if self._pool_pid != os.getpid():
+        pool = self._pool
+        if pool is None or self._pool_pid != os.getpid():
             with self._pool_lock:
-                if self._pool_pid != os.getpid():
+                pool = self._pool
+                if pool is None or self._pool_pid != os.getpid():
                     # certifi: the trust store requests would use, the same in every image.
                     https = self.base_url.startswith("https:")
                     tls = {"ca_certs": certifi.where()} if https else {}
-                    self._pool = urllib3.connection_from_url(
+                    pool = urllib3.connection_from_url(
                         self.base_url, maxsize=_MAX_IDLE_CONNECTIONS, block=False, **tls
                     )
-                    self._pool_pid = os.getpid()
-        assert self._pool is not None
-        return self._pool
+                    self._pool, self._pool_pid = pool, os.getpid()
+        return pool
 
 
 # Sent on every call. gzip: the body is read through urllib3's decoder, against the size cap.
