@@ -116,5 +116,7 @@ def _iamport_client(app: Flask, settings: Settings, metrics: Metrics) -> Iamport
         settings.iamport_api_secret,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
+        proxy_url=settings.iamport_proxy_url,
+        ca_bundle=settings.iamport_ca_bundle,
         observer=metrics,
     )

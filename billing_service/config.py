@@ -8,6 +8,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from limits import parse_many
 
@@ -50,6 +51,10 @@ class Settings:
     iamport_api_secret: str = field(repr=False)
     connect_timeout: float
     read_timeout: float
+    # The proxy that I'mport calls go through, and a CA bundle for its TLS certificate (None:
+    # certifi's), from the variables requests and curl read.
+    iamport_proxy_url: str | None
+    iamport_ca_bundle: str | None
     callers: tuple[Caller, ...]  # empty: no caller auth (sandbox mode only)
     sandbox: bool
     ratelimit_storage: str
@@ -88,6 +93,13 @@ class Settings:
             iamport_api_secret=secret or DEFAULT_API_SECRET,
             connect_timeout=_seconds(env, "IAMPORT_CONNECT_TIMEOUT", 3.0),
             read_timeout=_seconds(env, "IAMPORT_READ_TIMEOUT", 30.0),
+            # The bundled sandbox (no URL) runs on loopback: never through a proxy.
+            iamport_proxy_url=None if url is None else _proxy_for(url, env),
+            iamport_ca_bundle=(
+                env.get("REQUESTS_CA_BUNDLE", "").strip()
+                or env.get("CURL_CA_BUNDLE", "").strip()
+                or None
+            ),
             callers=callers,
             sandbox=sandbox,
             ratelimit_storage=storage,
@@ -142,6 +154,28 @@ def _limit(env: Mapping[str, str], name: str, default: str) -> str:
     except ValueError:
         raise ConfigError(f"{name} must be a rate limit such as 10/hour or 5/minute.") from None
     return value
+
+
+def _proxy_for(url: str, env: Mapping[str, str]) -> str | None:
+    """The proxy ``url`` is reached through, as ``<scheme>_proxy``/``all_proxy``/``no_proxy``
+    say (lower case first, as curl and requests read them)."""
+
+    def variable(name: str) -> str:
+        return (env.get(name) or env.get(name.upper()) or "").strip()
+
+    parts = urlsplit(url)
+    proxy = variable(f"{parts.scheme}_proxy") or variable("all_proxy")
+    if not proxy:
+        return None
+    if not proxy.startswith(("http://", "https://")):
+        # Not echoed: a proxy URL may hold a password.
+        raise ConfigError("The proxy for I'mport (*_proxy) must be an http:// or https:// URL.")
+    host = (parts.hostname or "").lower()
+    for entry in variable("no_proxy").lower().split(","):
+        domain = entry.strip().rsplit(":", 1)[0].lstrip(".")  # "*", a host, or a .domain
+        if domain == "*" or (domain and (host == domain or host.endswith("." + domain))):
+            return None
+    return proxy
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

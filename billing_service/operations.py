@@ -49,7 +49,8 @@ def init_app(app: Flask, metrics: Metrics) -> None:
         metrics.observe_request(request.method, endpoint, status, seconds)
         if status == 429:
             metrics.observe_rate_limited(endpoint, g.get("rate_limit", "unknown"))
-        _log_request(route, status, seconds)
+        if access_logger.isEnabledFor(logging.INFO):
+            _log_request(route, status, seconds)
         return response
 
     def serve_metrics() -> Response:

@@ -39,7 +39,7 @@ def init_app(app: Flask, settings: Settings, *, issue_endpoint: str, charge_endp
     app.config["BILLING_CARD_FINGERPRINT_KEY"] = settings.card_fingerprint_key
     app.after_request(_retry_after)
     storage = settings.ratelimit_storage
-    if storage == "memory://":
+    if storage.startswith("memory://"):
         storage = f"{FixedWindowCounters.STORAGE_SCHEME[0]}://"
     limiter = Limiter(
         key_func=_caller,
@@ -107,7 +107,13 @@ def _breached(name: str) -> Callable[[RequestLimit], None]:
 
     def note(request_limit: RequestLimit) -> None:
         g.rate_limit = name
-        g.retry_after = max(1, math.ceil(request_limit.reset_at - time.time()))
+        reset_at: float
+        try:
+            reset_at = request_limit.reset_at
+        except Exception:  # the storage (Redis) failed just now: the 429 stands all the same
+            logger.warning("Could not read when rate limit %s resets", name, exc_info=True)
+            reset_at = time.time() + request_limit.limit.get_expiry()
+        g.retry_after = max(1, math.ceil(reset_at - time.time()))
 
     return note
 

@@ -114,3 +114,43 @@ def test_rate_limits_have_defaults_and_can_be_set():
     assert settings.limits["BILLING_LIMIT_ISSUE_PER_CARD"] == "3/day"
     assert settings.limits["BILLING_LIMIT_ISSUE_PER_CUSTOMER"] == "30/hour"
     assert settings.ratelimit_storage == "memory://"
+
+
+@pytest.mark.parametrize(
+    ("env", "proxy"),
+    [
+        ({}, None),
+        ({"HTTPS_PROXY": "http://proxy:3128"}, "http://proxy:3128"),
+        (
+            {"https_proxy": "http://lower:3128", "HTTPS_PROXY": "http://upper:3128"},
+            "http://lower:3128",
+        ),
+        ({"ALL_PROXY": "http://proxy:3128"}, "http://proxy:3128"),
+        ({"HTTP_PROXY": "http://proxy:3128"}, None),  # I'mport's URL is https
+        ({"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "localhost,.iamport.kr"}, None),
+        ({"HTTPS_PROXY": "http://proxy:3128", "no_proxy": "*"}, None),
+        (
+            {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "iamport.kr.example"},
+            "http://proxy:3128",
+        ),
+    ],
+)
+def test_imports_proxy_comes_from_the_usual_variables(env, proxy):
+    assert Settings.from_env({**REAL, **env}).iamport_proxy_url == proxy
+
+
+def test_the_bundled_sandbox_is_never_reached_through_a_proxy():
+    assert Settings.from_env({"HTTP_PROXY": "http://proxy:3128"}).iamport_proxy_url is None
+
+
+def test_a_malformed_proxy_refuses_to_start_without_echoing_it():
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({**REAL, "HTTPS_PROXY": "socks5://user:hunter2@proxy:1080"})
+
+    assert "hunter2" not in str(refused.value)
+
+
+def test_a_ca_bundle_for_imports_certificate_comes_from_requests_variable():
+    assert Settings.from_env(REAL).iamport_ca_bundle is None
+    env = {**REAL, "REQUESTS_CA_BUNDLE": "/etc/corp-ca.pem", "CURL_CA_BUNDLE": "/other.pem"}
+    assert Settings.from_env(env).iamport_ca_bundle == "/etc/corp-ca.pem"

@@ -164,6 +164,7 @@ class CannedServer:
         self.paths: list[str] = []
         self.bodies: list[bytes] = []
         self.peers: list[int] = []  # the client's port of each request: its connection
+        self.headers: list[dict[str, str]] = []
         self.released = threading.Event()
         self._lock = threading.Lock()
         canned = self
@@ -177,6 +178,7 @@ class CannedServer:
                     canned.paths.append(self.path)
                     canned.bodies.append(body)
                     canned.peers.append(self.client_address[1])
+                    canned.headers.append({k.lower(): v for k, v in self.headers.items()})
                     answer = canned.responses.pop(0)
                 if answer["delay"]:
                     canned.released.wait(answer["delay"])
@@ -489,15 +491,35 @@ def test_calls_reuse_a_connection_but_a_forked_process_opens_its_own(canned):
 
     child = os.fork()
     if child == 0:  # the child must not write into its parent's socket
+        status = 1
         try:
             client.get_billing_key("uid")
+            status = 0
         finally:
-            os._exit(0)
-    os.waitpid(child, 0)
+            os._exit(status)
+    _, status = os.waitpid(child, 0)
     client.get_billing_key("uid")
 
+    assert os.waitstatus_to_exitcode(status) == 0
     token, parent, again, forked, parent_later = canned.peers
     assert token == parent == again == parent_later != forked
+
+
+def test_calls_go_through_the_configured_proxy_with_its_credentials(canned):
+    canned.add(200, TOKEN)
+    canned.add(200, envelope(KEY))
+    proxy = canned.url.replace("http://", "http://squid:pa55@")
+    client = IamportClient(
+        "http://iamport.invalid/v1", DEFAULT_API_KEY, DEFAULT_API_SECRET, proxy_url=proxy
+    )
+
+    assert client.get_billing_key("uid").customer_uid == "uid"
+    # A forward proxy is asked for the whole URL.
+    assert canned.paths == [
+        "http://iamport.invalid/v1/users/getToken",
+        "http://iamport.invalid/v1/subscribe/customers/uid",
+    ]
+    assert {h["proxy-authorization"] for h in canned.headers} == {"Basic c3F1aWQ6cGE1NQ=="}
 
 
 def test_a_charge_that_could_not_connect_is_not_reconciled(canned):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,6 +37,9 @@ from .token import AccessTokenCache
 
 logger = logging.getLogger(__name__)
 
+# What calls go through: a pool of connections to I'mport, or a manager of pools to a proxy.
+_Connections = urllib3.HTTPConnectionPool | urllib3.ProxyManager
+
 
 class IamportClient:
     """Calls I'mport with a cached access token, over a pool of kept-alive connections.
@@ -57,6 +59,8 @@ class IamportClient:
         *,
         connect_timeout: float = 3.0,
         read_timeout: float = 30.0,
+        proxy_url: str | None = None,
+        ca_bundle: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         observer: CallObserver | None = None,
     ) -> None:
@@ -70,9 +74,10 @@ class IamportClient:
         # Every call must end within this total instead (see _request).
         self._deadline = connect_timeout + read_timeout
         self._tokens = AccessTokenCache(self._fetch_token, clock)
-        self._pool_lock = threading.Lock()
-        self._pool: urllib3.HTTPConnectionPool | None = None
-        self._pool_pid = 0
+        self._proxy_url = proxy_url
+        self._ca_bundle = ca_bundle
+        # (pid, connections, what goes before a call's path): one attribute, read in one step.
+        self._connections_of: tuple[int, _Connections, str] | None = None
         self._observer = observer
 
     def check_ready(self) -> None:
@@ -376,9 +381,10 @@ class IamportClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
             payload = json.dumps(body, allow_nan=False).encode()
-        url = self._path_prefix + path + (f"?{urlencode(params)}" if params else "")
+        connections, prefix = self._connections()
+        url = prefix + path + (f"?{urlencode(params)}" if params else "")
         try:
-            return self._connections().urlopen(
+            return connections.urlopen(
                 method,
                 url,
                 body=payload,
@@ -412,22 +418,30 @@ class IamportClient:
         except Exception:
             logger.exception("The I'mport call observer failed")
 
-    def _connections(self) -> urllib3.HTTPConnectionPool:
-        # A forked worker must not share its parent's sockets: one pool per process. The pool
-        # itself is thread-safe and lends each call a connection of its own.
-        pool = self._pool
-        if pool is None or self._pool_pid != os.getpid():
-            with self._pool_lock:
-                pool = self._pool
-                if pool is None or self._pool_pid != os.getpid():
-                    # certifi: the trust store requests would use, the same in every image.
-                    https = self.base_url.startswith("https:")
-                    tls = {"ca_certs": certifi.where()} if https else {}
-                    pool = urllib3.connection_from_url(
-                        self.base_url, maxsize=_MAX_IDLE_CONNECTIONS, block=False, **tls
-                    )
-                    self._pool, self._pool_pid = pool, os.getpid()
-        return pool
+    def _connections(self) -> tuple[_Connections, str]:
+        # A forked worker must not share its parent's sockets: one pool per process. Two threads
+        # that both find none open one each, and the last one stays: no lock, so none can be
+        # held across a fork. The pool itself is thread-safe and lends each call a connection.
+        current = self._connections_of
+        if current is None or current[0] != os.getpid():
+            current = self._connections_of = (os.getpid(), *self._open_connections())
+        return current[1], current[2]
+
+    def _open_connections(self) -> tuple[_Connections, str]:
+        options: dict[str, Any] = {"maxsize": _MAX_IDLE_CONNECTIONS, "block": False}
+        if self.base_url.startswith("https:"):
+            # certifi: the trust store requests would use, the same in every image.
+            options["ca_certs"] = self._ca_bundle or certifi.where()
+        if self._proxy_url is None:
+            return urllib3.connection_from_url(self.base_url, **options), self._path_prefix
+        # The manager tunnels https through the proxy (CONNECT) and asks it for plain http URLs
+        # whole, with the proxy's credentials from its URL; calls name the whole URL.
+        proxy = urllib3.util.parse_url(self._proxy_url)
+        headers = urllib3.make_headers(proxy_basic_auth=proxy.auth) if proxy.auth else None
+        manager = urllib3.ProxyManager(
+            self._proxy_url, num_pools=1, proxy_headers=headers, **options
+        )
+        return manager, self.base_url
 
 
 # Sent on every call. gzip: the body is read through urllib3's decoder, against the size cap.
