@@ -9,7 +9,7 @@ import pytest
 from billing_service import create_app
 from billing_service.sandbox import start_sandbox
 
-from .support import CALLER_KEY, LiveService, Sandbox, service_env
+from .support import CALLER_KEY, CannedServer, LiveService, Sandbox, service_env
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +42,11 @@ def live_service(sandbox: Sandbox) -> Iterator[LiveService]:
     service = LiveService(service_env(sandbox.url))
     yield service
     service.stop()
+
+
+@pytest.fixture
+def canned() -> Iterator[CannedServer]:
+    """A stand-in for I'mport that answers each call with the next response it was given."""
+    server = CannedServer()
+    yield server
+    server.close()

@@ -1,4 +1,5 @@
-"""Test support: constants, the sandbox handle, the live gunicorn service."""
+"""Test support: constants, the sandbox handle, the live gunicorn service, a canned I'mport
+stand-in and requests run in the background."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
@@ -32,6 +36,14 @@ VALID_BODY = {
     "birth": "880101",
     "pwd_2digit": "47",
     "customer_uid": "gildong_0001_1234",
+}
+
+
+# I'mport's answer to getToken, for canned servers: a token valid for 30 minutes.
+TOKEN_ANSWER = {
+    "code": 0,
+    "message": None,
+    "response": {"access_token": "a" * 40, "now": 0, "expired_at": 1800},
 }
 
 
@@ -205,3 +217,121 @@ class RedisServer:
         self.proc.wait(timeout=10)
         assert self.proc.stdout is not None
         self.proc.stdout.close()
+
+
+class CannedServer:
+    """A minimal HTTP server answering every request with the next canned response.
+
+    A response may be delayed, may stop halfway through its body (``stall``) until the server
+    is shut down, or may be sent in chunks of 64 KiB without a Content-Length (``chunked``).
+    """
+
+    def __init__(self) -> None:
+        self.responses: list[dict] = []
+        self.paths: list[str] = []
+        self.bodies: list[bytes] = []
+        self.peers: list[int] = []  # the client's port of each request: its connection
+        self.headers: list[dict[str, str]] = []
+        self.released = threading.Event()
+        self._lock = threading.Lock()
+        canned = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with canned._lock:
+                    canned.paths.append(self.path)
+                    canned.bodies.append(body)
+                    canned.peers.append(self.client_address[1])
+                    canned.headers.append({k.lower(): v for k, v in self.headers.items()})
+                    answer = canned.responses.pop(0)
+                if answer["delay"]:
+                    canned.released.wait(answer["delay"])
+                body = answer["body"]
+                self.send_response(answer["status"])
+                for name, value in answer["headers"].items():
+                    self.send_header(name, value)
+                if answer["chunked"]:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for i in range(0, len(body), 65536):
+                        piece = body[i : i + 65536]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if answer["stall"]:
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    canned.released.wait(30)
+                    return
+                self.wfile.write(body)
+
+            do_GET = do_DELETE = do_POST
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        ).start()
+
+    def add(
+        self,
+        status: int,
+        body: object,
+        headers: dict[str, str] | None = None,
+        *,
+        delay: float = 0,
+        stall: bool = False,
+        chunked: bool = False,
+    ) -> None:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.responses.append(
+            {
+                "status": status,
+                "headers": {"Content-Type": "application/json", **(headers or {})},
+                "body": raw,
+                "delay": delay,
+                "stall": stall,
+                "chunked": chunked,
+            }
+        )
+
+    def close(self) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class InFlight:
+    """Runs one request in a thread; records its response (or error) and how long it took."""
+
+    def __init__(self, send: Callable[[], requests.Response]) -> None:
+        self.response: requests.Response | None = None
+        self.error: BaseException | None = None
+        self.elapsed = 0.0
+        self.done = threading.Event()
+        threading.Thread(target=self._run, args=(send,), daemon=True).start()
+
+    def _run(self, send: Callable[[], requests.Response]) -> None:
+        started = time.monotonic()
+        try:
+            self.response = send()
+        except BaseException as exc:  # noqa: BLE001 - reported by result()
+            self.error = exc
+        finally:
+            self.elapsed = time.monotonic() - started
+            self.done.set()
+
+    def result(self, timeout: float) -> requests.Response:
+        assert self.done.wait(timeout), "the request never ended"
+        assert self.error is None, repr(self.error)
+        assert self.response is not None
+        return self.response

@@ -11,10 +11,8 @@ business call.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -32,8 +30,10 @@ from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from .support import (
     CALLER_KEY,
     ISSUE_ROUTE,
+    TOKEN_ANSWER,
     TOKEN_ROUTE,
     VALID_BODY,
+    InFlight,
     LiveService,
     Sandbox,
     free_port,
@@ -57,6 +57,8 @@ DEADLINE = CONNECT_TIMEOUT + READ_TIMEOUT  # the most one I'mport call may take
 # A bound, not a speed target: loaded CI machines are slow, a fault that is not cut off is not
 # (the hang lasts 5 s, the trickle well over a minute).
 MARGIN = 1.5
+# How long a test waits for a faulty request's answer: a few deadlines, then it is a failure.
+ANSWER_WAIT = DEADLINE * 3 + MARGIN + 10
 
 TIMEOUTS = {
     "IAMPORT_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
@@ -108,34 +110,6 @@ def answered_call_in_flight(sandbox: Sandbox, route: str) -> Callable[[], bool]:
     return check
 
 
-class InFlight:
-    """Runs one request in a thread; records its response (or error) and how long it took."""
-
-    def __init__(self, send: Callable[[], requests.Response]) -> None:
-        self.response: requests.Response | None = None
-        self.error: BaseException | None = None
-        self.elapsed = 0.0
-        self.done = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(send,), daemon=True)
-        self._thread.start()
-
-    def _run(self, send: Callable[[], requests.Response]) -> None:
-        started = time.monotonic()
-        try:
-            self.response = send()
-        except BaseException as exc:  # noqa: BLE001 - reported by result()
-            self.error = exc
-        finally:
-            self.elapsed = time.monotonic() - started
-            self.done.set()
-
-    def result(self) -> requests.Response:
-        assert self.done.wait(DEADLINE * 3 + MARGIN + 10), "the faulty request never ended"
-        assert self.error is None, repr(self.error)
-        assert self.response is not None
-        return self.response
-
-
 def assert_error(resp: requests.Response, status: int, code: str) -> dict:
     assert resp.status_code == status, resp.text
     body = resp.json()
@@ -168,7 +142,7 @@ def test_a_slow_issuance_is_cut_off_at_its_deadline_while_others_are_served(serv
     assert_still_serving(service.url)
     assert not slow.done.is_set()  # both answered while the slow call was still waiting
 
-    assert_error(slow.result(), 504, "gateway_timeout")
+    assert_error(slow.result(ANSWER_WAIT), 504, "gateway_timeout")
     assert slow.elapsed < DEADLINE + MARGIN
 
 
@@ -185,7 +159,7 @@ def test_a_trickling_charge_is_cut_off_then_reconciled_while_others_are_served(s
     assert_still_serving(service.url)
     assert not slow.done.is_set()
 
-    resp = slow.result()
+    resp = slow.result(ANSWER_WAIT)
     # The charge was sent: it is never sent again, but looked up, and I'mport did charge it.
     assert resp.status_code == 200, resp.text
     assert resp.json()["reconciled"] is True
@@ -211,7 +185,7 @@ def test_a_failing_issuance_is_its_documented_error(service, sandbox, card, stat
     failing = InFlight(lambda: issue(service.url, card))
     assert_still_serving(service.url)  # at the same time
 
-    assert_error(failing.result(), status, code)
+    assert_error(failing.result(ANSWER_WAIT), status, code)
     assert failing.elapsed < DEADLINE + MARGIN
     assert_still_serving(service.url)  # and afterwards, on connections that were reset or cut
 
@@ -222,7 +196,7 @@ def test_refused_tokens_are_refreshed_once_then_a_502(service, sandbox):
     failing = InFlight(lambda: issue(service.url))
     assert requests.get(service.url + "/healthz", timeout=10).status_code == 200
 
-    assert_error(failing.result(), 502, "gateway_auth_failed")
+    assert_error(failing.result(ANSWER_WAIT), 502, "gateway_auth_failed")
     assert failing.elapsed < 2 * DEADLINE + MARGIN  # the call and its one retry
     # Exactly one refresh: two refused calls with one getToken between them. (Whether a token
     # fetch came first depends on what the worker had cached.)
@@ -242,7 +216,7 @@ def test_refused_connections_are_503_and_the_service_keeps_serving(sandbox):
         failing = InFlight(lambda: issue(live.url))
         assert requests.get(live.url + "/healthz", timeout=10).json() == {"status": "ok"}
 
-        assert_error(failing.result(), 503, "gateway_unavailable")
+        assert_error(failing.result(ANSWER_WAIT), 503, "gateway_unavailable")
         assert failing.elapsed < DEADLINE + MARGIN
         assert requests.get(live.url + "/healthz", timeout=10).json() == {"status": "ok"}
     finally:
@@ -286,65 +260,21 @@ def test_a_cut_off_connection_is_not_reused(sandbox):
     assert after.status_code == 200, after.get_data(as_text=True)
 
 
-class BigAnswerServer:
-    """Answers getToken normally, then every call with a billing key of exactly ``size`` bytes,
-    with a Content-Length or (``chunked``) without one."""
-
-    def __init__(self, size: int, *, chunked: bool) -> None:
-        token = {"access_token": "a" * 40, "now": 0, "expired_at": 1800}
-        token_body = json.dumps({"code": 0, "message": None, "response": token}).encode()
-        key = {"customer_uid": "u", "inserted": 1, "updated": 1, "customer_name": ""}
-        empty = len(json.dumps({"code": 0, "message": None, "response": key}).encode())
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_answers_are_capped_at_1_mib(chunked, canned):
+    card = CardDetails(number="4242424242424242", expiry="2031-07", birth="880101")
+    key = {"customer_uid": "u", "inserted": 1, "updated": 1, "customer_name": ""}
+    empty = len(json.dumps({"code": 0, "message": None, "response": key}).encode())
+    client = IamportClient(canned.url, DEFAULT_API_KEY, DEFAULT_API_SECRET)
+    canned.add(200, TOKEN_ANSWER)
+    for size in (MAX_RESPONSE_BYTES, MAX_RESPONSE_BYTES + 1):
         key["customer_name"] = "x" * (size - empty)
         big = json.dumps({"code": 0, "message": None, "response": key}).encode()
         assert len(big) == size
+        canned.add(200, big, chunked=chunked)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                if self.path == "/users/getToken" or not chunked:
-                    body = token_body if self.path == "/users/getToken" else big
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                    return
-                self.send_header("Transfer-Encoding", "chunked")
-                self.end_headers()
-                for i in range(0, len(big), 65536):
-                    piece = big[i : i + 65536]
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-                self.wfile.write(b"0\r\n\r\n")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        ).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-def test_answers_are_capped_at_1_mib(chunked):
-    card = CardDetails(number="4242424242424242", expiry="2031-07", birth="880101")
-    for size in (MAX_RESPONSE_BYTES, MAX_RESPONSE_BYTES + 1):
-        server = BigAnswerServer(size, chunked=chunked)
-        try:
-            client = IamportClient(server.url, DEFAULT_API_KEY, DEFAULT_API_SECRET)
-            if size <= MAX_RESPONSE_BYTES:
-                assert client.issue_billing_key("u", card).customer_uid == "u"
-            else:
-                with pytest.raises(UnexpectedResponse):
-                    client.issue_billing_key("u", card)
-        finally:
-            server.close()
+        if size <= MAX_RESPONSE_BYTES:
+            assert client.issue_billing_key("u", card).customer_uid == "u"
+        else:
+            with pytest.raises(UnexpectedResponse):
+                client.issue_billing_key("u", card)

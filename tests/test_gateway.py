@@ -6,8 +6,6 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -30,7 +28,7 @@ from billing_service.gateway import (
 from billing_service.gateway.token import REFRESH_MARGIN
 from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
-from .support import CARD, ISSUE_ROUTE, REJECTED_CARD, TOKEN_ROUTE
+from .support import CARD, ISSUE_ROUTE, REJECTED_CARD, TOKEN_ANSWER, TOKEN_ROUTE
 
 GOOD_CARD = CardDetails(number=CARD, expiry="2031-07", birth="880101", pwd_2digit="47")
 
@@ -152,101 +150,6 @@ def test_read_timeout_is_applied(sandbox):
         make_client(sandbox.url, read_timeout=0.2).issue_billing_key("uid", card)
 
 
-class CannedServer:
-    """A minimal HTTP server answering every request with the next canned response.
-
-    A response may be delayed, or may stop halfway through its body (``stall``) until the
-    server is shut down.
-    """
-
-    def __init__(self) -> None:
-        self.responses: list[dict] = []
-        self.paths: list[str] = []
-        self.bodies: list[bytes] = []
-        self.peers: list[int] = []  # the client's port of each request: its connection
-        self.headers: list[dict[str, str]] = []
-        self.released = threading.Event()
-        self._lock = threading.Lock()
-        canned = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with canned._lock:
-                    canned.paths.append(self.path)
-                    canned.bodies.append(body)
-                    canned.peers.append(self.client_address[1])
-                    canned.headers.append({k.lower(): v for k, v in self.headers.items()})
-                    answer = canned.responses.pop(0)
-                if answer["delay"]:
-                    canned.released.wait(answer["delay"])
-                body = answer["body"]
-                self.send_response(answer["status"])
-                for name, value in answer["headers"].items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if answer["stall"]:
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    canned.released.wait(30)
-                    return
-                self.wfile.write(body)
-
-            do_GET = do_DELETE = do_POST
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        ).start()
-
-    def add(
-        self,
-        status: int,
-        body: object,
-        headers: dict[str, str] | None = None,
-        *,
-        delay: float = 0,
-        stall: bool = False,
-    ) -> None:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.responses.append(
-            {
-                "status": status,
-                "headers": {"Content-Type": "application/json", **(headers or {})},
-                "body": raw,
-                "delay": delay,
-                "stall": stall,
-            }
-        )
-
-    def close(self) -> None:
-        self.released.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def canned() -> Iterator[CannedServer]:
-    server = CannedServer()
-    yield server
-    server.close()
-
-
-TOKEN = {
-    "code": 0,
-    "message": None,
-    "response": {"access_token": "a" * 40, "now": 0, "expired_at": 1800},
-}
-
-
 @pytest.mark.parametrize(
     "answer",
     [
@@ -263,7 +166,7 @@ TOKEN = {
     ],
 )
 def test_unexpected_shapes_are_unexpected_responses(canned, answer):
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     canned.add(200, answer)
 
     with pytest.raises(UnexpectedResponse):
@@ -278,7 +181,7 @@ def test_malformed_token_is_an_unexpected_response(canned):
 
 
 def test_redirects_are_not_followed(canned):
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     canned.add(307, b"", {"Location": "http://127.0.0.1:9/steal"})
 
     with pytest.raises(UnexpectedResponse):
@@ -288,7 +191,7 @@ def test_redirects_are_not_followed(canned):
 
 
 def test_envelope_is_read_on_4xx(canned):
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     canned.add(
         400, {"code": -1, "message": "이니시스 빌링결제는 상품명이 필수입니다.", "response": None}
     )
@@ -301,7 +204,7 @@ def test_envelope_is_read_on_4xx(canned):
 
 
 def test_5xx_with_an_envelope_is_still_unexpected(canned):
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     canned.add(503, {"code": -1, "message": "점검중", "response": None})
 
     with pytest.raises(UnexpectedResponse):
@@ -309,7 +212,7 @@ def test_5xx_with_an_envelope_is_still_unexpected(canned):
 
 
 def test_a_number_imports_forgot_to_mask_is_masked(canned):
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     canned.add(
         200,
         {
@@ -345,7 +248,7 @@ def test_connect_timeout_is_applied():
 
 
 def test_a_stall_in_the_middle_of_the_body_is_a_timeout(canned):
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     canned.add(200, {"code": 0, "message": None, "response": {"customer_uid": "uid"}}, stall=True)
 
     with pytest.raises(GatewayTimeout):
@@ -365,7 +268,7 @@ def test_a_token_refused_with_an_envelope_code_is_an_auth_failure_not_a_card_rej
 
 @pytest.mark.parametrize("status", [403, 404, 405, 409])
 def test_other_4xx_with_an_envelope_are_not_card_rejections(canned, status):
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     canned.add(status, {"code": -1, "message": "Not Found", "response": None})
 
     with pytest.raises(ProviderError) as info:
@@ -377,7 +280,7 @@ def test_other_4xx_with_an_envelope_are_not_card_rejections(canned, status):
 
 @pytest.mark.parametrize("card_type", [[0], {"x": 1}, True, 7, "credit"])
 def test_an_unexpected_card_type_counts_as_unreported(canned, card_type):
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     annotation = {"customer_uid": "uid", "card_type": card_type, "inserted": 1, "updated": 1}
     canned.add(200, {"code": 0, "message": None, "response": annotation})
 
@@ -418,7 +321,7 @@ PAID = {
 
 
 def test_a_cancel_sends_the_balance_it_read_as_checksum(canned):
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     canned.add(200, {"code": 0, "message": None, "response": PAID})
     # I'mport refuses when the balance moved (a concurrent cancel) since we read it.
     canned.add(200, {"code": 1, "message": "checksum 불일치", "response": None})
@@ -442,7 +345,7 @@ def test_a_cancel_sends_the_balance_it_read_as_checksum(canned):
 
 
 def test_custom_data_is_sent_to_imports_as_a_json_string(canned):
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     canned.add(200, {"code": 0, "message": None, "response": PAID})
     charge = Charge(
         customer_uid="uid",
@@ -482,7 +385,7 @@ def test_a_token_failure_during_a_charge_is_not_an_unknown_outcome(canned):
 
 
 def test_calls_reuse_a_connection_but_a_forked_process_opens_its_own(canned):
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     for _ in range(4):
         canned.add(200, envelope(KEY))
     client = make_client(canned.url)
@@ -506,7 +409,7 @@ def test_calls_reuse_a_connection_but_a_forked_process_opens_its_own(canned):
 
 
 def test_calls_go_through_the_configured_proxy_with_its_credentials(canned):
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     canned.add(200, envelope(KEY))
     proxy = canned.url.replace("http://", "http://squid:pa55@")
     client = IamportClient(
@@ -523,7 +426,7 @@ def test_calls_go_through_the_configured_proxy_with_its_credentials(canned):
 
 
 def test_a_charge_that_could_not_connect_is_not_reconciled(canned):
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     # Connection: close, so the charge has to open a new connection, which is refused.
     canned.add(200, envelope(KEY), {"Connection": "close"})
     client = make_client(canned.url)
@@ -538,7 +441,7 @@ def test_a_charge_that_could_not_connect_is_not_reconciled(canned):
 
 
 def test_reconciliation_that_cannot_look_the_order_up_is_an_unknown_outcome(canned):
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     canned.add(502, b"bad gateway", {"Content-Type": "text/plain"})
     canned.add(502, b"bad gateway", {"Content-Type": "text/plain"})
 
@@ -552,7 +455,7 @@ def test_reconciliation_that_cannot_look_the_order_up_is_an_unknown_outcome(cann
 
 
 def test_a_bare_404_on_lookup_means_not_found(canned):
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     canned.add(200, envelope(code=-1, message="결제승인에 실패하였습니다."))
     canned.add(404, b"Not Found", {"Content-Type": "text/plain"})  # find: no order
     canned.add(200, envelope(KEY))  # the key exists: a decline
@@ -564,7 +467,7 @@ def test_a_bare_404_on_lookup_means_not_found(canned):
 
 
 def test_a_duplicate_refusal_is_a_409_even_when_the_order_is_hidden(canned):
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     canned.add(200, envelope(code=-1, message=DUPLICATE))
     canned.add(404, envelope(code=-1, message="존재하지 않는 결제정보입니다."))
 
@@ -576,7 +479,7 @@ def test_a_duplicate_refusal_is_a_409_even_when_the_order_is_hidden(canned):
 
 def test_a_partly_cancelled_payment_marked_cancelled_can_be_cancelled_further(canned):
     partly = {**PAID, "status": "cancelled", "amount": 1000, "cancel_amount": 100}
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     canned.add(200, envelope(partly))
     canned.add(200, envelope({**partly, "cancel_amount": 1000}))
 
@@ -595,7 +498,7 @@ def test_a_partly_cancelled_payment_marked_cancelled_can_be_cancelled_further(ca
     ],
 )
 def test_cancel_refusals_are_told_apart(canned, status, answer, error):
-    canned.add(200, TOKEN)
+    canned.add(200, TOKEN_ANSWER)
     canned.add(200, envelope(PAID))
     canned.add(status, answer)
 

@@ -6,44 +6,18 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 
 import pytest
 import requests
 
-from .support import CALLER_KEY, ROOT, VALID_BODY, LiveService, Sandbox, service_env
+from .support import CALLER_KEY, ROOT, VALID_BODY, InFlight, LiveService, Sandbox, service_env
 
 AUTH = {"Authorization": f"Bearer {CALLER_KEY}"}
 ISSUE_ROUTE = "POST /subscribe/customers/{customer_uid}"
 AGAIN_ROUTE = "POST /subscribe/payments/again"
 LATENCY_MS = 1500  # every I'mport answer of the slowed-down sandbox
 READ_TIMEOUT = 5.0  # above the latency: the calls succeed, slowly
-
-
-class InFlight:
-    """Runs one request in a thread; records its response or the exception it raised."""
-
-    def __init__(self, send: Callable[[], requests.Response]) -> None:
-        self.response: requests.Response | None = None
-        self.error: BaseException | None = None
-        self.done = threading.Event()
-        threading.Thread(target=self._run, args=(send,), daemon=True).start()
-
-    def _run(self, send: Callable[[], requests.Response]) -> None:
-        try:
-            self.response = send()
-        except BaseException as exc:  # noqa: BLE001 - reported by result()
-            self.error = exc
-        finally:
-            self.done.set()
-
-    def result(self, timeout: float) -> requests.Response:
-        assert self.done.wait(timeout), "no answer"
-        assert self.error is None, repr(self.error)
-        assert self.response is not None
-        return self.response
 
 
 def graceful_timeout(**env: str) -> int:
