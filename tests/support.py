@@ -39,12 +39,13 @@ VALID_BODY = {
 }
 
 
+def envelope(response: object = None, code: int = 0, message: str | None = None) -> dict:
+    """An answer of I'mport's: every one, errors included, comes in this envelope."""
+    return {"code": code, "message": message, "response": response}
+
+
 # I'mport's answer to getToken, for canned servers: a token valid for 30 minutes.
-TOKEN_ANSWER = {
-    "code": 0,
-    "message": None,
-    "response": {"access_token": "a" * 40, "now": 0, "expired_at": 1800},
-}
+TOKEN_ANSWER = envelope({"access_token": "a" * 40, "now": 0, "expired_at": 1800})
 
 
 class Sandbox:

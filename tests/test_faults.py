@@ -36,6 +36,7 @@ from .support import (
     InFlight,
     LiveService,
     Sandbox,
+    envelope,
     free_port,
     service_env,
 )
@@ -264,12 +265,12 @@ def test_a_cut_off_connection_is_not_reused(sandbox):
 def test_answers_are_capped_at_1_mib(chunked, canned):
     card = CardDetails(number="4242424242424242", expiry="2031-07", birth="880101")
     key = {"customer_uid": "u", "inserted": 1, "updated": 1, "customer_name": ""}
-    empty = len(json.dumps({"code": 0, "message": None, "response": key}).encode())
+    empty = len(json.dumps(envelope(key)).encode())
     client = IamportClient(canned.url, DEFAULT_API_KEY, DEFAULT_API_SECRET)
     canned.add(200, TOKEN_ANSWER)
     for size in (MAX_RESPONSE_BYTES, MAX_RESPONSE_BYTES + 1):
         key["customer_name"] = "x" * (size - empty)
-        big = json.dumps({"code": 0, "message": None, "response": key}).encode()
+        big = json.dumps(envelope(key)).encode()
         assert len(big) == size
         canned.add(200, big, chunked=chunked)
 

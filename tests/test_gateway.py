@@ -28,7 +28,7 @@ from billing_service.gateway import (
 from billing_service.gateway.token import REFRESH_MARGIN
 from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
-from .support import CARD, ISSUE_ROUTE, REJECTED_CARD, TOKEN_ANSWER, TOKEN_ROUTE
+from .support import CARD, ISSUE_ROUTE, REJECTED_CARD, TOKEN_ANSWER, TOKEN_ROUTE, envelope
 
 GOOD_CARD = CardDetails(number=CARD, expiry="2031-07", birth="880101", pwd_2digit="47")
 
@@ -174,7 +174,7 @@ def test_unexpected_shapes_are_unexpected_responses(canned, answer):
 
 
 def test_malformed_token_is_an_unexpected_response(canned):
-    canned.add(200, {"code": 0, "message": None, "response": {"access_token": "a"}})
+    canned.add(200, envelope({"access_token": "a"}))
 
     with pytest.raises(UnexpectedResponse):
         make_client(canned.url).issue_billing_key("uid", GOOD_CARD)
@@ -192,9 +192,7 @@ def test_redirects_are_not_followed(canned):
 
 def test_envelope_is_read_on_4xx(canned):
     canned.add(200, TOKEN_ANSWER)
-    canned.add(
-        400, {"code": -1, "message": "이니시스 빌링결제는 상품명이 필수입니다.", "response": None}
-    )
+    canned.add(400, envelope(code=-1, message="이니시스 빌링결제는 상품명이 필수입니다."))
 
     with pytest.raises(CardRejected) as info:
         make_client(canned.url).issue_billing_key("uid", GOOD_CARD)
@@ -205,7 +203,7 @@ def test_envelope_is_read_on_4xx(canned):
 
 def test_5xx_with_an_envelope_is_still_unexpected(canned):
     canned.add(200, TOKEN_ANSWER)
-    canned.add(503, {"code": -1, "message": "점검중", "response": None})
+    canned.add(503, envelope(code=-1, message="점검중"))
 
     with pytest.raises(UnexpectedResponse):
         make_client(canned.url).issue_billing_key("uid", GOOD_CARD)
@@ -249,7 +247,7 @@ def test_connect_timeout_is_applied():
 
 def test_a_stall_in_the_middle_of_the_body_is_a_timeout(canned):
     canned.add(200, TOKEN_ANSWER)
-    canned.add(200, {"code": 0, "message": None, "response": {"customer_uid": "uid"}}, stall=True)
+    canned.add(200, envelope({"customer_uid": "uid"}), stall=True)
 
     with pytest.raises(GatewayTimeout):
         make_client(canned.url, read_timeout=0.3).issue_billing_key("uid", GOOD_CARD)
@@ -260,7 +258,7 @@ def test_a_token_refused_with_an_envelope_code_is_an_auth_failure_not_a_card_rej
     canned, status
 ):
     missing = "imp_key, imp_secret 파라메터가 누락되었습니다."
-    canned.add(status, {"code": -1, "message": missing, "response": None})
+    canned.add(status, envelope(code=-1, message=missing))
 
     with pytest.raises(GatewayAuthFailed):
         make_client(canned.url).issue_billing_key("uid", GOOD_CARD)
@@ -269,7 +267,7 @@ def test_a_token_refused_with_an_envelope_code_is_an_auth_failure_not_a_card_rej
 @pytest.mark.parametrize("status", [403, 404, 405, 409])
 def test_other_4xx_with_an_envelope_are_not_card_rejections(canned, status):
     canned.add(200, TOKEN_ANSWER)
-    canned.add(status, {"code": -1, "message": "Not Found", "response": None})
+    canned.add(status, envelope(code=-1, message="Not Found"))
 
     with pytest.raises(ProviderError) as info:
         make_client(canned.url).issue_billing_key("uid", GOOD_CARD)
@@ -282,7 +280,7 @@ def test_other_4xx_with_an_envelope_are_not_card_rejections(canned, status):
 def test_an_unexpected_card_type_counts_as_unreported(canned, card_type):
     canned.add(200, TOKEN_ANSWER)
     annotation = {"customer_uid": "uid", "card_type": card_type, "inserted": 1, "updated": 1}
-    canned.add(200, {"code": 0, "message": None, "response": annotation})
+    canned.add(200, envelope(annotation))
 
     assert make_client(canned.url).issue_billing_key("uid", GOOD_CARD).card_type is None
 
@@ -322,9 +320,9 @@ PAID = {
 
 def test_a_cancel_sends_the_balance_it_read_as_checksum(canned):
     canned.add(200, TOKEN_ANSWER)
-    canned.add(200, {"code": 0, "message": None, "response": PAID})
+    canned.add(200, envelope(PAID))
     # I'mport refuses when the balance moved (a concurrent cancel) since we read it.
-    canned.add(200, {"code": 1, "message": "checksum 불일치", "response": None})
+    canned.add(200, envelope(code=1, message="checksum 불일치"))
 
     with pytest.raises(NothingToCancel) as info:
         make_client(canned.url).cancel_payment("imps_1", "customer asked", amount=500)
@@ -346,7 +344,7 @@ def test_a_cancel_sends_the_balance_it_read_as_checksum(canned):
 
 def test_custom_data_is_sent_to_imports_as_a_json_string(canned):
     canned.add(200, TOKEN_ANSWER)
-    canned.add(200, {"code": 0, "message": None, "response": PAID})
+    canned.add(200, envelope(PAID))
     charge = Charge(
         customer_uid="uid",
         merchant_uid="o-1",
@@ -367,10 +365,6 @@ DUPLICATE = (
     "이미 주문이 이루어진 건입니다. (동일한 merchant_uid로 결제 또는 취소된 기록이 있습니다)"
 )
 KEY = {"customer_uid": "uid", "inserted": 1, "updated": 1}
-
-
-def envelope(response=None, code=0, message=None) -> dict:
-    return {"code": code, "message": message, "response": response}
 
 
 def test_a_token_failure_during_a_charge_is_not_an_unknown_outcome(canned):

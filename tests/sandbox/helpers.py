@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import requests
@@ -119,3 +122,27 @@ def paid(http: requests.Session, sb: SandboxServer, access_token: str, **fields:
     body = charge(http, sb, access_token, **fields).json()
     assert body["code"] == 0 and body["response"]["status"] == "paid", body
     return body["response"]
+
+
+@contextmanager
+def trickled_answer(
+    sb: SandboxServer, path: str, body: dict[str, Any], access_token: str
+) -> Iterator[requests.Response]:
+    """POST ``body`` to a trickle fault, check that the headers come at once and the body a byte
+    at a time, and give the answer, still open, to the caller."""
+    with requests.Session() as slow:
+        response = slow.post(
+            f"{sb.url}{path}",
+            json=body,
+            headers=bearer(access_token),
+            stream=True,  # returns with the headers
+            timeout=5,
+        )
+        try:
+            headers_at = time.monotonic()
+            assert response.status_code == 200
+            assert response.raw.read(1) + response.raw.read(1) == b'{"'
+            assert time.monotonic() - headers_at >= 0.3
+            yield response
+        finally:
+            response.close()

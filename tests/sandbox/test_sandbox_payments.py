@@ -32,6 +32,7 @@ from .helpers import (
     issue,
     paid,
     token,
+    trickled_answer,
     with_key,
 )
 
@@ -492,22 +493,10 @@ def test_fault_trickle_pays_at_once_and_answers_a_byte_at_a_time(
 ) -> None:
     access_token = with_key(http, sandbox)
     body = {"customer_uid": "cust", "merchant_uid": "fault-trickle-1", "amount": 500, "name": "n"}
-    with requests.Session() as slow:
-        response = slow.post(
-            f"{sandbox.url}{AGAIN}",
-            json=body,
-            headers=bearer(access_token),
-            stream=True,  # returns with the headers
-            timeout=5,
-        )
-        headers_at = time.monotonic()
-        assert response.status_code == 200
-        assert response.raw.read(1) + response.raw.read(1) == b'{"'
-        assert time.monotonic() - headers_at >= 0.3
+    with trickled_answer(sandbox, AGAIN, body, access_token):
         # A caller that gives up does not know the outcome, but the payment already exists.
         found = find(http, sandbox, access_token, "fault-trickle-1").json()["response"]
         assert found["status"] == "paid" and found["amount"] == 500
-        response.close()
 
 
 def test_shutdown_cuts_a_hanging_charge_short_and_keeps_the_payment() -> None:
