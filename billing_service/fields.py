@@ -115,6 +115,14 @@ class QuerySchema(ma.Schema):
         return data
 
 
+def card_digits(text: str) -> str:
+    """The digits of a card number as people write it, grouped by spaces or dashes."""
+    return _CARD_SEPARATORS.sub("", text)
+
+
+_CARD_SEPARATORS = re.compile("[ -]")
+
+
 def luhn_valid(digits: str) -> bool:
     """The card-number check digit test (ISO/IEC 7812)."""
     total = 0

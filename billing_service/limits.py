@@ -8,7 +8,7 @@ from urllib.parse import unquote_plus
 from flask import Flask, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
-from .fields import luhn_valid
+from .fields import card_digits, luhn_valid
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -41,5 +41,5 @@ def _refuse_oversized() -> None:
 def _refuse_card_data_in_url() -> None:
     query = unquote_plus(request.query_string.decode("latin-1"))
     for match in _CARD_LIKE.finditer(query):
-        if luhn_valid(re.sub("[ -]", "", match.group())):
+        if luhn_valid(card_digits(match.group())):
             raise CardDataInUrl()

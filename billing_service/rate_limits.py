@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response
 
 from .config import Settings
 from .extensions import body_field
+from .fields import card_digits
 from .window_counters import FixedWindowCounters
 
 logger = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def _caller() -> str:
 
 def _card_fingerprint() -> str | None:
     if "card_fingerprint" not in g:
-        digits = re.sub(r"[ -]", "", body_field("card_number") or "")
+        digits = card_digits(body_field("card_number") or "")
         g.card_fingerprint = (
             hmac.new(
                 current_app.config["BILLING_CARD_FINGERPRINT_KEY"], digits.encode(), hashlib.sha256

@@ -9,7 +9,17 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from ..fields import UID, Pattern, QuerySchema, RequestSchema, Text, constant, email, luhn_valid
+from ..fields import (
+    UID,
+    Pattern,
+    QuerySchema,
+    RequestSchema,
+    Text,
+    card_digits,
+    constant,
+    email,
+    luhn_valid,
+)
 from ..gateway import CardDetails
 
 # Korea has no daylight saving time: a fixed offset is exact and needs no tz database.
@@ -40,7 +50,7 @@ class CardNumber(ma.fields.String):
         text = super()._deserialize(value, attr, data, **kwargs)
         if not re.fullmatch(r"[0-9]+(?:[ -][0-9]+)*", text):
             raise self.make_error("format")
-        digits = re.sub(r"[ -]", "", text)
+        digits = card_digits(text)
         if not 14 <= len(digits) <= 16:
             raise self.make_error("format")
         if not luhn_valid(digits):

@@ -368,8 +368,8 @@ class IamportClient:
 
         urllib3 directly, not requests over it: requests' per-call work (merging session
         settings, cookies and hooks, scanning the environment for proxies) cost more CPU than
-        everything else the service does for an issuance, and none of it applies to a fixed
-        JSON API with no proxy, cookies or redirects.
+        everything else the service does for an issuance, and none of it is needed by a fixed
+        JSON API with no cookies or redirects (the proxy is read once, by config.py).
         """
         headers = dict(_HEADERS)
         if token:
@@ -451,8 +451,8 @@ _HEADERS = {
     "User-Agent": "billing-service",
 }
 # Connections are opened as calls need them; this bounds how many stay open between calls. It is
-# above any worker's thread count (gunicorn.conf.py: 8), so a connection is never closed only
-# because the pool was full.
+# well above a worker's default thread count (gunicorn.conf.py: 8), so a connection is not closed
+# only because the pool was full (README: more than 32 threads still work, with fewer reuses).
 _MAX_IDLE_CONNECTIONS = 32
 
 
