@@ -16,10 +16,12 @@ run: $(INSTALLED)
 test: lint browser
 	$(BIN)/pytest
 
+# lint-imports: the layering of pyproject.toml's [tool.importlinter] contracts.
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
 
 format: $(INSTALLED)

@@ -10,8 +10,8 @@ import subprocess
 import sys
 import tempfile
 
-from billing_service import logs
 from billing_service.config import ConfigError, Settings
+from billing_service.observability import logs
 
 # Metrics (prometheus-client multiprocess mode): every worker writes its numbers to files in this
 # directory, and /metrics adds them up, so whichever worker answers a scrape reports the whole
@@ -72,12 +72,13 @@ limit_request_field_size = 8190
 # The runtime control socket is not used, and it would write under $HOME.
 control_socket_disable = True
 
-# Logs: JSON lines on stdout (billing_service/logs.py). gunicorn's error log ("-") goes there
-# too, as JSON. gunicorn's access log is off: the service writes its own line per request
-# (method, route, masked path without the query string, status, duration, caller, request id).
+# Logs: JSON lines on stdout (billing_service/observability/logs.py). gunicorn's error log
+# ("-") goes there too, as JSON. gunicorn's access log is off: the service writes its own line
+# per request (method, route, masked path without the query string, status, duration, caller,
+# request id).
 accesslog = None
 errorlog = "-"
-logger_class = "billing_service.logs.GunicornLogger"
+logger_class = "billing_service.observability.logs.GunicornLogger"
 # The service's own lines (requests, audit trail, warnings; flask-limiter's Redis outages): the
 # handler is set up in the master and inherited by the forked workers.
 logs.log_to_stdout()
@@ -104,7 +105,8 @@ def on_starting(server):
         )
     if _settings.sandbox and _settings.iamport_api_url is None:
         _sandbox = subprocess.Popen(
-            [sys.executable, "-m", "billing_service.sandbox", "--port", "0"],
+            [sys.executable, "-m", "billing_service.sandbox", "--port", "0"]
+            + ["--key", _settings.iamport_api_key, "--secret", _settings.iamport_api_secret],
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -8,14 +8,16 @@ from collections.abc import Mapping
 
 from flask import Flask
 
-from . import audit, health, http_headers, limits, operations, rate_limits
-from .billing_keys import routes as billing_keys
+from . import resources
+from .api import guards, headers
+from .api.blueprint import Api, swagger_ui_assets
+from .api.errors import register_error_handlers
+from .api.fields import IdConverter, id_parameter_schema
 from .config import Settings
-from .errors import register_error_handlers
-from .extensions import Api, IdConverter, id_parameter_schema, swagger_ui_assets
 from .gateway import IamportClient
-from .metrics import Metrics
-from .payments import routes as payments
+from .observability import instrumentation, request_ids
+from .observability.metrics import Metrics
+from .security import audit, card_testing
 
 logger = logging.getLogger(__name__)
 
@@ -75,20 +77,19 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     if not settings.callers:
         logger.warning("BILLING_API_KEYS is not set: callers are NOT authenticated (sandbox only).")
 
-    operations.init_app(app, metrics)  # first: it times and logs the whole request
-    http_headers.init_app(app)
-    limits.init_app(app)
+    instrumentation.init_app(app, metrics)  # first: it times and logs the whole request
+    request_ids.init_app(app)
+    headers.init_app(app)
+    guards.init_app(app)
     app.url_map.converters["id"] = IdConverter
     api = Api(app)
     api.register_converter(IdConverter, id_parameter_schema)
-    api.register_blueprint(health.blp)
-    api.register_blueprint(billing_keys.blp)
-    api.register_blueprint(payments.blp)
-    rate_limits.init_app(
+    resources.register_blueprints(api)
+    card_testing.init_app(
         app,
         settings,
-        issue_endpoint=f"{billing_keys.blp.name}.{billing_keys.IssueBilling.__name__}",
-        charge_endpoint=f"{payments.blp.name}.{payments.Payments.__name__}",
+        issue_endpoint=resources.ISSUE_ENDPOINT,
+        charge_endpoint=resources.CHARGE_ENDPOINT,
     )
     audit.init_app(app)
     app.register_blueprint(swagger_ui_assets)
@@ -101,7 +102,9 @@ def _iamport_client(app: Flask, settings: Settings, metrics: Metrics) -> Iamport
     if url is None:  # sandbox mode, and no sandbox given: start the bundled one in-process
         from .sandbox import start_sandbox
 
-        sandbox = start_sandbox()
+        sandbox = start_sandbox(
+            api_key=settings.iamport_api_key, api_secret=settings.iamport_api_secret
+        )
         app.extensions["sandbox"] = sandbox
         url = sandbox.url
     if settings.sandbox:

@@ -12,9 +12,12 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
-from .sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
-
 DEFAULT_API_URL = "https://api.iamport.kr"
+# The credentials of sandbox mode: the bundled sandbox's defaults (python -m billing_service.sandbox
+# and compose's sandbox container use them; tests/test_config.py checks that they agree). The
+# sandbox this service starts itself is given them explicitly.
+SANDBOX_API_KEY = "imp_sandbox_key"
+SANDBOX_API_SECRET = "imp_sandbox_secret"
 
 SCOPES = frozenset({"issue", "read", "charge", "cancel", "delete"})
 
@@ -89,8 +92,8 @@ class Settings:
         fingerprint_key = env.get("BILLING_CARD_FINGERPRINT_KEY", "").strip()
         return cls(
             iamport_api_url=url,
-            iamport_api_key=key or DEFAULT_API_KEY,
-            iamport_api_secret=secret or DEFAULT_API_SECRET,
+            iamport_api_key=key or SANDBOX_API_KEY,
+            iamport_api_secret=secret or SANDBOX_API_SECRET,
             connect_timeout=_seconds(env, "IAMPORT_CONNECT_TIMEOUT", 3.0),
             read_timeout=_seconds(env, "IAMPORT_READ_TIMEOUT", 30.0),
             # The bundled sandbox (no URL) runs on loopback: never through a proxy.

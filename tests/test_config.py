@@ -154,3 +154,12 @@ def test_a_ca_bundle_for_imports_certificate_comes_from_requests_variable():
     assert Settings.from_env(REAL).iamport_ca_bundle is None
     env = {**REAL, "REQUESTS_CA_BUNDLE": "/etc/corp-ca.pem", "CURL_CA_BUNDLE": "/other.pem"}
     assert Settings.from_env(env).iamport_ca_bundle == "/etc/corp-ca.pem"
+
+
+def test_sandbox_mode_uses_the_bundled_sandboxs_default_credentials():
+    # config.py cannot import the sandbox (the sandbox is the factory's business alone), so it
+    # names the same credentials; compose's sandbox container relies on them agreeing.
+    from billing_service.config import SANDBOX_API_KEY, SANDBOX_API_SECRET
+    from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
+
+    assert (SANDBOX_API_KEY, SANDBOX_API_SECRET) == (DEFAULT_API_KEY, DEFAULT_API_SECRET)

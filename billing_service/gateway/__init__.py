@@ -1,4 +1,15 @@
-"""The I'mport gateway: plain Python, no Flask."""
+"""The I'mport gateway: plain Python, the only code that speaks HTTP to I'mport.
+
+- ``transport``: the one choke point every call goes through (connections, timeouts and the
+  total deadline, size cap, status and envelope checks, error classification, the observer);
+- ``client``: the I'mport operations, each a short method over the transport;
+- ``token``: the access-token cache; ``models``: the values passed in and out;
+- ``parsing``: I'mport's answers read into models; ``exceptions``: the typed failures;
+- ``hooks``: what the host may plug in (the request id, a call observer).
+
+Imports nothing from Flask, werkzeug, flask-smorest, prometheus_client or the rest of the
+service: the service depends on the gateway, never the other way round.
+"""
 
 from .client import IamportClient
 from .exceptions import (

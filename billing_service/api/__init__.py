@@ -1,0 +1,14 @@
+"""What every resource shares on the HTTP side.
+
+- ``blueprint``: the flask-smorest ``Api`` and ``Blueprint`` every resource uses, each
+  operation's error documentation, the HTML-form variants of bodies, Swagger UI's assets;
+- ``bodies``: JSON and HTML-form bodies read the same way;
+- ``errors``: the one error envelope, and the one place that turns exceptions into it;
+- ``fields``: field types and validators, the path converter of ids;
+- ``schemas``: response schemas more than one resource (or an error) answers with;
+- ``headers``: headers every answer carries; ``guards``: body size, no card data in URLs;
+- ``services``: what the app holds for its views (the I'mport client).
+
+May import its siblings ``security`` and ``observability``, and below: ``state``, ``config``,
+``gateway``. Never ``resources`` or ``app``.
+"""

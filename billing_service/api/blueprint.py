@@ -1,0 +1,191 @@
+"""flask-smorest customised once for the whole service: the Api, the Blueprint every resource
+uses, the error documentation of each operation, the HTML-form variants of bodies, Swagger UI."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from importlib.resources import files
+from typing import Any
+
+import flask
+import marshmallow as ma
+from flask_smorest import Api as BaseApi
+from flask_smorest import Blueprint as BaseBlueprint
+from werkzeug.exceptions import HTTPException
+
+from .bodies import FORM, BodyParser
+from .errors import ERRORS, ErrorSchema, http_error_response
+
+# Errors that every operation calling I'mport can answer, and every operation taking a body.
+GATEWAY_ERRORS = (
+    "internal_error",
+    "gateway_error",
+    "gateway_auth_failed",
+    "gateway_unavailable",
+    "gateway_timeout",
+)
+BODY_ERRORS = ("invalid_json", "payload_too_large", "unsupported_media_type", "invalid_request")
+CALLER_ERRORS = ("card_data_in_url", "unauthorized", "forbidden")
+# gunicorn refuses a request line (method, path, query) over limit_request_line (4094 bytes)
+# before the service sees it, with its own small HTML page.
+REQUEST_LINE_TOO_LONG = {
+    "description": "The request line (method, path and query string) is longer than 4094 bytes: "
+    "refused by gunicorn before the service sees it, with a plain HTML page.",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+
+
+class Api(BaseApi):
+    """Api rendering errors in the service's shape, with no vague 'default' response."""
+
+    ERROR_SCHEMA = ErrorSchema
+    # A catch-all "default" response would make every status look documented.
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        return http_error_response(error)
+
+    def register_blueprint(self, blp: Any, **options: Any) -> None:
+        super().register_blueprint(blp, **options)
+        # The bodies' JSON schemas are registered now: derive their HTML-form variants.
+        for schema in getattr(blp, "form_bodies", ()):
+            name = schema_name(schema)
+            if f"{name}Form" not in self.spec.components.schemas:
+                json_schema = self.spec.components.schemas[name]
+                self.spec.components.schema(f"{name}Form", component=form_schema(json_schema))
+
+
+def schema_name(schema: type[ma.Schema]) -> str:
+    """The component name flask-smorest gives ``schema``."""
+    return schema.__name__.removesuffix("Schema")
+
+
+_ANNOTATIONS = ("description", "default", "example", "writeOnly")
+
+
+def form_schema(json_schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI schema of a body's HTML-form variant, from its JSON schema.
+
+    A form carries flat text only, so object and array fields are left out; and an empty field
+    counts as absent (a blank input), so every optional field may also be ``""``.
+    """
+    required = set(json_schema.get("required", ()))
+    properties = {}
+    for name, prop in json_schema["properties"].items():
+        if prop.get("type") in ("object", "array"):
+            continue
+        if name not in required:
+            common = {k: prop[k] for k in _ANNOTATIONS if k in prop}
+            rest = {k: v for k, v in prop.items() if k not in common}
+            prop = {
+                **common,
+                "anyOf": [rest, {"type": "string", "enum": [""], "description": "Absent."}],
+            }
+        properties[name] = prop
+    return {**json_schema, "properties": properties}
+
+
+class Blueprint(BaseBlueprint):
+    """Blueprint with the service's body parser and error documentation."""
+
+    ARGUMENTS_PARSER = BodyParser()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.form_bodies: list[type[ma.Schema]] = []
+
+    def body(self, schema: type[ma.Schema], *, example: dict[str, Any]) -> Callable[..., Any]:
+        """Take ``schema`` as a JSON body or an equivalent HTML form, and document both.
+
+        The form's schema is ``<Name>Form``, which the Api derives from the JSON one.
+        """
+        name = schema_name(schema)
+        self.form_bodies.append(schema)
+        # An instance: given the class, webargs would build a new schema for every request.
+        as_json = self.arguments(schema(), example=example)
+        as_form = self.doc(
+            requestBody={
+                "content": {FORM: {"schema": {"$ref": f"#/components/schemas/{name}Form"}}}
+            }
+        )
+        return lambda func: as_form(as_json(func))
+
+    def operation(self, operation_id: str, **links: dict[str, Any]) -> Callable[..., Any]:
+        """Name the operation, and link its 200 answer to the operations that can use it.
+
+        Each keyword is a target operation's id, with its link's ``parameters`` and
+        ``requestBody`` (OpenAPI links: Swagger UI shows them, and Schemathesis's stateful phase
+        follows them, e.g. from an issuance to the lookup and deletion of that key).
+        """
+        doc: dict[str, Any] = {"operationId": operation_id}
+        if links:
+            targets = {name: {"operationId": name, **link} for name, link in links.items()}
+            doc["responses"] = {200: {"links": targets}}  # 200: the key @response uses
+        decorator: Callable[..., Any] = self.doc(**doc)
+        return decorator
+
+    def long_request_line(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Document gunicorn's 414 on an operation whose path or query the caller fills in."""
+        documented: Callable[..., Any] = self.doc(responses={"414": REQUEST_LINE_TOO_LONG})(func)
+        return documented
+
+    def errors(
+        self, *codes: str, examples: dict[str, dict[str, Any]] | None = None
+    ) -> Callable[..., Any]:
+        """Document the given error codes, grouped by status, each with an example.
+
+        ``examples`` adds fields to some codes' examples (say, the payment of a decline).
+        """
+        by_status: dict[int, list[str]] = defaultdict(list)
+        for code in codes:
+            by_status[ERRORS[code].status].append(code)
+        extra = examples or {}
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            for status, status_codes in by_status.items():
+                func = self.alt_response(
+                    status,
+                    schema=ErrorSchema,
+                    headers=RETRY_AFTER if status == 429 else None,
+                    description=" or ".join(f"`{c}`: {ERRORS[c].message}" for c in status_codes),
+                    examples={
+                        c: {"value": {**_error_example(c), **extra.get(c, {})}}
+                        for c in status_codes
+                    },
+                )(func)
+            return func
+
+        return decorator
+
+
+def _error_example(code: str) -> dict[str, Any]:
+    example: dict[str, Any] = {
+        "status": "failed",
+        "code": code,
+        "message": ERRORS[code].message,
+        "request_id": "5f0c6d1e9a8b4c2d",
+    }
+    if code == "invalid_request":
+        example["errors"] = {"card_number": ["Not a valid card number."]}
+    if code == "card_rejected":
+        example["message"] = (
+            "카드정보 인증 및 빌키 발급에 실패하였습니다. [8102]거래정지된 카드입니다."
+        )
+        example["gateway_code"] = -1
+    return example
+
+
+# Swagger UI's JS and CSS come from the flask-swagger-ui wheel, so /docs works with no internet.
+swagger_ui_assets = flask.Blueprint(
+    "swagger_ui_assets",
+    __name__,
+    static_folder=str(files("flask_swagger_ui") / "dist"),
+    static_url_path="/docs/static",
+)

@@ -1,0 +1,284 @@
+"""The service's one error shape, and the one place that turns exceptions into it.
+
+Every error, from every endpoint, is ``{"status": "failed", "code", "message", "request_id"}``,
+plus ``errors`` (per field) on validation failures and ``gateway_code`` on card rejections.
+Messages are fixed texts or I'mport's own: they never echo what the caller sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import marshmallow as ma
+from flask import Flask, Response, g, jsonify
+from werkzeug.exceptions import (
+    BadRequest,
+    Forbidden,
+    HTTPException,
+    ServiceUnavailable,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+
+from ..gateway import (
+    BillingKeyNotFound,
+    CancelExceedsBalance,
+    CardDeclined,
+    CardRejected,
+    ChargeOutcomeUnknown,
+    DuplicateMerchantUid,
+    GatewayAuthFailed,
+    GatewayError,
+    GatewayTimeout,
+    GatewayUnavailable,
+    NothingToCancel,
+    PaymentNotFound,
+)
+from .fields import constant
+from .schemas import PaymentSchema
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    """One documented error: its HTTP status, stable code and default message."""
+
+    status: int
+    code: str
+    message: str
+
+
+ERRORS = {
+    kind.code: kind
+    for kind in (
+        ErrorKind(400, "invalid_json", "The request body is not valid JSON."),
+        ErrorKind(400, "bad_request", "The request could not be understood."),
+        ErrorKind(
+            400, "card_data_in_url", "Card data belongs in the request body, never in the URL."
+        ),
+        ErrorKind(401, "unauthorized", "Send a valid caller key as 'Authorization: Bearer <key>'."),
+        ErrorKind(403, "forbidden", "This caller key may not use this operation."),
+        ErrorKind(402, "card_rejected", "I'mport refused to issue a billing key for this card."),
+        ErrorKind(402, "card_declined", "The card company declined the charge."),
+        ErrorKind(404, "not_found", "There is no such endpoint."),
+        ErrorKind(404, "billing_key_not_found", "There is no billing key under this customer_uid."),
+        ErrorKind(404, "payment_not_found", "There is no payment with this imp_uid."),
+        ErrorKind(405, "method_not_allowed", "This endpoint does not allow that method."),
+        ErrorKind(
+            409, "duplicate_merchant_uid", "This merchant_uid was already used by another payment."
+        ),
+        ErrorKind(409, "nothing_to_cancel", "The payment has nothing left to cancel."),
+        ErrorKind(413, "payload_too_large", "The request body is larger than 16 KiB."),
+        ErrorKind(
+            415,
+            "unsupported_media_type",
+            "Send the body as application/json or application/x-www-form-urlencoded.",
+        ),
+        ErrorKind(422, "invalid_request", "Some fields are invalid; see 'errors'."),
+        ErrorKind(429, "rate_limited", "Too many attempts; retry after the Retry-After delay."),
+        ErrorKind(500, "internal_error", "The service failed unexpectedly."),
+        ErrorKind(502, "gateway_error", "I'mport answered in a way the service cannot use."),
+        ErrorKind(502, "gateway_auth_failed", "I'mport refused the service's API credentials."),
+        ErrorKind(503, "gateway_unavailable", "I'mport could not be reached."),
+        ErrorKind(503, "not_ready", "The service cannot get an I'mport access token."),
+        ErrorKind(504, "gateway_timeout", "I'mport did not answer in time."),
+    )
+}
+
+
+class ErrorSchema(ma.Schema):
+    """The error body of every endpoint."""
+
+    status = ma.fields.Constant("failed", required=True, metadata=constant("failed"))
+    code = ma.fields.String(
+        required=True,
+        metadata={"enum": sorted(ERRORS), "description": "Stable snake_case error code."},
+    )
+    message = ma.fields.String(required=True, metadata={"description": "Human-readable text."})
+    request_id = ma.fields.String(
+        required=True, metadata={"description": "Quote it when reporting a problem."}
+    )
+    errors = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.List(ma.fields.Raw()),
+        metadata={"description": "Per-field messages (422 only)."},
+    )
+    gateway_code = ma.fields.Integer(
+        metadata={"description": "I'mport's envelope code (card_rejected, card_declined)."}
+    )
+    payment = ma.fields.Nested(
+        PaymentSchema,
+        metadata={"description": "The failed payment, when I'mport kept one (card_declined)."},
+    )
+    retryable = ma.fields.Boolean(
+        metadata={
+            "description": "True: the charge's outcome is unknown and retrying it with the same "
+            "merchant_uid is safe (gateway_timeout on charges)."
+        }
+    )
+
+
+# Most specific first: the first class in an exception's MRO found here decides.
+_GATEWAY_ERROR_CODES: dict[type[GatewayError], str] = {
+    CardRejected: "card_rejected",
+    CardDeclined: "card_declined",
+    BillingKeyNotFound: "billing_key_not_found",
+    PaymentNotFound: "payment_not_found",
+    DuplicateMerchantUid: "duplicate_merchant_uid",
+    NothingToCancel: "nothing_to_cancel",
+    CancelExceedsBalance: "invalid_request",
+    GatewayAuthFailed: "gateway_auth_failed",
+    GatewayUnavailable: "gateway_unavailable",
+    GatewayTimeout: "gateway_timeout",
+    GatewayError: "gateway_error",
+}
+
+_HTTP_ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
+    500: "internal_error",
+}
+
+
+class InvalidJson(BadRequest):
+    """The body is declared as JSON but cannot be parsed."""
+
+    error_code = "invalid_json"
+
+
+class CallerUnauthorized(Unauthorized):
+    """No caller key, or one we do not know."""
+
+    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        return [*super().get_headers(*args, **kwargs), ("WWW-Authenticate", "Bearer")]
+
+
+class CallerForbidden(Forbidden):
+    """A known caller whose key lacks the operation's scope."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+
+class UnsupportedBody(UnsupportedMediaType):
+    """The body is neither JSON nor an HTML form."""
+
+
+class NotReady(ServiceUnavailable):
+    """The service cannot get an I'mport access token (GET /readyz)."""
+
+    error_code = "not_ready"
+
+    def __init__(self, cause: GatewayError) -> None:
+        super().__init__()
+        self.message = not_ready_reason(cause)
+
+
+# What can keep a token from being fetched; anything else reads as gateway_error.
+_NOT_READY_CAUSES = ("gateway_auth_failed", "gateway_unavailable", "gateway_timeout")
+
+
+def not_ready_reason(cause: GatewayError) -> str:
+    """A fixed text per failure class: never I'mport's words, a URL or a secret."""
+    code = _gateway_error_code(cause)
+    kind = ERRORS[code if code in _NOT_READY_CAUSES else "gateway_error"]
+    return f"No I'mport access token: {kind.message}"
+
+
+def error_response(
+    kind: ErrorKind,
+    message: str | None = None,
+    *,
+    headers: list[tuple[str, str]] | None = None,
+    **extra: Any,
+) -> Response:
+    """Build the JSON error response for ``kind``."""
+    g.error_code = kind.code  # for the audit trail
+    body = {
+        "status": "failed",
+        "code": kind.code,
+        "message": message or kind.message,
+        "request_id": g.get("request_id"),
+        **extra,
+    }
+    response = jsonify(body)
+    response.status_code = kind.status
+    for name, value in headers or ():
+        response.headers[name] = value
+    return response
+
+
+def http_error_response(error: HTTPException) -> Response:
+    """Render any werkzeug HTTP error, the routing 404/405 and webargs' 422 included."""
+    status = error.code or 500
+    code = getattr(error, "error_code", None) or _HTTP_ERROR_CODES.get(status)
+    kind = ERRORS.get(code or "") or ErrorKind(status, _snake_case(error.name), error.name)
+    # werkzeug's own headers carry the 405's Allow and the 401's WWW-Authenticate.
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    data = getattr(error, "data", None) or {}
+    headers.extend((data.get("headers") or {}).items())
+    extra: dict[str, Any] = {}
+    if "messages" in data:
+        extra["errors"] = _field_errors(data["messages"])
+    return error_response(kind, getattr(error, "message", None), headers=headers, **extra)
+
+
+def gateway_error_response(error: GatewayError) -> Response:
+    """Render a failed I'mport call as its documented 4xx/5xx."""
+    kind = ERRORS[_gateway_error_code(error)]
+    logger.warning("I'mport call failed: %r (cause: %s)", error, type(error.__cause__).__name__)
+    if isinstance(error, CardRejected | CardDeclined):
+        extra: dict[str, Any] = {} if error.code is None else {"gateway_code": error.code}
+        if isinstance(error, CardDeclined) and error.payment is not None:
+            extra["payment"] = PaymentSchema().dump(error.payment)
+        return error_response(kind, error.message, **extra)
+    if isinstance(error, CancelExceedsBalance):
+        return error_response(kind, errors={"amount": [error.message]})
+    if isinstance(error, ChargeOutcomeUnknown):
+        return error_response(kind, error.message, retryable=True)
+    if isinstance(error, DuplicateMerchantUid | NothingToCancel):
+        return error_response(kind, error.message)
+    return error_response(kind)
+
+
+def _gateway_error_code(error: GatewayError) -> str:
+    return next(_GATEWAY_ERROR_CODES[c] for c in type(error).__mro__ if c in _GATEWAY_ERROR_CODES)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Send gateway failures through the error table (HTTP errors go through the Api)."""
+    app.register_error_handler(GatewayError, gateway_error_response)
+
+
+# Field names are the caller's input too: only ones that look like identifiers, with no run of
+# digits that could be part of a card number, are repeated.
+_SAFE_FIELD = re.compile(r"(?!.*[0-9]{4})[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+
+
+def _field_errors(messages: Any) -> dict[str, Any]:
+    """Flatten webargs' ``{location: {field: [...]}}`` into ``{field: [...]}``."""
+    flat: dict[str, Any] = {}
+    for location_errors in messages.values():
+        if not isinstance(location_errors, dict):
+            continue
+        for field, errors in location_errors.items():
+            name = field if isinstance(field, str) and _SAFE_FIELD.fullmatch(field) else "_unknown"
+            flat.setdefault(name, [])
+            flat[name].extend(errors if isinstance(errors, list) else [errors])
+    return flat
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")

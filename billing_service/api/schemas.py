@@ -1,0 +1,42 @@
+"""Response schemas that more than one resource answers with, error bodies included: a payment
+is in a charge's answer, a lookup's, a cancel's, and a declined charge's error."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import marshmallow as ma
+from marshmallow import validate
+
+
+class CancellationSchema(ma.Schema):
+    amount = ma.fields.Integer(required=True)
+    cancelled_at = ma.fields.AwareDateTime(allow_none=True, default_timezone=UTC)
+    reason = ma.fields.String(allow_none=True)
+
+
+class PaymentSchema(ma.Schema):
+    """A payment at I'mport; the card number is masked."""
+
+    imp_uid = ma.fields.String(required=True, metadata={"example": "imps_410026135413"})
+    merchant_uid = ma.fields.String(required=True)
+    customer_uid = ma.fields.String(allow_none=True)
+    status = ma.fields.String(
+        required=True,
+        validate=validate.OneOf(["ready", "paid", "failed", "cancelled"]),
+        metadata={"description": "A partly cancelled payment stays paid; see cancel_amount."},
+    )
+    amount = ma.fields.Integer(required=True)
+    cancel_amount = ma.fields.Integer(required=True)
+    currency = ma.fields.String(allow_none=True)
+    name = ma.fields.String(allow_none=True)
+    paid_at = ma.fields.AwareDateTime(allow_none=True, default_timezone=UTC)
+    failed_at = ma.fields.AwareDateTime(allow_none=True, default_timezone=UTC)
+    cancelled_at = ma.fields.AwareDateTime(allow_none=True, default_timezone=UTC)
+    fail_reason = ma.fields.String(allow_none=True)
+    card_name = ma.fields.String(allow_none=True)
+    card_number = ma.fields.String(allow_none=True, metadata={"description": "Masked."})
+    apply_num = ma.fields.String(allow_none=True, metadata={"description": "Approval number."})
+    receipt_url = ma.fields.String(allow_none=True)
+    pg_provider = ma.fields.String(allow_none=True)
+    cancel_history = ma.fields.List(ma.fields.Nested(CancellationSchema), required=True)

@@ -1,0 +1,296 @@
+"""The one way to I'mport: every call goes through ``Transport.request``.
+
+It owns what every call needs, whatever the operation: one pool of kept-alive connections per
+process (or a proxy manager), connect and read timeouts and a total deadline, the size cap on
+answers, the check of the HTTP status and of I'mport's ``{code, message, response}`` envelope,
+the classification of every failure into the gateway's exceptions, the request id header, and
+the observer that is told about each call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import certifi
+import urllib3
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import HTTPError as TransportError
+
+from .exceptions import (
+    GatewayAuthFailed,
+    GatewayError,
+    GatewayTimeout,
+    GatewayUnavailable,
+    ProviderError,
+    UnexpectedResponse,
+)
+from .hooks import REQUEST_ID, CallObserver
+from .parsing import is_whole
+
+logger = logging.getLogger(__name__)
+
+# What calls go through: a pool of connections to I'mport, or a manager of pools to a proxy.
+_Connections = urllib3.HTTPConnectionPool | urllib3.ProxyManager
+
+
+class Transport:
+    """Sends calls to I'mport and reads their answers; nothing is ever retried here.
+
+    ``observer`` (optional) is told about every call and token fetch (see ``hooks``); every
+    call carries ``hooks.REQUEST_ID`` as ``X-Request-ID`` when it is set.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 30.0,
+        proxy_url: str | None = None,
+        ca_bundle: str | None = None,
+        observer: CallObserver | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._path_prefix = urllib3.util.parse_url(self.base_url).path or ""
+        self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        self._read_timeout = read_timeout
+        # The read timeout bounds each wait for the next bytes, not the whole answer: an I'mport
+        # (or a proxy) that trickles bytes could hold a call, and a gunicorn thread, forever.
+        # Every call must end within this total instead (see request).
+        self._deadline = connect_timeout + read_timeout
+        self._proxy_url = proxy_url
+        self._ca_bundle = ca_bundle
+        # (pid, connections, what goes before a call's path): one attribute, read in one step.
+        self._connections_of: tuple[int, _Connections, str] | None = None
+        self._observer = observer
+
+    def request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        params: Mapping[str, str] | None = None,
+        token: str | None = None,
+    ) -> Any:
+        """Send one request and return the envelope's ``response``.
+
+        I'mport wraps every answer, errors included, in ``{code, message, response}`` and reports
+        most business failures as HTTP 200 with ``code != 0``: both the status and the code are
+        checked, and the envelope is read on 4xx too. ``operation`` names the call for the
+        observer (a fixed, low-cardinality name).
+        """
+        # time.monotonic, not the injected clock: that one measures token lifetimes (tests freeze
+        # it), this one measures real waiting.
+        started = time.monotonic()
+        status: int | None = None
+        outcome = "error"
+        try:
+            resp = self._send(method, path, body, params, token)
+            status = resp.status
+            try:
+                raw_body = _read_body(resp, started + self._deadline, self._read_timeout)
+            finally:
+                # A body read to its end has already put the connection back in the pool
+                # (urllib3 does so at EOF) and close() leaves it alone. Any other way out
+                # (deadline, size cap, broken connection) close() shuts the socket, so a
+                # connection with unread bytes in it is never reused, and release_conn() gives
+                # the pool its slot back (it reconnects on the slot's next use).
+                resp.close()
+                resp.release_conn()
+            result = _unwrap(status, raw_body)
+            outcome = "ok"
+            return result
+        except GatewayError as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            if self._observer is not None:
+                self._notify(
+                    self._observer.on_call,
+                    operation,
+                    outcome,
+                    status,
+                    time.monotonic() - started,
+                )
+
+    def token_fetched(self) -> None:
+        """Tell the observer that an access token is being fetched."""
+        if self._observer is not None:
+            self._notify(self._observer.on_token_fetch)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None,
+        params: Mapping[str, str] | None,
+        token: str | None,
+    ) -> urllib3.BaseHTTPResponse:
+        """Send the request and return once the answer's status line and headers are in.
+
+        urllib3 directly, not requests over it: requests' per-call work (merging session
+        settings, cookies and hooks, scanning the environment for proxies) cost more CPU than
+        everything else the service does for an issuance, and none of it is needed by a fixed
+        JSON API with no cookies or redirects (the proxy is read once, by config.py).
+        """
+        headers = dict(_HEADERS)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            headers["X-Request-ID"] = request_id
+        payload = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            payload = json.dumps(body, allow_nan=False).encode()
+        connections, prefix = self._connections()
+        url = prefix + path + (f"?{urlencode(params)}" if params else "")
+        try:
+            return connections.urlopen(
+                method,
+                url,
+                body=payload,
+                headers=headers,
+                timeout=self._timeout,
+                # Never sent twice behind the gateway's back: a charge must not run twice.
+                retries=False,
+                # A redirect would re-post card data to another host (OWASP API10).
+                redirect=False,
+                # Return once the headers are in: the body is read by the caller, against the
+                # deadline and a size cap. (The status line and headers are read in here, where
+                # each wait is bounded by the read timeout only: I'mport's front end sends them
+                # in one piece. Cutting off a peer that trickles its headers would need a
+                # socket-level hook inside urllib3's connection classes.)
+                preload_content=False,
+            )
+        except NewConnectionError as exc:  # refused, unreachable, unknown host: nothing was sent
+            raise GatewayUnavailable("I'mport could not be reached.", request_sent=False) from exc
+        except ConnectTimeoutError as exc:
+            raise GatewayTimeout("I'mport did not answer in time.", request_sent=False) from exc
+        except ReadTimeoutError as exc:
+            raise GatewayTimeout("I'mport did not answer in time.") from exc
+        except (TransportError, OSError) as exc:  # reset, closed, TLS failure: maybe received
+            raise GatewayUnavailable("I'mport could not be reached.") from exc
+
+    @staticmethod
+    def _notify(event: Callable[..., None], *args: Any) -> None:
+        """Tell the observer; its failure must never change what a call returns or raises."""
+        try:
+            event(*args)
+        except Exception:
+            logger.exception("The I'mport call observer failed")
+
+    def _connections(self) -> tuple[_Connections, str]:
+        # A forked worker must not share its parent's sockets: one pool per process. Two threads
+        # that both find none open one each, and the last one stays: no lock, so none can be
+        # held across a fork. The pool itself is thread-safe and lends each call a connection.
+        current = self._connections_of
+        if current is None or current[0] != os.getpid():
+            current = self._connections_of = (os.getpid(), *self._open_connections())
+        return current[1], current[2]
+
+    def _open_connections(self) -> tuple[_Connections, str]:
+        options: dict[str, Any] = {"maxsize": _MAX_IDLE_CONNECTIONS, "block": False}
+        if self.base_url.startswith("https:"):
+            # certifi: the trust store requests would use, the same in every image.
+            options["ca_certs"] = self._ca_bundle or certifi.where()
+        if self._proxy_url is None:
+            return urllib3.connection_from_url(self.base_url, **options), self._path_prefix
+        # The manager tunnels https through the proxy (CONNECT) and asks it for plain http URLs
+        # whole, with the proxy's credentials from its URL; calls name the whole URL.
+        proxy = urllib3.util.parse_url(self._proxy_url)
+        headers = urllib3.make_headers(proxy_basic_auth=proxy.auth) if proxy.auth else None
+        manager = urllib3.ProxyManager(
+            self._proxy_url, num_pools=1, proxy_headers=headers, **options
+        )
+        return manager, self.base_url
+
+
+# Sent on every call. gzip: the body is read through urllib3's decoder, against the size cap.
+_HEADERS = {
+    "Accept": "application/json",
+    "Accept-Encoding": "gzip, deflate",
+    "User-Agent": "billing-service",
+}
+# Connections are opened as calls need them; this bounds how many stay open between calls. It is
+# well above a worker's default thread count (gunicorn.conf.py: 8), so a connection is not closed
+# only because the pool was full (README: more than 32 threads still work, with fewer reuses).
+_MAX_IDLE_CONNECTIONS = 32
+
+
+# The most we read of one I'mport answer (after decompression); its largest real answers, a
+# payment with its cancel history, are a few KiB.
+MAX_RESPONSE_BYTES = 1 << 20
+_READ_SIZE = 64 * 1024
+
+
+def _read_body(resp: urllib3.BaseHTTPResponse, deadline: float, read_timeout: float) -> bytes:
+    """Read the whole body by ``deadline`` (time.monotonic), at most MAX_RESPONSE_BYTES of it.
+
+    ``read1`` returns whatever has arrived (at most one socket read) instead of waiting for a
+    full buffer, so the clock is checked between every few bytes a slow peer sends; the socket
+    timeout is cut to the time left, so the last wait ends at the deadline too. No thread or
+    timer per call: a normal answer is already buffered with its headers and costs two read1
+    calls and two clock reads.
+    """
+    declared = resp.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+        raise UnexpectedResponse("I'mport's answer is too large.")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise GatewayTimeout("I'mport did not answer in time.")
+            if left < read_timeout:
+                sock = getattr(resp.connection, "sock", None)
+                if sock is not None:
+                    # urllib3 sets the socket timeout again before the connection's next use.
+                    sock.settimeout(left)
+            chunk = resp.read1(min(_READ_SIZE, MAX_RESPONSE_BYTES + 1 - size), decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                raise UnexpectedResponse("I'mport's answer is too large.")
+            chunks.append(chunk)
+    except ReadTimeoutError as exc:
+        raise GatewayTimeout("I'mport did not answer in time.") from exc
+    except TransportError as exc:  # connection reset or closed mid-body, bad chunking or gzip
+        raise GatewayUnavailable("I'mport's answer was cut off.") from exc
+
+
+def _unwrap(status: int, raw_body: bytes) -> Any:
+    """Check an answer's status and envelope; return the envelope's ``response``."""
+    if status == 401:
+        raise GatewayAuthFailed("I'mport refused our API credentials.", http_status=status)
+    if status >= 500 or 300 <= status < 400:
+        raise UnexpectedResponse(f"I'mport answered HTTP {status}.", http_status=status)
+    try:
+        # bytes: json detects UTF-8 (what I'mport sends), UTF-16/32 and a BOM by itself.
+        envelope = json.loads(raw_body)
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
+        envelope = None
+    if not isinstance(envelope, dict) or not is_whole(envelope.get("code")):
+        if status == 404:  # a bare 404 (from a proxy, say) still means "no such thing"
+            raise ProviderError("I'mport answered 404.", http_status=404)
+        raise UnexpectedResponse("I'mport answered without its JSON envelope.")
+    if envelope["code"] != 0:
+        message = envelope.get("message")
+        raise ProviderError(
+            message if isinstance(message, str) and message else "I'mport refused the request.",
+            http_status=status,
+            code=envelope["code"],
+        )
+    if status >= 400:
+        raise UnexpectedResponse(f"I'mport answered HTTP {status} with code 0.")
+    return envelope.get("response")

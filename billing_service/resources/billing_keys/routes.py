@@ -1,0 +1,132 @@
+"""Billing-key endpoints: issue, look up, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from ...api.blueprint import BODY_ERRORS, CALLER_ERRORS, GATEWAY_ERRORS, Blueprint
+from ...api.services import iamport
+from ...security.callers import require_caller, requires
+from .schemas import (
+    BillingKeyResponseSchema,
+    DeleteBillingKeyQuerySchema,
+    IssueBillingKeyResponseSchema,
+    IssueBillingKeySchema,
+)
+
+blp = Blueprint(
+    "billing-keys",
+    __name__,
+    url_prefix="/subscriptions",
+    description="Billing keys: issue one from card details, look it up, delete it. "
+    "Card data is never stored or logged.",
+)
+blp.before_request(require_caller)
+
+ISSUE_EXAMPLE = {
+    "card_number": "4242-4242-4242-4242",
+    "expiry": "2035-12",
+    "birth": "880101",
+    "pwd_2digit": "12",
+    "customer_uid": "gildong_0001_1234",
+    "customer_name": "홍길동",
+    "customer_email": "gildong@example.com",
+}
+
+BILLING_KEY_EXAMPLE = {
+    "customer_uid": "gildong_0001_1234",
+    "pg_provider": "nice",
+    "pg_id": "nictest04m",
+    "card_name": "현대카드",
+    "card_code": "367",
+    "card_number": "424242******4242",
+    "card_type": "credit",
+    "customer_name": "홍길동",
+    "customer_email": "gildong@example.com",
+    "customer_tel": None,
+    "issued_at": "2026-11-27T09:00:00+00:00",
+    "updated_at": "2026-11-27T09:00:00+00:00",
+    "replaced": False,
+}
+
+
+# The key an answer carries, for the links between operations.
+ANSWERED_KEY = "$response.body#/billing_key/customer_uid"
+KEY_LINKS = {
+    "getBillingKey": {"parameters": {"customer_uid": ANSWERED_KEY}},
+    "deleteBillingKey": {"parameters": {"customer_uid": ANSWERED_KEY}},
+    "chargeBillingKey": {"requestBody": {"customer_uid": ANSWERED_KEY}},
+}
+
+
+@blp.route("/issue-billing")
+class IssueBilling(MethodView):
+    @blp.operation("issueBillingKey", **KEY_LINKS)
+    @blp.body(IssueBillingKeySchema, example=ISSUE_EXAMPLE)
+    @blp.response(
+        200,
+        IssueBillingKeyResponseSchema,
+        example={
+            "status": "success",
+            "message": "Billing has successfully issued",
+            "billing_key": BILLING_KEY_EXAMPLE,
+        },
+    )
+    @blp.errors(*CALLER_ERRORS, "rate_limited", "card_rejected", *BODY_ERRORS, *GATEWAY_ERRORS)
+    @requires("issue")
+    def post(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Issue a billing key from card details
+
+        Obtains an I'mport access token and asks I'mport to issue a billing key under
+        `customer_uid` (`POST /subscribe/customers/{customer_uid}`). Issuing again under the same
+        `customer_uid` replaces the key (`replaced: true`). Accepts JSON or an HTML form body.
+        Scope `issue`; limited per caller, per `customer_uid` and per card (429).
+        """
+        billing_key = iamport().issue_billing_key(
+            args["customer_uid"], args["card"], args["customer"]
+        )
+        return {"billing_key": billing_key}
+
+
+@blp.route("/billing-keys/<id:customer_uid>")
+class BillingKeysById(MethodView):
+    @blp.operation(
+        "getBillingKey",
+        deleteBillingKey=KEY_LINKS["deleteBillingKey"],
+        chargeBillingKey=KEY_LINKS["chargeBillingKey"],
+    )
+    @blp.response(
+        200,
+        BillingKeyResponseSchema,
+        example={"status": "success", "billing_key": BILLING_KEY_EXAMPLE},
+    )
+    @blp.errors(*CALLER_ERRORS, "billing_key_not_found", *GATEWAY_ERRORS)
+    @blp.long_request_line
+    @requires("read")
+    def get(self, customer_uid: str) -> dict[str, Any]:
+        """Look up a billing key
+
+        Calls `GET /subscribe/customers/{customer_uid}`. The card number is masked. Scope `read`.
+        """
+        return {"billing_key": iamport().get_billing_key(customer_uid)}
+
+    # After a deletion, the key must be gone (Schemathesis's use_after_free check).
+    @blp.operation("deleteBillingKey", getBillingKey=KEY_LINKS["getBillingKey"])
+    @blp.arguments(DeleteBillingKeyQuerySchema(), location="query")
+    @blp.response(
+        200,
+        BillingKeyResponseSchema,
+        example={"status": "success", "billing_key": BILLING_KEY_EXAMPLE},
+    )
+    @blp.errors(*CALLER_ERRORS, "billing_key_not_found", "invalid_request", *GATEWAY_ERRORS)
+    @blp.long_request_line
+    @requires("delete")
+    def delete(self, args: dict[str, Any], customer_uid: str) -> dict[str, Any]:
+        """Delete a billing key
+
+        Calls `DELETE /subscribe/customers/{customer_uid}` and answers with the deleted key.
+        A deleted key cannot be restored; payments made with it stay. Scope `delete`.
+        """
+        return {"billing_key": iamport().delete_billing_key(customer_uid, args.get("reason"))}

@@ -1,0 +1,1 @@
+"""Service status: liveness and readiness, without auth."""

@@ -1,0 +1,75 @@
+"""Caller authentication and authorization: ``Authorization: Bearer <secret>`` and scopes.
+
+Each caller in ``BILLING_API_KEYS`` has a secret (kept only as its SHA-256) and scopes
+(``issue``, ``read``, ``charge``, ``cancel``, ``delete``). Each operation names the scope it needs
+with ``@requires``; a key without it gets 403 (OWASP API5, function-level authorization).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import current_app, g, request
+
+from ..api.errors import CallerForbidden, CallerUnauthorized
+from ..config import SCOPES, Caller
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def requires(scope: str) -> Callable[[F], F]:
+    """Mark a view method as needing ``scope``."""
+    assert scope in SCOPES, scope
+
+    def mark(func: F) -> F:
+        func.required_scope = scope  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+def require_caller() -> None:
+    """Identify the calling service and check its scope, or answer 401/403.
+
+    With no keys configured (sandbox mode only) everyone is let in, as ``anonymous``.
+    """
+    callers: tuple[Caller, ...] = current_app.config["BILLING_CALLERS"]
+    if not callers:
+        g.caller = "anonymous"
+        return
+    caller = _authenticate(callers)
+    if caller is None:
+        raise CallerUnauthorized()
+    g.caller = caller.name
+    scope = required_scope()
+    if scope is not None and scope not in caller.scopes:
+        raise CallerForbidden(f"This caller key lacks the '{scope}' scope.")
+
+
+def _authenticate(callers: tuple[Caller, ...]) -> Caller | None:
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    digest = hashlib.sha256(presented.strip().encode("utf-8", "surrogateescape")).digest()
+    found = None
+    # Compare with every caller's digest, in constant time, so timing tells nothing.
+    for caller in callers:
+        if hmac.compare_digest(digest, caller.secret_sha256):
+            found = caller
+    return found
+
+
+def required_scope() -> str | None:
+    """The scope the current request's operation needs (None: not a protected operation).
+
+    Looked up once per request: the auth check and the audit trail both ask.
+    """
+    if "required_scope" not in g:
+        view = current_app.view_functions.get(request.endpoint or "")
+        method = getattr(getattr(view, "view_class", None), request.method.lower(), None)
+        g.required_scope = getattr(method, "required_scope", None)
+    scope: str | None = g.required_scope
+    return scope

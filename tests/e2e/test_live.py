@@ -1,0 +1,142 @@
+"""The service as operators run it: gunicorn with gunicorn.conf.py, over real HTTP.
+
+These tests also scan everything the processes wrote (request lines, gunicorn's log, the app's
+events, all JSON lines on stdout) for the card data they sent.
+"""
+
+from __future__ import annotations
+
+import json
+
+import requests
+
+from ..support import (
+    CALLER_KEY,
+    CARD,
+    REJECTED_CARD,
+    TOKEN_ROUTE,
+    VALID_BODY,
+    LiveService,
+    card_numbers_in,
+    known_cards_in,
+)
+
+URL = "/subscriptions/issue-billing"
+SECRET_MARKERS = ("imp_sandbox_secret", CALLER_KEY)
+
+
+def card_data_in(text: str) -> list[str]:
+    """Card numbers, and the test birth date, password and expiry, wherever they appear."""
+    hits = card_numbers_in(text) + known_cards_in(text)
+    return hits + [v for v in ("880101", "=47", '"47"', "2031-07", "203107") if v in text]
+
+
+def test_make_run_mode_serves_the_seed_form_offline(tmp_path):
+    # No credentials at all: gunicorn.conf.py starts the bundled sandbox, as `make run` does.
+    service = LiveService({})
+    try:
+        resp = requests.post(f"{service.url}{URL}", data=VALID_BODY, timeout=10)
+
+        assert resp.status_code == 200
+        assert resp.json()["status"] == "success"
+        assert resp.json()["message"] == "Billing has successfully issued"
+    finally:
+        service.stop()
+    assert "SANDBOX MODE" in service.log()
+
+
+def test_flows_leave_no_card_data_or_secret_in_any_log(live_service, sandbox):
+    url = live_service.url + URL
+    auth = {"Authorization": f"Bearer {CALLER_KEY}"}
+    flows = [
+        ("json", {**VALID_BODY}),
+        ("form", {**VALID_BODY}),
+        ("json", {**VALID_BODY, "card_number": REJECTED_CARD}),  # 402
+        ("json", {**VALID_BODY, "card_number": "4000-0000-0000-0010"}),  # 502
+        ("json", {**VALID_BODY, "card_number": "4000-0000-0000-0044"}),  # 503
+        ("json", {**VALID_BODY, "card_number": "4242424242424241"}),  # 422 Luhn
+        ("json", {**VALID_BODY, "surprise": CARD}),  # 422 unknown field
+    ]
+    statuses = []
+    for kind, body in flows:
+        sent = {"json": body} if kind == "json" else {"data": body}
+        statuses.append(requests.post(url, headers=auth, timeout=10, **sent).status_code)
+    # Card data in a query string must not reach the logs either.
+    statuses.append(
+        requests.post(f"{url}?card_number={CARD}", headers=auth, json={}, timeout=10).status_code
+    )
+    statuses.append(requests.post(url, json=VALID_BODY, timeout=10).status_code)  # 401
+    # ... nor card data put in a path by mistake.
+    in_path = requests.post(f"{url}/{CARD}", headers=auth, json=VALID_BODY, timeout=10)
+    statuses.append(in_path.status_code)
+    in_id = requests.post(url, headers={**auth, "X-Request-ID": CARD}, json={}, timeout=10)
+    statuses.append(in_id.status_code)
+
+    # The rest of the lifecycle: charge, look up, cancel, delete.
+    charge = {"customer_uid": VALID_BODY["customer_uid"], "amount": 9900, "name": "구독"}
+    paid = requests.post(
+        f"{live_service.url}/subscriptions/payments",
+        headers=auth,
+        json={**charge, "merchant_uid": "order-1"},
+        timeout=10,
+    )
+    statuses.append(paid.status_code)
+    imp_uid = paid.json()["payment"]["imp_uid"]
+    for method, path, body in [
+        ("GET", f"/subscriptions/payments/{imp_uid}", None),
+        ("POST", f"/subscriptions/payments/{imp_uid}/cancel", {"reason": "test"}),
+        ("GET", "/subscriptions/billing-keys/gildong_0001_1234", None),
+        ("DELETE", "/subscriptions/billing-keys/gildong_0001_1234", None),
+    ]:
+        resp = requests.request(
+            method, live_service.url + path, headers=auth, json=body, timeout=10
+        )
+        statuses.append(resp.status_code)
+
+    assert statuses[:7] == [200, 200, 402, 502, 503, 422, 422]  # issuance flows
+    assert statuses[7:11] == [400, 401, 404, 422]  # query, no key, path, request id
+    assert statuses[11:] == [200] * 5  # charge, look up, cancel, look up key, delete
+    # Each request's line has "METHOD path status" as its message.
+    live_service.wait_for('"POST /subscriptions/issue-billing/[masked] 404"')
+    live_service.wait_for('"POST /subscriptions/issue-billing 422"', count=3)
+    live_service.wait_for('"DELETE /subscriptions/billing-keys/gildong_0001_1234 200"')
+    log = live_service.log()
+    issuances = [
+        e
+        for e in live_service.request_entries()
+        if e["method"] == "POST" and e["path"].startswith("/subscriptions/issue-billing")
+    ]
+    assert len(issuances) == 11
+    [in_path_line] = [e for e in issuances if e["status"] == 404]
+    assert (in_path_line["path"], in_path_line["route"]) == (
+        "/subscriptions/issue-billing/[masked]",
+        None,
+    )
+    assert card_data_in(log) == []
+    for secret in SECRET_MARKERS:
+        assert secret not in log
+    assert sandbox.count(TOKEN_ROUTE) <= 2  # at most one per worker
+
+
+def test_request_lines_have_request_ids_and_no_query_strings(live_service):
+    resp = requests.get(f"{live_service.url}/healthz?probe=1", headers={"X-Request-ID": "probe-7"})
+
+    assert resp.json() == {"status": "ok"}
+    live_service.wait_for('"request_id": "probe-7"')
+    [line] = [line for line in live_service.log().splitlines() if '"probe-7"' in line]
+    assert "probe=1" not in line
+    entry = json.loads(line)
+    assert entry["logger"] == "billing_service.access"
+    assert (entry["method"], entry["route"], entry["path"], entry["status"]) == (
+        "GET",
+        "/healthz",
+        "/healthz",
+        200,
+    )
+
+
+def test_the_log_scan_finds_card_data_in_any_format():
+    assert card_data_in("card 4242-4242-4242-4242 seen") != []
+    assert card_data_in("pan=4242 4242 4242 4242") != []
+    assert card_data_in('{"n": "5555555555554444"}') != []
+    assert card_data_in("request_id=0f8918954405811a uid=imps_123456789012") == []

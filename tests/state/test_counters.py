@@ -1,0 +1,65 @@
+"""The in-process rate-limit storage: fixed windows that end on time and never pile up."""
+
+from __future__ import annotations
+
+from limits import RateLimitItemPerHour
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+from billing_service.state.counters import FixedWindowCounters
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_window_counts_until_it_ends_then_starts_again():
+    clock = Clock()
+    counters = FixedWindowCounters(clock=clock)
+
+    assert [counters.incr("k", 60) for _ in range(3)] == [1, 2, 3]
+    assert counters.get("k") == 3 and counters.get_expiry("k") == clock.now + 60
+    clock.now += 59.9
+    assert counters.incr("k", 60) == 4
+    clock.now += 0.1
+
+    assert counters.get("k") == 0
+    assert counters.incr("k", 60) == 1
+    assert counters.get_expiry("k") == clock.now + 60
+
+
+def test_ended_windows_are_dropped_not_kept():
+    clock = Clock()
+    counters = FixedWindowCounters(clock=clock)
+    for n in range(10_000):
+        counters.incr(f"customer-{n}", 3600)
+    clock.now += 3600
+
+    counters.incr("fresh", 3600)
+
+    assert counters.reset() == 1  # only "fresh" was left
+
+
+def test_a_cleared_and_reopened_window_survives_its_old_end():
+    clock = Clock()
+    counters = FixedWindowCounters(clock=clock)
+    counters.incr("k", 60)
+    counters.clear("k")
+    clock.now += 30
+    counters.incr("k", 60)
+    clock.now += 31  # past the first window's end, inside the second's
+
+    assert counters.incr("other", 60) == 1
+    assert counters.get("k") == 1
+
+
+def test_limits_refuses_past_the_limit_through_its_uri():
+    limiter = FixedWindowRateLimiter(storage_from_string("billing-fixed-window-memory://"))
+    limit = RateLimitItemPerHour(2)
+
+    assert [limiter.hit(limit, "caller") for _ in range(3)] == [True, True, False]
+    assert limiter.hit(limit, "another caller")
