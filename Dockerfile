@@ -42,12 +42,18 @@ FROM python:3.11.17-slim-trixie AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
-    PORT=8000
+    PORT=8000 \
+    BILLING_DATA_DIR=/data
 
 # A fixed UID/GID, so volumes and Kubernetes' runAsNonRoot/runAsUser can rely on it.
 RUN groupadd --system --gid 10001 billing \
     && useradd --system --no-log-init --uid 10001 --gid 10001 \
-        --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin billing
+        --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin billing \
+    && install --directory --owner 10001 --group 10001 --mode 0700 /data
+
+# The embedded state store (rate-limit counters, idempotency records, pending charges) and the
+# instance's generated keys: they must survive a restart of the container.
+VOLUME ["/data"]
 
 COPY --from=build /opt/venv /opt/venv
 

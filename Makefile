@@ -17,12 +17,17 @@ test: lint browser
 	$(BIN)/pytest
 
 # lint-imports: the layering of pyproject.toml's [tool.importlinter] contracts.
+# kubernetes-validate: deploy/kubernetes/ against the API schemas of Kubernetes 1.33 (the oldest
+# the manifests target) and 1.37 (the newest the tool knows); kustomization.yaml is no API
+# object. The tool only warns on a kind it has no schema for: tests/deploy/test_kubernetes.py
+# checks that every file really passed.
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
+	$(BIN)/kubernetes-validate --strict --quiet --kubernetes-version 1.33 --kubernetes-version 1.37 $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes/*.yaml))
 
 format: $(INSTALLED)
 	$(BIN)/ruff check --fix .

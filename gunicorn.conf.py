@@ -2,9 +2,7 @@
 
 import atexit
 import glob
-import math
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -33,7 +31,12 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Requests spend most of their time waiting for I'mport: threads keep a worker busy meanwhile.
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# setdefault: the workers inherit the count, and the gateway's connection pool is sized from it
+# (billing_service/gateway/transport.py, max_idle_connections): one source of truth.
+threads = int(os.environ.setdefault("GUNICORN_THREADS", "128"))
+# A worker stops accepting at this many connections (running, queued and kept-alive together):
+# far above its threads, so idle keep-alive connections never shut a worker.
+worker_connections = max(1000, 4 * threads)
 # For gthread this is a heartbeat, not a request limit; keep it above the I'mport read timeout
 # (30 s) so a worker is never killed while it waits for an answer (a charge's outcome is unknown
 # if it is).
@@ -49,20 +52,11 @@ except ConfigError as _error:
 
 # After SIGTERM, workers keep answering the requests in flight for up to graceful_timeout, then
 # are killed; a worker exits as soon as it has none left, so a long value costs nothing while
-# I'mport is healthy. It must cover the longest request: every I'mport call ends within
-# connect + read timeout (the gateway's total deadline), and with at most one token refusal a
-# request makes at most 6 such calls in a row:
-#   refused charge: token, charge -> 401, token, charge -> refused, order lookup, key lookup (6)
-#   lost charge:    token, charge -> 401, token, charge -> no answer, order lookup (5)
-#   cancel:         token, lookup -> 401, token, lookup, cancel (5)
-# Only an I'mport refusing freshly issued tokens again and again makes more (one 401 per step,
-# answered fast in practice), and a charge cut short by the kill is still safe to retry with its
-# merchant_uid. Defaults (3 + 30 s): 6 x 33 + 5 = 203 s. The container's stop grace period
-# (Kubernetes terminationGracePeriodSeconds, docker stop --time) must be longer than this, or
-# the IAMPORT_* timeouts shorter.
-_CALLS_PER_REQUEST = 6
-_per_call = _settings.connect_timeout + _settings.read_timeout if _settings else 33.0
-graceful_timeout = math.ceil(_CALLS_PER_REQUEST * _per_call) + 5
+# I'mport is healthy. It covers the longest request (Settings.longest_request: 6 I'mport calls in
+# a row, each within connect + read timeout, + 5 s; 203 s by default). The container's stop grace
+# period (Kubernetes terminationGracePeriodSeconds, docker stop --time) must be longer than
+# this, or the IAMPORT_* timeouts shorter.
+graceful_timeout = _settings.longest_request if _settings else 203
 keepalive = 5
 # At gunicorn's defaults or tighter: oversized request lines and headers are refused with 400.
 limit_request_line = 4094
@@ -96,17 +90,13 @@ def on_starting(server):
     os.makedirs(os.environ[_METRICS_DIR], exist_ok=True)
     for stale in glob.glob(os.path.join(os.environ[_METRICS_DIR], "*.db")):
         os.remove(stale)
-    if not _settings.card_fingerprint_key_given:
-        # One key for all this instance's workers, so per-card counters in Redis agree.
-        os.environ["BILLING_CARD_FINGERPRINT_KEY"] = secrets.token_hex(32)
-        server.log.warning(
-            "BILLING_CARD_FINGERPRINT_KEY is not set: a random one is used, so per-card limits "
-            "are not shared with other replicas."
-        )
     if _settings.sandbox and _settings.iamport_api_url is None:
         _sandbox = subprocess.Popen(
             [sys.executable, "-m", "billing_service.sandbox", "--port", "0"]
-            + ["--key", _settings.iamport_api_key, "--secret", _settings.iamport_api_secret],
+            + ["--key", _settings.iamport_api_key, "--secret", _settings.iamport_api_secret]
+            # Its notices (scheduled charges, approvals) come back to this service, as the
+            # console's notice URL makes the real I'mport do: the whole loop works offline.
+            + ["--webhook-url", _notice_url(_settings)],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -119,6 +109,25 @@ def on_starting(server):
         # sandbox, so a key issued through one worker is visible to the others.
         os.environ["IAMPORT_API_URL"] = url
         server.log.warning("SANDBOX MODE: I'mport sandbox started at %s", url)
+
+
+def _notice_url(settings):
+    token = settings.webhook_token
+    path = "/webhooks/iamport" + (f"/{token}" if token else "")
+    return f"http://127.0.0.1:{os.environ.get('PORT', '8000')}{path}"
+
+
+def post_worker_init(worker):
+    """Start this worker's event consumer: after the fork (no thread crosses one) and after
+    the app is loaded. It installs no signal handler, so gunicorn's own stay in charge."""
+    worker.wsgi.extensions["events"].consumer.start()
+
+
+def worker_exit(server, worker):
+    """Let the consumer finish the delivery in flight (one attempt lasts at most 15 s)."""
+    app = getattr(worker, "wsgi", None)
+    if app is not None and hasattr(app, "extensions"):
+        app.extensions["events"].consumer.stop(timeout=20)
 
 
 def child_exit(server, worker):

@@ -153,12 +153,17 @@ def _spread(
         counts = Counter(seen.values())
         if not counts:  # nothing to tell the processes apart by
             break
-        busiest, held = counts.most_common(1)[0]
-        if held <= share and len(seen) == len(by_port):
+        if max(counts.values()) <= share and len(seen) == len(by_port):
             break
-        victim = next(by_port[p] for p, pid in seen.items() if pid == busiest)
-        conns[victim].close()
-        conns[victim] = connect()
+        # Every process above its share gives up its excess at once (one by one would take
+        # hundreds of rounds for a few hundred connections); the reopened ones land anywhere.
+        excess = {pid: held - share for pid, held in counts.items() if held > share}
+        for client_port, pid in seen.items():
+            if excess.get(pid, 0) > 0:
+                excess[pid] -= 1
+                victim = by_port[client_port]
+                conns[victim].close()
+                conns[victim] = connect()
     return sorted(counts.values(), reverse=True) + [0] * (processes - len(counts))
 
 

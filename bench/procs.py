@@ -126,3 +126,67 @@ def machine_busy() -> float:
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
     return (user + nice + system + irq + softirq + steal) / TICKS
+
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes(pids: list[int]) -> int:
+    """Resident set size of ``pids`` added up (pages shared after fork count once per process)."""
+    total = 0
+    for pid in pids:
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
+        except (OSError, IndexError, ValueError):  # gone
+            pass
+    return total
+
+
+def pss_bytes(pids: list[int]) -> int:
+    """Proportional set size of ``pids`` added up: shared pages split between their users."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+_ESTABLISHED = "01"
+
+
+def sockets_to(remote_port: int) -> set[str]:
+    """``socket:[inode]`` of every ESTABLISHED IPv4 TCP connection to ``remote_port``."""
+    try:
+        text = Path("/proc/net/tcp").read_text()
+    except OSError:
+        return set()
+    suffix = f":{remote_port:04X}"
+    found = set()
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == _ESTABLISHED and fields[2].endswith(suffix) and fields[9] != "0":
+            found.add(f"socket:[{fields[9]}]")
+    return found
+
+
+def sockets_held(pids: list[int], sockets: set[str]) -> set[str]:
+    """Which of ``sockets`` (``socket:[inode]``) one of ``pids`` has a descriptor of."""
+    held: set[str] = set()
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target in sockets:
+                held.add(target)
+    return held

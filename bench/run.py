@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import load, procs
+from .sampler import TreeSampler
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "test-output" / "bench"
@@ -50,13 +51,31 @@ PWD = "12"
 # limiter keeps as many counters alive as it would in production.
 NO_LIMIT = "1000000000/hour"
 
-TARGETS = ("floor", "seed", "service")
-LABELS = {"floor": "floor (sandbox)", "seed": "seed-literal", "service": "service"}
+TARGETS = ("floor", "seed", "bare", "service")
+LABELS = {
+    "floor": "floor (sandbox)",
+    "seed": "seed-literal",
+    "bare": "bare Flask",
+    "service": "service",
+}
+# The gunicorn of each target but the floor: (log name, WSGI app).
+APPS = {
+    "seed": ("seed-literal", "bench.seed_literal:app"),
+    "bare": ("bare-flask", "bench.bare_flask:app"),
+}
+CAPACITY_TARGETS = ("floor", "seed", "service")
 
 # Issue 5's targets, all ratios from the same run.
 P50_VS_FLOOR_MAX = 1.10  # at 20 ms
 THROUGHPUT_VS_SEED_MIN = 3.0  # at 0 ms
 CPU_VS_SEED_MAX = 1 / 3  # at 0 ms
+CPU_VS_BARE_MAX = 1.4  # at 0 ms: the service against the bare Flask floor of its own stack
+# The capacity phase (200 ms, 64 and 256 callers).
+CAPACITY_RATE_MIN = {64: 0.95, 256: 0.6}  # service req/s / floor req/s
+CAPACITY_P50_MAX = {64: 1.05}  # service p50 / floor p50
+NEW_CONNECTIONS_MAX = 1.0  # per 1000 upstream calls, once warm
+RSS_MAX_MB = 250.0  # the instance (master + workers) with 256 in flight
+RSS_AT = 256
 
 
 @dataclass
@@ -82,6 +101,22 @@ class Phase:
     warmup_token_calls: int
     spread: list[int]  # keep-alive connections per worker process
     other_cpu_s: float  # CPU used meanwhile by every other process on the machine
+    concurrency: int = 0
+    # Capacity phases only (bench/sampler.py): the tree's memory and upstream connections.
+    rss_peak_mb: float | None = None  # master + workers, added up, highest sample
+    pss_mb: float | None = None  # at the end of the window
+    new_connections: int | None = None  # to the sandbox, opened during the window
+    sampler_cpu_s: float = 0.0
+
+    @property
+    def upstream_calls(self) -> int:
+        return self.token_calls + self.issue_calls
+
+    @property
+    def new_connections_per_1000(self) -> float | None:
+        if self.new_connections is None or not self.upstream_calls:
+            return None
+        return 1000 * self.new_connections / self.upstream_calls
 
     @property
     def cpu_ms_per_issue(self) -> float:
@@ -266,7 +301,10 @@ def measure(
     floor_token: str,
     tag: str,
     balance: bool,
+    sample: bool = False,
 ) -> Phase:
+    """One workload against one target; with ``sample``, its memory and upstream connections
+    are sampled too (bench/sampler.py, every quarter of the latency)."""
     factory = make_factory(target, tag, floor_token)
     check = check_for(target)
     spread: dict[str, Any] = {}
@@ -276,6 +314,11 @@ def measure(
     if warmup:
         load.run("127.0.0.1", port, factory, warmup, concurrency, check, first=0, **spread)
     counts_before = sandbox.counts()
+    sampler = None
+    if sample:
+        upstream = None if target == "floor" else sandbox.port
+        sampler = TreeSampler(root_pid, upstream, interval=max(0.01, latency_ms / 4000))
+        sampler.start()
     cpu_before = procs.cpu_seconds(root_pid)
     sandbox_before = procs.tree_cpu(sandbox.proc.pid)
     busy_before = procs.machine_busy()
@@ -283,6 +326,8 @@ def measure(
     busy = procs.machine_busy() - busy_before
     sandbox_after = procs.tree_cpu(sandbox.proc.pid)
     cpu_after = procs.cpu_seconds(root_pid)
+    if sampler is not None:
+        sampler.stop()
     counts_after = sandbox.counts()
 
     def delta(route: str, a: dict[str, int], b: dict[str, int]) -> int:
@@ -294,6 +339,7 @@ def measure(
     accounted = result.cpu_self + sandbox_after - sandbox_before
     if target != "floor":
         accounted += cpu
+    sampler_cpu = sampler.cpu_s if sampler is not None else 0.0
     return Phase(
         target=target,
         latency_ms=latency_ms,
@@ -308,12 +354,17 @@ def measure(
         cpu_s=cpu,
         cpu_by_process=by_process,
         sandbox_cpu_s=sandbox_after - sandbox_before,
-        loadgen_cpu_s=result.cpu_self,
+        loadgen_cpu_s=result.cpu_self - sampler_cpu,
         token_calls=delta(TOKEN_ROUTE, counts_before, counts_after),
         issue_calls=delta(ISSUE_ROUTE, counts_before, counts_after),
         warmup_token_calls=delta(TOKEN_ROUTE, before_warmup, counts_before),
         spread=result.spread,
         other_cpu_s=max(0.0, busy - accounted),
+        concurrency=concurrency,
+        rss_peak_mb=sampler.rss_peak / 2**20 if sampler else None,
+        pss_mb=sampler.pss_end / 2**20 if sampler else None,
+        new_connections=sampler.new_connections if sampler and target != "floor" else None,
+        sampler_cpu_s=sampler_cpu,
     )
 
 
@@ -416,7 +467,7 @@ def report(
                     f"sandbox for {phase.requests} requests"
                 )
     verdicts: dict[str, Any] = {}
-    floor, seed, service = (figures.get(t) for t in TARGETS)
+    floor, seed, bare, service = (figures.get(t) for t in TARGETS)
     print("ratios:")
     if floor and service:
         ratio = service["p50_ms"] / floor["p50_ms"]
@@ -443,6 +494,125 @@ def report(
             line += f"   target ≤ 1/3 at 0 ms: {_verdict(ok)}"
         print(line)
         print(f"  service p50 / seed p50          = {service['p50_ms'] / seed['p50_ms']:5.2f}×")
+    if bare and service:
+        ratio = service["cpu_ms_per_issue"] / bare["cpu_ms_per_issue"]
+        line = f"  service CPU / bare Flask CPU    = {ratio:5.2f}×"
+        if latency_ms == 0:
+            ok = ratio <= CPU_VS_BARE_MAX
+            verdicts["cpu_vs_bare"] = {"value": ratio, "met": ok}
+            line += f"   target ≤ {CPU_VS_BARE_MAX:.2f}× at 0 ms: {_verdict(ok)}"
+        print(line)
+        print(f"  service p50 / bare Flask p50    = {service['p50_ms'] / bare['p50_ms']:5.2f}×")
+    return {"figures": figures, "verdicts": verdicts}
+
+
+def capacity_report(
+    latency_ms: int, concurrency: int, phases: dict[str, list[Phase]], *, gunicorn_desc: str
+) -> dict[str, Any]:
+    """Print the capacity table of one concurrency; return its figures and verdicts."""
+    first = next(iter(phases.values()))[0]
+    print()
+    print(
+        f"== Capacity: I'mport latency {latency_ms} ms · {concurrency} callers · "
+        f"{first.requests} issuances per target · {gunicorn_desc}"
+    )
+    header = (
+        f"{'target':<16}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'req/s':>8}"
+        f"{'CPU ms/iss':>11}{'RSS MB':>8}{'PSS MB':>8}{'conn/1000':>10}{'sandbox':>9}"
+        f"{'loadgen':>9}{'other':>7}{'fail':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    figures: dict[str, Any] = {}
+    for target in TARGETS:
+        runs = phases.get(target)
+        if not runs:
+            continue
+        row: dict[str, Any] = {
+            attr: _median(runs, attr)
+            for attr in ("p50_ms", "p99_ms", "max_ms", "rate", "cpu_ms_per_issue")
+        }
+        row["rss_mb"] = max(p.rss_peak_mb or 0.0 for p in runs)
+        row["pss_mb"] = max(p.pss_mb or 0.0 for p in runs)
+        conns = [p.new_connections_per_1000 for p in runs]
+        row["new_connections_per_1000"] = None if None in conns else max(conns)  # type: ignore
+        row["sandbox_ms_per_issue"] = statistics.median(
+            1000 * p.sandbox_cpu_s / p.requests for p in runs
+        )
+        row["loadgen_ms_per_issue"] = statistics.median(
+            1000 * p.loadgen_cpu_s / p.requests for p in runs
+        )
+        row["other_cores"] = statistics.median(p.other_cpu_s / p.elapsed for p in runs)
+        row["failures"] = sum(sum(p.failures.values()) for p in runs)
+        row["missing_calls"] = sum(max(0, p.requests - p.issue_calls) for p in runs)
+        figures[target] = row
+        cpu = "—" if target == "floor" else f"{row['cpu_ms_per_issue']:.2f}"
+        per_1000 = row["new_connections_per_1000"]
+        print(
+            f"{LABELS[target]:<16}{row['p50_ms']:>8.1f}{row['p99_ms']:>8.1f}"
+            f"{row['max_ms']:>8.1f}{row['rate']:>8.1f}{cpu:>11}{row['rss_mb']:>8.1f}"
+            f"{row['pss_mb']:>8.1f}{'—' if per_1000 is None else f'{per_1000:.1f}':>10}"
+            f"{row['sandbox_ms_per_issue']:>9.2f}{row['loadgen_ms_per_issue']:>9.2f}"
+            f"{row['other_cores']:>7.2f}{row['failures']:>6}"
+        )
+    print(
+        "  RSS MB: the target's processes' resident sets added up (gunicorn master + workers; "
+        "the sandbox for\n  the floor), highest sample; PSS MB: the same with shared pages "
+        "split, at the end. conn/1000:\n  TCP connections to the sandbox the target opened "
+        "during the measured window per 1000 I'mport calls\n  (token + issuance), from "
+        "/proc/net/tcp and the processes' descriptors (bench/sampler.py)."
+    )
+    busiest = max(row["other_cores"] for row in figures.values())
+    if busiest > 0.15:
+        print(
+            f"  ⚠ other processes kept up to {busiest:.2f} cores busy during these runs: the "
+            "figures are disturbed; run again on a quiet machine."
+        )
+    for target, runs in phases.items():
+        for phase in runs:
+            for failure, n in phase.failures.items():
+                print(f"  ! {LABELS[target]}: {n} × {failure}")
+    verdicts: dict[str, Any] = {}
+    floor, service = figures.get("floor"), figures.get("service")
+    print("ratios and targets:")
+    if floor and service:
+        ratio = service["rate"] / floor["rate"]
+        line = f"  service req/s / floor req/s     = {ratio:5.2f}×"
+        if concurrency in CAPACITY_RATE_MIN:
+            ok = ratio >= CAPACITY_RATE_MIN[concurrency]
+            verdicts["rate_vs_floor"] = {"value": ratio, "met": ok}
+            line += f"   target ≥ {CAPACITY_RATE_MIN[concurrency]:.2f}×: {_verdict(ok)}"
+        print(line)
+        ratio = service["p50_ms"] / floor["p50_ms"]
+        line = f"  service p50 / floor p50         = {ratio:5.2f}×"
+        if concurrency in CAPACITY_P50_MAX:
+            ok = ratio <= CAPACITY_P50_MAX[concurrency]
+            verdicts["p50_vs_floor"] = {"value": ratio, "met": ok}
+            line += f"   target ≤ {CAPACITY_P50_MAX[concurrency]:.2f}×: {_verdict(ok)}"
+        print(line)
+        print(
+            f"  service p99 / floor p99         = {service['p99_ms'] / floor['p99_ms']:5.2f}×"
+            f"   (service p99 {service['p99_ms']:.0f} ms)"
+        )
+    if service:
+        errors = service["failures"] + service["missing_calls"]
+        ok = errors == 0
+        verdicts["errors"] = {"value": errors, "met": ok}
+        print(f"  service errors                  = {errors:5d}    target 0: {_verdict(ok)}")
+        per_1000 = service["new_connections_per_1000"]
+        if per_1000 is not None:
+            ok = per_1000 <= NEW_CONNECTIONS_MAX
+            verdicts["new_connections"] = {"value": per_1000, "met": ok}
+            print(
+                f"  service new upstream conn./1000 = {per_1000:5.2f}    target ≤ "
+                f"{NEW_CONNECTIONS_MAX:.0f} once warm: {_verdict(ok)}"
+            )
+        line = f"  service RSS (master + workers)  = {service['rss_mb']:5.0f} MB"
+        if concurrency == RSS_AT:
+            ok = service["rss_mb"] <= RSS_MAX_MB
+            verdicts["rss"] = {"value": service["rss_mb"], "met": ok}
+            line += f" target ≤ {RSS_MAX_MB:.0f} MB at {RSS_AT} in flight: {_verdict(ok)}"
+        print(line)
     return {"figures": figures, "verdicts": verdicts}
 
 
@@ -451,7 +621,8 @@ def gunicorn_settings(env: dict[str, str]) -> dict[str, Any]:
     code = (
         "import json, runpy; c = runpy.run_path('gunicorn.conf.py'); "
         "print(json.dumps({k: c.get(k) for k in "
-        "('workers', 'threads', 'worker_class', 'keepalive', 'accesslog')}))"
+        "('workers', 'threads', 'worker_class', 'worker_connections', 'keepalive', "
+        "'accesslog')}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
@@ -496,6 +667,24 @@ def main(argv: list[str] | None = None) -> int:
         help="profile the service at 0 ms with py-spy afterwards (default on when installed)",
     )
     parser.add_argument("--profile-requests", type=int, default=3000)
+    parser.add_argument(
+        "--capacity-latency-ms",
+        type=int,
+        default=int(os.environ.get("CAPACITY_LATENCY_MS", 200)),
+        help="I'mport latency of the capacity phase (default 200; 0: no capacity phase)",
+    )
+    parser.add_argument(
+        "--capacity-concurrency",
+        default=os.environ.get("CAPACITY_CONCURRENCY") or "64,256",
+        help="comma-separated caller counts of the capacity phase (default 64,256)",
+    )
+    parser.add_argument(
+        "--capacity-requests",
+        type=int,
+        default=int(os.environ.get("CAPACITY_REQUESTS", 2000)),
+        help="issuances per target and caller count in the capacity phase (default 2000)",
+    )
+    parser.add_argument("--capacity-rounds", type=int, default=1)
     args = parser.parse_args(argv)
     latencies = [int(x) for x in str(args.latency_ms).split(",") if x.strip()]
     targets = [t for t in args.targets.split(",") if t]
@@ -526,7 +715,8 @@ def main(argv: list[str] | None = None) -> int:
     workers = int(settings["workers"])
     gunicorn_desc = (
         f"gunicorn {version('gunicorn')} {settings['worker_class']}, {workers} workers × "
-        f"{settings['threads']} threads, access log {settings['accesslog']!r}"
+        f"{settings['threads']} threads, worker_connections {settings['worker_connections']}, "
+        f"access log {settings['accesslog']!r}"
     )
     print(
         f"software: Flask {version('flask')}, flask-smorest {version('flask-smorest')}, "
@@ -534,10 +724,8 @@ def main(argv: list[str] | None = None) -> int:
         f"urllib3 {version('urllib3')}; {gunicorn_desc}"
     )
     floor_token, token_lifetime = sandbox.token()
-    servers = {
-        "seed": Gunicorn("seed-literal", "bench.seed_literal:app", env),
-        "service": Gunicorn("service", args.service_app, env),
-    }
+    servers = {name: Gunicorn(log, app, env) for name, (log, app) in APPS.items()}
+    servers["service"] = Gunicorn("service", args.service_app, env)
     if args.service_dir:
         service_dir = args.service_dir.resolve()
         servers["service"] = Gunicorn(
@@ -548,9 +736,13 @@ def main(argv: list[str] | None = None) -> int:
     all_phases: list[Phase] = []
     summary: dict[str, Any] = {"machine": procs.machine(), "gunicorn": settings, "latencies": {}}
     service_tokens = 0
+    capacity = [int(x) for x in str(args.capacity_concurrency).split(",") if x.strip()]
+    if not args.capacity_latency_ms:
+        capacity = []
+    capacity_targets = [t for t in CAPACITY_TARGETS if t in targets]
     try:
         for name, server in servers.items():
-            if name in targets:
+            if name in targets or (capacity and name in capacity_targets):
                 server.start(workers)
         service_started = time.monotonic()
         per_latency: dict[int, dict[str, list[Phase]]] = {}
@@ -590,6 +782,48 @@ def main(argv: list[str] | None = None) -> int:
                     if target == "service":
                         service_tokens += phase.token_calls + phase.warmup_token_calls
             per_latency[latency_ms] = results
+        per_capacity: dict[int, dict[str, list[Phase]]] = {}
+        if capacity:
+            sandbox.set_latency(args.capacity_latency_ms)
+        for callers in capacity:
+            results = {}
+            for round_no in range(args.capacity_rounds):
+                for target in capacity_targets:
+                    port, root = (
+                        (sandbox.port, sandbox.proc.pid)
+                        if target == "floor"
+                        else (servers[target].port, servers[target].pid)
+                    )
+                    print(
+                        f"… capacity {args.capacity_latency_ms} ms, {callers} callers: "
+                        f"{LABELS[target]}"
+                        f"{f' (round {round_no + 1})' if args.capacity_rounds > 1 else ''}",
+                        end="",
+                        flush=True,
+                    )
+                    phase = measure(
+                        target,
+                        port,
+                        root,
+                        sandbox,
+                        latency_ms=args.capacity_latency_ms,
+                        count=args.capacity_requests,
+                        # Enough for every caller's connection and for the pools behind
+                        # them to grow to their peak (2 × callers left 27 of 256 to open).
+                        warmup=max(args.warmup, 4 * callers),
+                        concurrency=callers,
+                        floor_token=floor_token,
+                        tag=f"b{run_id}_{target}_cap{callers}_{round_no}",
+                        balance=args.balance,
+                        sample=True,
+                    )
+                    spread = f", connections per worker {'/'.join(map(str, phase.spread))}"
+                    print(f" {phase.elapsed:.1f} s{spread if phase.spread else ''}")
+                    results.setdefault(target, []).append(phase)
+                    all_phases.append(phase)
+                    if target == "service":
+                        service_tokens += phase.token_calls + phase.warmup_token_calls
+            per_capacity[callers] = results
         service_elapsed = time.monotonic() - service_started
 
         for latency_ms, results in per_latency.items():
@@ -598,6 +832,11 @@ def main(argv: list[str] | None = None) -> int:
                 results,
                 concurrency=args.concurrency,
                 gunicorn_desc=gunicorn_desc,
+            )
+        summary["capacity"] = {}
+        for callers, results in per_capacity.items():
+            summary["capacity"][str(callers)] = capacity_report(
+                args.capacity_latency_ms, callers, results, gunicorn_desc=gunicorn_desc
             )
         if "service" in targets:
             lifetimes = max(1, math.ceil(service_elapsed / token_lifetime))
@@ -633,9 +872,17 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers.values():
             server.stop()
         sandbox.stop()
-    summary["phases"] = [{**asdict(p), "cpu_ms_per_issue": p.cpu_ms_per_issue} for p in all_phases]
+    summary["phases"] = [
+        {
+            **asdict(p),
+            "cpu_ms_per_issue": p.cpu_ms_per_issue,
+            "new_connections_per_1000": p.new_connections_per_1000,
+        }
+        for p in all_phases
+    ]
     (OUT / "results.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
-    verdicts = [v["met"] for lat in summary["latencies"].values() for v in lat["verdicts"].values()]
+    tables = [*summary["latencies"].values(), *summary.get("capacity", {}).values()]
+    verdicts = [v["met"] for table in tables for v in table["verdicts"].values()]
     if "token_fetches" in summary:
         verdicts.append(summary["token_fetches"]["met"])
     print()

@@ -5,19 +5,25 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 
 from . import resources
-from .api import guards, headers
+from .api import guards, headers, idempotency
 from .api.blueprint import Api, swagger_ui_assets
 from .api.errors import register_error_handlers
+from .api.events import PaymentEvents
 from .api.fields import IdConverter, id_parameter_schema
-from .config import Settings
+from .config import ConfigError, Settings
+from .events import EventConsumer
 from .gateway import IamportClient
 from .observability import instrumentation, request_ids
 from .observability.metrics import Metrics
 from .security import audit, card_testing
+from .state import EmbeddedStore, StateStore, StateUnavailable, open_store
+from .state.keys import instance_key
+from .state.outbox import EmbeddedOutbox, Outbox, SharedOutbox
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +41,10 @@ carry only the masked card number. Every error has the same JSON shape with a st
 CALLER_KEY_DESCRIPTION = """\
 A caller secret from `BILLING_API_KEYS` (`caller:secret[:scopes]`, or `caller:sha256=<hex>[:scopes]`
 so that only the secret's SHA-256 sits in the environment). Scopes, joined with `+`: `issue`
-(issue billing keys), `read` (look up keys and payments), `charge`, `cancel`, `delete`; none listed
-means all. A key without an operation's scope gets 403 `forbidden`.
+(issue billing keys), `read` (look up keys, payments, schedules and events), `charge`, `cancel`,
+`delete`, `schedule`; none listed means all. A key without an operation's scope gets 403
+`forbidden`. `caller:secret:scopes:prefix=shop_` limits the caller to the customers whose
+`customer_uid` starts with `shop_`.
 """
 
 
@@ -48,6 +56,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.config.update(
         BILLING_CALLERS=settings.callers,
+        BILLING_SETTINGS=settings,
         API_TITLE="Billing-key service",
         API_VERSION="1.0.0",
         OPENAPI_VERSION="3.0.3",
@@ -76,6 +85,13 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     app.extensions["iamport"] = _iamport_client(app, settings, metrics)
     if not settings.callers:
         logger.warning("BILLING_API_KEYS is not set: callers are NOT authenticated (sandbox only).")
+    for warning in settings.warnings:
+        logger.warning(warning)
+    store, counters = _state(settings, metrics)
+    app.extensions["state"] = store
+    fingerprint_key = settings.card_fingerprint_key or _instance_key(settings)
+    app.config["BILLING_CARD_FINGERPRINT_KEY"] = fingerprint_key
+    app.extensions["events"] = _events(app, settings, metrics)
 
     instrumentation.init_app(app, metrics)  # first: it times and logs the whole request
     request_ids.init_app(app)
@@ -88,13 +104,74 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     card_testing.init_app(
         app,
         settings,
+        counters,
         issue_endpoint=resources.ISSUE_ENDPOINT,
         charge_endpoint=resources.CHARGE_ENDPOINT,
+    )
+    # After the limits: a replayed answer runs no limit (it reaches no I'mport).
+    idempotency.init_app(
+        app,
+        store,
+        key=fingerprint_key,
+        ttl=settings.idempotency_ttl,
+        lease=settings.longest_request,
+        endpoints=resources.MONEY_ENDPOINTS,
     )
     audit.init_app(app)
     app.register_blueprint(swagger_ui_assets)
     register_error_handlers(app)
     return app
+
+
+def _state(settings: Settings, metrics: Metrics) -> tuple[StateStore, dict[str, Any]]:
+    """The state store, and where the card-testing limits count (StoreCounters' options)."""
+    try:
+        store = open_store(settings.state_url)
+        if settings.state_url.startswith("sqlite:///"):
+            return store, {"primary": store}
+        # Replicas share Redis; with Redis down, each instance counts in its embedded store.
+        embedded = EmbeddedStore(os.path.join(settings.data_dir, "state.db"))
+    except StateUnavailable as exc:
+        raise ConfigError(f"{exc} Check BILLING_DATA_DIR and BILLING_STATE_URL.") from exc
+    options = {
+        "primary": store,
+        "fallback": embedded,
+        "on_fallback": metrics.observe_state_fallback,
+    }
+    return store, options
+
+
+def _events(app: Flask, settings: Settings, metrics: Metrics) -> PaymentEvents:
+    """The outbox in the state store, and its consumer (started by gunicorn.conf.py in each
+    worker, after the fork: a thread must not cross one)."""
+    if settings.state_url.startswith("sqlite:///"):
+        outbox: Outbox = EmbeddedOutbox(settings.state_url.removeprefix("sqlite:///"))
+    else:
+        outbox = SharedOutbox(settings.state_url)
+    events = PaymentEvents(
+        outbox,
+        settings.event_urls,
+        app.extensions["iamport"],
+        reconcile_after=settings.schedule_reconcile_after,
+    )
+    events.consumer = EventConsumer(
+        outbox,
+        secret=settings.event_secret,
+        delays=settings.event_retry_delays,
+        lease_seconds=settings.event_lease_seconds,
+        on_outcome=metrics.observe_event_delivery,
+        handlers=events.handlers,
+    )
+    return events
+
+
+def _instance_key(settings: Settings) -> bytes:
+    try:
+        return instance_key(settings.data_dir, "card-fingerprint.key")
+    except StateUnavailable as exc:
+        raise ConfigError(
+            f"{exc} Set BILLING_CARD_FINGERPRINT_KEY or fix BILLING_DATA_DIR."
+        ) from exc
 
 
 def _iamport_client(app: Flask, settings: Settings, metrics: Metrics) -> IamportClient:
@@ -122,4 +199,5 @@ def _iamport_client(app: Flask, settings: Settings, metrics: Metrics) -> Iamport
         proxy_url=settings.iamport_proxy_url,
         ca_bundle=settings.iamport_ca_bundle,
         observer=metrics,
+        channel_key=settings.channel_key,
     )

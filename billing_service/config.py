@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import ipaddress
 import math
+import os
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -19,7 +21,15 @@ DEFAULT_API_URL = "https://api.iamport.kr"
 SANDBOX_API_KEY = "imp_sandbox_key"
 SANDBOX_API_SECRET = "imp_sandbox_secret"
 
-SCOPES = frozenset({"issue", "read", "charge", "cancel", "delete"})
+SCOPES = frozenset({"issue", "read", "charge", "cancel", "delete", "schedule"})
+# Where the embedded state store and the instance's generated keys live; it must survive a
+# restart (the image declares it a volume).
+DEFAULT_DATA_DIR = "var"
+REDIS_SCHEMES = ("redis://", "rediss://")
+# After each failed delivery of an event: Svix's schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
+# 10 h: over 24 h in all), the first attempt being immediate.
+DEFAULT_EVENT_RETRY_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+_CALLS_PER_REQUEST = 6
 
 # Card-testing limits (flask-limiter notation), each overridable by the variable of that name.
 # Generous defaults, to tune with real traffic: a limit hit by legitimate callers costs sales.
@@ -38,11 +48,17 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Caller:
-    """A calling service: its name, the SHA-256 of its secret, and what it may do."""
+    """A calling service: its name, the SHA-256 of its secret, what it may do, and the
+    ``customer_uid`` prefix of the customers it owns (None: all of them)."""
 
     name: str
     secret_sha256: bytes = field(repr=False)
     scopes: frozenset[str]
+    prefix: str | None = None
+
+    def owns(self, customer_uid: str | None) -> bool:
+        """Whether this caller may touch the customer (OWASP API1: object-level access)."""
+        return self.prefix is None or (customer_uid or "").startswith(self.prefix)
 
 
 @dataclass(frozen=True)
@@ -60,11 +76,44 @@ class Settings:
     iamport_ca_bundle: str | None
     callers: tuple[Caller, ...]  # empty: no caller auth (sandbox mode only)
     sandbox: bool
-    ratelimit_storage: str
+    # Where the service keeps what its workers (and replicas) share: sqlite:///<path> (one
+    # instance) or redis://... (replicas); counters_in_memory: the deprecated memory:// (tests).
+    state_url: str
+    counters_in_memory: bool
+    data_dir: str
+    idempotency_ttl: float
     limits: dict[str, str]
-    # Key of the HMAC that turns a card number into a rate-limit key; random when not given.
-    card_fingerprint_key: bytes = field(repr=False)
-    card_fingerprint_key_given: bool
+    # Key of the HMAC that turns a card number (and an idempotent request) into a key; None:
+    # the instance's own, generated once in data_dir.
+    card_fingerprint_key: bytes | None = field(repr=False)
+    # The I'mport console channel calls use unless they name one (IAMPORT_CHANNEL_KEY).
+    channel_key: str | None = None
+    # Who may post I'mport's notices: addresses (None: anyone), the secret path segment, and
+    # the proxies whose X-Forwarded-For is believed.
+    webhook_allowed_ips: frozenset[str] | None = None
+    webhook_token: str | None = field(default=None, repr=False)
+    trusted_proxies: frozenset[str] = frozenset()
+    # Signed events to internal services.
+    event_urls: tuple[str, ...] = ()
+    event_secret: str | None = field(default=None, repr=False)
+    event_retry_delays: tuple[float, ...] = DEFAULT_EVENT_RETRY_DELAYS
+    event_lease_seconds: float = 120.0
+    schedule_reconcile_after: float = 600.0
+    # What the operator should change (deprecated settings), logged at start-up.
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def longest_request(self) -> int:
+        """Seconds the longest request can last: at most 6 I'mport calls in a row, each within
+        its deadline (connect + read timeout), and 5 s to spare.
+
+        With at most one token refusal, the longest chains are:
+          refused charge: token, charge -> 401, token, charge -> refused, order lookup, key lookup
+          lost charge:    token, charge -> 401, token, charge -> no answer, order lookup
+          lost cancel:    token, lookup -> 401, token, lookup, cancel -> no answer, lookup
+        Only an I'mport refusing freshly issued tokens again and again makes more.
+        """
+        return math.ceil(_CALLS_PER_REQUEST * (self.connect_timeout + self.read_timeout)) + 5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -86,10 +135,14 @@ class Settings:
         url = env.get("IAMPORT_API_URL", "").strip() or (None if sandbox else DEFAULT_API_URL)
         if url is not None and not url.startswith(("https://", "http://")):
             raise ConfigError("IAMPORT_API_URL must be an http:// or https:// URL.")
-        storage = env.get("BILLING_RATELIMIT_STORAGE", "").strip() or "memory://"
-        if not storage.startswith(("memory://", "redis://", "rediss://")):
-            raise ConfigError("BILLING_RATELIMIT_STORAGE must be memory:// or a redis:// URL.")
+        data_dir = env.get("BILLING_DATA_DIR", "").strip() or DEFAULT_DATA_DIR
+        state_url, in_memory, warnings = _state_url(env, data_dir)
         fingerprint_key = env.get("BILLING_CARD_FINGERPRINT_KEY", "").strip()
+        if state_url.startswith(REDIS_SCHEMES) and not fingerprint_key:
+            raise ConfigError(
+                "BILLING_CARD_FINGERPRINT_KEY is required with a redis:// BILLING_STATE_URL: "
+                "every replica must turn a card (and a retried request) into the same key."
+            )
         return cls(
             iamport_api_url=url,
             iamport_api_key=key or SANDBOX_API_KEY,
@@ -105,23 +158,126 @@ class Settings:
             ),
             callers=callers,
             sandbox=sandbox,
-            ratelimit_storage=storage,
+            state_url=state_url,
+            counters_in_memory=in_memory,
+            data_dir=data_dir,
+            idempotency_ttl=_seconds(env, "BILLING_IDEMPOTENCY_TTL", 86400.0),
             limits={name: _limit(env, name, default) for name, default in DEFAULT_LIMITS.items()},
-            card_fingerprint_key=fingerprint_key.encode() or secrets.token_bytes(32),
-            card_fingerprint_key_given=bool(fingerprint_key),
+            card_fingerprint_key=fingerprint_key.encode() or None,
+            channel_key=env.get("IAMPORT_CHANNEL_KEY", "").strip() or None,
+            webhook_allowed_ips=_addresses(env, "BILLING_WEBHOOK_ALLOWED_IPS") or None,
+            webhook_token=_webhook_token(env),
+            trusted_proxies=_addresses(env, "BILLING_TRUSTED_PROXIES"),
+            event_urls=_event_urls(env),
+            event_secret=_event_secret(env),
+            event_retry_delays=_delays(env),
+            event_lease_seconds=_seconds(env, "BILLING_EVENT_LEASE_SECONDS", 120.0),
+            schedule_reconcile_after=_seconds(env, "BILLING_SCHEDULE_RECONCILE_AFTER", 600.0),
+            warnings=warnings,
         )
 
 
-def _parse_callers(value: str) -> tuple[Caller, ...]:
-    """``caller:secret[:scopes]`` or ``caller:sha256=<hex>[:scopes]``, comma-separated.
+def _state_url(env: Mapping[str, str], data_dir: str) -> tuple[str, bool, tuple[str, ...]]:
+    """BILLING_STATE_URL, or the deprecated BILLING_RATELIMIT_STORAGE, or the embedded store."""
+    url = env.get("BILLING_STATE_URL", "").strip()
+    alias = env.get("BILLING_RATELIMIT_STORAGE", "").strip()
+    warnings: list[str] = []
+    if not url and alias:
+        warnings.append("BILLING_RATELIMIT_STORAGE is deprecated: set BILLING_STATE_URL instead.")
+        if alias.startswith("memory://"):
+            warnings.append(
+                "BILLING_RATELIMIT_STORAGE=memory:// counts card-testing limits per process "
+                "(tests only): the configured limits are multiplied by the number of workers."
+            )
+            return _embedded(data_dir), True, tuple(warnings)
+        if not alias.startswith(REDIS_SCHEMES):
+            raise ConfigError("BILLING_RATELIMIT_STORAGE must be memory:// or a redis:// URL.")
+        url = alias
+    url = url or _embedded(data_dir)
+    if not url.startswith((*REDIS_SCHEMES, "sqlite:///")) or url == "sqlite:///":
+        raise ConfigError("BILLING_STATE_URL must be sqlite:///<path> or a redis:// URL.")
+    return url, False, tuple(warnings)
 
-    Scopes are joined with ``+`` (``issue+read``); none listed means all of them.
+
+def _addresses(env: Mapping[str, str], name: str) -> frozenset[str]:
+    """Comma-separated IP addresses (IPv4 or IPv6), normalised."""
+    addresses = set()
+    for part in filter(None, (p.strip() for p in env.get(name, "").split(","))):
+        try:
+            addresses.add(str(ipaddress.ip_address(part)))
+        except ValueError:
+            raise ConfigError(f"{name} must be comma-separated IP addresses.") from None
+    return frozenset(addresses)
+
+
+def _webhook_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("BILLING_WEBHOOK_TOKEN", "").strip()
+    if token and not re.fullmatch("[A-Za-z0-9_-]{16,80}", token):
+        raise ConfigError("BILLING_WEBHOOK_TOKEN must be 16-80 of [A-Za-z0-9_-].")
+    return token or None
+
+
+def _event_urls(env: Mapping[str, str]) -> tuple[str, ...]:
+    urls = tuple(filter(None, (u.strip() for u in env.get("BILLING_EVENT_URLS", "").split(","))))
+    for url in urls:
+        if not url.startswith(("http://", "https://")) or not urlsplit(url).hostname:
+            raise ConfigError("BILLING_EVENT_URLS must be comma-separated http(s):// URLs.")
+    return urls
+
+
+def _event_secret(env: Mapping[str, str]) -> str | None:
+    secret = env.get("BILLING_EVENT_SECRET", "").strip()
+    if not secret:
+        if _event_urls(env):
+            raise ConfigError(
+                "BILLING_EVENT_SECRET (whsec_...) is required with BILLING_EVENT_URLS."
+            )
+        return None
+    try:
+        raw = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except ValueError:
+        raw = b""
+    if not secret.startswith("whsec_") or not 24 <= len(raw) <= 64:
+        raise ConfigError(
+            "BILLING_EVENT_SECRET must be whsec_ and the base64 of 24 to 64 random bytes."
+        )
+    return secret
+
+
+def _delays(env: Mapping[str, str]) -> tuple[float, ...]:
+    raw = env.get("BILLING_EVENT_RETRY_DELAYS", "").strip()
+    if not raw:
+        return DEFAULT_EVENT_RETRY_DELAYS
+    try:
+        delays = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise ConfigError("BILLING_EVENT_RETRY_DELAYS must be comma-separated seconds.") from None
+    if not delays or not all(d >= 0 and math.isfinite(d) for d in delays):
+        raise ConfigError("BILLING_EVENT_RETRY_DELAYS must be comma-separated seconds >= 0.")
+    return delays
+
+
+def _embedded(data_dir: str) -> str:
+    return "sqlite:///" + os.path.join(data_dir, "state.db")
+
+
+def _parse_callers(value: str) -> tuple[Caller, ...]:
+    """``caller:secret[:scopes[:prefix=P]]`` or ``caller:sha256=<hex>[:...]``, comma-separated.
+
+    Scopes are joined with ``+`` (``issue+read``); none listed means all of them. ``prefix=P``:
+    the caller owns only the customers whose ``customer_uid`` starts with P.
     """
     callers: dict[str, Caller] = {}
     for entry in filter(None, (part.strip() for part in value.split(","))):
         name, _, rest = entry.partition(":")
-        secret, _, scope_list = rest.partition(":")
-        name, secret = name.strip(), secret.strip()
+        secret, _, rest = rest.partition(":")
+        scope_list, _, ownership = rest.partition(":")
+        name, secret, ownership = name.strip(), secret.strip(), ownership.strip()
+        prefix = ownership.removeprefix("prefix=") if ownership else None
+        if ownership and (not ownership.startswith("prefix=") or not prefix):
+            raise ConfigError(
+                f"BILLING_API_KEYS: {name!r} has an ownership rule that is not prefix=<text>."
+            )
         if not name or not secret:
             raise ConfigError(
                 "BILLING_API_KEYS entries must look like caller:secret[:scope+scope] "
@@ -135,7 +291,7 @@ def _parse_callers(value: str) -> tuple[Caller, ...]:
                 f"BILLING_API_KEYS gives {name!r} unknown scopes {sorted(unknown)}; "
                 f"known: {sorted(SCOPES)}."
             )
-        callers[name] = Caller(name, _secret_digest(name, secret), scopes)
+        callers[name] = Caller(name, _secret_digest(name, secret), scopes, prefix)
     return tuple(callers.values())
 
 

@@ -3,19 +3,24 @@ stand-in and requests run in the background."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+import redis as redis_client
 import requests
 
 from billing_service.config import DEFAULT_LIMITS
@@ -65,6 +70,13 @@ class Sandbox:
     def count(self, route: str) -> int:
         return self.counts().get(route, 0)
 
+    def wait_in_flight(self, route: str, timeout: float = 10) -> None:
+        """Poll until a call to ``route`` has reached the sandbox and is not answered yet."""
+        deadline = time.monotonic() + timeout
+        while not self.admin("GET", "calls")["in_flight"].get(route):
+            assert time.monotonic() < deadline, f"no call to {route} came in time"
+            time.sleep(0.01)
+
     def calls(self, route: str) -> list[dict]:
         """The calls made to ``route`` ("METHOD /template"), oldest first."""
         calls = self.admin("GET", "calls")["calls"]
@@ -86,6 +98,8 @@ def service_env(sandbox_url: str, **overrides: str) -> dict[str, str]:
         "IAMPORT_API_SECRET": DEFAULT_API_SECRET,
         "BILLING_API_KEYS": f"checkout:{CALLER_KEY},ops:{OTHER_CALLER_KEY}",
         "IAMPORT_READ_TIMEOUT": "2",
+        # Each service its own state store: counters and records never leak between tests.
+        "BILLING_DATA_DIR": tempfile.mkdtemp(prefix="billing-test-"),
         **overrides,
     }
 
@@ -119,8 +133,9 @@ class LiveService:
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        # gunicorn logs one "Booting worker" line per worker once it can accept requests.
-        self.wait_for("Booting worker", count=workers)
+        # Each worker starts its event consumer once its app is loaded (post_worker_init): from
+        # then on it answers at once. ("Booting worker" comes before the app is loaded.)
+        self.wait_for("The event consumer started", count=workers)
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -196,8 +211,8 @@ def known_cards_in(text: str) -> list[str]:
 class RedisServer:
     """A throwaway redis-server on a free loopback port (Debian's redis-server package)."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()  # a port: the one of a server stopped, to restart it
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
@@ -220,11 +235,30 @@ class RedisServer:
         self.proc.stdout.close()
 
 
+@contextlib.contextmanager
+def redis_url() -> Iterator[str]:
+    """The Redis that .ci/run started (emptied first), else one of our own."""
+    if url := os.environ.get("BILLING_TEST_REDIS_URL"):
+        redis_client.Redis.from_url(url).flushdb()
+        yield url
+        return
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the Redis tests: .ci/run installs redis-server")
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    server = RedisServer()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
 class CannedServer:
     """A minimal HTTP server answering every request with the next canned response.
 
     A response may be delayed, may stop halfway through its body (``stall``) until the server
-    is shut down, or may be sent in chunks of 64 KiB without a Content-Length (``chunked``).
+    is shut down, may be sent in chunks of 64 KiB without a Content-Length (``chunked``), or
+    may have its status line and headers sent a byte every 0.05 s (``trickle_headers``).
     """
 
     def __init__(self) -> None:
@@ -263,7 +297,20 @@ class CannedServer:
                     self.wfile.write(b"0\r\n\r\n")
                     return
                 self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
+                if answer["trickle_headers"]:
+                    self._headers_buffer.append(b"\r\n")  # what end_headers would add and send
+                    head = b"".join(self._headers_buffer)
+                    self._headers_buffer = []
+                    try:
+                        for i in range(len(head)):
+                            if canned.released.wait(0.05):  # the server is closing
+                                return
+                            self.wfile.write(head[i : i + 1])
+                    except OSError:  # the client gave up and closed the connection
+                        self.close_connection = True
+                        return
+                else:
+                    self.end_headers()
                 if answer["stall"]:
                     self.wfile.write(body[: len(body) // 2])
                     self.wfile.flush()
@@ -292,6 +339,7 @@ class CannedServer:
         delay: float = 0,
         stall: bool = False,
         chunked: bool = False,
+        trickle_headers: bool = False,
     ) -> None:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.responses.append(
@@ -302,6 +350,7 @@ class CannedServer:
                 "delay": delay,
                 "stall": stall,
                 "chunked": chunked,
+                "trickle_headers": trickle_headers,
             }
         )
 

@@ -47,6 +47,9 @@ def test_no_credentials_is_sandbox_mode():
         ({**REAL, "BILLING_API_KEYS": "shop:k:issue+refund"}, "unknown scopes"),
         ({**REAL, "BILLING_API_KEYS": "shop:sha256=abc"}, "64 hex digits"),
         ({**REAL, "BILLING_RATELIMIT_STORAGE": "mongodb://x"}, "BILLING_RATELIMIT_STORAGE"),
+        ({**REAL, "BILLING_STATE_URL": "mongodb://x"}, "BILLING_STATE_URL"),
+        ({**REAL, "BILLING_STATE_URL": "redis://r:6379/0"}, "BILLING_CARD_FINGERPRINT_KEY"),
+        ({**REAL, "BILLING_API_KEYS": "shop:k:issue:owner=x"}, "prefix="),
         ({**REAL, "BILLING_LIMIT_ISSUE_PER_CARD": "often"}, "BILLING_LIMIT_ISSUE_PER_CARD"),
         ({**REAL, "BILLING_API_KEYS": "shop:a,shop:b"}, "twice"),
         ({**REAL, "IAMPORT_API_URL": "ftp://x"}, "http"),
@@ -113,7 +116,9 @@ def test_rate_limits_have_defaults_and_can_be_set():
 
     assert settings.limits["BILLING_LIMIT_ISSUE_PER_CARD"] == "3/day"
     assert settings.limits["BILLING_LIMIT_ISSUE_PER_CUSTOMER"] == "30/hour"
-    assert settings.ratelimit_storage == "memory://"
+    # Counted in the instance's embedded store, shared by its workers, by default.
+    assert settings.state_url == "sqlite:///var/state.db"
+    assert not settings.counters_in_memory
 
 
 @pytest.mark.parametrize(
@@ -163,3 +168,27 @@ def test_sandbox_mode_uses_the_bundled_sandboxs_default_credentials():
     from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
     assert (SANDBOX_API_KEY, SANDBOX_API_SECRET) == (DEFAULT_API_KEY, DEFAULT_API_SECRET)
+
+
+def test_a_caller_may_own_only_the_customers_with_its_prefix():
+    settings = Settings.from_env(
+        {**REAL, "BILLING_API_KEYS": "checkout:k1:issue+read+charge:prefix=shop_,ops:k2"}
+    )
+
+    checkout, ops = settings.callers
+    assert checkout.prefix == "shop_" and checkout.scopes == {"issue", "read", "charge"}
+    assert checkout.owns("shop_0001") and not checkout.owns("other_0001")
+    assert ops.prefix is None and ops.owns("other_0001")
+
+
+def test_the_deprecated_storage_variable_still_works_and_says_so():
+    settings = Settings.from_env(
+        {
+            **REAL,
+            "BILLING_RATELIMIT_STORAGE": "redis://r:6379/1",
+            "BILLING_CARD_FINGERPRINT_KEY": "k",
+        }
+    )
+
+    assert settings.state_url == "redis://r:6379/1"
+    assert any("deprecated" in w for w in settings.warnings)

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from .bodies import FORM, BodyParser
 from .errors import ERRORS, ErrorSchema, http_error_response
+from .idempotency import KEY_PATTERN
 
 # Errors that every operation calling I'mport can answer, and every operation taking a body.
 GATEWAY_ERRORS = (
@@ -27,6 +28,35 @@ GATEWAY_ERRORS = (
 )
 BODY_ERRORS = ("invalid_json", "payload_too_large", "unsupported_media_type", "invalid_request")
 CALLER_ERRORS = ("card_data_in_url", "unauthorized", "forbidden")
+# What an operation honouring Idempotency-Key can answer besides its own errors.
+IDEMPOTENCY_ERRORS = (
+    "invalid_idempotency_key",
+    "idempotency_key_reused",
+    "request_in_progress",
+    "state_unavailable",
+)
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": "Makes retrying this request safe: the first answer is stored (24 h by "
+    "default, per caller) and given again to every retry with the same key and the same "
+    "request, with `Idempotent-Replayed: true`, without calling I'mport again. 1-255 printable "
+    'ASCII, bare (`KG5LxwFBepaKHyUD`) or quoted (`"8e03978e-40d5-43e8-bc93-6894a57f9324"`); a '
+    "UUID is a good key. The same key with another request is 422 "
+    "`idempotency_key_reused`, while the first still runs 409 `request_in_progress`. Answers "
+    "whose outcome was unknown (502, 503, 504) are not stored: a retry runs again, safely.",
+    # No example: Swagger UI would send the same one with every operation (the same key with
+    # another request is a 422).
+    "schema": {"type": "string", "pattern": KEY_PATTERN},
+}
+REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored answer of an earlier request with the "
+        "same Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
 # gunicorn refuses a request line (method, path, query) over limit_request_line (4094 bytes)
 # before the service sees it, with its own small HTML page.
 REQUEST_LINE_TOO_LONG = {
@@ -40,6 +70,8 @@ RETRY_AFTER = {
         "schema": {"type": "integer", "minimum": 0},
     }
 }
+# Statuses whose answers carry Retry-After (409: request_in_progress only).
+_RETRY_AFTER_STATUSES = (409, 429)
 
 
 class Api(BaseApi):
@@ -131,6 +163,12 @@ class Blueprint(BaseBlueprint):
         decorator: Callable[..., Any] = self.doc(**doc)
         return decorator
 
+    def idempotent(self, *headers: dict[str, Any]) -> Callable[..., Any]:
+        """Document the Idempotency-Key header of an operation (see api.idempotency), and any
+        other ``headers`` parameters it takes (one list: a second doc() would replace it)."""
+        decorator: Callable[..., Any] = self.doc(parameters=[IDEMPOTENCY_KEY, *headers])
+        return decorator
+
     def long_request_line(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Document gunicorn's 414 on an operation whose path or query the caller fills in."""
         documented: Callable[..., Any] = self.doc(responses={"414": REQUEST_LINE_TOO_LONG})(func)
@@ -153,7 +191,7 @@ class Blueprint(BaseBlueprint):
                 func = self.alt_response(
                     status,
                     schema=ErrorSchema,
-                    headers=RETRY_AFTER if status == 429 else None,
+                    headers=RETRY_AFTER if status in _RETRY_AFTER_STATUSES else None,
                     description=" or ".join(f"`{c}`: {ERRORS[c].message}" for c in status_codes),
                     examples={
                         c: {"value": {**_error_example(c), **extra.get(c, {})}}

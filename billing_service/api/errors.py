@@ -16,16 +16,21 @@ import marshmallow as ma
 from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import (
     BadRequest,
+    Conflict,
     Forbidden,
     HTTPException,
+    NotFound,
+    PreconditionFailed,
     ServiceUnavailable,
     Unauthorized,
+    UnprocessableEntity,
     UnsupportedMediaType,
 )
 
 from ..gateway import (
     BillingKeyNotFound,
     CancelExceedsBalance,
+    CancelOutcomeUnknown,
     CardDeclined,
     CardRejected,
     ChargeOutcomeUnknown,
@@ -36,7 +41,13 @@ from ..gateway import (
     GatewayUnavailable,
     NothingToCancel,
     PaymentNotFound,
+    ScheduleNotFound,
+    ScheduleNotRevocable,
+    ScheduleOutcomeUnknown,
+    ScheduleRefused,
+    SchedulesPending,
 )
+from ..state import StateUnavailable
 from .fields import constant
 from .schemas import PaymentSchema
 
@@ -60,6 +71,11 @@ ERRORS = {
         ErrorKind(
             400, "card_data_in_url", "Card data belongs in the request body, never in the URL."
         ),
+        ErrorKind(
+            400,
+            "invalid_idempotency_key",
+            "Idempotency-Key must be one header of 1 to 255 printable ASCII characters.",
+        ),
         ErrorKind(401, "unauthorized", "Send a valid caller key as 'Authorization: Bearer <key>'."),
         ErrorKind(403, "forbidden", "This caller key may not use this operation."),
         ErrorKind(402, "card_rejected", "I'mport refused to issue a billing key for this card."),
@@ -67,11 +83,34 @@ ERRORS = {
         ErrorKind(404, "not_found", "There is no such endpoint."),
         ErrorKind(404, "billing_key_not_found", "There is no billing key under this customer_uid."),
         ErrorKind(404, "payment_not_found", "There is no payment with this imp_uid."),
+        ErrorKind(
+            404, "schedule_not_found", "There is no scheduled charge with this merchant_uid."
+        ),
+        ErrorKind(404, "event_not_found", "There is no failed delivery of this event."),
         ErrorKind(405, "method_not_allowed", "This endpoint does not allow that method."),
         ErrorKind(
             409, "duplicate_merchant_uid", "This merchant_uid was already used by another payment."
         ),
+        ErrorKind(
+            409, "schedule_not_revocable", "The scheduled charge was executed or revoked already."
+        ),
+        ErrorKind(
+            409,
+            "schedules_pending",
+            "The billing key has scheduled charges; revoke them, or delete with "
+            "revoke_schedules=true.",
+        ),
         ErrorKind(409, "nothing_to_cancel", "The payment has nothing left to cancel."),
+        ErrorKind(
+            409,
+            "request_in_progress",
+            "A request with this Idempotency-Key is still running; retry after Retry-After.",
+        ),
+        ErrorKind(
+            412,
+            "billing_key_exists",
+            "This customer_uid already has a billing key (If-None-Match).",
+        ),
         ErrorKind(413, "payload_too_large", "The request body is larger than 16 KiB."),
         ErrorKind(
             415,
@@ -79,12 +118,23 @@ ERRORS = {
             "Send the body as application/json or application/x-www-form-urlencoded.",
         ),
         ErrorKind(422, "invalid_request", "Some fields are invalid; see 'errors'."),
+        ErrorKind(422, "schedule_refused", "I'mport refused to schedule these charges."),
+        ErrorKind(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with another request; use a new key.",
+        ),
         ErrorKind(429, "rate_limited", "Too many attempts; retry after the Retry-After delay."),
         ErrorKind(500, "internal_error", "The service failed unexpectedly."),
         ErrorKind(502, "gateway_error", "I'mport answered in a way the service cannot use."),
         ErrorKind(502, "gateway_auth_failed", "I'mport refused the service's API credentials."),
         ErrorKind(503, "gateway_unavailable", "I'mport could not be reached."),
         ErrorKind(503, "not_ready", "The service cannot get an I'mport access token."),
+        ErrorKind(
+            503,
+            "state_unavailable",
+            "The service's state store cannot be used now; nothing was sent to I'mport.",
+        ),
         ErrorKind(504, "gateway_timeout", "I'mport did not answer in time."),
     )
 }
@@ -116,8 +166,8 @@ class ErrorSchema(ma.Schema):
     )
     retryable = ma.fields.Boolean(
         metadata={
-            "description": "True: the charge's outcome is unknown and retrying it with the same "
-            "merchant_uid is safe (gateway_timeout on charges)."
+            "description": "True: the outcome is unknown and retrying is safe: a charge with the "
+            "same merchant_uid, a cancel with the same Idempotency-Key (gateway_timeout)."
         }
     )
 
@@ -129,6 +179,10 @@ _GATEWAY_ERROR_CODES: dict[type[GatewayError], str] = {
     BillingKeyNotFound: "billing_key_not_found",
     PaymentNotFound: "payment_not_found",
     DuplicateMerchantUid: "duplicate_merchant_uid",
+    ScheduleNotFound: "schedule_not_found",
+    ScheduleNotRevocable: "schedule_not_revocable",
+    ScheduleRefused: "schedule_refused",
+    SchedulesPending: "schedules_pending",
     NothingToCancel: "nothing_to_cancel",
     CancelExceedsBalance: "invalid_request",
     GatewayAuthFailed: "gateway_auth_failed",
@@ -172,6 +226,49 @@ class CallerForbidden(Forbidden):
         self.message = message
 
 
+class InvalidIdempotencyKey(BadRequest):
+    """The Idempotency-Key header is malformed, or sent more than once."""
+
+    error_code = "invalid_idempotency_key"
+
+
+class IdempotencyKeyReused(UnprocessableEntity):
+    """The Idempotency-Key was first used with another request."""
+
+    error_code = "idempotency_key_reused"
+
+
+class RequestInProgress(Conflict):
+    """The first request with this Idempotency-Key is still running."""
+
+    error_code = "request_in_progress"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        return [*super().get_headers(*args, **kwargs), ("Retry-After", str(self.retry_after))]
+
+
+class BillingKeyExists(PreconditionFailed):
+    """``If-None-Match: *`` and the customer_uid already has a key."""
+
+    error_code = "billing_key_exists"
+
+
+class EventNotFound(NotFound):
+    """No failed delivery of that event to re-send."""
+
+    error_code = "event_not_found"
+
+
+class StateUnavailableError(ServiceUnavailable):
+    """The state store cannot be used; nothing was sent to I'mport."""
+
+    error_code = "state_unavailable"
+
+
 class UnsupportedBody(UnsupportedMediaType):
     """The body is neither JSON nor an HTML form."""
 
@@ -181,9 +278,10 @@ class NotReady(ServiceUnavailable):
 
     error_code = "not_ready"
 
-    def __init__(self, cause: GatewayError) -> None:
+    def __init__(self, cause: GatewayError | None = None, *, reason: str | None = None) -> None:
         super().__init__()
-        self.message = not_ready_reason(cause)
+        # A fixed text: a failed token fetch's class, or the reason given.
+        self.message = reason if cause is None else not_ready_reason(cause)
 
 
 # What can keep a token from being fetched; anything else reads as gateway_error.
@@ -246,9 +344,11 @@ def gateway_error_response(error: GatewayError) -> Response:
         return error_response(kind, error.message, **extra)
     if isinstance(error, CancelExceedsBalance):
         return error_response(kind, errors={"amount": [error.message]})
-    if isinstance(error, ChargeOutcomeUnknown):
+    if isinstance(error, ChargeOutcomeUnknown | CancelOutcomeUnknown | ScheduleOutcomeUnknown):
         return error_response(kind, error.message, retryable=True)
-    if isinstance(error, DuplicateMerchantUid | NothingToCancel):
+    if isinstance(
+        error, DuplicateMerchantUid | NothingToCancel | ScheduleRefused | ScheduleNotRevocable
+    ):
         return error_response(kind, error.message)
     return error_response(kind)
 
@@ -257,9 +357,17 @@ def _gateway_error_code(error: GatewayError) -> str:
     return next(_GATEWAY_ERROR_CODES[c] for c in type(error).__mro__ if c in _GATEWAY_ERROR_CODES)
 
 
+def state_error_response(error: StateUnavailable) -> Response:
+    """The state store failed: nothing was sent to I'mport (or, after, nothing more)."""
+    logger.warning("The state store failed: %s", error)
+    return error_response(ERRORS["state_unavailable"])
+
+
 def register_error_handlers(app: Flask) -> None:
-    """Send gateway failures through the error table (HTTP errors go through the Api)."""
+    """Send gateway and state failures through the error table (HTTP errors go through the
+    Api)."""
     app.register_error_handler(GatewayError, gateway_error_response)
+    app.register_error_handler(StateUnavailable, state_error_response)
 
 
 # Field names are the caller's input too: only ones that look like identifiers, with no run of

@@ -43,3 +43,17 @@ def _refuse_card_data_in_url() -> None:
     for match in _CARD_LIKE.finditer(query):
         if luhn_valid(card_digits(match.group())):
             raise CardDataInUrl()
+
+
+def client_address(trusted_proxies: frozenset[str]) -> str:
+    """The address the request came from: the peer's, or, when the peer is a trusted proxy,
+    the last address its X-Forwarded-For names that is not one (each proxy appends the
+    address it got the request from; only the ones added by trusted proxies are believed)."""
+    address = request.remote_addr or ""
+    if address not in trusted_proxies:
+        return address
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+        if hop not in trusted_proxies:
+            return hop
+    return address

@@ -11,13 +11,15 @@ Imports nothing from Flask, werkzeug, flask-smorest, prometheus_client or the re
 service: the service depends on the gateway, never the other way round.
 """
 
-from .client import IamportClient
+from .client import SCHEDULE_HORIZON, SCHEDULE_WINDOW, IamportClient
 from .exceptions import (
     BillingKeyNotFound,
     CancelExceedsBalance,
+    CancelOutcomeUnknown,
     CardDeclined,
     CardRejected,
     ChargeOutcomeUnknown,
+    ChargePending,
     DuplicateMerchantUid,
     GatewayAuthFailed,
     GatewayError,
@@ -26,22 +28,42 @@ from .exceptions import (
     NothingToCancel,
     PaymentNotFound,
     ProviderError,
+    ScheduleNotFound,
+    ScheduleNotRevocable,
+    ScheduleOutcomeUnknown,
+    ScheduleRefused,
+    SchedulesPending,
     UnexpectedResponse,
 )
 from .hooks import REQUEST_ID, CallObserver
-from .models import BillingKey, CardDetails, Charge, ChargeResult, Payment
+from .models import (
+    BillingKey,
+    CancelResult,
+    CardDetails,
+    Charge,
+    ChargeResult,
+    Payment,
+    Schedule,
+    ScheduledCharge,
+    ScheduleResult,
+)
 
 __all__ = [
+    "SCHEDULE_HORIZON",
+    "SCHEDULE_WINDOW",
     "REQUEST_ID",
     "CallObserver",
     "BillingKey",
     "BillingKeyNotFound",
     "CancelExceedsBalance",
+    "CancelOutcomeUnknown",
+    "CancelResult",
     "CardDeclined",
     "CardDetails",
     "CardRejected",
     "Charge",
     "ChargeOutcomeUnknown",
+    "ChargePending",
     "ChargeResult",
     "DuplicateMerchantUid",
     "GatewayAuthFailed",
@@ -53,5 +75,13 @@ __all__ = [
     "Payment",
     "PaymentNotFound",
     "ProviderError",
+    "Schedule",
+    "ScheduleNotFound",
+    "ScheduleNotRevocable",
+    "ScheduleOutcomeUnknown",
+    "ScheduleRefused",
+    "ScheduleResult",
+    "ScheduledCharge",
+    "SchedulesPending",
     "UnexpectedResponse",
 ]

@@ -7,17 +7,21 @@ is settled without sending it twice.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from .exceptions import (
     BillingKeyNotFound,
     CancelExceedsBalance,
+    CancelOutcomeUnknown,
     CardDeclined,
     CardRejected,
     ChargeOutcomeUnknown,
+    ChargePending,
     DuplicateMerchantUid,
     GatewayAuthFailed,
     GatewayError,
@@ -26,13 +30,42 @@ from .exceptions import (
     NothingToCancel,
     PaymentNotFound,
     ProviderError,
+    ScheduleNotFound,
+    ScheduleNotRevocable,
+    ScheduleOutcomeUnknown,
+    ScheduleRefused,
+    SchedulesPending,
     UnexpectedResponse,
 )
 from .hooks import CallObserver
-from .models import AccessToken, BillingKey, CardDetails, Charge, ChargeResult, Payment
-from .parsing import parse_access_token, parse_billing_key, parse_payment
+from .models import (
+    AccessToken,
+    BillingKey,
+    CancelResult,
+    CardDetails,
+    Charge,
+    ChargeResult,
+    Payment,
+    Schedule,
+    ScheduledCharge,
+    ScheduleResult,
+)
+from .parsing import (
+    parse_access_token,
+    parse_billing_key,
+    parse_payment,
+    parse_schedule,
+    parse_schedules,
+)
 from .token import AccessTokenCache
 from .transport import Transport
+
+# How far ahead charges may be scheduled: far enough for a yearly plan, and short enough that a
+# key's pending schedules are found in a few of I'mport's 90-day windows before it is deleted.
+SCHEDULE_HORIZON = timedelta(days=366)
+SCHEDULE_WINDOW = timedelta(days=90)
+# Pages of a schedule listing followed at most (I'mport pages them by 20 by default).
+MAX_SCHEDULE_PAGES = 10
 
 
 class IamportClient:
@@ -57,7 +90,11 @@ class IamportClient:
         ca_bundle: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         observer: CallObserver | None = None,
+        channel_key: str | None = None,
     ) -> None:
+        # The console channel to use, unless a call names its own (I'mport's spec marks it
+        # required on issuance since 2026-05; older integrations send pg instead).
+        self._channel_key = channel_key
         self._transport = Transport(
             base_url,
             connect_timeout=connect_timeout,
@@ -93,6 +130,7 @@ class IamportClient:
             "card_number": _dashed_card_number(card.number),
             "expiry": card.expiry,
             "birth": card.birth,
+            **self._channel(None),
             **(customer or {}),
         }
         if card.pwd_2digit is not None:
@@ -116,24 +154,46 @@ class IamportClient:
         """
         return parse_billing_key(self._customer_call("get_billing_key", "GET", customer_uid))
 
-    def delete_billing_key(self, customer_uid: str, reason: str | None = None) -> BillingKey:
+    def delete_billing_key(
+        self, customer_uid: str, reason: str | None = None, *, revoke_schedules: bool = False
+    ) -> BillingKey:
         """Delete a billing key (``DELETE /subscribe/customers/{customer_uid}``); return it.
 
-        Raises BillingKeyNotFound, or another GatewayError.
+        A key with scheduled charges is not deleted (SchedulesPending; PortOne V2's rule, V1's
+        being undocumented) unless ``revoke_schedules``, which revokes them first.
+
+        Raises BillingKeyNotFound, SchedulesPending, or another GatewayError.
         """
+        if self.pending_schedules(customer_uid):
+            if not revoke_schedules:
+                raise SchedulesPending("The billing key still has scheduled charges.")
+            self.revoke_customer_schedules(customer_uid)
         params = {"reason": reason} if reason else None
         return parse_billing_key(
             self._customer_call("delete_billing_key", "DELETE", customer_uid, params)
         )
 
-    def charge_billing_key(self, charge: Charge) -> ChargeResult:
+    def charge_billing_key(self, charge: Charge, *, pending: bool = False) -> ChargeResult:
         """Charge a billing key (``POST /subscribe/payments/again``), never sending it twice.
 
-        Raises CardDeclined, BillingKeyNotFound, DuplicateMerchantUid, ChargeOutcomeUnknown
-        (sent, but no answer and no payment record to be found), or another GatewayError.
+        ``pending``: an earlier charge with this merchant_uid was left ``ready`` (or may have
+        been): it is looked up first and the charge is sent only if that one failed.
+
+        Raises ChargePending (I'mport left it ``ready``), CardDeclined, BillingKeyNotFound,
+        DuplicateMerchantUid, ChargeOutcomeUnknown (sent, but no answer and no payment record
+        to be found), or another GatewayError.
         """
+        if pending:
+            earlier = self.find_payment(charge.merchant_uid)
+            if earlier is not None and earlier.status == "ready":
+                raise ChargePending(earlier)
+            if earlier is not None and earlier.status in _HOLDS_MERCHANT_UID:
+                return _settle_used_merchant_uid(
+                    earlier, charge, DuplicateMerchantUid(_DUPLICATE_MESSAGE), replayed=True
+                )
         try:
-            data = self._call("charge", "POST", "/subscribe/payments/again", charge.as_body())
+            body = {**self._channel(charge.channel_key), **charge.as_body()}
+            data = self._call("charge", "POST", "/subscribe/payments/again", body)
         except ProviderError as exc:
             return self._explain_refused_charge(charge, exc)
         except (GatewayTimeout, GatewayUnavailable, UnexpectedResponse) as exc:
@@ -154,24 +214,54 @@ class IamportClient:
         """Look up a payment (``GET /payments/{imp_uid}``); raise PaymentNotFound."""
         return self._look_up_payment("get_payment", f"/payments/{_segment(imp_uid)}")
 
-    def cancel_payment(self, imp_uid: str, reason: str, amount: int | None = None) -> Payment:
-        """Cancel all or ``amount`` of a payment (``POST /payments/cancel``); return it updated.
+    def cancel_payment(
+        self,
+        imp_uid: str,
+        reason: str,
+        amount: int | None = None,
+        *,
+        checksum: int | None = None,
+        since: float | None = None,
+        keep_checksum: Callable[[int], None] | None = None,
+        owned: Callable[[Payment], bool] | None = None,
+    ) -> CancelResult:
+        """Cancel all or ``amount`` of a payment (``POST /payments/cancel``), exactly once.
 
-        Raises PaymentNotFound, NothingToCancel, CancelExceedsBalance, or another GatewayError.
+        The balance read first is sent as I'mport's ``checksum``, so I'mport refuses a cancel
+        against a stale balance; ``keep_checksum`` is given it before the cancel is sent. A
+        retry passes that ``checksum`` back and ``since`` (when its first attempt began): a
+        cancel with the same amount and reason in the payment's history since then is that
+        attempt, answered as ``replayed``. A cancel whose answer was lost is looked up, never
+        sent again: found, it is ``reconciled``; else CancelOutcomeUnknown. ``owned`` (optional)
+        hides payments the caller may not touch (PaymentNotFound).
+
+        Raises PaymentNotFound, NothingToCancel, CancelExceedsBalance, CancelOutcomeUnknown,
+        or another GatewayError.
         """
+        began = time.time() if since is None else since
         payment = self.get_payment(imp_uid)
-        # A partly cancelled payment may read "paid" or "cancelled": the balance decides.
-        if payment.status not in ("paid", "cancelled") or payment.balance <= 0:
-            raise NothingToCancel(f"The payment is {payment.status}: nothing is left to cancel.")
-        if amount is not None and amount > payment.balance:
-            raise CancelExceedsBalance(payment.balance)
-        # checksum: I'mport refuses the cancel if the balance changed since we read it (a
-        # concurrent cancel), instead of cancelling against a stale view.
-        body: dict[str, Any] = {"imp_uid": imp_uid, "reason": reason, "checksum": payment.balance}
+        if owned is not None and not owned(payment):
+            raise PaymentNotFound("There is no payment with this imp_uid.")
+        if checksum is None:
+            # A partly cancelled payment may read "paid" or "cancelled": the balance decides.
+            if payment.status not in ("paid", "cancelled") or payment.balance <= 0:
+                raise NothingToCancel(
+                    f"The payment is {payment.status}: nothing is left to cancel."
+                )
+            if amount is not None and amount > payment.balance:
+                raise CancelExceedsBalance(payment.balance)
+            checksum = payment.balance
+            if keep_checksum is not None:
+                keep_checksum(checksum)
+        # A cancel without amount cancels the balance it was sent against: the checksum.
+        expected = checksum if amount is None else amount
+        if since is not None and _cancelled_since(payment, expected, reason, began):
+            return CancelResult(payment, replayed=True)
+        body: dict[str, Any] = {"imp_uid": imp_uid, "reason": reason, "checksum": checksum}
         if amount is not None:
             body["amount"] = amount
         try:
-            return parse_payment(self._call("cancel_payment", "POST", "/payments/cancel", body))
+            updated = parse_payment(self._call("cancel_payment", "POST", "/payments/cancel", body))
         except ProviderError as exc:
             if exc.http_status == 404:
                 raise PaymentNotFound(exc.message, http_status=404, code=exc.code) from exc
@@ -180,6 +270,210 @@ class IamportClient:
                     exc.message, http_status=exc.http_status, code=exc.code
                 ) from exc
             raise
+        except (GatewayTimeout, GatewayUnavailable, UnexpectedResponse) as exc:
+            if not exc.request_sent:
+                raise
+            return self._reconcile_cancel(imp_uid, expected, reason, began, exc)
+        return CancelResult(updated)
+
+    def _reconcile_cancel(
+        self, imp_uid: str, amount: int, reason: str, began: float, cause: GatewayError
+    ) -> CancelResult:
+        """Settle a cancel whose answer was lost from the payment's cancel history."""
+        unknown = (
+            "The cancel was sent but its outcome is unknown; retry with the same "
+            "Idempotency-Key (a retry cannot refund twice)."
+        )
+        try:
+            payment = self.get_payment(imp_uid)
+        except GatewayError as exc:
+            raise CancelOutcomeUnknown(unknown) from exc
+        if _cancelled_since(payment, amount, reason, began):
+            return CancelResult(payment, reconciled=True)
+        raise CancelOutcomeUnknown(unknown) from cause
+
+    def schedule_charges(
+        self,
+        customer_uid: str,
+        charges: Sequence[ScheduledCharge],
+        *,
+        channel_key: str | None = None,
+    ) -> ScheduleResult:
+        """Schedule charges of a key (``POST /subscribe/payments/schedule``), never twice.
+
+        A refusal is explained by asking I'mport, as for charges: every merchant_uid already
+        scheduled as asked, for this customer, is this request retried (``replayed``); one
+        already used is DuplicateMerchantUid; an unknown key BillingKeyNotFound; anything else
+        ScheduleRefused with I'mport's words. A lost answer is looked up, never sent again.
+
+        Raises those, ScheduleOutcomeUnknown, or another GatewayError.
+        """
+        body = {
+            "customer_uid": customer_uid,
+            "schedules": [charge.as_body() for charge in charges],
+            **self._channel(channel_key),
+        }
+        try:
+            data = self._call("schedule", "POST", "/subscribe/payments/schedule", body)
+        except ProviderError as exc:
+            if exc.http_status is None or (exc.http_status >= 300 and exc.http_status != 400):
+                raise
+            return self._explain_refused_schedule(customer_uid, charges, exc)
+        except (GatewayTimeout, GatewayUnavailable, UnexpectedResponse) as exc:
+            if not exc.request_sent:
+                raise
+            try:
+                found = self._scheduled_as_asked(customer_uid, charges)
+            except GatewayError as lookup:
+                raise ScheduleOutcomeUnknown(_SCHEDULE_UNKNOWN) from lookup
+            if found is None:
+                raise ScheduleOutcomeUnknown(_SCHEDULE_UNKNOWN) from exc
+            return ScheduleResult(found, reconciled=True)
+        return ScheduleResult(parse_schedules(data))
+
+    def get_schedule(self, merchant_uid: str) -> Schedule:
+        """Look up a schedule (``GET /subscribe/payments/schedule/{merchant_uid}``).
+
+        Raises ScheduleNotFound, or another GatewayError.
+        """
+        path = f"/subscribe/payments/schedule/{_segment(merchant_uid)}"
+        try:
+            return parse_schedule(self._call("get_schedule", "GET", path))
+        except ProviderError as exc:  # the spec and the observed client tests: 404
+            if exc.http_status == 404 or (exc.http_status is not None and exc.http_status < 300):
+                raise ScheduleNotFound(
+                    exc.message, http_status=exc.http_status, code=exc.code
+                ) from exc
+            raise
+
+    def list_schedules(
+        self,
+        customer_uid: str,
+        start: datetime,
+        end: datetime,
+        status: str | None = None,
+        *,
+        max_pages: int = MAX_SCHEDULE_PAGES,
+    ) -> tuple[list[Schedule], bool]:
+        """A customer's schedules between ``start`` and ``end`` (at most 90 days apart, I'mport's
+        limit), following I'mport's pages up to ``max_pages``; and whether all were read.
+
+        Calls ``GET /subscribe/payments/schedule/customers/{customer_uid}``.
+        """
+        path = f"/subscribe/payments/schedule/customers/{_segment(customer_uid)}"
+        params = {"from": str(int(start.timestamp())), "to": str(int(end.timestamp()))}
+        if status is not None:
+            params["schedule-status"] = status  # sic: a hyphen
+        schedules: list[Schedule] = []
+        for page in range(1, max_pages + 1):
+            try:
+                data = self._call(
+                    "list_schedules", "GET", path, params={**params, "page": str(page)}
+                )
+            except ProviderError as exc:
+                if exc.http_status == 404:  # a customer with none
+                    return schedules, True
+                raise
+            items = data.get("list") if isinstance(data, dict) else None
+            schedules.extend(parse_schedules(items))
+            if not data.get("next"):
+                return schedules, True
+        return schedules, False
+
+    def pending_schedules(self, customer_uid: str) -> list[Schedule]:
+        """The customer's schedules still to run, from now to SCHEDULE_HORIZON ahead (the
+        service refuses to schedule further), in windows of I'mport's 90-day limit."""
+        pending: list[Schedule] = []
+        start = datetime.now(UTC)
+        end = start + SCHEDULE_HORIZON
+        while start < end:
+            stop = min(start + SCHEDULE_WINDOW, end)
+            found, _ = self.list_schedules(customer_uid, start, stop, "scheduled")
+            pending.extend(found)
+            start = stop
+        return pending
+
+    def revoke_schedule(self, merchant_uid: str) -> Schedule:
+        """Revoke one scheduled charge (``POST /subscribe/payments/unschedule``).
+
+        Raises ScheduleNotFound, ScheduleNotRevocable (executed or revoked already), or
+        another GatewayError.
+        """
+        try:
+            data = self._call(
+                "revoke_schedules",
+                "POST",
+                "/subscribe/payments/unschedule",
+                {"merchant_uid": [merchant_uid]},
+            )
+        except ProviderError as exc:
+            if exc.http_status is None or exc.http_status >= 300:
+                raise
+            schedule = self.get_schedule(merchant_uid)  # raises ScheduleNotFound
+            raise ScheduleNotRevocable(
+                f"The schedule is {schedule.schedule_status}: nothing is left to revoke."
+            ) from exc
+        [revoked] = parse_schedules(data) or [self.get_schedule(merchant_uid)]
+        return revoked
+
+    def revoke_customer_schedules(self, customer_uid: str) -> list[Schedule]:
+        """Revoke every scheduled charge of a customer; [] when none was pending."""
+        try:
+            data = self._call(
+                "revoke_schedules",
+                "POST",
+                "/subscribe/payments/unschedule",
+                {"customer_uid": customer_uid},
+            )
+        except ProviderError as exc:  # 200 + code 1: nothing to revoke
+            if exc.http_status is not None and exc.http_status < 300:
+                return []
+            raise
+        return parse_schedules(data)
+
+    def _explain_refused_schedule(
+        self, customer_uid: str, charges: Sequence[ScheduledCharge], refusal: ProviderError
+    ) -> ScheduleResult:
+        found = self._scheduled_as_asked(customer_uid, charges)
+        if found is not None:
+            return ScheduleResult(found, replayed=True)
+        for charge in charges:
+            earlier = self.find_payment(charge.merchant_uid)
+            if earlier is not None and earlier.status in _HOLDS_MERCHANT_UID:
+                raise DuplicateMerchantUid(_DUPLICATE_MESSAGE) from refusal
+            try:
+                self.get_schedule(charge.merchant_uid)
+            except ScheduleNotFound:
+                continue
+            raise DuplicateMerchantUid(_DUPLICATE_MESSAGE) from refusal
+        self.get_billing_key(customer_uid)  # raises BillingKeyNotFound
+        raise ScheduleRefused(
+            refusal.message, http_status=refusal.http_status, code=refusal.code
+        ) from refusal
+
+    def _scheduled_as_asked(
+        self, customer_uid: str, charges: Sequence[ScheduledCharge]
+    ) -> list[Schedule] | None:
+        """The schedules, if every charge is scheduled as asked; else None."""
+        found = []
+        for charge in charges:
+            try:
+                schedule = self.get_schedule(charge.merchant_uid)
+            except ScheduleNotFound:
+                return None
+            as_asked = (
+                schedule.customer_uid == customer_uid
+                and schedule.amount == charge.amount
+                and int(schedule.schedule_at.timestamp()) == int(charge.schedule_at.timestamp())
+            )
+            if not as_asked:
+                return None
+            found.append(schedule)
+        return found
+
+    def _channel(self, override: str | None) -> dict[str, str]:
+        key = override or self._channel_key
+        return {"channel_key": key} if key else {}
 
     def _look_up_payment(self, operation: str, path: str) -> Payment:
         try:
@@ -298,6 +592,8 @@ def _charge_result(payment: Payment, *, reconciled: bool = False) -> ChargeResul
         raise CardDeclined(
             payment.fail_reason or "The card company declined the charge.", payment=payment
         )
+    if payment.status == "ready":
+        raise ChargePending(payment, reconciled=reconciled)
     raise ChargeOutcomeUnknown(
         f"The payment is still {payment.status}; retry with the same merchant_uid."
     )
@@ -319,6 +615,26 @@ def _settle_used_merchant_uid(
     if payment.status == "paid" and same:
         return ChargeResult(payment, **flags)
     raise DuplicateMerchantUid(_DUPLICATE_MESSAGE) from cause
+
+
+# I'mport stamps cancels in whole seconds, by its own (NTP-synchronised) clock.
+_CLOCK_SLACK = 5.0
+
+
+_SCHEDULE_UNKNOWN = (
+    "The schedule was sent but its outcome is unknown; retry with the same merchant_uids."
+)
+
+
+def _cancelled_since(payment: Payment, amount: int, reason: str, since: float) -> bool:
+    """Whether the payment's history has a cancel of ``amount`` for ``reason`` since ``since``."""
+    return any(
+        entry.amount == amount
+        and entry.reason == reason
+        and entry.cancelled_at is not None
+        and entry.cancelled_at.timestamp() >= math.floor(since) - _CLOCK_SLACK
+        for entry in payment.cancel_history
+    )
 
 
 def _segment(value: str) -> str:

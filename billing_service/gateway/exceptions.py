@@ -96,3 +96,45 @@ class ChargeOutcomeUnknown(GatewayTimeout):
 
     Retrying with the same merchant_uid is safe: I'mport refuses a second charge for it.
     """
+
+
+class ChargePending(GatewayError):
+    """I'mport left the charge ``ready``: its outcome is not known yet.
+
+    Not a failure to retry under a new merchant_uid: that could charge twice. Follow it up with
+    its merchant_uid (a charge retried with it is looked up, not sent, while it is ready).
+    """
+
+    def __init__(self, payment: Payment, *, reconciled: bool = False) -> None:
+        super().__init__("I'mport has not settled the charge yet; follow it up by merchant_uid.")
+        self.payment = payment
+        self.reconciled = reconciled
+
+
+class CancelOutcomeUnknown(GatewayTimeout):
+    """A cancel was sent, its answer was lost, and the payment shows no such cancel (yet).
+
+    Retrying with the same Idempotency-Key is safe: the retry sends the checksum of the first
+    attempt, which I'mport refuses if that attempt went through.
+    """
+
+
+class ScheduleNotFound(ProviderError):
+    """I'mport has no schedule with that merchant_uid."""
+
+
+class ScheduleNotRevocable(ProviderError):
+    """The schedule was executed (or revoked) already: there is nothing left to revoke."""
+
+
+class ScheduleRefused(ProviderError):
+    """I'mport refused to schedule, for a reason other than an unknown key or a duplicate."""
+
+
+class SchedulesPending(GatewayError):
+    """The billing key still has scheduled charges (delete with revoke_schedules=true)."""
+
+
+class ScheduleOutcomeUnknown(GatewayTimeout):
+    """Charges were sent to be scheduled, and neither the answer nor the schedules could be
+    read. Retrying with the same merchant_uids is safe: I'mport refuses a merchant_uid twice."""

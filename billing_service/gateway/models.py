@@ -55,11 +55,10 @@ class BillingKey:
         return self.issued_at != self.updated_at
 
 
-@dataclass(frozen=True)
-class Charge:
-    """A charge of a billing key, as ``POST /subscribe/payments/again`` takes it."""
+@dataclass(frozen=True, kw_only=True)
+class Order:
+    """What a payment is for: the fields a charge and a scheduled charge share."""
 
-    customer_uid: str
     merchant_uid: str
     amount: int
     name: str
@@ -68,11 +67,9 @@ class Charge:
     card_quota: int | None = None
     buyer: Mapping[str, str] = field(default_factory=dict)  # buyer_name, buyer_email, ...
     custom_data: Mapping[str, Any] | None = None
-    notice_url: str | None = None
 
-    def as_body(self) -> dict[str, Any]:
+    def order_fields(self) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "customer_uid": self.customer_uid,
             "merchant_uid": self.merchant_uid,
             "amount": self.amount,
             "name": self.name,
@@ -84,9 +81,51 @@ class Charge:
         if self.custom_data is not None:
             # I'mport stores custom_data as a string; JSON keeps it readable on the way back.
             body["custom_data"] = json.dumps(self.custom_data, ensure_ascii=False)
-        if self.notice_url is not None:
-            body["notice_url"] = self.notice_url
         return body
+
+
+@dataclass(frozen=True, kw_only=True)
+class Charge(Order):
+    """A charge of a billing key, as ``POST /subscribe/payments/again`` takes it."""
+
+    customer_uid: str
+    notice_url: str | None = None
+    channel_key: str | None = None
+
+    def as_body(self) -> dict[str, Any]:
+        body = {"customer_uid": self.customer_uid, **self.order_fields()}
+        optional = {"notice_url": self.notice_url, "channel_key": self.channel_key}
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return body
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduledCharge(Order):
+    """One charge of ``POST /subscribe/payments/schedule``, due at ``schedule_at``."""
+
+    schedule_at: datetime
+
+    def as_body(self) -> dict[str, Any]:
+        # I'mport takes UNIX seconds; milliseconds are silently taken as a year in 57659.
+        return {"schedule_at": int(self.schedule_at.timestamp()), **self.order_fields()}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A scheduled charge as I'mport records it (its ``ScheduleResult``)."""
+
+    customer_uid: str
+    merchant_uid: str
+    imp_uid: str | None
+    schedule_at: datetime
+    executed_at: datetime | None
+    revoked_at: datetime | None
+    amount: int
+    name: str | None
+    currency: str | None
+    schedule_status: str  # scheduled, executed or revoked
+    payment_status: str | None  # null until executed, then paid, failed or cancelled
+    fail_reason: str | None
 
 
 @dataclass(frozen=True)
@@ -120,6 +159,9 @@ class Payment:
     receipt_url: str | None
     pg_provider: str | None
     cancel_history: tuple[Cancellation, ...]
+    # How the key was used: "payment" (a charge), "payment.scheduled" (a schedule's execution),
+    # "issue" (a one-off payment that stored the card); None when not a billing-key payment.
+    customer_uid_usage: str | None = None
 
     @property
     def balance(self) -> int:
@@ -133,5 +175,25 @@ class ChargeResult:
     lost answer."""
 
     payment: Payment
+    replayed: bool = False
+    reconciled: bool = False
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    """A cancel's payment; ``replayed``: an earlier attempt of this cancel had gone through,
+    ``reconciled``: its answer was lost and the cancel was found in the payment afterwards."""
+
+    payment: Payment
+    replayed: bool = False
+    reconciled: bool = False
+
+
+@dataclass(frozen=True)
+class ScheduleResult:
+    """Scheduled charges; ``replayed``: this request had been made already, ``reconciled``: its
+    answer was lost and the schedules were found afterwards."""
+
+    schedules: list[Schedule]
     replayed: bool = False
     reconciled: bool = False

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .exceptions import UnexpectedResponse
-from .models import AccessToken, BillingKey, Cancellation, Payment
+from .models import AccessToken, BillingKey, Cancellation, Payment, Schedule
 
 # I'mport reports card_type as 0 (credit), 1 (check/debit) or null; old docs typed it as a string.
 _CARD_TYPES = {0: "credit", 1: "debit", "0": "credit", "1": "debit"}
@@ -76,6 +76,7 @@ def parse_payment(data: Any) -> Payment:
         apply_num=_optional_str(data, "apply_num"),
         receipt_url=_optional_str(data, "receipt_url"),
         pg_provider=_optional_str(data, "pg_provider"),
+        customer_uid_usage=_optional_str(data, "customer_uid_usage"),
         cancel_history=tuple(
             Cancellation(
                 amount=_money(entry, "amount"),
@@ -85,6 +86,36 @@ def parse_payment(data: Any) -> Payment:
             for entry in history
         ),
     )
+
+
+def parse_schedule(data: Any) -> Schedule:
+    """Read a ``ScheduleResult``."""
+    if not isinstance(data, Mapping):
+        raise UnexpectedResponse("I'mport returned a malformed schedule.")
+    for key in ("customer_uid", "merchant_uid", "schedule_status"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise UnexpectedResponse(f"I'mport returned a schedule without {key}.")
+    return Schedule(
+        customer_uid=data["customer_uid"],
+        merchant_uid=data["merchant_uid"],
+        imp_uid=_optional_str(data, "imp_uid") or None,
+        schedule_at=_timestamp(data, "schedule_at"),
+        executed_at=_optional_timestamp(data, "executed_at"),
+        revoked_at=_optional_timestamp(data, "revoked_at"),
+        amount=_money(data, "amount"),
+        name=_optional_str(data, "name"),
+        currency=_optional_str(data, "currency"),
+        schedule_status=data["schedule_status"],
+        payment_status=_optional_str(data, "payment_status"),
+        fail_reason=_optional_str(data, "fail_reason"),
+    )
+
+
+def parse_schedules(data: Any) -> list[Schedule]:
+    """A list of ``ScheduleResult``s (a schedule or unschedule answer)."""
+    if not isinstance(data, list):
+        raise UnexpectedResponse("I'mport returned a malformed list of schedules.")
+    return [parse_schedule(item) for item in data]
 
 
 def mask_card_number(number: str | None) -> str | None:

@@ -9,16 +9,21 @@ the observer that is told about each call.
 
 from __future__ import annotations
 
+import http.client
+import io
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import certifi
 import urllib3
+import urllib3.connection
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 from urllib3.exceptions import HTTPError as TransportError
 
@@ -32,6 +37,9 @@ from .exceptions import (
 )
 from .hooks import REQUEST_ID, CallObserver
 from .parsing import is_whole
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +67,9 @@ class Transport:
         self.base_url = base_url.rstrip("/")
         self._path_prefix = urllib3.util.parse_url(self.base_url).path or ""
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
-        self._read_timeout = read_timeout
         # The read timeout bounds each wait for the next bytes, not the whole answer: an I'mport
         # (or a proxy) that trickles bytes could hold a call, and a gunicorn thread, forever.
-        # Every call must end within this total instead (see request).
+        # Every call must end within this total instead (see _DeadlineReader).
         self._deadline = connect_timeout + read_timeout
         self._proxy_url = proxy_url
         self._ca_bundle = ca_bundle
@@ -90,13 +97,15 @@ class Transport:
         # time.monotonic, not the injected clock: that one measures token lifetimes (tests freeze
         # it), this one measures real waiting.
         started = time.monotonic()
+        # Read where the answer's reader is made, in this thread, inside urllib3 (see _DEADLINE).
+        deadline_set = _DEADLINE.set(started + self._deadline)
         status: int | None = None
         outcome = "error"
         try:
             resp = self._send(method, path, body, params, token)
             status = resp.status
             try:
-                raw_body = _read_body(resp, started + self._deadline, self._read_timeout)
+                raw_body = _read_body(resp)
             finally:
                 # A body read to its end has already put the connection back in the pool
                 # (urllib3 does so at EOF) and close() leaves it alone. Any other way out
@@ -112,6 +121,7 @@ class Transport:
             outcome = type(exc).__name__
             raise
         finally:
+            _DEADLINE.reset(deadline_set)
             if self._observer is not None:
                 self._notify(
                     self._observer.on_call,
@@ -164,18 +174,19 @@ class Transport:
                 retries=False,
                 # A redirect would re-post card data to another host (OWASP API10).
                 redirect=False,
-                # Return once the headers are in: the body is read by the caller, against the
-                # deadline and a size cap. (The status line and headers are read in here, where
-                # each wait is bounded by the read timeout only: I'mport's front end sends them
-                # in one piece. Cutting off a peer that trickles its headers would need a
-                # socket-level hook inside urllib3's connection classes.)
+                # Return once the headers are in: the body is read by the caller, against a size
+                # cap. The status line and headers (and a proxy's answer to CONNECT) are read in
+                # here, the body there, both through a _DeadlineReader: by the call's deadline.
+                # Not bounded by it, only wait by wait by the connect timeout: the connect to
+                # each address and the TLS handshake. Nor at all: name resolution (getaddrinfo
+                # blocks in C, and glibc's resolver timeouts are per process, in resolv.conf).
                 preload_content=False,
             )
         except NewConnectionError as exc:  # refused, unreachable, unknown host: nothing was sent
             raise GatewayUnavailable("I'mport could not be reached.", request_sent=False) from exc
         except ConnectTimeoutError as exc:
             raise GatewayTimeout("I'mport did not answer in time.", request_sent=False) from exc
-        except ReadTimeoutError as exc:
+        except ReadTimeoutError as exc:  # the read timeout or the deadline, once it was sent
             raise GatewayTimeout("I'mport did not answer in time.") from exc
         except (TransportError, OSError) as exc:  # reset, closed, TLS failure: maybe received
             raise GatewayUnavailable("I'mport could not be reached.") from exc
@@ -198,12 +209,16 @@ class Transport:
         return current[1], current[2]
 
     def _open_connections(self) -> tuple[_Connections, str]:
-        options: dict[str, Any] = {"maxsize": _MAX_IDLE_CONNECTIONS, "block": False}
-        if self.base_url.startswith("https:"):
+        options: dict[str, Any] = {"maxsize": max_idle_connections(), "block": False}
+        url = urllib3.util.parse_url(self.base_url)
+        scheme = "https" if url.scheme == "https" else "http"  # as urllib3.connection_from_url
+        if scheme == "https":
             # certifi: the trust store requests would use, the same in every image.
             options["ca_certs"] = self._ca_bundle or certifi.where()
         if self._proxy_url is None:
-            return urllib3.connection_from_url(self.base_url, **options), self._path_prefix
+            port = url.port or urllib3.connection.port_by_scheme[scheme]
+            pool = _POOL_CLASSES[scheme](url.host or "", port, **options)
+            return pool, self._path_prefix
         # The manager tunnels https through the proxy (CONNECT) and asks it for plain http URLs
         # whole, with the proxy's credentials from its URL; calls name the whole URL.
         proxy = urllib3.util.parse_url(self._proxy_url)
@@ -211,7 +226,85 @@ class Transport:
         manager = urllib3.ProxyManager(
             self._proxy_url, num_pools=1, proxy_headers=headers, **options
         )
+        manager.pool_classes_by_scheme = _POOL_CLASSES
         return manager, self.base_url
+
+
+# The deadline (time.monotonic) of the call in progress, set by Transport.request around it. A
+# context variable because urllib3 passes nothing of ours down to where the answer is read.
+_DEADLINE: ContextVar[float | None] = ContextVar("_DEADLINE", default=None)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's reader whose every wait ends by the call's deadline.
+
+    The socket timeout bounds one wait for the next bytes; cut to the time left before each
+    wait, it bounds them all together, so a peer trickling its status line, headers or body a
+    byte at a time is cut off at the deadline as a socket timeout, which urllib3 reports as
+    ReadTimeoutError. No thread or timer (a watchdog would cost locks and a thread per process
+    and race the pool over who owns the socket): a normal answer costs one clock read per
+    socket read, one or two of them, and nothing once it is buffered.
+    """
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._raw = raw
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("The call's deadline has passed.")
+        timeout = self._sock.gettimeout()
+        if timeout is None or left < timeout:
+            # urllib3 sets the socket's timeout again before the connection's next use.
+            self._sock.settimeout(left)
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()  # the socket's reader: the socket closes once all its users have
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """http.client's answer, read through a _DeadlineReader during a call of Transport's."""
+
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        deadline = _DEADLINE.get()
+        if deadline is not None:
+            # detach: the buffer (nothing is read yet) goes, its socket reader stays open.
+            self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock, deadline))
+
+
+# urllib3's own classes, but answers are read through _DeadlineResponse (response_class is where
+# http.client, and urllib3's CONNECT to a proxy, make the answer).
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPConnectionPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSConnectionPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+# For a pool to I'mport, and for a ProxyManager's pools (to the proxy, or tunnels through it).
+_POOL_CLASSES: dict[str, type[urllib3.HTTPConnectionPool]] = {
+    "http": _HTTPConnectionPool,
+    "https": _HTTPSConnectionPool,
+}
 
 
 # Sent on every call. gzip: the body is read through urllib3's decoder, against the size cap.
@@ -220,10 +313,26 @@ _HEADERS = {
     "Accept-Encoding": "gzip, deflate",
     "User-Agent": "billing-service",
 }
-# Connections are opened as calls need them; this bounds how many stay open between calls. It is
-# well above a worker's default thread count (gunicorn.conf.py: 8), so a connection is not closed
-# only because the pool was full (README: more than 32 threads still work, with fewer reuses).
-_MAX_IDLE_CONNECTIONS = 32
+# Connections are opened as calls need them (block=False: a call never waits for one); the pool's
+# maxsize bounds how many stay open between calls. It must be at least the calls one process can
+# have in flight, one per gunicorn thread, or every call beyond it opens a connection that is
+# closed again on return ("Connection pool is full, discarding connection"): a TCP (and, to the
+# real I'mport, TLS) handshake per call. So it follows the thread count, read where gunicorn.conf.py
+# reads it: GUNICORN_THREADS, which gunicorn.conf.py also sets (to its default) in the master
+# before forking, so the workers see the count gunicorn runs with. A few more for the worker's own
+# background threads (the events consumer). Read when a process opens its pool (after the fork).
+# Outside gunicorn (tests, `flask run`) GUNICORN_THREADS is unset: 32 then.
+_THREADS_ENV = "GUNICORN_THREADS"
+_EXTRA_IDLE_CONNECTIONS = 4
+_MAX_IDLE_CONNECTIONS = 32  # without GUNICORN_THREADS
+
+
+def max_idle_connections() -> int:
+    """The pool's maxsize: a process's gunicorn threads (GUNICORN_THREADS) plus a few."""
+    threads = os.environ.get(_THREADS_ENV, "").strip()
+    if not threads.isdigit() or int(threads) < 1:
+        return _MAX_IDLE_CONNECTIONS
+    return int(threads) + _EXTRA_IDLE_CONNECTIONS
 
 
 # The most we read of one I'mport answer (after decompression); its largest real answers, a
@@ -232,14 +341,12 @@ MAX_RESPONSE_BYTES = 1 << 20
 _READ_SIZE = 64 * 1024
 
 
-def _read_body(resp: urllib3.BaseHTTPResponse, deadline: float, read_timeout: float) -> bytes:
-    """Read the whole body by ``deadline`` (time.monotonic), at most MAX_RESPONSE_BYTES of it.
+def _read_body(resp: urllib3.BaseHTTPResponse) -> bytes:
+    """Read the whole body, at most MAX_RESPONSE_BYTES of it; by the deadline (_DeadlineReader).
 
     ``read1`` returns whatever has arrived (at most one socket read) instead of waiting for a
-    full buffer, so the clock is checked between every few bytes a slow peer sends; the socket
-    timeout is cut to the time left, so the last wait ends at the deadline too. No thread or
-    timer per call: a normal answer is already buffered with its headers and costs two read1
-    calls and two clock reads.
+    full buffer, so the size is checked between every few bytes a peer sends. A normal answer
+    is already buffered with its headers and costs two read1 calls.
     """
     declared = resp.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
@@ -248,14 +355,6 @@ def _read_body(resp: urllib3.BaseHTTPResponse, deadline: float, read_timeout: fl
     size = 0
     try:
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise GatewayTimeout("I'mport did not answer in time.")
-            if left < read_timeout:
-                sock = getattr(resp.connection, "sock", None)
-                if sock is not None:
-                    # urllib3 sets the socket timeout again before the connection's next use.
-                    sock.settimeout(left)
             chunk = resp.read1(min(_READ_SIZE, MAX_RESPONSE_BYTES + 1 - size), decode_content=True)
             if not chunk:
                 return b"".join(chunks)
@@ -263,7 +362,7 @@ def _read_body(resp: urllib3.BaseHTTPResponse, deadline: float, read_timeout: fl
             if size > MAX_RESPONSE_BYTES:
                 raise UnexpectedResponse("I'mport's answer is too large.")
             chunks.append(chunk)
-    except ReadTimeoutError as exc:
+    except ReadTimeoutError as exc:  # the read timeout or the deadline
         raise GatewayTimeout("I'mport did not answer in time.") from exc
     except TransportError as exc:  # connection reset or closed mid-body, bad chunking or gzip
         raise GatewayUnavailable("I'mport's answer was cut off.") from exc

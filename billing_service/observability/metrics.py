@@ -83,6 +83,19 @@ class Metrics:
             ("endpoint", "limit"),
             registry=registry,
         )
+        self.state_fallbacks = Counter(
+            "billing_state_fallbacks",
+            "Times the shared state store (Redis) was found down and the card-testing limits "
+            "fell back to the instance's embedded store.",
+            registry=registry,
+        )
+        self.event_deliveries = Counter(
+            "billing_event_deliveries",
+            "Attempts to deliver events to subscribers, by outcome (delivered, retry, failed: "
+            "retries exhausted, kept for GET /events?status=failed).",
+            ("outcome",),
+            registry=registry,
+        )
         # Labelled children by label values: .labels() validates and locks on every call.
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._call_children: dict[tuple[str, str, int | None], tuple[Counter, Histogram]] = {}
@@ -102,6 +115,13 @@ class Metrics:
 
     def observe_rate_limited(self, endpoint: str, limit: str) -> None:
         self.rate_limited.labels(endpoint, limit).inc()
+
+    def observe_event_delivery(self, outcome: str) -> None:
+        self.event_deliveries.labels(outcome).inc()
+
+    def observe_state_fallback(self, degraded: bool) -> None:
+        if degraded:
+            self.state_fallbacks.inc()
 
     # CallObserver (billing_service.gateway.hooks)
 

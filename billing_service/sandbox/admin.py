@@ -5,10 +5,14 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from . import faults, iamport, payments
 from .state import CONFIG_CHOICES, CONFIG_TYPES
 from .wire import Context, Reply, Request, Route, json_reply
 
 PREFIX = "/__sandbox__/"
+# Route faults name a route as the call log counts it: "POST /payments/cancel".
+FAULT_ROUTES = tuple(route.key for route in iamport.ROUTES)
+_FAULT_FIELDS = ("route", "fault", "times")
 
 
 def _bad_request(message: str) -> Reply:
@@ -66,6 +70,45 @@ def set_config(ctx: Context, req: Request) -> Reply:
     return json_reply(200, dataclasses.asdict(ctx.state.update_config(changes)))
 
 
+def list_faults(ctx: Context, req: Request) -> Reply:
+    """The route faults still queued, oldest first."""
+    return json_reply(200, {"faults": ctx.state.faults_snapshot()})
+
+
+def queue_fault(ctx: Context, req: Request) -> Reply:
+    """`{"route", "fault", "times"}`: fault the next `times` calls of a route; a bad field
+    queues nothing."""
+    unknown = sorted(set(req.body) - set(_FAULT_FIELDS))
+    if unknown:
+        return _bad_request(f"unknown field(s) {unknown}; known: {list(_FAULT_FIELDS)}")
+    route, fault = req.body.get("route"), req.body.get("fault")
+    times = req.body.get("times", 1)
+    # isinstance first: a list or an object would not even compare with the names.
+    if not isinstance(route, str) or route not in FAULT_ROUTES:
+        return _bad_request(f"route must be one of {list(FAULT_ROUTES)}")
+    if not isinstance(fault, str) or fault not in faults.NAMES:
+        return _bad_request(f"fault must be one of {list(faults.NAMES)}")
+    if type(times) is not int or times < 1:  # bool is an int subclass: refuse `true`
+        return _bad_request("times must be an int >= 1")
+    return json_reply(200, {"faults": ctx.state.queue_fault(route, fault, times)})
+
+
+def settle_payment(ctx: Context, req: Request) -> Reply:
+    """`{"status": "paid" | "failed"}`: the PG's late answer to a `ready` payment."""
+    status = req.body.get("status")
+    if not isinstance(status, str) or status not in payments.SETTLE_STATUSES:
+        return _bad_request(f"status must be one of {list(payments.SETTLE_STATUSES)}")
+    now = ctx.state.now()
+    refusal, payment = ctx.state.update_payment(
+        req.params["imp_uid"], None, lambda live: payments.settle(live, status, now)
+    )
+    if payment is None:
+        return json_reply(404, {"error": refusal})
+    if refusal is not None:
+        return _bad_request(refusal)
+    return json_reply(200, payment)
+
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", PREFIX + "calls", calls, auth=False),
     Route("POST", PREFIX + "reset", reset, auth=False),
@@ -73,4 +116,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", PREFIX + "tokens/expire", expire_tokens, auth=False),
     Route("GET", PREFIX + "config", get_config, auth=False),
     Route("POST", PREFIX + "config", set_config, auth=False),
+    Route("GET", PREFIX + "faults", list_faults, auth=False),
+    Route("POST", PREFIX + "faults", queue_fault, auth=False),
+    Route("POST", PREFIX + "payments/{imp_uid}/settle", settle_payment, auth=False),
 )

@@ -39,6 +39,10 @@ FAULT_TRICKLE = "fault-trickle-"  # processed normally, answered one byte per TR
 FAULT_READY = "fault-ready-"  # stored as `ready` (the PG never answered), then TCP reset
 FAULT_LOST = "fault-lost-"  # TCP reset before anything is processed
 FAULT_500 = "fault-500-"  # HTTP 500 envelope before anything is processed
+# Not a fault: stored as `ready` and answered. The PG is still working on it; a test settles
+# it later with `POST /__sandbox__/payments/{imp_uid}/settle`.
+PENDING = "pending-"
+SETTLE_STATUSES = (PAID, FAILED)  # what a late PG answer can make of a `ready` payment
 
 MSG_MISSING = "{} 파라메터가 누락되었습니다."  # wording of getToken's; the rest is a guess
 MSG_INVALID = "{} 파라메터의 값이 올바르지 않습니다."  # sandbox wording
@@ -143,6 +147,11 @@ def _pg_tid(pg_id: str, now: int) -> str:
     return f"{pg_id}{stamp}{secrets.randbelow(10**6):06d}"
 
 
+def _apply_num() -> str:
+    """A card approval number: 8 digits."""
+    return f"{secrets.randbelow(10**8):08d}"
+
+
 def _new_payment(
     imp_uid: str, order: _Order, key: dict[str, Any], status: str, now: int
 ) -> dict[str, Any]:
@@ -158,7 +167,7 @@ def _new_payment(
     }
     return {
         "amount": order.amount,
-        "apply_num": f"{secrets.randbelow(10**8):08d}" if paid else None,
+        "apply_num": _apply_num() if paid else None,
         "bank_code": None,
         "bank_name": None,
         "buyer_addr": buyer["buyer_addr"],
@@ -251,7 +260,7 @@ def charge_again(ctx: Context, req: Request) -> Reply | None:
     if merchant_uid.startswith(FAULT_500):
         return envelope(500, -1, MSG_SERVER_ERROR)
     ready = merchant_uid.startswith(FAULT_READY)
-    reply = _charge(ctx, order, pg_silent=ready)
+    reply = _charge(ctx, order, pg_silent=ready or merchant_uid.startswith(PENDING))
     if ready or merchant_uid.startswith(FAULT_DROP):
         return None  # whatever happened is stored; the caller never hears of it
     if merchant_uid.startswith(FAULT_HANG) and reply is not None:
@@ -382,3 +391,26 @@ def cancel_payment(ctx: Context, req: Request) -> Reply:
     if refusal is not None:
         return envelope(200, 1, refusal)
     return envelope(200, 0, None, payment)
+
+
+def settle(payment: dict[str, Any] | None, status: str, now: int) -> str | None:
+    """Give a `ready` payment the PG's late answer, in place (under the state lock).
+
+    `status` is one of SETTLE_STATUSES; the payment ends as a charge answered that way would
+    have: paid with an approval number, or declined; both with a PG transaction and a receipt.
+    Returns why it cannot be settled, or None when done.
+    """
+    if payment is None:
+        return "no payment with this imp_uid"
+    if payment["status"] != READY:
+        return f"only a ready payment can be settled; this one is {payment['status']}"
+    payment["status"] = status
+    payment["pg_tid"] = _pg_tid(payment["pg_id"], now)
+    payment["receipt_url"] = RECEIPT_URL.format(payment["imp_uid"])
+    if status == PAID:
+        payment["paid_at"] = now
+        payment["apply_num"] = _apply_num()
+    else:
+        payment["failed_at"] = now
+        payment["fail_reason"] = MSG_DECLINED
+    return None

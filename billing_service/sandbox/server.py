@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import socketserver
@@ -13,7 +14,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from . import admin, cards, iamport
+from . import admin, cards, faults, iamport
 from .state import DEFAULT_TOKEN_TTL, SandboxState
 from .wire import Context, Reply, Request, Route, envelope, json_reply
 
@@ -102,6 +103,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         path, _, query_string = self.path.partition("?")
         body = self._read_body()
+        self.server.set_busy(self.connection, True)
+        try:
+            self._dispatch_read(path, query_string, body)
+        finally:
+            self.server.set_busy(self.connection, False)
+        if self.server.ctx.stopping.is_set():
+            self.close_connection = True  # shutdown() skipped it as busy: no keep-alive after
+
+    def _dispatch_read(self, path: str, query_string: str, body: dict[str, Any] | None) -> None:
         if path.startswith(admin.PREFIX):
             self._send(self._admin(path, query_string, body))
             return
@@ -124,6 +134,9 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         route, template, params, allowed = match
         token, scheme = _extract_token(self.headers)
+        # Taken as the call arrives, whatever then becomes of it: a queued fault strikes the
+        # next call of its route, and only one call (see SandboxState.take_fault).
+        fault = ctx.state.take_fault(route.key) if route is not None else None
         config = ctx.state.config
         delay_ms = config.latency_ms
         if route is not None and route.token_call:
@@ -133,6 +146,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = None  # shutting down mid-delay
         elif route is None:
             reply = self._no_route(allowed)
+        elif fault in faults.BEFORE:
+            reply = faults.before(fault)
         elif route.auth and (
             ctx.state.config.unauthorized or token is None or not ctx.state.token_valid(token)
         ):
@@ -142,6 +157,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             request = Request(self.command, path, params, dict(parse_qsl(query_string)), body)
             reply = route.handler(ctx, request)
+        if fault not in faults.BEFORE:
+            reply = faults.after(fault, reply, ctx.hang_seconds)
         # Recorded before answering so a caller that got its response already sees the call.
         ctx.state.record_call(
             self.command,
@@ -156,7 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply = None  # woken by shutdown: the call happened, its answer is lost
         if reply is None:
             self._reset_connection()
-        elif reply.trickle:
+        elif reply.trickle or reply.head_trickle:
             self._send_trickle(reply, ctx.stopping)
         else:
             self._send(reply)
@@ -232,24 +249,48 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def _send_trickle(self, reply: Reply, stopping: threading.Event) -> None:
-        """Send the headers at once, then the body one byte per ``reply.trickle`` seconds.
+        """Send the head, then the body, each at once or one byte per interval.
 
+        ``reply.head_trickle`` paces the status line and headers, ``reply.trickle`` the body.
         Every byte comes well within a read timeout, the whole answer long after it: only a
         total deadline on the client side ends the call. Shutdown cuts it short with a reset; a
         client that gave up makes the next write fail, which ends the thread quietly.
         """
-        self._send_head(reply)
-        self.wfile.flush()
-        for i in range(len(reply.body)):
-            if stopping.wait(reply.trickle):
-                self._reset_connection()
-                return
-            self.wfile.write(reply.body[i : i + 1])
+        if self._trickle(self._head_bytes(reply), reply.head_trickle, stopping):
+            self._trickle(reply.body, reply.trickle, stopping)
+
+    def _head_bytes(self, reply: Reply) -> bytes:
+        """The status line and headers `_send` would write, as bytes, so they can be paced.
+
+        BaseHTTPRequestHandler writes them to `wfile` only; a stand-in file catches them.
+        """
+        wfile, self.wfile = self.wfile, io.BytesIO()
+        try:
+            self._send_head(reply)
+            return self.wfile.getvalue()
+        finally:
+            self.wfile = wfile
+
+    def _trickle(self, data: bytes, interval: float, stopping: threading.Event) -> bool:
+        """Write `data` at once (interval 0) or a byte per interval; False if cut by shutdown."""
+        if not interval:
+            self.wfile.write(data)
             self.wfile.flush()
+            return True
+        for i in range(len(data)):
+            if stopping.wait(interval):
+                self._reset_connection()
+                return False
+            self.wfile.write(data[i : i + 1])
+            self.wfile.flush()
+        return True
 
     def _reset_connection(self) -> None:
         """Hang up with a TCP RST (SO_LINGER on, 0 s) and no answer, like a crashed proxy."""
         self.close_connection = True
+        # Out of shutdown()'s reach: its FIN, sent before finish() really closes the fd, would
+        # turn the RST into a clean close.
+        self.server.untrack(self.connection)
         try:
             linger = struct.pack("ii", 1, 0)
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
@@ -269,6 +310,7 @@ class _HTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], ctx: Context) -> None:
         self.ctx = ctx
         self._connections: set[socket.socket] = set()
+        self._busy: set[socket.socket] = set()  # between a request read and its answer
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
@@ -286,10 +328,23 @@ class _HTTPServer(ThreadingHTTPServer):
     def untrack(self, connection: socket.socket) -> None:
         with self._connections_lock:
             self._connections.discard(connection)
+            self._busy.discard(connection)
+
+    def set_busy(self, connection: socket.socket, busy: bool) -> None:
+        with self._connections_lock:
+            if not busy:
+                self._busy.discard(connection)
+            elif connection in self._connections:  # not one already reset
+                self._busy.add(connection)
 
     def close_connections(self) -> None:
+        """Cut the connections that wait for a request (or read one).
+
+        A connection busy with a request is left to its thread: woken by `stopping`, it resets
+        the connection itself, and a FIN sent from here first would make that a clean close.
+        """
         with self._connections_lock:
-            connections = list(self._connections)
+            connections = list(self._connections - self._busy)
         for connection in connections:
             try:
                 connection.shutdown(socket.SHUT_RDWR)  # wakes threads blocked in recv()

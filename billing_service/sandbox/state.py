@@ -65,6 +65,13 @@ class _Token:
     expired_at: int
 
 
+@dataclasses.dataclass
+class _QueuedFault:
+    route: str  # "POST /payments/cancel"
+    fault: str  # faults.NAMES
+    times: int  # calls left to strike
+
+
 @dataclasses.dataclass(frozen=True)
 class _BillingKey:
     annotation: dict[str, Any]  # the CustomerAnnotation answered by the API
@@ -115,11 +122,12 @@ class SandboxState:
         # Calls received and not answered yet, by route; not cleared by reset(), since they are
         # still running.
         self._in_flight: collections.Counter[str] = collections.Counter()
+        self._faults: list[_QueuedFault] = []  # one-shot route faults, oldest first
 
     # --- lifecycle / clock ---
 
     def reset(self) -> None:
-        """Forget customers, payments, tokens, calls, clock offset; restore the start-up config."""
+        """Forget keys, payments, tokens, calls, faults, clock offset; restore start-up config."""
         with self._lock:
             self.config = self._default_config
             self._offset = 0.0
@@ -129,6 +137,7 @@ class SandboxState:
             self._payments_by_merchant.clear()
             self._counts.clear()
             self._calls.clear()
+            self._faults.clear()
 
     def now(self) -> int:
         """Sandbox time in integer UNIX seconds (wall clock plus the admin offset)."""
@@ -295,6 +304,36 @@ class SandboxState:
         with self._lock:
             self.config = dataclasses.replace(self.config, **changes)
             return self.config
+
+    # --- one-shot route faults ---
+
+    def queue_fault(self, route: str, fault: str, times: int) -> list[dict[str, Any]]:
+        """Queue `fault` for the next `times` calls of `route` (already validated); the queue."""
+        with self._lock:
+            self._faults.append(_QueuedFault(route, fault, times))
+            return self._faults_list()
+
+    def take_fault(self, route: str) -> str | None:
+        """Use up one strike of the oldest fault queued for `route`; its name, or None.
+
+        Under the lock: of two concurrent calls, only one can take the last strike.
+        """
+        with self._lock:
+            for queued in self._faults:
+                if queued.route == route:
+                    queued.times -= 1
+                    if queued.times == 0:
+                        self._faults.remove(queued)
+                    return queued.fault
+            return None
+
+    def faults_snapshot(self) -> list[dict[str, Any]]:
+        """`[{"route", "fault", "times"}, ...]`: what is still queued, oldest first."""
+        with self._lock:
+            return self._faults_list()
+
+    def _faults_list(self) -> list[dict[str, Any]]:
+        return [dataclasses.asdict(queued) for queued in self._faults]
 
     # --- call log (never bodies, card data or tokens) ---
 

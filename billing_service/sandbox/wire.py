@@ -57,6 +57,8 @@ class Reply:
     hang faults), so a caller that gave up can already see what happened.
     ``trickle``: when set, the headers go out at once and then the body one byte every
     ``trickle`` seconds (the trickle faults): no single wait is long, the whole answer is.
+    ``head_trickle``: the same for the status line and headers (the `trickle_headers` route
+    fault), which catches a client whose total deadline only starts once the headers are in.
     """
 
     status: int
@@ -65,6 +67,7 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0
     trickle: float = 0.0
+    head_trickle: float = 0.0
 
 
 Handler = Callable[[Context, Request], "Reply | None"]
@@ -113,3 +116,8 @@ class Route:
             pos = match.end()
         regex += re.escape(self.template[pos:])
         object.__setattr__(self, "pattern", re.compile(regex))
+
+    @property
+    def key(self) -> str:
+        """``"POST /payments/cancel"``: how the call log counts it and route faults name it."""
+        return f"{self.method} {self.template}"

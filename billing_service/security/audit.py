@@ -37,15 +37,19 @@ def init_app(app: Flask) -> None:
 
 def _record(response: Response) -> Response:
     scope = required_scope()
-    if scope is None:
+    # An operation without a caller key (I'mport's notices) names its action itself.
+    action = g.get("audit_action") or (scope and _ACTIONS.get(scope, scope))
+    if action is None:
         return response
     entry = {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "caller": g.get("caller", "unknown"),
-        "action": _ACTIONS.get(scope, scope),
+        "action": action,
         "source": request.remote_addr,
         **{name: value for name in _IDS if (value := _id(name, scope, response)) is not None},
-        "outcome": g.get("error_code", "ok") if response.status_code >= 400 else "ok",
+        "outcome": g.get("error_code", "ok")
+        if response.status_code >= 400
+        else g.get("audit_outcome", "ok"),
         "status": response.status_code,
         "request_id": g.get("request_id"),
     }
@@ -53,7 +57,7 @@ def _record(response: Response) -> Response:
     return response
 
 
-def _id(name: str, scope: str, response: Response) -> str | None:
+def _id(name: str, scope: str | None, response: Response) -> str | None:
     value = (request.view_args or {}).get(name) or body_field(name)
     # A charge's imp_uid is only in its answer (I'mport made it).
     if value is None and name == "imp_uid" and scope == "charge" and response.is_json:

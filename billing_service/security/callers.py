@@ -44,6 +44,7 @@ def require_caller() -> None:
     if caller is None:
         raise CallerUnauthorized()
     g.caller = caller.name
+    g.caller_entry = caller
     scope = required_scope()
     if scope is not None and scope not in caller.scopes:
         raise CallerForbidden(f"This caller key lacks the '{scope}' scope.")
@@ -73,3 +74,10 @@ def required_scope() -> str | None:
         g.required_scope = getattr(method, "required_scope", None)
     scope: str | None = g.required_scope
     return scope
+
+
+def owns(customer_uid: str | None) -> bool:
+    """Whether the current caller may touch this customer's keys and payments (its
+    ``prefix=`` rule; no rule, or no caller auth: every customer)."""
+    caller: Caller | None = g.get("caller_entry")
+    return caller is None or caller.owns(customer_uid)

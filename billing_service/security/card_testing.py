@@ -25,34 +25,35 @@ from werkzeug.wrappers import Response
 from ..api.bodies import body_field
 from ..api.fields import card_digits
 from ..config import Settings
-from ..state.counters import FixedWindowCounters
+from ..state.counters import FixedWindowCounters, StoreCounters
 
 logger = logging.getLogger(__name__)
 
 
-def init_app(app: Flask, settings: Settings, *, issue_endpoint: str, charge_endpoint: str) -> None:
-    """Limit the issuance and charge endpoints (registered already) as ``settings`` says."""
-    if not settings.card_fingerprint_key_given:
-        logger.warning(
-            "BILLING_CARD_FINGERPRINT_KEY is not set: per-card limits use a random key, so they "
-            "are not shared between processes or replicas."
-        )
-    app.config["BILLING_CARD_FINGERPRINT_KEY"] = settings.card_fingerprint_key
+def init_app(
+    app: Flask,
+    settings: Settings,
+    counters: dict[str, Any],
+    *,
+    issue_endpoint: str,
+    charge_endpoint: str,
+) -> None:
+    """Limit the issuance and charge endpoints (registered already) as ``settings`` say,
+    counting where ``counters`` (storage options of state.counters.StoreCounters) say."""
     app.after_request(_retry_after)
-    storage = settings.ratelimit_storage
-    if storage.startswith("memory://"):
-        storage = f"{FixedWindowCounters.STORAGE_SCHEME[0]}://"
+    in_memory = settings.counters_in_memory
+    scheme = (FixedWindowCounters if in_memory else StoreCounters).STORAGE_SCHEME[0]
     limiter = Limiter(
         key_func=_caller,
         app=app,
-        storage_uri=storage,
-        # Short socket timeouts: an unreachable Redis must not stall requests.
-        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1},
-        # Never stop limiting: with Redis down, count in this process's memory (and log it).
-        in_memory_fallback_enabled=True,
+        storage_uri=f"{scheme}://",
+        storage_options={} if in_memory else counters,
+        # Never fail open: the store counts for the whole instance (its shared store falls back
+        # to the embedded one by itself), and a store that cannot be read refuses (503).
+        in_memory_fallback_enabled=False,
         swallow_errors=False,
-        # X-RateLimit-* on every answer would cost a storage round trip per limit per request
-        # (to Redis, in production); Retry-After, the one header a 429 needs, is set below.
+        # X-RateLimit-* on every answer would cost a storage round trip per limit per request;
+        # Retry-After, the one header a 429 needs, is set below.
         headers_enabled=False,
         key_prefix="billing",
     )

@@ -1,6 +1,25 @@
-"""What the service keeps between requests: today, the card-testing limits' counters.
+"""What the service keeps between requests, shared by its workers (and replicas).
 
-- ``counters``: the in-process fixed-window counter storage (``memory://``).
+- ``store``: what every store offers, and the rules of idempotency records;
+- ``embedded``: the embedded store (SQLite, WAL): one instance's workers;
+- ``shared``: the shared store (Redis): every replica;
+- ``counters``: the card-testing limits' counters as ``limits`` storages;
+- ``keys``: the instance's own keys, generated once in the data directory.
 
 May import ``config`` and ``gateway`` only: nothing of Flask or the HTTP side.
 """
+
+from __future__ import annotations
+
+from .embedded import EmbeddedStore
+from .shared import SharedStore
+from .store import StateStore, StateUnavailable
+
+__all__ = ["EmbeddedStore", "SharedStore", "StateStore", "StateUnavailable", "open_store"]
+
+
+def open_store(url: str) -> StateStore:
+    """The store ``url`` names: ``sqlite:///<path>`` or ``redis://...``."""
+    if url.startswith("sqlite:///"):
+        return EmbeddedStore(url.removeprefix("sqlite:///"))
+    return SharedStore(url)

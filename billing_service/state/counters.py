@@ -1,4 +1,10 @@
-"""The rate limits' in-process storage (``memory://``): fixed-window counters, dropped on expiry.
+"""The card-testing limits' counters, as storages of the ``limits`` library.
+
+``StoreCounters`` counts in the state store (the embedded one: shared by an instance's workers;
+the shared one: by every replica), and in the embedded store while the shared one is down.
+``FixedWindowCounters`` counts in this process's memory (``memory://``, for tests only).
+
+FixedWindowCounters: fixed-window counters, dropped on expiry.
 
 limits' own MemoryStorage runs a timer thread that, every 10 ms while counters exist, walks all
 of them to find the expired ones. The limits keep one counter per ``customer_uid`` and per card
@@ -14,12 +20,112 @@ uses.
 from __future__ import annotations
 
 import heapq
+import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from limits.storage import Storage
+
+from .store import StateStore, StateUnavailable
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# How long the shared store is left alone after it failed, before it is tried again: meanwhile a
+# request costs what it costs on the embedded store, not a Redis timeout.
+RETRY_SHARED_AFTER = 5.0
+
+
+class StoreCounters(Storage):
+    """Fixed-window counters in ``primary``, or in ``fallback`` while ``primary`` is down.
+
+    The service's limits are all deducted after the answer (``deduct_when``): before the view
+    they are only read. So a store that cannot be read refuses the request (503, nothing sent
+    to I'mport), and one that cannot be written after the answer is logged, not raised: the
+    answer, a charge's included, stands.
+    """
+
+    STORAGE_SCHEME = ["billing-state"]
+
+    def __init__(
+        self,
+        uri: str | None = None,
+        wrap_exceptions: bool = False,
+        *,
+        primary: StateStore,
+        fallback: StateStore | None = None,
+        on_fallback: Callable[[bool], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        **options: Any,
+    ) -> None:
+        self._primary = primary
+        self._fallback = fallback
+        self._on_fallback = on_fallback
+        self._clock = clock
+        self._retry_at = 0.0
+        self._degraded = False
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        return StateUnavailable
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        try:
+            return self._use(lambda store: store.incr(key, expiry, amount))
+        except StateUnavailable:
+            logger.warning("A card-testing counter could not be written", exc_info=True)
+            return amount
+
+    def get(self, key: str) -> int:
+        return self._use(lambda store: store.get(key))
+
+    def get_expiry(self, key: str) -> float:
+        return self._use(lambda store: store.get_expiry(key))
+
+    def check(self) -> bool:
+        try:
+            self._use(lambda store: store.check())
+        except StateUnavailable:
+            return False
+        return True
+
+    def reset(self) -> int | None:
+        return None
+
+    def clear(self, key: str) -> None:
+        self._use(lambda store: store.clear(key))
+
+    def _use(self, operation: Callable[[StateStore], T]) -> T:
+        if self._fallback is not None and self._clock() < self._retry_at:
+            return operation(self._fallback)
+        try:
+            result = operation(self._primary)
+        except StateUnavailable:
+            if self._fallback is None:
+                raise
+            self._retry_at = self._clock() + RETRY_SHARED_AFTER
+            if not self._degraded:
+                self._degraded = True
+                logger.warning(
+                    "The shared state store is down: card-testing limits count in this "
+                    "instance's embedded store until it is back",
+                    exc_info=True,
+                )
+                self._notify(True)
+            return operation(self._fallback)
+        if self._degraded:
+            self._degraded = False
+            logger.warning("The shared state store is back: card-testing limits count there")
+            self._notify(False)
+        return result
+
+    def _notify(self, degraded: bool) -> None:
+        if self._on_fallback is not None:
+            self._on_fallback(degraded)
 
 
 class FixedWindowCounters(Storage):

@@ -25,7 +25,11 @@ def test_issue_billing_documents_json_and_form_bodies(spec):
     assert content["application/json"]["schema"]["$ref"] == ref
     assert content["application/x-www-form-urlencoded"]["schema"]["$ref"] == f"{ref}Form"
     assert content["application/json"]["example"]["customer_uid"]
-    assert "parameters" not in operation  # no invalid `in: json_or_form` parameters
+    # No invalid `in: json_or_form` parameters: only the two documented headers.
+    assert {(p["in"], p["name"]) for p in operation["parameters"]} == {
+        ("header", "Idempotency-Key"),
+        ("header", "If-None-Match"),
+    }
     schema = spec["components"]["schemas"]["IssueBillingKey"]
     assert schema["additionalProperties"] is False
     assert set(schema["required"]) == {"card_number", "expiry", "birth", "customer_uid"}
@@ -66,6 +70,12 @@ def test_issue_billing_documents_every_error_it_can_answer(spec):
         "forbidden",
         "rate_limited",
         "card_rejected",
+        "billing_key_exists",
+        "bad_request",
+        "invalid_idempotency_key",
+        "idempotency_key_reused",
+        "request_in_progress",
+        "state_unavailable",
         "payload_too_large",
         "unsupported_media_type",
         "invalid_request",
@@ -130,10 +140,14 @@ def test_health_needs_no_auth(app):
     assert resp.get_json() == {"status": "ok"}
 
 
+CANCEL_PATH = "/subscriptions/payments/{imp_uid}/cancel"
 OPERATIONS = {
     ("/subscriptions/issue-billing", "post"): {"card_rejected", "rate_limited"},
     ("/subscriptions/billing-keys/{customer_uid}", "get"): {"billing_key_not_found"},
-    ("/subscriptions/billing-keys/{customer_uid}", "delete"): {"billing_key_not_found"},
+    ("/subscriptions/billing-keys/{customer_uid}", "delete"): {
+        "billing_key_not_found",
+        "schedules_pending",
+    },
     ("/subscriptions/payments", "post"): {
         "rate_limited",
         "card_declined",
@@ -141,6 +155,19 @@ OPERATIONS = {
         "duplicate_merchant_uid",
     },
     ("/subscriptions/payments/{imp_uid}", "get"): {"payment_not_found"},
+    ("/subscriptions/payments/by-merchant-uid/{merchant_uid}", "get"): {"payment_not_found"},
+    ("/subscriptions/schedules", "post"): {
+        "billing_key_not_found",
+        "duplicate_merchant_uid",
+        "schedule_refused",
+    },
+    ("/subscriptions/schedules/{merchant_uid}", "get"): {"schedule_not_found"},
+    ("/subscriptions/schedules/{merchant_uid}", "delete"): {
+        "schedule_not_found",
+        "schedule_not_revocable",
+    },
+    ("/subscriptions/billing-keys/{customer_uid}/schedules", "get"): {"billing_key_not_found"},
+    ("/subscriptions/billing-keys/{customer_uid}/schedules", "delete"): {"billing_key_not_found"},
     ("/subscriptions/payments/{imp_uid}/cancel", "post"): {
         "payment_not_found",
         "nothing_to_cancel",
@@ -158,7 +185,14 @@ def test_every_operation_is_documented(spec):
         for method in item
         if method in ("get", "post", "put", "patch", "delete")
     }
-    assert documented == set(OPERATIONS) | {("/healthz", "get"), ("/readyz", "get")}
+    assert documented == set(OPERATIONS) | {
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/webhooks/iamport", "post"),
+        ("/webhooks/iamport/{token}", "post"),
+        ("/events", "get"),
+        ("/events/{event_id}/redeliver", "post"),
+    }
 
 
 @pytest.mark.parametrize(("path", "method"), sorted(OPERATIONS))
@@ -167,7 +201,7 @@ def test_each_operation_documents_its_errors_and_examples(spec, path, method):
     codes = {
         code: status
         for status, response in operation["responses"].items()
-        if status not in ("200", "414")
+        if status not in ("200", "202", "414")
         for code in response["content"]["application/json"]["examples"]
     }
     # gunicorn's own refusal of an overlong request line, where the caller fills the path in.
@@ -202,12 +236,48 @@ def test_charge_documents_replays_reconciliations_and_retryable_timeouts(spec):
     errors = {
         s: r["content"]["application/json"]["examples"]
         for s, r in operation["responses"].items()
-        if s != "200"
+        if s not in ("200", "202")
     }
     assert errors["504"]["gateway_timeout"]["value"]["retryable"] is True
+    pending = operation["responses"]["202"]["content"]["application/json"]["example"]
+    assert (pending["status"], pending["payment"]["status"]) == ("pending", "ready")
     assert errors["402"]["card_declined"]["value"]["payment"]["status"] == "failed"
 
 
 def test_429_documents_retry_after(spec):
     limited = spec["paths"]["/subscriptions/issue-billing"]["post"]["responses"]["429"]
     assert limited["headers"]["Retry-After"]["schema"]["type"] == "integer"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/subscriptions/issue-billing",
+        "/subscriptions/payments",
+        CANCEL_PATH,
+        "/subscriptions/schedules",
+    ],
+)
+def test_money_moving_posts_document_idempotency(spec, path):
+    operation = spec["paths"][path]["post"]
+    [key] = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key["in"] == "header" and key["required"] is False
+    assert "Idempotent-Replayed" in operation["responses"]["200"]["headers"]
+    conflict = operation["responses"]["409"]
+    assert "request_in_progress" in conflict["content"]["application/json"]["examples"]
+    assert "Retry-After" in conflict["headers"]
+    assert (
+        "idempotency_key_reused"
+        in operation["responses"]["422"]["content"]["application/json"]["examples"]
+    )
+
+
+def test_the_webhook_needs_no_caller_key_and_is_documented(spec):
+    for path in ("/webhooks/iamport", "/webhooks/iamport/{token}"):
+        operation = spec["paths"][path]["post"]
+        assert operation["security"] == []
+        assert set(operation["requestBody"]["content"]) == {
+            "application/json",
+            "application/x-www-form-urlencoded",
+        }
+        assert "403" in operation["responses"]

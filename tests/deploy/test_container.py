@@ -156,6 +156,13 @@ def test_multi_stage_on_one_pinned_slim_python_311() -> None:
     assert local <= {"wsgi.py", "gunicorn.conf.py"}, local
 
 
+def test_runtime_stage_declares_its_data_directory_a_volume() -> None:
+    runtime = _stages()[-1]
+    env = " ".join(args for keyword, args in runtime if keyword == "ENV")
+    assert "BILLING_DATA_DIR=/data" in env
+    assert any(keyword == "VOLUME" and "/data" in args for keyword, args in runtime)
+
+
 def test_runtime_stage_runs_as_a_fixed_non_root_uid() -> None:
     users = _args(_stages()[-1], "USER")
     assert users, "the runtime stage has no USER"
@@ -345,12 +352,21 @@ def test_compose_runs_the_service_and_the_sandbox_from_the_image() -> None:
     assert depends["sandbox"]["condition"] == "service_healthy"
 
 
-def test_compose_shares_rate_limits_through_redis_when_it_runs_one() -> None:
-    services = _compose()["services"]
+def test_compose_shares_state_through_a_persistent_redis_when_it_runs_one() -> None:
+    compose = _compose()
+    services = compose["services"]
     if "redis" not in services:
         pytest.skip("no redis service")
     env = _environment(services["billing"])
-    assert env["BILLING_RATELIMIT_STORAGE"] == "redis://redis:6379/0"
+    assert env["BILLING_STATE_URL"] == "redis://redis:6379/0"
+    # Idempotency records and pending charges must survive a restart of Redis.
+    command = services["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert any(str(v).endswith(":/data") for v in services["redis"]["volumes"])
+    # The service's data directory (embedded store, generated keys) is a volume too.
+    assert env["BILLING_DATA_DIR"] == "/data"
+    assert any(str(v).endswith(":/data") for v in services["billing"]["volumes"])
+    assert set(compose["volumes"]) >= {"billing-data", "redis-data"}
     assert env.get("BILLING_CARD_FINGERPRINT_KEY"), "replicas need one card fingerprint key"
     assert services["billing"]["depends_on"]["redis"]["condition"] == "service_healthy"
 

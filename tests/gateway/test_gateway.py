@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import threading
+import time
 
 import pytest
 
@@ -477,7 +478,7 @@ def test_a_partly_cancelled_payment_marked_cancelled_can_be_cancelled_further(ca
     canned.add(200, envelope(partly))
     canned.add(200, envelope({**partly, "cancel_amount": 1000}))
 
-    payment = make_client(canned.url).cancel_payment("imps_1", "rest")
+    payment = make_client(canned.url).cancel_payment("imps_1", "rest").payment
 
     assert payment.cancel_amount == 1000
     assert json.loads(canned.bodies[2])["checksum"] == 900
@@ -500,3 +501,62 @@ def test_cancel_refusals_are_told_apart(canned, status, answer, error):
         make_client(canned.url).cancel_payment("imps_1", "r")
 
     assert type(info.value) is error
+
+
+# A deadline of 0.7 s; a trickled status line and headers would take over 6 s.
+FAST = {"connect_timeout": 0.2, "read_timeout": 0.5}
+
+
+@pytest.mark.parametrize("proxied", [False, True])
+def test_headers_trickled_a_byte_at_a_time_are_cut_off_at_the_deadline(canned, proxied):
+    canned.add(200, TOKEN_ANSWER)
+    canned.add(200, envelope(KEY), trickle_headers=True)  # each byte well within read_timeout
+    canned.add(200, envelope(KEY))
+    if proxied:  # the proxy manager's pools read answers the same way
+        url, options = "http://iamport.invalid/v1", {"proxy_url": canned.url}
+    else:
+        url, options = canned.url, {}
+    client = IamportClient(url, DEFAULT_API_KEY, DEFAULT_API_SECRET, **FAST, **options)
+    client.check_ready()  # the token, so that only the trickled call is timed
+
+    started = time.monotonic()
+    with pytest.raises(GatewayTimeout) as info:
+        client.get_billing_key("uid")
+    elapsed = time.monotonic() - started
+
+    assert info.value.request_sent is True
+    assert 0.6 <= elapsed < 1.5
+    # The cut-off connection is not reused: the next call opens another and is answered.
+    assert client.get_billing_key("uid").customer_uid == "uid"
+    assert canned.peers[1] != canned.peers[2]
+
+
+def test_the_deadline_starts_no_thread_per_call(sandbox):
+    client = make_client(sandbox.url, **FAST)
+    client.issue_billing_key("uid", GOOD_CARD)  # the token, a kept-alive connection
+    before = threading.active_count()
+
+    for _ in range(50):
+        client.get_billing_key("uid")
+
+    assert threading.active_count() <= before
+
+
+def test_a_charge_whose_answer_headers_trickle_is_reconciled_not_sent_again(canned):
+    canned.add(200, TOKEN_ANSWER)
+    canned.add(200, envelope(PAID), trickle_headers=True)
+    canned.add(200, envelope(PAID))  # find: the charge went through
+
+    client = make_client(canned.url, **FAST)
+    client.check_ready()
+
+    started = time.monotonic()
+    result = client.charge_billing_key(CHARGE)
+
+    assert time.monotonic() - started < 1.5  # cut off at the deadline, not once the headers came
+    assert result.reconciled and result.payment.imp_uid == "imps_1"
+    assert canned.paths == [
+        "/users/getToken",
+        "/subscribe/payments/again",
+        "/payments/find/o-1?include_sandbox=true",
+    ]

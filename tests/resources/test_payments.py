@@ -192,7 +192,24 @@ def test_a_lost_answer_of_a_declined_charge_is_402(slow_app, sandbox):
     assert sandbox.count(AGAIN) == 1
 
 
-@pytest.mark.parametrize("prefix", ["fault-lost-", "fault-ready-", "fault-500-"])
+def test_a_lost_answer_of_a_charge_left_ready_is_202_pending_and_not_resent(slow_app, sandbox):
+    resp = charge(slow_app, merchant_uid="fault-ready-3")
+
+    assert resp.status_code == 202
+    body = resp.get_json()
+    assert (body["status"], body["payment"]["status"], body["reconciled"]) == (
+        "pending",
+        "ready",
+        True,
+    )
+    # Retried with the same merchant_uid: looked up, not sent again, while it stays ready.
+    again = charge(slow_app, merchant_uid="fault-ready-3")
+    assert again.status_code == 202
+    assert sandbox.count(AGAIN) == 1
+    assert sandbox.count(FIND) == 2
+
+
+@pytest.mark.parametrize("prefix", ["fault-lost-", "fault-500-"])
 def test_an_outcome_that_stays_unknown_is_a_retryable_504(slow_app, sandbox, prefix):
     resp = charge(slow_app, merchant_uid=f"{prefix}3")
 

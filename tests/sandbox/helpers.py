@@ -52,9 +52,18 @@ def bearer(value: str) -> dict[str, str]:
 def admin(
     http: requests.Session, sb: SandboxServer, path: str, payload: Any = None
 ) -> requests.Response:
-    if path in ("calls", "config") and payload is None:
+    if path in ("calls", "config", "faults") and payload is None:
         return http.get(f"{sb.url}/__sandbox__/{path}", timeout=5)
     return http.post(f"{sb.url}/__sandbox__/{path}", json=payload, timeout=5)
+
+
+def queue_fault(
+    http: requests.Session, sb: SandboxServer, route: str, fault: str, **fields: Any
+) -> Any:
+    """Queue a route fault (`times` in fields, if any) and return the queue afterwards."""
+    response = admin(http, sb, "faults", {"route": route, "fault": fault, **fields})
+    assert response.status_code == 200, response.text
+    return response.json()["faults"]
 
 
 def issue(

@@ -526,6 +526,133 @@ def test_shutdown_cuts_a_hanging_charge_short_and_keeps_the_payment() -> None:
     assert server.state.find_payment("fault-hang-x") is not None  # paid before the wait
 
 
+# --- pending charges and settling them -------------------------------------------------------
+
+
+def settle(http: requests.Session, sb: SandboxServer, imp_uid: str, status: Any) -> Any:
+    return admin(http, sb, f"payments/{imp_uid}/settle", {"status": status})
+
+
+def pending(http: requests.Session, sb: SandboxServer, access_token: str, **fields: Any) -> Any:
+    response = charge(http, sb, access_token, **fields)
+    body = response.json()
+    assert response.status_code == 200 and body["code"] == 0, body
+    assert body["response"]["status"] == "ready"
+    return body["response"]
+
+
+@pytest.mark.parametrize("card", [None, DECLINING_CARD, REFUSING_CARD])
+def test_pending_charge_is_answered_with_a_ready_payment(
+    sandbox: SandboxServer, http, card
+) -> None:
+    access_token = with_key(http, sandbox, card_number=card)  # the PG has not answered yet
+    payment = pending(http, sandbox, access_token, merchant_uid="pending-1")
+    assert set(payment) == PAYMENT_FIELDS
+    assert payment["paid_at"] == 0 and payment["failed_at"] == 0
+    assert payment["fail_reason"] is None and payment["pg_tid"] is None
+    assert payment["apply_num"] is None and payment["receipt_url"] is None
+    assert find(http, sandbox, access_token, "pending-1", "ready").json()["response"] == payment
+    assert last_again_status(http, sandbox) == 200
+
+
+def test_pending_charge_runs_the_customer_and_duplicate_checks(
+    sandbox: SandboxServer, http
+) -> None:
+    access_token = with_key(http, sandbox)
+    unknown = charge(http, sandbox, access_token, merchant_uid="pending-1", customer_uid="ghost")
+    assert (unknown.status_code, unknown.json()) == (200, UNKNOWN_BUYER)
+    first = pending(http, sandbox, access_token, merchant_uid="pending-1")
+    assert settle(http, sandbox, first["imp_uid"], "paid").status_code == 200
+    # Settled `paid`, the merchant_uid is taken like that of any paid payment.
+    duplicate = charge(http, sandbox, access_token, merchant_uid="pending-1")
+    assert (duplicate.status_code, duplicate.json()) == (200, DUPLICATE)
+
+
+def test_a_pending_merchant_uid_may_be_charged_again_once_failed(
+    sandbox: SandboxServer, http
+) -> None:
+    access_token = with_key(http, sandbox)
+    first = pending(http, sandbox, access_token, merchant_uid="pending-2")
+    # Ready does not take the merchant_uid either: a second attempt is a new payment.
+    second = pending(http, sandbox, access_token, merchant_uid="pending-2")
+    assert second["imp_uid"] != first["imp_uid"]
+    settle(http, sandbox, first["imp_uid"], "failed")
+    settle(http, sandbox, second["imp_uid"], "failed")
+    third = pending(http, sandbox, access_token, merchant_uid="pending-2")
+    assert third["imp_uid"] not in (first["imp_uid"], second["imp_uid"])
+
+
+def test_settle_paid_gives_the_ready_payment_what_a_paid_one_has(
+    sandbox: SandboxServer, http
+) -> None:
+    access_token = with_key(http, sandbox)
+    ready = pending(http, sandbox, access_token, merchant_uid="pending-3", amount=700)
+    now = admin(http, sandbox, "clock", {"advance": 100}).json()["now"]
+    response = settle(http, sandbox, ready["imp_uid"], "paid")
+    assert response.status_code == 200
+    settled = response.json()  # plain JSON: the payment itself, no envelope
+    assert settled["status"] == "paid"
+    assert now <= settled["paid_at"] <= now + 5  # the sandbox clock
+    assert settled["started_at"] == ready["started_at"] and settled["failed_at"] == 0
+    assert re.fullmatch(r"\d{8}", settled["apply_num"])
+    assert settled["pg_tid"].startswith(settled["pg_id"])
+    assert settled["receipt_url"] == f"https://receipt.sandbox.invalid/payments/{ready['imp_uid']}"
+    assert settled["fail_reason"] is None
+    changed = {"pg_tid", "apply_num", "receipt_url", "paid_at", "status"}
+    assert {k: v for k, v in settled.items() if k not in changed} == {
+        k: v for k, v in ready.items() if k not in changed
+    }
+    found = get_payment(http, sandbox, access_token, ready["imp_uid"]).json()["response"]
+    assert found == settled
+    cancelled = cancel(http, sandbox, access_token, imp_uid=ready["imp_uid"]).json()
+    assert cancelled["code"] == 0 and cancelled["response"]["cancel_amount"] == 700
+
+
+def test_settle_failed_makes_the_ready_payment_declined(sandbox: SandboxServer, http) -> None:
+    access_token = with_key(http, sandbox)
+    ready = pending(http, sandbox, access_token, merchant_uid="pending-4")
+    response = settle(http, sandbox, ready["imp_uid"], "failed")
+    assert response.status_code == 200
+    settled = response.json()
+    assert settled["status"] == "failed"
+    assert settled["fail_reason"] == "[8326]카드 한도초과"
+    assert settled["failed_at"] >= ready["started_at"] and settled["paid_at"] == 0
+    assert settled["apply_num"] is None
+    assert settled["pg_tid"] and settled["receipt_url"]
+    assert find(http, sandbox, access_token, "pending-4", "failed").json()["response"] == settled
+    refused = cancel(http, sandbox, access_token, imp_uid=ready["imp_uid"])
+    assert refused.json() == NOTHING_TO_CANCEL
+
+
+@pytest.mark.parametrize("status", ["cancelled", "ready", "PAID", None, 1, ["paid"]])
+def test_settle_with_a_bad_status_is_400_and_changes_nothing(
+    sandbox: SandboxServer, http, status
+) -> None:
+    access_token = with_key(http, sandbox)
+    ready = pending(http, sandbox, access_token, merchant_uid="pending-5")
+    response = settle(http, sandbox, ready["imp_uid"], status)
+    assert response.status_code == 400 and response.json()["error"]
+    assert get_payment(http, sandbox, access_token, ready["imp_uid"]).json()["response"] == ready
+
+
+def test_only_a_ready_payment_can_be_settled(sandbox: SandboxServer, http) -> None:
+    access_token = with_key(http, sandbox)
+    payment = paid(http, sandbox, access_token)
+    for status in ("paid", "failed"):
+        response = settle(http, sandbox, payment["imp_uid"], status)
+        assert response.status_code == 400 and "paid" in response.json()["error"]
+    ready = pending(http, sandbox, access_token, merchant_uid="pending-6")
+    settle(http, sandbox, ready["imp_uid"], "failed")
+    assert settle(http, sandbox, ready["imp_uid"], "paid").status_code == 400
+    found = get_payment(http, sandbox, access_token, payment["imp_uid"]).json()["response"]
+    assert found == payment
+
+
+def test_settle_an_unknown_imp_uid_is_404(sandbox: SandboxServer, http) -> None:
+    response = settle(http, sandbox, "imps_000000000000", "paid")
+    assert response.status_code == 404 and response.json()["error"]
+
+
 # --- lookups ---------------------------------------------------------------------------------
 
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +10,7 @@ import redis as redis_client
 
 from billing_service import create_app
 
-from ..support import ISSUE_ROUTE, VALID_BODY, RedisServer, free_port, service_env
+from ..support import ISSUE_ROUTE, VALID_BODY, free_port, redis_url, service_env
 
 ISSUE = "/subscriptions/issue-billing"
 CHARGES = "/subscriptions/payments"
@@ -83,7 +80,8 @@ def test_a_hashed_secret_authenticates_with_the_plain_secret(scoped):
 
 
 def limited_app(sandbox_url: str, **limits: str):
-    env = service_env(sandbox_url, **limits)
+    # Replicas sharing Redis need one card fingerprint key (required with redis://).
+    env = service_env(sandbox_url, BILLING_CARD_FINGERPRINT_KEY="test-card-fingerprint", **limits)
     client = create_app(env).test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = "Bearer test-caller-key-checkout"
     return client
@@ -100,24 +98,6 @@ def storage(request) -> Iterator[str]:
     else:
         with redis_url() as url:
             yield url
-
-
-@contextlib.contextmanager
-def redis_url() -> Iterator[str]:
-    """The Redis that .ci/run started (emptied first), else one of our own."""
-    if url := os.environ.get("BILLING_TEST_REDIS_URL"):
-        redis_client.Redis.from_url(url).flushdb()
-        yield url
-        return
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the Redis tests: .ci/run installs redis-server")
-        pytest.skip("redis-server is not installed (.ci/run installs it)")
-    server = RedisServer()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 def test_issuance_is_limited_per_card(sandbox, storage):
@@ -179,7 +159,7 @@ def test_invalid_requests_do_not_use_up_the_limits(sandbox):
     assert issue(client).status_code == 200
 
 
-def test_limits_go_on_in_memory_when_redis_is_unreachable(sandbox, caplog):
+def test_limits_go_on_in_the_embedded_store_when_redis_is_unreachable(sandbox, caplog):
     client = limited_app(
         sandbox.url,
         BILLING_RATELIMIT_STORAGE=f"redis://127.0.0.1:{free_port()}/0",
@@ -188,7 +168,7 @@ def test_limits_go_on_in_memory_when_redis_is_unreachable(sandbox, caplog):
     assert issue(client).status_code == 200
 
     assert issue(client, customer_uid="other").status_code == 429
-    assert "falling back to in-memory storage" in caplog.text
+    assert "The shared state store is down" in caplog.text
 
 
 def test_rate_limit_keys_hold_no_card_number(sandbox):

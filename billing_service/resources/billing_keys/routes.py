@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
 from flask.views import MethodView
+from werkzeug.exceptions import BadRequest
 
-from ...api.blueprint import BODY_ERRORS, CALLER_ERRORS, GATEWAY_ERRORS, Blueprint
+from ...api.blueprint import (
+    BODY_ERRORS,
+    CALLER_ERRORS,
+    GATEWAY_ERRORS,
+    IDEMPOTENCY_ERRORS,
+    REPLAYED,
+    Blueprint,
+)
+from ...api.errors import BillingKeyExists, CallerForbidden
 from ...api.services import iamport
-from ...security.callers import require_caller, requires
+from ...gateway import BillingKeyNotFound
+from ...security.callers import owns, require_caller, requires
 from .schemas import (
     BillingKeyResponseSchema,
     DeleteBillingKeyQuerySchema,
@@ -61,20 +72,58 @@ KEY_LINKS = {
 }
 
 
+IF_NONE_MATCH = {
+    "in": "header",
+    "name": "If-None-Match",
+    "required": False,
+    "description": "`*`: issue only if the `customer_uid` has no key yet (RFC 9110); if it "
+    "has one, 412 `billing_key_exists` and nothing is replaced. Without it, issuing again "
+    "replaces the key, as I'mport does. The check and the issuance are two I'mport calls: two "
+    "first issuances for one `customer_uid` sent at the same moment can both pass it. Any "
+    "other value is 400 `bad_request`.",
+    "schema": {"type": "string", "enum": ["*"]},
+}
+
+
+def _require_owned(customer_uid: str) -> None:
+    """A customer outside the caller's prefix answers as if it had no key (OWASP API1)."""
+    if not owns(customer_uid):
+        raise BillingKeyNotFound("There is no billing key under this customer_uid.")
+
+
+def _refuse_if_exists(customer_uid: str) -> None:
+    try:
+        iamport().get_billing_key(customer_uid)
+    except BillingKeyNotFound:
+        return
+    raise BillingKeyExists()
+
+
 @blp.route("/issue-billing")
 class IssueBilling(MethodView):
     @blp.operation("issueBillingKey", **KEY_LINKS)
     @blp.body(IssueBillingKeySchema, example=ISSUE_EXAMPLE)
+    @blp.idempotent(IF_NONE_MATCH)
     @blp.response(
         200,
         IssueBillingKeyResponseSchema,
+        headers=REPLAYED,
         example={
             "status": "success",
             "message": "Billing has successfully issued",
             "billing_key": BILLING_KEY_EXAMPLE,
         },
     )
-    @blp.errors(*CALLER_ERRORS, "rate_limited", "card_rejected", *BODY_ERRORS, *GATEWAY_ERRORS)
+    @blp.errors(
+        *CALLER_ERRORS,
+        "rate_limited",
+        "card_rejected",
+        "billing_key_exists",
+        "bad_request",
+        *BODY_ERRORS,
+        *IDEMPOTENCY_ERRORS,
+        *GATEWAY_ERRORS,
+    )
     @requires("issue")
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """Issue a billing key from card details
@@ -82,11 +131,20 @@ class IssueBilling(MethodView):
         Obtains an I'mport access token and asks I'mport to issue a billing key under
         `customer_uid` (`POST /subscribe/customers/{customer_uid}`). Issuing again under the same
         `customer_uid` replaces the key (`replaced: true`). Accepts JSON or an HTML form body.
-        Scope `issue`; limited per caller, per `customer_uid` and per card (429).
+        Scope `issue`; limited per caller, per `customer_uid` and per card (429). With
+        `If-None-Match: *`, a `customer_uid` that has a key already answers 412 and nothing
+        is replaced.
         """
-        billing_key = iamport().issue_billing_key(
-            args["customer_uid"], args["card"], args["customer"]
-        )
+        customer_uid = args["customer_uid"]
+        if not owns(customer_uid):
+            raise CallerForbidden("This caller key may not issue keys for this customer_uid.")
+        precondition = request.headers.get("If-None-Match")
+        if precondition is not None:
+            # No entity tags here: only "*" (any key at all) means something.
+            if precondition.strip() != "*":
+                raise BadRequest("If-None-Match takes only '*' here.")
+            _refuse_if_exists(customer_uid)
+        billing_key = iamport().issue_billing_key(customer_uid, args["card"], args["customer"])
         return {"billing_key": billing_key}
 
 
@@ -110,6 +168,7 @@ class BillingKeysById(MethodView):
 
         Calls `GET /subscribe/customers/{customer_uid}`. The card number is masked. Scope `read`.
         """
+        _require_owned(customer_uid)
         return {"billing_key": iamport().get_billing_key(customer_uid)}
 
     # After a deletion, the key must be gone (Schemathesis's use_after_free check).
@@ -120,13 +179,25 @@ class BillingKeysById(MethodView):
         BillingKeyResponseSchema,
         example={"status": "success", "billing_key": BILLING_KEY_EXAMPLE},
     )
-    @blp.errors(*CALLER_ERRORS, "billing_key_not_found", "invalid_request", *GATEWAY_ERRORS)
+    @blp.errors(
+        *CALLER_ERRORS,
+        "billing_key_not_found",
+        "schedules_pending",
+        "invalid_request",
+        *GATEWAY_ERRORS,
+    )
     @blp.long_request_line
     @requires("delete")
     def delete(self, args: dict[str, Any], customer_uid: str) -> dict[str, Any]:
         """Delete a billing key
 
         Calls `DELETE /subscribe/customers/{customer_uid}` and answers with the deleted key.
-        A deleted key cannot be restored; payments made with it stay. Scope `delete`.
+        A deleted key cannot be restored; payments made with it stay. A key with scheduled
+        charges is not deleted (409 `schedules_pending`) unless `revoke_schedules=true`, which
+        revokes them first. Scope `delete`.
         """
-        return {"billing_key": iamport().delete_billing_key(customer_uid, args.get("reason"))}
+        _require_owned(customer_uid)
+        deleted = iamport().delete_billing_key(
+            customer_uid, args.get("reason"), revoke_schedules=args["revoke_schedules"]
+        )
+        return {"billing_key": deleted}

@@ -35,6 +35,7 @@ CUSTOMER_FIELDS = (
     "customer_email",
     "customer_addr",
     "customer_postcode",
+    "channel_key",
 )
 
 
@@ -157,6 +158,10 @@ class IssueBillingKeySchema(RequestSchema):
         validate=validate.Length(1, 64),
         metadata={"description": "PG to use: 'provider' or 'provider.MID' (default PG if absent)."},
     )
+    channel_key = Text(
+        validate=validate.Length(1, 55),
+        metadata={"description": "I'mport console channel to use, instead of IAMPORT_CHANNEL_KEY."},
+    )
     customer_id = Text(validate=validate.Length(1, 80))
     customer_name = Text(validate=validate.Length(max=20))
     customer_tel = Text(validate=validate.Length(max=20))
@@ -251,4 +256,11 @@ class DeleteBillingKeyQuerySchema(QuerySchema):
     reason = Text(
         validate=validate.Length(max=200),
         metadata={"description": "Why the key is deleted (kept by I'mport); empty means none."},
+    )
+    revoke_schedules = ma.fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "true: revoke the key's scheduled charges first; otherwise a key "
+            "with scheduled charges is not deleted (409 schedules_pending)."
+        },
     )

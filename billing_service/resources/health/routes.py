@@ -6,6 +6,7 @@ from flask.views import MethodView
 
 from ...api.blueprint import Blueprint
 from ...api.errors import NotReady
+from ...api.events import payment_events
 from ...api.services import iamport
 from ...gateway import GatewayError
 from .schemas import HealthSchema, ReadySchema
@@ -44,4 +45,7 @@ class Ready(MethodView):
             iamport().check_ready()
         except GatewayError as exc:
             raise NotReady(exc) from exc
+        consumer = payment_events().consumer
+        if consumer is not None and consumer.started and not consumer.alive():
+            raise NotReady(reason="The event consumer of this worker has stopped.")
         return {"status": "ready"}

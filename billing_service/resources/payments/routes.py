@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from flask import Response, g, jsonify
 from flask.views import MethodView
 
-from ...api.blueprint import BODY_ERRORS, CALLER_ERRORS, GATEWAY_ERRORS, Blueprint
-from ...api.services import iamport
-from ...gateway import Charge
-from ...security.callers import require_caller, requires
-from .schemas import CancelSchema, ChargeResponseSchema, ChargeSchema, PaymentResponseSchema
+from ...api.blueprint import (
+    BODY_ERRORS,
+    CALLER_ERRORS,
+    GATEWAY_ERRORS,
+    IDEMPOTENCY_ERRORS,
+    REPLAYED,
+    Blueprint,
+)
+from ...api.events import publish_payment
+from ...api.idempotency import current_attempt
+from ...api.services import iamport, state
+from ...gateway import (
+    BillingKeyNotFound,
+    CardDeclined,
+    Charge,
+    ChargePending,
+    Payment,
+    PaymentNotFound,
+)
+from ...security.callers import owns, require_caller, requires
+from ...state import StateUnavailable
+from .schemas import (
+    CancelResponseSchema,
+    CancelSchema,
+    ChargeResponseSchema,
+    ChargeSchema,
+    PaymentResponseSchema,
+    PendingChargeResponseSchema,
+)
+
+logger = logging.getLogger(__name__)
+# How long a pending merchant_uid is remembered: longer than any PG takes to settle one.
+PENDING_TTL = 7 * 24 * 3600.0
 
 blp = Blueprint(
     "payments",
@@ -71,9 +101,11 @@ class Payments(MethodView):
             "name": "월간 구독",
         },
     )
+    @blp.idempotent()
     @blp.response(
         200,
         ChargeResponseSchema,
+        headers=REPLAYED,
         examples={
             "paid": {"value": _charged()},
             "replayed": {
@@ -86,6 +118,27 @@ class Payments(MethodView):
             },
         },
     )
+    @blp.alt_response(
+        202,
+        schema=PendingChargeResponseSchema,
+        headers=REPLAYED,
+        description="I'mport left the charge `ready`: its outcome is not known yet. Do not "
+        "charge again under a new merchant_uid: follow it up with "
+        "`GET /subscriptions/payments/by-merchant-uid/{merchant_uid}`, or retry with the same "
+        "merchant_uid (looked up, not sent, while it is still ready).",
+        example={
+            "status": "pending",
+            "payment": {
+                **PAYMENT_EXAMPLE,
+                "status": "ready",
+                "paid_at": None,
+                "apply_num": None,
+                "receipt_url": None,
+            },
+            "replayed": False,
+            "reconciled": False,
+        },
+    )
     @blp.errors(
         *CALLER_ERRORS,
         "rate_limited",
@@ -93,6 +146,7 @@ class Payments(MethodView):
         "billing_key_not_found",
         "duplicate_merchant_uid",
         *BODY_ERRORS,
+        *IDEMPOTENCY_ERRORS,
         *GATEWAY_ERRORS,
         examples={
             "card_declined": {
@@ -114,7 +168,7 @@ class Payments(MethodView):
         },
     )
     @requires("charge")
-    def post(self, charge: Charge) -> dict[str, Any]:
+    def post(self, charge: Charge) -> dict[str, Any] | Response:
         """Charge a billing key
 
         Calls `POST /subscribe/payments/again`. Safe to retry with the same `merchant_uid`: a
@@ -125,7 +179,29 @@ class Payments(MethodView):
         `custom_data` (a form cannot carry a JSON object). Scope `charge`; declined charges
         count against the caller's refusal limit (429).
         """
-        result = iamport().charge_billing_key(charge)
+        if not owns(charge.customer_uid):
+            raise BillingKeyNotFound("There is no billing key under this customer_uid.")
+        store, pending_key = state(), f"{g.get('caller', 'anonymous')}:{charge.merchant_uid}"
+        try:
+            pending = store.is_pending(pending_key)
+        except StateUnavailable:
+            # Cannot tell whether this merchant_uid was left pending: look the order up first
+            # (one more I'mport call) rather than risk charging it twice.
+            logger.warning("Pending charges cannot be read: the order is looked up first")
+            pending = True
+        try:
+            result = iamport().charge_billing_key(charge, pending=pending)
+        except ChargePending as exc:
+            _keep(lambda: store.mark_pending(pending_key, PENDING_TTL))
+            return _pending(exc.payment, reconciled=exc.reconciled)
+        except CardDeclined as exc:
+            # I'mport sends no notice for a declined plain charge: this answer is the news.
+            if exc.payment is not None:
+                publish_payment(exc.payment, source="charge")
+            raise
+        if pending:
+            _keep(lambda: store.clear_pending(pending_key))
+        publish_payment(result.payment, source="reconciliation" if result.reconciled else "charge")
         return {
             "payment": result.payment,
             "replayed": result.replayed,
@@ -147,16 +223,18 @@ class PaymentsById(MethodView):
 
         Calls `GET /payments/{imp_uid}`. Scope `read`.
         """
-        return {"payment": iamport().get_payment(imp_uid)}
+        return {"payment": _owned(iamport().get_payment(imp_uid))}
 
 
 @blp.route("/payments/<id:imp_uid>/cancel")
 class PaymentCancellation(MethodView):
     @blp.operation("cancelPayment", **PAYMENT_LINKS)
     @blp.body(CancelSchema, example={"reason": "고객 요청에 의한 환불"})
+    @blp.idempotent()
     @blp.response(
         200,
-        PaymentResponseSchema,
+        CancelResponseSchema,
+        headers=REPLAYED,
         example={
             "status": "success",
             "payment": {
@@ -172,10 +250,24 @@ class PaymentCancellation(MethodView):
                     }
                 ],
             },
+            "replayed": False,
+            "reconciled": False,
         },
     )
     @blp.errors(
-        *CALLER_ERRORS, "payment_not_found", "nothing_to_cancel", *BODY_ERRORS, *GATEWAY_ERRORS
+        *CALLER_ERRORS,
+        "payment_not_found",
+        "nothing_to_cancel",
+        *BODY_ERRORS,
+        *IDEMPOTENCY_ERRORS,
+        *GATEWAY_ERRORS,
+        examples={
+            "gateway_timeout": {
+                "message": "The cancel was sent but its outcome is unknown; retry with the same "
+                "Idempotency-Key (a retry cannot refund twice).",
+                "retryable": True,
+            }
+        },
     )
     @blp.long_request_line
     @requires("cancel")
@@ -185,7 +277,71 @@ class PaymentCancellation(MethodView):
         Calls `POST /payments/cancel` with the balance read just before as `checksum`, so a
         concurrent cancel cannot make it cancel more than is left. Without `amount`, cancels all
         that is left; a partly cancelled payment stays `paid` with a higher `cancel_amount`.
-        Scope `cancel`.
+        A cancel whose answer was lost is looked up in the payment's `cancel_history`, never
+        sent again (`reconciled: true`, or 504 `retryable`). Retry-safe only with an
+        `Idempotency-Key`: its retries send the first attempt's checksum, so I'mport cannot
+        refund twice, and a cancel that had gone through answers `replayed: true`. Scope
+        `cancel`.
         """
-        payment = iamport().cancel_payment(imp_uid, args["reason"], args.get("amount"))
-        return {"payment": payment}
+        attempt = current_attempt()
+        retry = attempt is not None and attempt.record.checksum is not None
+        result = iamport().cancel_payment(
+            imp_uid,
+            args["reason"],
+            args.get("amount"),
+            checksum=attempt.record.checksum if attempt is not None else None,
+            since=attempt.record.started_at if attempt is not None and retry else None,
+            keep_checksum=attempt.keep_checksum if attempt is not None else None,
+            owned=lambda payment: owns(payment.customer_uid),
+        )
+        # I'mport sends no notice for an API cancel unless asked to: this answer is the news.
+        publish_payment(result.payment, source="reconciliation" if result.reconciled else "cancel")
+        return {
+            "payment": result.payment,
+            "replayed": result.replayed,
+            "reconciled": result.reconciled,
+        }
+
+
+@blp.route("/payments/by-merchant-uid/<id:merchant_uid>")
+class PaymentsByMerchantUid(MethodView):
+    @blp.operation("getPaymentByMerchantUid", cancelPayment=PAYMENT_LINKS["cancelPayment"])
+    @blp.response(
+        200, PaymentResponseSchema, example={"status": "success", "payment": PAYMENT_EXAMPLE}
+    )
+    @blp.errors(*CALLER_ERRORS, "payment_not_found", *GATEWAY_ERRORS)
+    @blp.long_request_line
+    @requires("read")
+    def get(self, merchant_uid: str) -> dict[str, Any]:
+        """Look up a payment by your order id
+
+        Calls `GET /payments/find/{merchant_uid}`: the latest payment made with the
+        `merchant_uid`. Follows up a charge answered `202 pending`. Scope `read`.
+        """
+        payment = iamport().find_payment(merchant_uid)
+        if payment is None:
+            raise PaymentNotFound("There is no payment with this merchant_uid.")
+        return {"payment": _owned(payment)}
+
+
+def _owned(payment: Payment) -> Payment:
+    """The payment, if the caller owns its customer; else as if it did not exist."""
+    if not owns(payment.customer_uid):
+        raise PaymentNotFound("There is no payment with this imp_uid.")
+    return payment
+
+
+def _pending(payment: Payment, *, reconciled: bool) -> Response:
+    body = {"payment": payment, "replayed": False, "reconciled": reconciled}
+    response = jsonify(PendingChargeResponseSchema().dump(body))
+    response.status_code = 202
+    return response
+
+
+def _keep(write: Any) -> None:
+    """A pending mark that cannot be written is logged: the answer stands, and a retry that
+    cannot read the marks looks the order up first anyway."""
+    try:
+        write()
+    except StateUnavailable:
+        logger.warning("A pending charge could not be remembered", exc_info=True)

@@ -23,14 +23,9 @@ NOTICE_URL_PATTERN = rf"^https?://{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?(?:[/
 BUYER_FIELDS = ("buyer_name", "buyer_email", "buyer_tel", "buyer_addr", "buyer_postcode")
 
 
-class ChargeSchema(RequestSchema):
-    """A charge of a billing key."""
+class OrderSchema(RequestSchema):
+    """What a payment is for: the fields of a charge that a scheduled charge shares."""
 
-    customer_uid = ma.fields.String(
-        required=True,
-        validate=[validate.Length(1, 80), UID],
-        metadata={"description": "The billing key to charge.", "example": "gildong_0001_1234"},
-    )
     merchant_uid = ma.fields.String(
         required=True,
         validate=[validate.Length(1, 40), UID],
@@ -71,6 +66,40 @@ class ChargeSchema(RequestSchema):
         keys=ma.fields.String(),
         metadata={"description": "Any JSON object; stored with the payment at I'mport."},
     )
+
+    @ma.validates_schema
+    def tax_free_within_amount(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("tax_free", 0) > data.get("amount", MAX_AMOUNT):
+            raise ma.ValidationError("Must not exceed amount.", "tax_free")
+
+
+def order_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """An OrderSchema's loaded fields, as the gateway's Order takes them."""
+    return {
+        "merchant_uid": data["merchant_uid"],
+        "amount": data["amount"],
+        "name": data["name"],
+        "currency": data["currency"],
+        "tax_free": data.get("tax_free"),
+        "card_quota": data.get("card_quota"),
+        "buyer": {k: data[k] for k in BUYER_FIELDS if k in data},
+        "custom_data": data.get("custom_data"),
+    }
+
+
+CHANNEL_KEY = {
+    "description": "I'mport console channel to use, instead of IAMPORT_CHANNEL_KEY.",
+}
+
+
+class ChargeSchema(OrderSchema):
+    """A charge of a billing key."""
+
+    customer_uid = ma.fields.String(
+        required=True,
+        validate=[validate.Length(1, 80), UID],
+        metadata={"description": "The billing key to charge.", "example": "gildong_0001_1234"},
+    )
     notice_url = ma.fields.String(
         validate=[
             validate.Length(max=200),
@@ -83,24 +112,15 @@ class ChargeSchema(RequestSchema):
         },
     )
 
-    @ma.validates_schema
-    def tax_free_within_amount(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if data.get("tax_free", 0) > data.get("amount", MAX_AMOUNT):
-            raise ma.ValidationError("Must not exceed amount.", "tax_free")
+    channel_key = Text(validate=validate.Length(1, 55), metadata=CHANNEL_KEY)
 
     @ma.post_load
     def make_charge(self, data: dict[str, Any], **kwargs: Any) -> Charge:
         return Charge(
             customer_uid=data["customer_uid"],
-            merchant_uid=data["merchant_uid"],
-            amount=data["amount"],
-            name=data["name"],
-            currency=data["currency"],
-            tax_free=data.get("tax_free"),
-            card_quota=data.get("card_quota"),
-            buyer={k: data[k] for k in BUYER_FIELDS if k in data},
-            custom_data=data.get("custom_data"),
             notice_url=data.get("notice_url"),
+            channel_key=data.get("channel_key"),
+            **order_fields(data),
         )
 
 
@@ -140,3 +160,36 @@ class PaymentResponseSchema(ma.Schema):
 
     status = ma.fields.Constant("success", required=True, metadata=constant("success"))
     payment = ma.fields.Nested(PaymentSchema, required=True)
+
+
+class PendingChargeResponseSchema(ma.Schema):
+    """Answer to a charge I'mport left ``ready``: its outcome is not known yet."""
+
+    status = ma.fields.Constant("pending", required=True, metadata=constant("pending"))
+    payment = ma.fields.Nested(PaymentSchema, required=True)
+    replayed = ma.fields.Boolean(required=True, metadata={"description": "Always false."})
+    reconciled = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "True: I'mport's answer was lost and the order was looked up."},
+    )
+
+
+class CancelResponseSchema(ma.Schema):
+    """Answer to a cancel."""
+
+    status = ma.fields.Constant("success", required=True, metadata=constant("success"))
+    payment = ma.fields.Nested(PaymentSchema, required=True)
+    replayed = ma.fields.Boolean(
+        required=True,
+        metadata={
+            "description": "True: a retry (same Idempotency-Key) of a cancel that had gone "
+            "through; found in the payment's cancel_history, not cancelled again."
+        },
+    )
+    reconciled = ma.fields.Boolean(
+        required=True,
+        metadata={
+            "description": "True: I'mport's answer was lost and the cancel was found in the "
+            "payment's cancel_history."
+        },
+    )

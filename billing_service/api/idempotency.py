@@ -1,0 +1,178 @@
+"""``Idempotency-Key`` on the money-moving POSTs (IETF draft-ietf-httpapi-idempotency-key-header,
+and Stripe's behaviour).
+
+A request with a key claims a record in the state store before anything is sent to I'mport.
+Its final answer is stored and given again, with ``Idempotent-Replayed: true``, to every retry
+with the same key and the same request; the same key with another request is 422, and while
+the first is still running, 409 with ``Retry-After``. Records are per caller and kept
+``BILLING_IDEMPOTENCY_TTL`` seconds. Answers whose outcome is unknown (502, 503, 504) are not
+final: a retry runs again, with what the record kept (a cancel's checksum) making that safe.
+Requests refused before they ran (400, 403, 413, 415, 422, 429) leave no record.
+
+What a record holds is never card data: the request is kept only as an HMAC of its canonical
+form, the caller's key only as an HMAC too, and the answer shows card numbers masked.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import json
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+
+from ..state import StateStore, StateUnavailable
+from ..state.store import IdempotencyRecord
+from .errors import (
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+    RequestInProgress,
+    StateUnavailableError,
+)
+
+HEADER = "Idempotency-Key"
+# 1-255 printable ASCII, no space at either end (HTTP would strip it), bare (no '"' and no ',':
+# two headers reach the app joined by ", ") or quoted (no '"' inside). The OpenAPI document
+# publishes this very pattern.
+_BARE = r"[!#-+\-./-~](?:[ !#-+\-./-~]{0,253}[!#-+\-./-~])?"
+_QUOTED = r"[!#-~](?:[ !#-~]{0,253}[!#-~])?"
+KEY_PATTERN = f'^(?:{_BARE}|"{_QUOTED}")$'
+_KEY = re.compile(f'(?P<bare>{_BARE})|"(?P<quoted>{_QUOTED})"')
+REPLAYED_HEADER = "Idempotent-Replayed"
+# Refused before the operation ran: nothing to remember, the caller corrects and retries.
+_NOT_RUN = frozenset({400, 401, 403, 405, 413, 415, 422, 429})
+# The outcome is unknown: the next attempt runs again (safely: the record keeps a checksum).
+_UNKNOWN = frozenset({500, 502, 503, 504})
+
+
+@dataclass
+class Attempt:
+    """The current request's record, for the operation to keep what a retry needs."""
+
+    store: StateStore
+    name: str
+    record: IdempotencyRecord
+
+    def keep_checksum(self, checksum: int) -> None:
+        """Store a cancel's balance before the cancel is sent (StateUnavailable: not sent)."""
+        self.record = replace(self.record, checksum=checksum)
+        self.store.save(self.name, self.record)
+
+
+def current_attempt() -> Attempt | None:
+    """The record of the current request, when it came with an Idempotency-Key."""
+    attempt: Attempt | None = g.get("idempotency")
+    return attempt
+
+
+def init_app(
+    app: Flask,
+    store: StateStore,
+    *,
+    key: bytes,
+    ttl: float,
+    lease: float,
+    endpoints: tuple[str, ...],
+) -> None:
+    """Make ``endpoints`` (registered and limited already) honour Idempotency-Key."""
+    for endpoint in endpoints:
+        view = app.view_functions[endpoint]
+        app.view_functions[endpoint] = _idempotent(view, store, key, ttl, lease)
+
+
+def _idempotent(
+    view: Callable[..., Any], store: StateStore, key: bytes, ttl: float, lease: float
+) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def run(*args: Any, **kwargs: Any) -> Response:
+        presented = _presented_key()
+        if presented is None:
+            return current_app.make_response(view(*args, **kwargs))
+        name = f"{g.get('caller', 'anonymous')}:{_hmac(key, presented.encode())}"
+        try:
+            claim = store.claim(name, _fingerprint(key), lease=lease, ttl=ttl)
+        except StateUnavailable as exc:
+            raise StateUnavailableError() from exc
+        if claim.outcome == "mismatch":
+            raise IdempotencyKeyReused()
+        if claim.outcome == "in_progress":
+            wait = math.ceil(claim.record.lease_until - time.time())
+            raise RequestInProgress(retry_after=max(1, min(wait, 10)))
+        if claim.outcome == "replay":
+            return _replay(claim.record)
+        attempt = g.idempotency = Attempt(store, name, claim.record)
+        try:
+            response = current_app.make_response(view(*args, **kwargs))
+        except Exception as exc:
+            handled = current_app.handle_user_exception(exc)  # re-raises a bug (500)
+            response = current_app.make_response(handled)
+        _settle(attempt, response)
+        return response
+
+    return run
+
+
+def _settle(attempt: Attempt, response: Response) -> None:
+    status = response.status_code
+    try:
+        if status in _NOT_RUN:
+            attempt.store.release(attempt.name)
+        elif status in _UNKNOWN:
+            attempt.store.save(attempt.name, replace(attempt.record, state="retry"))
+        else:
+            body = response.get_data(as_text=True)
+            final = replace(attempt.record, state="done", status=status, body=body)
+            attempt.store.save(attempt.name, final)
+    except StateUnavailable:
+        # The answer stands; a retry finds the record in flight until its lease ends, then
+        # runs again as a resumed attempt (a charge: looked up by merchant_uid; a cancel: its
+        # checksum kept), so nothing can move twice.
+        current_app.logger.warning("An idempotency record could not be settled", exc_info=True)
+
+
+def _replay(record: IdempotencyRecord) -> Response:
+    response = current_app.response_class(
+        record.body, status=record.status, mimetype="application/json"
+    )
+    response.headers[REPLAYED_HEADER] = "true"
+    g.idempotent_replay = True
+    return response
+
+
+def _presented_key() -> str | None:
+    """The request's key: one header, 1-255 printable ASCII, bare (Stripe) or quoted (the
+    draft's sf-string); anything else is 400 before anything happens."""
+    values = request.headers.getlist(HEADER)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidIdempotencyKey()
+    match = _KEY.fullmatch(values[0])
+    if match is None:
+        raise InvalidIdempotencyKey()
+    return match["bare"] or match["quoted"]
+
+
+def _fingerprint(key: bytes) -> str:
+    """An HMAC of what makes the request what it is: method, path, the precondition header and
+    the canonical body (JSON with sorted keys; a form's fields sorted)."""
+    parts = [request.method, request.path, request.headers.get("If-None-Match", "")]
+    if request.is_json:
+        try:
+            parts.append(json.dumps(request.get_json(), sort_keys=True, separators=(",", ":")))
+        except Exception:  # an unreadable body: refused by the operation all the same
+            parts.append(request.get_data(as_text=True))
+    else:
+        parts.append(json.dumps(sorted(request.form.items(multi=True))))
+    return _hmac(key, "\n".join(parts).encode("utf-8", "surrogateescape"))
+
+
+def _hmac(key: bytes, data: bytes) -> str:
+    return hmac.new(key, data, hashlib.sha256).hexdigest()

@@ -1,0 +1,1 @@
+"""Scheduled charges: schedule a key's future charges, look them up, revoke them."""

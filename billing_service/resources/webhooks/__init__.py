@@ -1,0 +1,1 @@
+"""I'mport's payment notices (webhooks), trusted only after asking I'mport."""

@@ -1,0 +1,170 @@
+"""The embedded state store: one SQLite database (WAL mode) shared by an instance's workers.
+
+SQLite's WAL lets readers run beside one writer across the processes of one host (never on a
+network filesystem). Every read-then-write runs in ``BEGIN IMMEDIATE``: a deferred transaction
+that reads and then writes can fail with SQLITE_BUSY_SNAPSHOT, which the busy timeout does not
+retry. Connections are opened per thread and per process, after gunicorn forks: a connection
+must never cross a fork.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .store import Claim, IdempotencyRecord, StateUnavailable, decide_claim
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS counters "
+    "(key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS idempotency "
+    "(key TEXT PRIMARY KEY, record TEXT NOT NULL, expires_at REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, expires_at REAL NOT NULL)",
+)
+# Ended windows and expired records are deleted every so many writes, not on every one.
+_SWEEP_EVERY = 500
+# How long a writer waits for another one: longer than any write takes, short enough that a
+# stuck database turns into a 503 well within a caller's timeout.
+BUSY_TIMEOUT_S = 5.0
+
+
+class EmbeddedStore:
+    """A StateStore in the SQLite file ``path``."""
+
+    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        self._local = threading.local()
+        self._writes = 0
+        directory = os.path.dirname(os.path.abspath(path))
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as exc:
+            raise StateUnavailable(f"The state database cannot be created in {directory}.") from exc
+
+    # counters
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        now = self._clock()
+        with self._transaction(write=True) as db:
+            (count,) = db.execute(
+                "INSERT INTO counters (key, count, expires_at) VALUES (?1, ?2, ?3) "
+                "ON CONFLICT (key) DO UPDATE SET "
+                "count = CASE WHEN expires_at <= ?4 THEN ?2 ELSE count + ?2 END, "
+                "expires_at = CASE WHEN expires_at <= ?4 THEN ?3 ELSE expires_at END "
+                "RETURNING count",
+                (key, amount, now + expiry, now),
+            ).fetchone()
+        return int(count)
+
+    def get(self, key: str) -> int:
+        row = self._read("SELECT count FROM counters WHERE key = ? AND expires_at > ?", key)
+        return int(row[0]) if row else 0
+
+    def get_expiry(self, key: str) -> float:
+        row = self._read("SELECT expires_at FROM counters WHERE key = ? AND expires_at > ?", key)
+        return float(row[0]) if row else self._clock()
+
+    def clear(self, key: str) -> None:
+        with self._transaction(write=True) as db:
+            db.execute("DELETE FROM counters WHERE key = ?", (key,))
+
+    # idempotency records
+
+    def claim(self, key: str, fingerprint: str, *, lease: float, ttl: float) -> Claim:
+        now = self._clock()
+        with self._transaction(write=True) as db:
+            row = db.execute("SELECT record FROM idempotency WHERE key = ?", (key,)).fetchone()
+            existing = IdempotencyRecord.from_json(row[0]) if row else None
+            claim, record = decide_claim(existing, fingerprint, now=now, lease=lease, ttl=ttl)
+            if record is not None:
+                self._put(db, key, record)
+        return claim
+
+    def save(self, key: str, record: IdempotencyRecord) -> None:
+        with self._transaction(write=True) as db:
+            self._put(db, key, record)
+
+    def release(self, key: str) -> None:
+        with self._transaction(write=True) as db:
+            db.execute("DELETE FROM idempotency WHERE key = ?", (key,))
+
+    # pending charges
+
+    def mark_pending(self, key: str, ttl: float) -> None:
+        with self._transaction(write=True) as db:
+            db.execute(
+                "INSERT OR REPLACE INTO pending (key, expires_at) VALUES (?, ?)",
+                (key, self._clock() + ttl),
+            )
+
+    def is_pending(self, key: str) -> bool:
+        return self._read("SELECT 1 FROM pending WHERE key = ? AND expires_at > ?", key) is not None
+
+    def clear_pending(self, key: str) -> None:
+        with self._transaction(write=True) as db:
+            db.execute("DELETE FROM pending WHERE key = ?", (key,))
+
+    def check(self) -> None:
+        self._read("SELECT 1 FROM counters WHERE key = ? AND expires_at > ?", "")
+
+    # plumbing
+
+    @staticmethod
+    def _put(db: sqlite3.Connection, key: str, record: IdempotencyRecord) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO idempotency (key, record, expires_at) VALUES (?, ?, ?)",
+            (key, record.to_json(), record.expires_at),
+        )
+
+    def _read(self, query: str, key: str) -> Any:
+        try:
+            return self._connection().execute(query, (key, self._clock())).fetchone()
+        except sqlite3.Error as exc:
+            raise StateUnavailable("The state database cannot be read.") from exc
+
+    @contextmanager
+    def _transaction(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        try:
+            db = self._connection()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                if write:
+                    self._sweep(db)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StateUnavailable("The state database cannot be written.") from exc
+
+    def _sweep(self, db: sqlite3.Connection) -> None:
+        self._writes += 1
+        if self._writes % _SWEEP_EVERY:
+            return
+        now = self._clock()
+        for table in ("counters", "idempotency", "pending"):
+            db.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))  # noqa: S608
+
+    def _connection(self) -> sqlite3.Connection:
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            # isolation_level None: no implicit BEGIN; transactions are begun explicitly.
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: durable across a crash of the service, not of the machine's
+            # power; no fsync per request.
+            db.execute("PRAGMA synchronous=NORMAL")
+            # Here, not at start-up: a database that is broken then answers 503 to what needs
+            # it, and the service still serves the rest (lookups, health).
+            for statement in _SCHEMA:
+                db.execute(statement)
+            local.db, local.pid = db, os.getpid()
+        db_: sqlite3.Connection = local.db
+        return db_

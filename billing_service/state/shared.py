@@ -1,0 +1,96 @@
+"""The shared state store: Redis, for replicas (it must persist: ``appendonly yes``).
+
+Claims are optimistic transactions (WATCH, then MULTI/EXEC): the decision is the same code as
+the embedded store's, and a concurrent change of the key makes the loser read again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from .store import Claim, IdempotencyRecord, StateUnavailable, decide_claim
+
+# Short socket timeouts: an unreachable Redis must turn into a fallback or a 503 quickly, not
+# stall the request.
+_TIMEOUTS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
+_PREFIX = "billing:"
+
+
+class SharedStore:
+    """A StateStore in the Redis at ``url``."""
+
+    def __init__(self, url: str, clock: Callable[[], float] = time.time) -> None:
+        self.url = url
+        self._clock = clock
+        self._redis = redis.Redis.from_url(url, **_TIMEOUTS)
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        name = _PREFIX + "counter:" + key
+
+        def run(pipe: Any) -> Any:
+            pipe.incrby(name, amount)
+            pipe.expire(name, expiry, nx=True)  # the window opens with its first hit
+            return pipe.execute()[0]
+
+        return int(self._run(lambda r: run(r.pipeline())))
+
+    def get(self, key: str) -> int:
+        value = self._run(lambda r: r.get(_PREFIX + "counter:" + key))
+        return int(value) if value is not None else 0
+
+    def get_expiry(self, key: str) -> float:
+        ttl_ms = self._run(lambda r: r.pttl(_PREFIX + "counter:" + key))
+        now = self._clock()
+        return now + ttl_ms / 1000 if ttl_ms > 0 else now
+
+    def clear(self, key: str) -> None:
+        self._run(lambda r: r.delete(_PREFIX + "counter:" + key))
+
+    def claim(self, key: str, fingerprint: str, *, lease: float, ttl: float) -> Claim:
+        name = _PREFIX + "idempotency:" + key
+
+        def attempt(pipe: Any) -> Claim:
+            raw = pipe.get(name)
+            existing = IdempotencyRecord.from_json(raw.decode()) if raw else None
+            claim, record = decide_claim(
+                existing, fingerprint, now=self._clock(), lease=lease, ttl=ttl
+            )
+            pipe.multi()
+            if record is not None:
+                pipe.set(name, record.to_json(), pxat=int(record.expires_at * 1000))
+            return claim
+
+        transaction: Any = attempt  # redis-py types the callable as returning None
+        claim: Claim = self._run(
+            lambda r: r.transaction(transaction, name, value_from_callable=True)
+        )
+        return claim
+
+    def save(self, key: str, record: IdempotencyRecord) -> None:
+        name = _PREFIX + "idempotency:" + key
+        self._run(lambda r: r.set(name, record.to_json(), pxat=int(record.expires_at * 1000)))
+
+    def release(self, key: str) -> None:
+        self._run(lambda r: r.delete(_PREFIX + "idempotency:" + key))
+
+    def mark_pending(self, key: str, ttl: float) -> None:
+        self._run(lambda r: r.set(_PREFIX + "pending:" + key, 1, px=int(ttl * 1000)))
+
+    def is_pending(self, key: str) -> bool:
+        return bool(self._run(lambda r: r.exists(_PREFIX + "pending:" + key)))
+
+    def clear_pending(self, key: str) -> None:
+        self._run(lambda r: r.delete(_PREFIX + "pending:" + key))
+
+    def check(self) -> None:
+        self._run(lambda r: r.ping())
+
+    def _run(self, operation: Callable[[redis.Redis], Any]) -> Any:
+        try:
+            return operation(self._redis)
+        except redis.RedisError as exc:
+            raise StateUnavailable("The shared state store (Redis) cannot be reached.") from exc

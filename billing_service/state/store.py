@@ -1,0 +1,120 @@
+"""What every state store offers, and the rules of idempotency records they all apply.
+
+A store keeps three kinds of things, each under a key with an expiry: fixed-window counters
+(the card-testing limits), idempotency records (one per caller and ``Idempotency-Key``), and
+pending charges (a ``merchant_uid`` I'mport left ``ready``). The embedded store (SQLite) is
+shared by the workers of one instance, the shared one (Redis) by every replica.
+
+What a record holds is what the caller got, never card data: the fingerprint is an HMAC of the
+request, the body is the answer (which shows card numbers masked only).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from typing import Literal, Protocol
+
+
+class StateUnavailable(Exception):
+    """The store cannot be read or written now (down, locked, corrupt, read-only)."""
+
+
+# in_flight: a request is running under the key; done: its answer is final and replayed;
+# retry: its outcome was unknown (502/503/504), so the next attempt runs again, with what the
+# record kept (a cancel's checksum) to make that safe.
+RecordState = Literal["in_flight", "done", "retry"]
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    fingerprint: str
+    state: RecordState
+    started_at: float  # when the first attempt began (UNIX seconds)
+    lease_until: float  # an in-flight request whose process died is taken over after this
+    expires_at: float
+    status: int | None = None
+    body: str | None = None  # the answer's JSON text
+    checksum: int | None = None  # a cancel's balance, read and sent as I'mport's checksum
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> IdempotencyRecord:
+        return cls(**json.loads(text))
+
+
+ClaimOutcome = Literal["new", "resume", "replay", "mismatch", "in_progress"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a request with an ``Idempotency-Key`` may do: run (``new``, or ``resume`` an attempt
+    whose outcome was unknown), answer with the stored answer (``replay``), or be refused."""
+
+    outcome: ClaimOutcome
+    record: IdempotencyRecord
+
+
+def decide_claim(
+    existing: IdempotencyRecord | None,
+    fingerprint: str,
+    *,
+    now: float,
+    lease: float,
+    ttl: float,
+) -> tuple[Claim, IdempotencyRecord | None]:
+    """The claim a request gets, and the record to write (None: write nothing).
+
+    Every store runs this inside one atomic read-then-write, so two requests with one key can
+    never both run.
+    """
+    if existing is None or existing.expires_at <= now:
+        record = IdempotencyRecord(fingerprint, "in_flight", now, now + lease, now + ttl)
+        return Claim("new", record), record
+    if existing.fingerprint != fingerprint:
+        return Claim("mismatch", existing), None
+    if existing.state == "done":
+        return Claim("replay", existing), None
+    if existing.state == "in_flight" and existing.lease_until > now:
+        return Claim("in_progress", existing), None
+    resumed = replace(existing, state="in_flight", lease_until=now + lease)
+    return Claim("resume", resumed), resumed
+
+
+class StateStore(Protocol):
+    """The operations the service needs; every failure is StateUnavailable."""
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        """Add ``amount`` to the counter's window (opened for ``expiry`` s); the new count."""
+
+    def get(self, key: str) -> int:
+        """The counter's count in its open window (0 when none is open)."""
+
+    def get_expiry(self, key: str) -> float:
+        """When the counter's window ends (UNIX seconds; now when none is open)."""
+
+    def clear(self, key: str) -> None:
+        """Drop the counter."""
+
+    def claim(self, key: str, fingerprint: str, *, lease: float, ttl: float) -> Claim:
+        """Claim the idempotency record ``key`` for a request (see decide_claim)."""
+
+    def save(self, key: str, record: IdempotencyRecord) -> None:
+        """Write ``record`` (a checksum read, a final answer, an unknown outcome)."""
+
+    def release(self, key: str) -> None:
+        """Forget the record: the request was refused before it ran (validation, 429)."""
+
+    def mark_pending(self, key: str, ttl: float) -> None:
+        """Remember a charge I'mport left ``ready``."""
+
+    def is_pending(self, key: str) -> bool:
+        """Whether a charge is remembered as pending."""
+
+    def clear_pending(self, key: str) -> None:
+        """Forget a pending charge (its outcome is known now)."""
+
+    def check(self) -> None:
+        """Return if the store answers; raise StateUnavailable otherwise."""

@@ -1,0 +1,146 @@
+"""I'mport's notices, in process against the sandbox: verified by fetching the payment, one
+event per change, forged and stale ones ignored and audited, senders restricted."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+import pytest
+
+from billing_service import create_app
+
+from ..support import CALLER_KEY, NO_LIMITS, VALID_BODY, service_env
+
+SECRET = "whsec_" + base64.b64encode(b"webhook-tests-secret-of-32-bytes").decode()
+AUTH = {"Authorization": f"Bearer {CALLER_KEY}"}
+NOTICES = "/webhooks/iamport"
+
+
+def make(sandbox, **env: str):
+    settings = service_env(
+        sandbox.url,
+        BILLING_EVENT_URLS="http://127.0.0.1:9/events",
+        BILLING_EVENT_SECRET=SECRET,
+        **NO_LIMITS,
+        **env,
+    )
+    return create_app(settings)
+
+
+@pytest.fixture
+def app(sandbox):
+    return make(sandbox)
+
+
+@pytest.fixture
+def paid(app) -> dict:
+    client = app.test_client()
+    assert client.post("/subscriptions/issue-billing", json=VALID_BODY, headers=AUTH).status_code
+    charge = {"customer_uid": VALID_BODY["customer_uid"], "merchant_uid": "w-1", "amount": 900}
+    resp = client.post("/subscriptions/payments", json={**charge, "name": "x"}, headers=AUTH)
+    assert resp.status_code == 200
+    payment: dict = resp.get_json()["payment"]
+    return payment
+
+
+def events(app) -> list[str]:
+    records = app.extensions["events"].outbox.records(None)
+    return sorted(r.event_type for r in records if not r.url.startswith("internal:"))
+
+
+def test_a_charge_is_an_event_and_its_notice_adds_none(app, paid, caplog):
+    caplog.set_level(logging.INFO, logger="billing_service.audit")
+    notice = {"imp_uid": paid["imp_uid"], "merchant_uid": "w-1", "status": "paid"}
+
+    for _ in range(3):
+        assert app.test_client().post(NOTICES, json=notice).status_code == 200
+    # Form-encoded, as the console may be set to send it.
+    assert app.test_client().post(NOTICES, data=notice).status_code == 200
+
+    assert events(app) == ["payment.paid"]
+    outcomes = [r.fields["outcome"] for r in caplog.records if r.name == "billing_service.audit"]
+    assert outcomes.count("verified") == 4
+
+
+@pytest.mark.parametrize(
+    ("notice", "outcome"),
+    [
+        ({"merchant_uid": "w-1", "status": "cancelled"}, "mismatch"),  # I'mport says paid
+        ({"merchant_uid": "other", "status": "paid"}, "mismatch"),
+        ({"imp_uid": "imps_000000000001", "merchant_uid": "w-1", "status": "paid"}, "unknown"),
+    ],
+)
+def test_a_notice_imports_disagrees_with_changes_nothing(app, paid, caplog, notice, outcome):
+    caplog.set_level(logging.INFO, logger="billing_service.audit")
+    body = {"imp_uid": paid["imp_uid"], **notice}
+
+    assert app.test_client().post(NOTICES, json=body).status_code == 200
+
+    assert events(app) == ["payment.paid"]
+    [audit] = [
+        r.fields for r in caplog.records if getattr(r, "fields", {}).get("action") == "webhook"
+    ]
+    assert audit["outcome"] == outcome
+
+
+def test_a_cancel_is_one_event_per_change(app, paid):
+    client = app.test_client()
+    url = f"/subscriptions/payments/{paid['imp_uid']}/cancel"
+
+    assert client.post(url, json={"reason": "x", "amount": 100}, headers=AUTH).status_code == 200
+    assert client.post(url, json={"reason": "x"}, headers=AUTH).status_code == 200
+    notice = {"imp_uid": paid["imp_uid"], "merchant_uid": "w-1", "status": "cancelled"}
+    assert client.post(NOTICES, json=notice).status_code == 200
+
+    assert events(app) == ["payment.cancelled", "payment.paid", "payment.partially_cancelled"]
+
+
+def test_a_notice_that_cannot_be_verified_now_is_kept(app, paid, sandbox):
+    sandbox.admin("POST", "faults", route="GET /payments/{imp_uid}", fault="http_500", times=1)
+    notice = {"imp_uid": paid["imp_uid"], "merchant_uid": "w-1", "status": "paid"}
+
+    assert app.test_client().post(NOTICES, json=notice).status_code == 200
+
+    kept = [
+        r for r in app.extensions["events"].outbox.records(None) if r.url.startswith("internal:")
+    ]
+    assert [r.status for r in kept] == ["pending"]
+
+
+def test_only_the_allowed_addresses_may_post_notices(sandbox, paid):
+    app = make(
+        sandbox,
+        BILLING_WEBHOOK_ALLOWED_IPS="52.78.100.19,52.78.48.223,52.78.5.241",
+        BILLING_TRUSTED_PROXIES="10.0.0.2",
+    )
+    notice = {"imp_uid": paid["imp_uid"], "merchant_uid": "w-1", "status": "paid"}
+    client = app.test_client()
+
+    direct = client.post(NOTICES, json=notice, environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    forged_xff = client.post(
+        NOTICES,
+        json=notice,
+        headers={"X-Forwarded-For": "52.78.100.19"},
+        environ_base={"REMOTE_ADDR": "203.0.113.9"},
+    )
+    proxied = client.post(
+        NOTICES,
+        json=notice,
+        headers={"X-Forwarded-For": "52.78.100.19"},
+        environ_base={"REMOTE_ADDR": "10.0.0.2"},
+    )
+
+    assert direct.status_code == forged_xff.status_code == 403
+    assert proxied.status_code == 200
+
+
+def test_with_a_token_notices_come_only_to_the_secret_path(sandbox, paid):
+    token = "t0k3n-0123456789abcdef"
+    app = make(sandbox, BILLING_WEBHOOK_TOKEN=token)
+    notice = {"imp_uid": paid["imp_uid"], "merchant_uid": "w-1", "status": "paid"}
+    client = app.test_client()
+
+    assert client.post(NOTICES, json=notice).status_code == 404
+    assert client.post(f"{NOTICES}/wrong-token-0123456789", json=notice).status_code == 404
+    assert client.post(f"{NOTICES}/{token}", json=notice).status_code == 200
