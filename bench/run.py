@@ -106,6 +106,7 @@ class Phase:
     rss_peak_mb: float | None = None  # master + workers, added up, highest sample
     pss_mb: float | None = None  # at the end of the window
     new_connections: int | None = None  # to the sandbox, opened during the window
+    new_connections_closed: int | None = None  # of those, closed again by its end
     sampler_cpu_s: float = 0.0
 
     @property
@@ -364,6 +365,7 @@ def measure(
         rss_peak_mb=sampler.rss_peak / 2**20 if sampler else None,
         pss_mb=sampler.pss_end / 2**20 if sampler else None,
         new_connections=sampler.new_connections if sampler and target != "floor" else None,
+        new_connections_closed=sampler.new_closed if sampler and target != "floor" else None,
         sampler_cpu_s=sampler_cpu,
     )
 
@@ -600,6 +602,13 @@ def capacity_report(
         verdicts["errors"] = {"value": errors, "met": ok}
         print(f"  service errors                  = {errors:5d}    target 0: {_verdict(ok)}")
         per_1000 = service["new_connections_per_1000"]
+        runs = phases["service"]
+        opened = sum(p.new_connections or 0 for p in runs)
+        closed = sum(p.new_connections_closed or 0 for p in runs)
+        print(
+            f"  service: {opened} upstream connection(s) opened in the window, {closed} of them "
+            "closed again by its end (closed ones are churn; open ones, a pool still growing)"
+        )
         if per_1000 is not None:
             ok = per_1000 <= NEW_CONNECTIONS_MAX
             verdicts["new_connections"] = {"value": per_1000, "met": ok}

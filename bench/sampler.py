@@ -34,6 +34,7 @@ class TreeSampler:
         self._owned: set[str] = set()  # upstream connections of the tree, ever seen
         self._foreign: set[str] = set()  # upstream connections of other processes
         self._at_start: set[str] = set()
+        self._open: set[str] = set()  # the tree's upstream connections at the last sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.rss_peak = 0
@@ -61,6 +62,11 @@ class TreeSampler:
         """Upstream connections the tree opened since ``start``."""
         return len(self._owned - self._at_start)
 
+    @property
+    def new_closed(self) -> int:
+        """Of those, how many were closed again by ``stop`` (churn, not a pool growing)."""
+        return len(self._owned - self._at_start - self._open)
+
     def _run(self) -> None:
         started = time.thread_time()
         while not self._stop.wait(self._interval):
@@ -75,8 +81,10 @@ class TreeSampler:
         self.rss_peak = max(self.rss_peak, procs.rss_bytes(self._pids))
         if self._port is None:
             return
-        new = procs.sockets_to(self._port) - self._owned - self._foreign
+        current = procs.sockets_to(self._port)
+        new = current - self._owned - self._foreign
         if new:
             owned = procs.sockets_held(self._pids, new)
             self._owned |= owned
             self._foreign |= new - owned
+        self._open = current & self._owned

@@ -125,13 +125,21 @@ class RequestSchema(ma.Schema):
 
 
 class QuerySchema(ma.Schema):
-    """Base of query-string schemas: an empty parameter (``?reason=``) counts as absent."""
+    """Base of query-string schemas: an empty free-text parameter (``?reason=``) counts as
+    absent; an empty value of any other type (a time, a status, a boolean) is invalid, as the
+    OpenAPI document says."""
 
     @ma.pre_load
     def drop_empty(self, data: Any, **kwargs: Any) -> Any:
         if hasattr(data, "items"):
-            return {k: v for k, v in data.items() if v != ""}
+            return {k: v for k, v in data.items() if v != "" or not self._free_text(k)}
         return data
+
+    def _free_text(self, name: str) -> bool:
+        field = self.fields.get(name)
+        return isinstance(field, ma.fields.String) and not any(
+            isinstance(rule, validate.OneOf) for rule in field.validators
+        )
 
 
 def card_digits(text: str) -> str:

@@ -34,6 +34,9 @@ def mask_card_numbers(text: str) -> str:
     return _CARD_LIKE.sub("[masked]", text)
 
 
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record; a record's ``fields`` (a dict, via ``extra``) are merged in."""
 
@@ -58,7 +61,10 @@ class JsonFormatter(logging.Formatter):
             entry["stack"] = self.formatStack(record.stack_info)
         # ensure_ascii=False: I'mport's Korean messages stay readable; json escapes control
         # characters, so nothing a caller sends can forge a line.
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        line = json.dumps(entry, ensure_ascii=False, default=str)
+        # json leaves NEL and the Unicode line and paragraph separators raw, and many line
+        # readers (Python's splitlines among them) end a line there.
+        return line.translate(_LINE_BREAKS)
 
 
 def log_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:

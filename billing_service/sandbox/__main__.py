@@ -25,6 +25,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--hang-seconds", type=float, default=60.0, help="how long the hang fault waits"
     )
+    parser.add_argument(
+        "--webhook-url",
+        default=None,
+        metavar="URL",
+        help="where webhook notices go for payments without a notice_url (default: nowhere)",
+    )
     return parser.parse_args(argv)
 
 
@@ -42,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         token_ttl=args.token_ttl,
         latency=args.latency_ms / 1000,
         hang_seconds=args.hang_seconds,
+        webhook_url=args.webhook_url,
     )
     signal.signal(signal.SIGTERM, _stop)
     try:

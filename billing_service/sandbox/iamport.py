@@ -6,7 +6,7 @@ import dataclasses
 import uuid
 from typing import Any
 
-from . import cards, payments
+from . import cards, payments, schedules
 from .wire import (
     MAX_CUSTOMER_UID_LENGTH,
     MSG_SERVER_ERROR,
@@ -143,12 +143,20 @@ def get_billing_key(ctx: Context, req: Request) -> Reply:
 
 
 def delete_billing_key(ctx: Context, req: Request) -> Reply:
-    """`DELETE /subscribe/customers/{customer_uid}`; `reason` (query) is accepted and ignored."""
+    """`DELETE /subscribe/customers/{customer_uid}`; `reason` (query) is accepted and ignored.
+
+    The key's schedules stay (UNCONFIRMED for V1); executed without a key, they fail.
+    """
     customer_uid = req.params["customer_uid"]
     annotation = ctx.state.delete_customer(customer_uid)
     if annotation is None:
         return _customer_not_found(ctx, customer_uid)
     return envelope(200, 0, None, annotation)
+
+
+def schedule_payments(ctx: Context, req: Request) -> Reply | None:
+    """`POST /subscribe/payments/schedule`; card fields issue the key of a new customer."""
+    return schedules.schedule_payments(ctx, req, issue_billing_key)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -157,6 +165,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/subscribe/customers/{customer_uid}", get_billing_key),
     Route("DELETE", "/subscribe/customers/{customer_uid}", delete_billing_key),
     Route("POST", "/subscribe/payments/again", payments.charge_again),
+    Route("POST", "/subscribe/payments/schedule", schedule_payments),
+    Route("POST", "/subscribe/payments/unschedule", schedules.unschedule),
+    # `{merchant_uid}` matches one segment: `customers/{customer_uid}` is never taken by it.
+    Route(
+        "GET",
+        "/subscribe/payments/schedule/customers/{customer_uid}",
+        schedules.list_customer_schedules,
+    ),
+    Route("GET", "/subscribe/payments/schedule/{merchant_uid}", schedules.get_schedule),
     # The find routes come first for readability; `{imp_uid}` matches one segment only, so
     # `/payments/find/x` could never be taken by it anyway.
     Route("GET", "/payments/find/{merchant_uid}", payments.find_payment),

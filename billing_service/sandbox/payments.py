@@ -54,6 +54,9 @@ MSG_DUPLICATE = (
 MSG_DECLINED = "[8326]카드 한도초과"  # fail_reason of a `failed` Payment
 MSG_REFUSED = "결제승인에 실패하였습니다. [2116]개인 월 한도금액 초과"  # pyconapac-2016 #21
 MSG_NOT_FOUND = "존재하지 않는 결제정보입니다."
+# fail_reason of a scheduled execution whose billing key was deleted (sandbox wording).
+MSG_NO_BILLING_KEY = "[sandbox] 빌링키가 삭제되어 예약결제를 실행할 수 없습니다."
+USAGE_SCHEDULED = "payment.scheduled"  # customer_uid_usage of a scheduled execution
 MSG_BAD_STATUS = "payment_status는 ready, paid, cancelled, failed 중 하나여야 합니다."  # guess
 MSG_NOTHING_TO_CANCEL = "취소할 결제건이 존재하지 않습니다."
 # Sandbox wording, modelled on the PG texts ("취소금액이 취소가능금액보다 큼", NICE 2032).
@@ -100,6 +103,7 @@ class _Order:
     card_quota: int
     buyer: dict[str, str | None]  # as sent; None = not sent, fall back to the key's customer_x
     custom_data: str | None
+    notice_url: str | None = None  # where this payment's notices go (else the webhook URL)
 
 
 def _read_order(req: Request) -> _Order | Reply:
@@ -125,10 +129,7 @@ def _read_order(req: Request) -> _Order | Reply:
         if not isinstance(quota, int) or quota < 0:
             return envelope(400, -1, MSG_INVALID.format("card_quota"))
         card_quota = quota
-    custom_data = req.body.get("custom_data")
-    if custom_data is not None and not isinstance(custom_data, str):
-        # Documented as a string (JSON text recommended); an object is kept as its JSON text.
-        custom_data = json.dumps(custom_data, ensure_ascii=False, separators=(",", ":"))
+    custom_data = custom_data_text(req.body.get("custom_data"))
     return _Order(
         customer_uid=customer_uid,
         merchant_uid=merchant_uid,
@@ -138,7 +139,24 @@ def _read_order(req: Request) -> _Order | Reply:
         card_quota=card_quota,
         buyer={f"buyer_{part}": req.field(f"buyer_{part}") for part in _BUYER_FIELDS},
         custom_data=custom_data,
+        notice_url=req.field("notice_url") or None,
     )
+
+
+def custom_data_text(custom_data: Any) -> str | None:
+    """Documented as a string (JSON text recommended); an object is kept as its JSON text."""
+    if custom_data is not None and not isinstance(custom_data, str):
+        return json.dumps(custom_data, ensure_ascii=False, separators=(",", ":"))
+    return custom_data
+
+
+def notice_body(payment: dict[str, Any], status: str | None = None) -> dict[str, str]:
+    """A webhook notice's body: ids and a status, never card data."""
+    return {
+        "imp_uid": payment["imp_uid"],
+        "merchant_uid": payment["merchant_uid"],
+        "status": status or payment["status"],
+    }
 
 
 def _pg_tid(pg_id: str, now: int) -> str:
@@ -242,15 +260,24 @@ def _charge(ctx: Context, order: _Order, pg_silent: bool) -> Reply:
         status = PAID
     now = ctx.state.now()
     payment = ctx.state.add_payment(
-        order.merchant_uid, lambda imp_uid: _new_payment(imp_uid, order, key, status, now)
+        order.merchant_uid,
+        lambda imp_uid: _new_payment(imp_uid, order, key, status, now),
+        notice_url=order.notice_url,
     )
     if payment is None:
         return duplicate
+    if status == PAID:
+        # Approvals are notified; declined (failed) plain charges and ready ones are not.
+        ctx.notices.notify(order.notice_url, notice_body(payment))
     return envelope(200, 0, None, payment)
 
 
 def charge_again(ctx: Context, req: Request) -> Reply | None:
-    """`POST /subscribe/payments/again`: charge a stored billing key (no webhook is sent)."""
+    """`POST /subscribe/payments/again`: charge a stored billing key.
+
+    A paid charge queues a `paid` notice to its `notice_url` (else the webhook URL), sent in
+    the background, also when the answer is then lost (`fault-drop-`); a failed one sends none.
+    """
     order = _read_order(req)
     if isinstance(order, Reply):
         return order
@@ -367,8 +394,8 @@ def _optional_amount(req: Request, name: str) -> int | float | None | Reply:
 def cancel_payment(ctx: Context, req: Request) -> Reply:
     """`POST /payments/cancel` by imp_uid (wins) or merchant_uid; full or partial.
 
-    `tax_free`, `vat_amount`, the refund_* fields and `enable_webhook` are accepted and
-    ignored (no webhooks are sent).
+    `tax_free`, `vat_amount` and the refund_* fields are accepted and ignored. With
+    `enable_webhook` true a done cancel queues a `cancelled` notice with its `cancellation_id`.
     """
     imp_uid = req.field("imp_uid") or None
     merchant_uid = None if imp_uid else (req.field("merchant_uid") or None)
@@ -390,7 +417,74 @@ def cancel_payment(ctx: Context, req: Request) -> Reply:
     )
     if refusal is not None:
         return envelope(200, 1, refusal)
+    assert payment is not None  # a done cancel had a payment
+    if _true(req.body.get("enable_webhook")):
+        body = notice_body(payment, CANCELLED)
+        body["cancellation_id"] = payment["cancel_history"][-1]["cancellation_id"]
+        ctx.notices.notify(ctx.state.notice_url(payment["imp_uid"]), body)
     return envelope(200, 0, None, payment)
+
+
+def _true(value: Any) -> bool:
+    """A boolean flag sent as JSON `true` or as a form value `true` / `1`."""
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1"))
+
+
+def charge_scheduled(
+    ctx: Context, schedule: dict[str, Any], notice_url: str | None, card_quota: int, now: int
+) -> dict[str, Any]:
+    """Execute a due schedule: charge its billing key like `again` and record the payment.
+
+    An execution always records a payment (`customer_uid_usage` `payment.scheduled`): a
+    declining card ends it `failed` with `[8326]…`, a refusing card `failed` with the refusal
+    text, a deleted billing key `failed` with MSG_NO_BILLING_KEY (no PG transaction), and a
+    merchant_uid paid meanwhile (through `again`) `failed` with the duplicate message.
+    """
+    order = _Order(
+        customer_uid=schedule["customer_uid"],
+        merchant_uid=schedule["merchant_uid"],
+        amount=schedule["amount"],
+        name=schedule["name"],
+        currency=schedule["currency"],
+        card_quota=card_quota,
+        buyer={f"buyer_{part}": schedule[f"buyer_{part}"] for part in _BUYER_FIELDS},
+        custom_data=schedule["custom_data"],
+    )
+    billing_key = ctx.state.get_billing_key(order.customer_uid)
+    reason: str | None = None
+    if billing_key is None:
+        key: dict[str, Any] = {
+            "card_code": None,
+            "card_name": None,
+            "card_number": None,
+            "card_type": None,
+            "pg_id": schedule["pg_id"],
+            "pg_provider": schedule["pg_provider"],
+        }
+        reason = MSG_NO_BILLING_KEY
+    else:
+        key, behaviour = billing_key
+        if behaviour == cards.CHARGE_DECLINE:
+            reason = MSG_DECLINED
+        elif behaviour == cards.CHARGE_REFUSE:
+            reason = MSG_REFUSED
+    if reason is None and ctx.state.merchant_uid_taken(order.merchant_uid):
+        reason = MSG_DUPLICATE
+
+    def build(imp_uid: str) -> dict[str, Any]:
+        payment = _new_payment(imp_uid, order, key, FAILED if reason else PAID, now)
+        payment["customer_uid_usage"] = USAGE_SCHEDULED
+        if reason is not None:
+            payment["fail_reason"] = reason
+        if billing_key is None:  # nothing reached a card company
+            payment["pg_tid"] = payment["receipt_url"] = None
+        return payment
+
+    payment = ctx.state.add_payment(
+        order.merchant_uid, build, notice_url=notice_url, check_duplicate=False
+    )
+    assert payment is not None  # no duplicate check: always stored
+    return payment
 
 
 def settle(payment: dict[str, Any] | None, status: str, now: int) -> str | None:

@@ -14,7 +14,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from . import admin, cards, faults, iamport
+from . import admin, cards, faults, iamport, schedules
+from .notices import Notices, valid_url
 from .state import DEFAULT_TOKEN_TTL, SandboxState
 from .wire import Context, Reply, Request, Route, envelope, json_reply
 
@@ -371,21 +372,34 @@ class SandboxServer:
         token_ttl: int = DEFAULT_TOKEN_TTL,
         latency: float = 0.0,
         hang_seconds: float = 60.0,
+        webhook_url: str | None = None,
     ) -> None:
+        if webhook_url is not None and not valid_url(webhook_url):
+            raise ValueError(f"webhook_url must be an http(s) URL, not {webhook_url!r}")
         self.state = SandboxState(
-            api_key, api_secret, token_ttl=token_ttl, latency_ms=round(latency * 1000)
+            api_key,
+            api_secret,
+            token_ttl=token_ttl,
+            latency_ms=round(latency * 1000),
+            webhook_url=webhook_url,
         )
         self._stopping = threading.Event()
-        self._httpd = _HTTPServer((host, port), Context(self.state, self._stopping, hang_seconds))
+        self.notices = Notices(self.state)
+        self._ctx = Context(self.state, self._stopping, hang_seconds, self.notices)
+        self._httpd = _HTTPServer((host, port), self._ctx)
         self.host = host
         self.port: int = self._httpd.server_address[1]
         self.url = f"http://{host}:{self.port}"
         self._thread: threading.Thread | None = None
+        self._scheduler: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
 
     def start(self) -> SandboxServer:
-        """Serve in a daemon thread; the socket is already listening, so this returns at once."""
+        """Serve in a daemon thread; the socket is already listening, so this returns at once.
+
+        Also starts the scheduler thread (executes schedules when due) and the notice sender.
+        """
         with self._lock:
             if self._closed:
                 raise RuntimeError("sandbox server already shut down")
@@ -397,16 +411,30 @@ class SandboxServer:
                     daemon=True,
                 )
                 self._thread.start()
+                self.notices.start(f"iamport-sandbox-notices-{self.port}")
+                self._scheduler = threading.Thread(
+                    target=schedules.run_scheduler,
+                    args=(self._ctx,),
+                    name=f"iamport-sandbox-scheduler-{self.port}",
+                    daemon=True,
+                )
+                self._scheduler.start()
         return self
 
     def shutdown(self) -> None:
-        """Stop serving, wake hanging/delayed requests, cut idle connections, close the socket."""
+        """Stop serving, wake hanging/delayed requests, cut idle connections, close the socket;
+        stop the scheduler and the notice sender (notices still queued are not sent)."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             thread = self._thread
+            scheduler = self._scheduler
         self._stopping.set()
+        self.state.schedules_changed.set()
+        self.notices.close()  # also wakes `notices/wait` calls
+        if scheduler is not None:
+            scheduler.join(5)
         if thread is not None:
             self._httpd.shutdown()
             thread.join()
@@ -437,8 +465,12 @@ def start_sandbox(
     token_ttl: int = DEFAULT_TOKEN_TTL,
     latency: float = 0.0,
     hang_seconds: float = 60.0,
+    webhook_url: str | None = None,
 ) -> SandboxServer:
-    """Bind and start a sandbox in a daemon thread; port 0 picks a free port (see `.url`)."""
+    """Bind and start a sandbox in a daemon thread; port 0 picks a free port (see `.url`).
+
+    `webhook_url` is where notices go for payments without a `notice_url` (None: nowhere).
+    """
     server = SandboxServer(
         host,
         port,
@@ -447,5 +479,6 @@ def start_sandbox(
         token_ttl=token_ttl,
         latency=latency,
         hang_seconds=hang_seconds,
+        webhook_url=webhook_url,
     )
     return server.start()

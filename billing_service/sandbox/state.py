@@ -1,4 +1,5 @@
-"""Thread-safe in-memory state of the sandbox: clock, token, billing keys, payments, config, log."""
+"""Thread-safe in-memory state of the sandbox: clock, token, billing keys, payments, schedules,
+config, log."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ CALL_LOG_LIMIT = 10_000  # keep memory flat under benchmarks; counts stay exact
 # `failed` (and `ready`) attempts do not block a retry with the same merchant_uid, unless the
 # `failed_blocks_merchant_uid` switch is on.
 SETTLED_STATUSES = frozenset({"paid", "cancelled"})
+# Webhook notices: the timeouts of I'mport's first delivery (readme-v1: connect 10 s, read 30 s).
+DEFAULT_WEBHOOK_CONNECT_TIMEOUT_MS = 10_000
+DEFAULT_WEBHOOK_READ_TIMEOUT_MS = 30_000
+WEBHOOK_FORMATS = ("json", "form")
 
 R = TypeVar("R")
 
@@ -38,6 +43,11 @@ class Config:
     failed_blocks_merchant_uid: bool = False  # a failed/ready attempt also takes the merchant_uid
     partial_cancel_status: str = "paid"  # status after a partial cancel (samchon's fake: cancelled)
     hide_sandbox_payments: bool = False  # lookups need include_sandbox=true (live since 2026-01-26)
+    # Webhook notices (the console's "결제알림(Webhook)" setting); a payment's notice_url wins.
+    webhook_url: str | None = None  # None: only payments with a notice_url are notified
+    webhook_format: str = "json"  # "json" or "form" (application/x-www-form-urlencoded)
+    webhook_connect_timeout_ms: int = DEFAULT_WEBHOOK_CONNECT_TIMEOUT_MS
+    webhook_read_timeout_ms: int = DEFAULT_WEBHOOK_READ_TIMEOUT_MS
 
 
 CONFIG_TYPES: dict[str, type] = {
@@ -50,12 +60,19 @@ CONFIG_TYPES: dict[str, type] = {
     "failed_blocks_merchant_uid": bool,
     "partial_cancel_status": str,
     "hide_sandbox_payments": bool,
+    "webhook_url": str,
+    "webhook_format": str,
+    "webhook_connect_timeout_ms": int,
+    "webhook_read_timeout_ms": int,
 }
+# Keys that also take `null`.
+CONFIG_NULLABLE = frozenset({"webhook_url"})
 # Keys that take only a few values; any other int key must be >= 0.
 CONFIG_CHOICES: dict[str, tuple[object, ...]] = {
     "unknown_customer_code": (1, -1),
     "duplicate_code": (1, -1),
     "partial_cancel_status": ("paid", "cancelled"),
+    "webhook_format": WEBHOOK_FORMATS,
 }
 
 
@@ -70,6 +87,15 @@ class _QueuedFault:
     route: str  # "POST /payments/cancel"
     fault: str  # faults.NAMES
     times: int  # calls left to strike
+
+
+@dataclasses.dataclass
+class _Schedule:
+    result: dict[str, Any]  # the ScheduleResult fields (payment_status is derived on output)
+    notice_url: str | None  # where the execution's notice goes (None: the webhook_url)
+    card_quota: int
+    seq: int  # order of arrival, breaks ties between equal schedule_at
+    claimed: bool = False  # being executed: no longer revocable, never executed twice
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,12 +131,22 @@ class SandboxState:
         *,
         token_ttl: int = DEFAULT_TOKEN_TTL,
         latency_ms: int = 0,
+        webhook_url: str | None = None,
     ) -> None:
         self.api_key = api_key
         self.api_secret = api_secret
         self.token_ttl = token_ttl
-        self._default_config = Config(latency_ms=latency_ms)
+        self._default_config = Config(latency_ms=latency_ms, webhook_url=webhook_url)
         self._lock = threading.Lock()
+        # Set whenever the next due time may have changed (schedules added, clock moved, reset,
+        # shutdown): wakes the scheduler thread, which otherwise sleeps until the next due time.
+        self.schedules_changed = threading.Event()
+        # Held while schedules are executed: the scheduler thread and a clock move never run
+        # executions side by side, so a clock move answers only once what it made due is done.
+        self.execution_lock = threading.Lock()
+        self._schedules: dict[str, _Schedule] = {}  # by merchant_uid
+        self._schedule_seq = 0
+        self._notice_urls: dict[str, str] = {}  # imp_uid -> the notice_url of its charge
         self.config = self._default_config
         self._offset = 0.0
         self._token: _Token | None = None
@@ -138,15 +174,34 @@ class SandboxState:
             self._counts.clear()
             self._calls.clear()
             self._faults.clear()
+            self._schedules.clear()
+            self._notice_urls.clear()
+        self.schedules_changed.set()
 
     def now(self) -> int:
         """Sandbox time in integer UNIX seconds (wall clock plus the admin offset)."""
         return int(time.time() + self._offset)
 
+    def precise_now(self) -> float:
+        """Sandbox time as a float (for waiting until a due time)."""
+        return time.time() + self._offset
+
     def advance_clock(self, seconds: float) -> int:
         """Move the sandbox clock forward and return the new `now`."""
+        return self.move_clock(lambda current: current + seconds)
+
+    def move_clock(self, target: Callable[[float], float]) -> int:
+        """Set the clock to `target(current time)` (never backwards) and return the new `now`.
+
+        Under the lock, so a month added in KST is added to the time it is added to.
+        """
         with self._lock:
-            self._offset += seconds
+            current = time.time() + self._offset
+            new = target(current)
+            if new < current:
+                raise ValueError("the sandbox clock only moves forward")
+            self._offset += new - current
+        self.schedules_changed.set()
         return self.now()
 
     # --- tokens ---
@@ -250,16 +305,23 @@ class SandboxState:
             return self._merchant_uid_taken(merchant_uid)
 
     def add_payment(
-        self, merchant_uid: str, build: Callable[[str], dict[str, Any]]
+        self,
+        merchant_uid: str,
+        build: Callable[[str], dict[str, Any]],
+        *,
+        notice_url: str | None = None,
+        check_duplicate: bool = True,
     ) -> dict[str, Any] | None:
         """Store `build(new imp_uid)` unless the merchant_uid is taken (then None).
 
         Check and insert happen under one lock, so two concurrent charges with the same
         merchant_uid cannot both be paid. imp_uids are `imps_` + 12 random digits; with 10^12
-        values a long benchmark would collide, so uniqueness is checked here.
+        values a long benchmark would collide, so uniqueness is checked here. `notice_url` is
+        kept beside the payment (not in it) for its later notices. A scheduled execution
+        always records its attempt: `check_duplicate` False.
         """
         with self._lock:
-            if self._merchant_uid_taken(merchant_uid):
+            if check_duplicate and self._merchant_uid_taken(merchant_uid):
                 return None
             imp_uid = f"imps_{secrets.randbelow(10**12):012d}"
             while imp_uid in self._payments:
@@ -267,7 +329,14 @@ class SandboxState:
             payment = build(imp_uid)
             self._payments[imp_uid] = payment
             self._payments_by_merchant.setdefault(merchant_uid, []).append(imp_uid)
+            if notice_url:
+                self._notice_urls[imp_uid] = notice_url
             return _copy_payment(payment)
+
+    def notice_url(self, imp_uid: str) -> str | None:
+        """The notice_url sent with the charge (or schedule) that made this payment, if any."""
+        with self._lock:
+            return self._notice_urls.get(imp_uid)
 
     def get_payment(self, imp_uid: str) -> dict[str, Any] | None:
         """Return a copy of the payment, or None."""
@@ -296,6 +365,130 @@ class SandboxState:
                 payment = self._latest_payment(merchant_uid or "", None)
             result = change(payment)
             return result, (_copy_payment(payment) if payment is not None else None)
+
+    # --- scheduled payments ---
+
+    def _schedule_result(self, schedule: _Schedule) -> dict[str, Any]:
+        """A copy of the ScheduleResult; `payment_status` follows the live payment (a paid
+        execution that is cancelled later reads `cancelled`)."""
+        result = dict(schedule.result)
+        payment = self._payments.get(result["imp_uid"] or "")
+        if payment is not None:
+            result["payment_status"] = payment["status"]
+        return result
+
+    def _schedule_taken(self, merchant_uid: str) -> bool:
+        # Any schedule (scheduled, executed or revoked) or a paid/cancelled payment takes it.
+        return merchant_uid in self._schedules or self._merchant_uid_taken(merchant_uid)
+
+    def schedule_taken(self, merchant_uids: list[str]) -> str | None:
+        """The first of these merchant_uids that cannot be scheduled, or None."""
+        with self._lock:
+            return next((uid for uid in merchant_uids if self._schedule_taken(uid)), None)
+
+    def add_schedules(
+        self, schedules: list[tuple[dict[str, Any], str | None, int]]
+    ) -> list[dict[str, Any]] | str:
+        """Store every (result, notice_url, card_quota), or none: the first taken merchant_uid
+        (as a string) when one is taken or repeated. Check and insert are under one lock."""
+        with self._lock:
+            seen: set[str] = set()
+            for result, _, _ in schedules:
+                merchant_uid = result["merchant_uid"]
+                if merchant_uid in seen or self._schedule_taken(merchant_uid):
+                    return str(merchant_uid)
+                seen.add(merchant_uid)
+            stored = []
+            for result, notice_url, card_quota in schedules:
+                self._schedule_seq += 1
+                schedule = _Schedule(dict(result), notice_url, card_quota, self._schedule_seq)
+                self._schedules[result["merchant_uid"]] = schedule
+                stored.append(self._schedule_result(schedule))
+        self.schedules_changed.set()
+        return stored
+
+    def get_schedule(self, merchant_uid: str) -> dict[str, Any] | None:
+        with self._lock:
+            schedule = self._schedules.get(merchant_uid)
+            return self._schedule_result(schedule) if schedule is not None else None
+
+    def customer_schedules(
+        self, customer_uid: str, start: int, end: int, status: str | None
+    ) -> list[dict[str, Any]]:
+        """The customer's schedules with start <= schedule_at <= end, by schedule_at."""
+        with self._lock:
+            found = [
+                schedule
+                for schedule in self._schedules.values()
+                if schedule.result["customer_uid"] == customer_uid
+                and start <= schedule.result["schedule_at"] <= end
+                and (status is None or schedule.result["schedule_status"] == status)
+            ]
+            found.sort(key=lambda schedule: (schedule.result["schedule_at"], schedule.seq))
+            return [self._schedule_result(schedule) for schedule in found]
+
+    def revoke_schedules(
+        self, customer_uid: str | None, merchant_uids: list[str] | None, now: int
+    ) -> list[dict[str, Any]]:
+        """Revoke the `scheduled` (not yet executing) schedules matching both filters."""
+        with self._lock:
+            revoked = []
+            for schedule in self._schedules.values():
+                result = schedule.result
+                if customer_uid is not None and result["customer_uid"] != customer_uid:
+                    continue
+                if merchant_uids is not None and result["merchant_uid"] not in merchant_uids:
+                    continue
+                if result["schedule_status"] != "scheduled" or schedule.claimed:
+                    continue
+                result["schedule_status"] = "revoked"
+                result["revoked_at"] = now
+                revoked.append(self._schedule_result(schedule))
+        self.schedules_changed.set()
+        return revoked
+
+    def claim_due(self, now: int) -> list[tuple[dict[str, Any], str | None, int]]:
+        """Take every schedule due at `now` for execution, in schedule_at order:
+        [(a copy of its result, notice_url, card_quota)]. A claimed schedule is never claimed
+        again nor revoked."""
+        with self._lock:
+            due = [
+                schedule
+                for schedule in self._schedules.values()
+                if not schedule.claimed
+                and schedule.result["schedule_status"] == "scheduled"
+                and schedule.result["schedule_at"] <= now
+            ]
+            due.sort(key=lambda schedule: (schedule.result["schedule_at"], schedule.seq))
+            for schedule in due:
+                schedule.claimed = True
+            return [(dict(s.result), s.notice_url, s.card_quota) for s in due]
+
+    def finish_schedule(self, merchant_uid: str, payment: dict[str, Any], now: int) -> None:
+        """Record the execution of a claimed schedule (gone after a reset: then nothing)."""
+        with self._lock:
+            schedule = self._schedules.get(merchant_uid)
+            if schedule is None or not schedule.claimed:
+                return
+            schedule.result.update(
+                imp_uid=payment["imp_uid"],
+                executed_at=now,
+                schedule_status="executed",
+                payment_status=payment["status"],
+                fail_reason=payment["fail_reason"],
+            )
+
+    def next_due_at(self) -> int | None:
+        """The earliest schedule_at still waiting to execute, or None."""
+        with self._lock:
+            return min(
+                (
+                    schedule.result["schedule_at"]
+                    for schedule in self._schedules.values()
+                    if not schedule.claimed and schedule.result["schedule_status"] == "scheduled"
+                ),
+                default=None,
+            )
 
     # --- config ---
 

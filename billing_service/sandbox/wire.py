@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .notices import Notices
 from .state import SandboxState
 
 # The content type the live server was observed to send (ruby client issue #23 header dump).
@@ -29,6 +30,7 @@ class Context:
     state: SandboxState
     stopping: threading.Event  # set by shutdown(): waits must end early
     hang_seconds: float
+    notices: Notices  # webhook notices: handlers queue them, a background thread sends them
 
 
 @dataclass

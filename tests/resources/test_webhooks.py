@@ -144,3 +144,20 @@ def test_with_a_token_notices_come_only_to_the_secret_path(sandbox, paid):
     assert client.post(NOTICES, json=notice).status_code == 404
     assert client.post(f"{NOTICES}/wrong-token-0123456789", json=notice).status_code == 404
     assert client.post(f"{NOTICES}/{token}", json=notice).status_code == 200
+
+
+def test_readyz_reports_a_stopped_event_consumer(app):
+    consumer = app.extensions["events"].consumer
+    client = app.test_client()
+    consumer.start()
+    try:
+        assert client.get("/readyz").status_code == 200
+    finally:
+        consumer.stop(timeout=5)
+    # Stopped on purpose here; a consumer thread that died reads the same.
+    consumer._stopping.clear()  # as if it had not been asked to stop: a dead thread, started
+
+    resp = client.get("/readyz")
+
+    assert resp.status_code == 503
+    assert resp.get_json()["message"] == "The event consumer of this worker has stopped."

@@ -52,7 +52,7 @@ def bearer(value: str) -> dict[str, str]:
 def admin(
     http: requests.Session, sb: SandboxServer, path: str, payload: Any = None
 ) -> requests.Response:
-    if path in ("calls", "config", "faults") and payload is None:
+    if path in ("calls", "config", "faults", "notices") and payload is None:
         return http.get(f"{sb.url}/__sandbox__/{path}", timeout=5)
     return http.post(f"{sb.url}/__sandbox__/{path}", json=payload, timeout=5)
 

@@ -616,6 +616,10 @@ def test_config_validation_and_reset_restores_defaults(sandbox: SandboxServer, h
         "failed_blocks_merchant_uid": False,
         "partial_cancel_status": "paid",
         "hide_sandbox_payments": False,
+        "webhook_url": None,
+        "webhook_format": "json",
+        "webhook_connect_timeout_ms": 10000,
+        "webhook_read_timeout_ms": 30000,
     }
     assert admin(http, sandbox, "calls").json() == {"counts": {}, "calls": [], "in_flight": {}}
     assert lookup(http, sandbox, "r", token(http, sandbox)).json()["code"] == 1

@@ -133,6 +133,8 @@ class ScheduleWindowQuerySchema(QuerySchema):
     def window(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         start = data.get("from_") or datetime.now(UTC)
         end = data.get("to") or start + SCHEDULE_WINDOW
+        if start.timestamp() < 0:  # I'mport counts in UNIX seconds
+            raise ma.ValidationError("Must not be before 1970.", "from")
         if end <= start:
             raise ma.ValidationError("Must be after from.", "to")
         if end - start > SCHEDULE_WINDOW:

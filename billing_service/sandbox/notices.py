@@ -1,0 +1,212 @@
+"""Webhook notices as I'mport V1 sends them, from one background sender thread.
+
+A notice is `{"imp_uid", "merchant_uid", "status"}` (+ `cancellation_id` for a cancel), POSTed
+once as JSON or as a form to the payment's `notice_url`, else to the configured webhook URL.
+Handlers only queue a notice: a charge never waits on the receiver. Every attempt is recorded
+(ids and a status only: a notice never carries card data), so tests can look at them, wait for
+them, resend (duplicate) them, or send forged ones.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import http.client
+import json
+import socket
+import threading
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from .state import SandboxState
+
+USER_AGENT = "iamport-sandbox-webhook"
+RECORD_LIMIT = 10_000  # keep memory flat; ids keep counting
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    generation: int  # a reset drops the jobs queued before it
+    url: str
+    format: str
+    body: dict[str, str]
+
+
+def valid_url(url: object) -> bool:
+    """An absolute http(s) URL with a host."""
+    if not isinstance(url, str):
+        return False
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError for a bad port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+class Notices:
+    """The queue of notices to send, the record of those attempted, and the sender thread."""
+
+    def __init__(self, state: SandboxState) -> None:
+        self._state = state
+        self._cond = threading.Condition()
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._records: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECORD_LIMIT)
+        self._attempted = 0  # since the last reset (the wait endpoint counts these)
+        self._next_id = 1
+        self._generation = 0
+        self._closed = False
+        self._connection: http.client.HTTPConnection | None = None  # the one being sent
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---
+
+    def start(self, name: str) -> None:
+        with self._cond:
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+                self._thread.start()
+
+    def close(self) -> None:
+        """Stop the sender (cutting a delivery in progress) and wake every waiter."""
+        with self._cond:
+            self._closed = True
+            connection = self._connection
+            thread = self._thread
+            self._cond.notify_all()
+        if connection is not None and connection.sock is not None:
+            try:
+                connection.sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked connect/recv
+            except OSError:
+                pass
+        if thread is not None:
+            thread.join(5)
+
+    def reset(self) -> None:
+        """Forget the record and drop what is queued (a delivery in progress is not recorded)."""
+        with self._cond:
+            self._generation += 1
+            self._queue.clear()
+            self._records.clear()
+            self._attempted = 0
+            self._next_id = 1
+            self._cond.notify_all()
+
+    # --- queueing ---
+
+    def notify(self, notice_url: str | None, body: dict[str, str]) -> bool:
+        """Queue one notice to `notice_url`, else the webhook URL; False when there is neither.
+
+        The format is the configured one at the time of the event, like the console setting.
+        """
+        config = self._state.config
+        url = notice_url or config.webhook_url
+        if not url:
+            return False
+        self.enqueue(url, config.webhook_format, body, 1)
+        return True
+
+    def enqueue(self, url: str, format: str, body: dict[str, str], times: int) -> None:
+        with self._cond:
+            job = _Job(self._generation, url, format, dict(body))
+            self._queue.extend([job] * times)
+            self._cond.notify_all()
+
+    # --- reading ---
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._cond:
+            return [_copy(record) for record in self._records]
+
+    def get(self, notice_id: int) -> dict[str, Any] | None:
+        with self._cond:
+            for record in self._records:
+                if record["id"] == notice_id:
+                    return _copy(record)
+            return None
+
+    def wait(self, count: int, timeout: float) -> tuple[bool, list[dict[str, Any]]]:
+        """Block until `count` notices were attempted since the reset (or `timeout` seconds, or
+        shutdown); return (reached, the record)."""
+        with self._cond:
+            reached = self._cond.wait_for(lambda: self._attempted >= count or self._closed, timeout)
+            reached = self._attempted >= count
+            return reached, [_copy(record) for record in self._records]
+
+    # --- the sender thread ---
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._queue or self._closed)
+                if self._closed:
+                    return
+                job = self._queue.popleft()
+            sent_at = self._state.now()
+            status = self._send(job)
+            with self._cond:
+                if job.generation != self._generation:
+                    continue  # reset while it was being sent
+                self._records.append(
+                    {
+                        "id": self._next_id,
+                        "url": job.url,
+                        "format": job.format,
+                        "body": dict(job.body),
+                        "status": status,
+                        "sent_at": sent_at,
+                    }
+                )
+                self._next_id += 1
+                self._attempted += 1
+                self._cond.notify_all()
+
+    def _send(self, job: _Job) -> int | None:
+        """POST the notice once (no retry); the receiver's HTTP status, or None on any error."""
+        config = self._state.config
+        if job.format == "form":
+            payload = urlencode(job.body).encode()
+            content_type = "application/x-www-form-urlencoded"
+        else:
+            payload = json.dumps(job.body, ensure_ascii=False).encode()
+            content_type = "application/json"
+        parts = urlsplit(job.url)
+        connect_timeout = config.webhook_connect_timeout_ms / 1000 or None
+        read_timeout = config.webhook_read_timeout_ms / 1000 or None
+        connection_type = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
+        try:
+            connection = connection_type(parts.hostname or "", parts.port, timeout=connect_timeout)
+        except (OSError, ValueError):
+            return None
+        with self._cond:
+            if self._closed:
+                return None
+            self._connection = connection
+        try:
+            connection.connect()
+            if connection.sock is not None:
+                connection.sock.settimeout(read_timeout)
+            target = parts.path or "/"
+            if parts.query:
+                target += "?" + parts.query
+            headers = {
+                "Content-Type": content_type,
+                "User-Agent": USER_AGENT,
+                "Connection": "close",
+            }
+            connection.request("POST", target, body=payload, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            return response.status
+        except (OSError, http.client.HTTPException, ValueError):
+            return None
+        finally:
+            with self._cond:
+                self._connection = None
+            connection.close()
+
+
+def _copy(record: dict[str, Any]) -> dict[str, Any]:
+    return {**record, "body": dict(record["body"])}
