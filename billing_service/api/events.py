@@ -79,11 +79,10 @@ class PaymentEvents:
             "verified_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "source": source,
         }
-        if not self.urls:
+        event_id = self.outbox.add(event_type, data, self.urls, dedup_key=change)
+        if event_id is not None and not self.urls:
             # No subscriber: the event is logged (ids and statuses only), as make run shows.
             logger.info("event %s (no subscriber)", event_type, extra={"fields": _summary(payment)})
-            return None
-        event_id = self.outbox.add(event_type, data, self.urls, dedup_key=change)
         self._wake()
         return event_id
 

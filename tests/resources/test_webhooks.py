@@ -161,3 +161,19 @@ def test_readyz_reports_a_stopped_event_consumer(app):
 
     assert resp.status_code == 503
     assert resp.get_json()["message"] == "The event consumer of this worker has stopped."
+
+
+def test_without_a_subscriber_each_change_is_logged_once(sandbox, caplog):
+    caplog.set_level(logging.INFO, logger="billing_service.events")
+    app = create_app(service_env(sandbox.url, **NO_LIMITS))
+    client = app.test_client()
+    assert client.post("/subscriptions/issue-billing", json=VALID_BODY, headers=AUTH).status_code
+    charge = {"customer_uid": VALID_BODY["customer_uid"], "merchant_uid": "w-9", "amount": 900}
+    payment = client.post("/subscriptions/payments", json={**charge, "name": "x"}, headers=AUTH)
+    notice = {"imp_uid": payment.get_json()["payment"]["imp_uid"], "merchant_uid": "w-9"}
+
+    for _ in range(2):
+        assert client.post(NOTICES, json={**notice, "status": "paid"}).status_code == 200
+
+    logged = [r.getMessage() for r in caplog.records if r.name == "billing_service.events"]
+    assert logged == ["event payment.paid (no subscriber)"]

@@ -21,9 +21,11 @@ from ...api.idempotency import current_attempt
 from ...api.services import iamport, state
 from ...gateway import (
     BillingKeyNotFound,
+    CancelResult,
     CardDeclined,
     Charge,
     ChargePending,
+    ChargeResult,
     Payment,
     PaymentNotFound,
 )
@@ -201,12 +203,7 @@ class Payments(MethodView):
             raise
         if pending:
             _keep(lambda: store.clear_pending(pending_key))
-        publish_payment(result.payment, source="reconciliation" if result.reconciled else "charge")
-        return {
-            "payment": result.payment,
-            "replayed": result.replayed,
-            "reconciled": result.reconciled,
-        }
+        return _answered(result, "charge")
 
 
 @blp.route("/payments/<id:imp_uid>")
@@ -294,13 +291,7 @@ class PaymentCancellation(MethodView):
             keep_checksum=attempt.keep_checksum if attempt is not None else None,
             owned=lambda payment: owns(payment.customer_uid),
         )
-        # I'mport sends no notice for an API cancel unless asked to: this answer is the news.
-        publish_payment(result.payment, source="reconciliation" if result.reconciled else "cancel")
-        return {
-            "payment": result.payment,
-            "replayed": result.replayed,
-            "reconciled": result.reconciled,
-        }
+        return _answered(result, "cancel")
 
 
 @blp.route("/payments/by-merchant-uid/<id:merchant_uid>")
@@ -322,6 +313,17 @@ class PaymentsByMerchantUid(MethodView):
         if payment is None:
             raise PaymentNotFound("There is no payment with this merchant_uid.")
         return {"payment": _owned(payment)}
+
+
+def _answered(result: ChargeResult | CancelResult, source: str) -> dict[str, Any]:
+    """The answer to a charge or a cancel, whose payment is also the news for the events
+    (I'mport notifies neither a declined plain charge nor an API cancel)."""
+    publish_payment(result.payment, source="reconciliation" if result.reconciled else source)
+    return {
+        "payment": result.payment,
+        "replayed": result.replayed,
+        "reconciled": result.reconciled,
+    }
 
 
 def _owned(payment: Payment) -> Payment:
