@@ -97,7 +97,10 @@ class PaymentEvents:
         except GatewayError:
             body = {"imp_uid": imp_uid, "merchant_uid": merchant_uid, "status": status}
             self.outbox.add(
-                "internal.notice", body, (VERIFY_NOTICE,), dedup_key=f"notice:{imp_uid}:{status}"
+                "internal.notice",
+                body,
+                (VERIFY_NOTICE,),
+                dedup_key=f"notice:{imp_uid}:{merchant_uid}:{status}",
             )
             self._wake()
             return "deferred"

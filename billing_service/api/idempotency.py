@@ -48,8 +48,9 @@ _KEY = re.compile(f'(?P<bare>{_BARE})|"(?P<quoted>{_QUOTED})"')
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Refused before the operation ran: nothing to remember, the caller corrects and retries.
 _NOT_RUN = frozenset({400, 401, 403, 405, 413, 415, 422, 429})
-# The outcome is unknown: the next attempt runs again (safely: the record keeps a checksum).
-_UNKNOWN = frozenset({500, 502, 503, 504})
+# The outcome is unknown (202: a charge left pending): the next attempt runs again, safely (a
+# charge is looked up by merchant_uid first, a cancel reuses its checksum).
+_UNKNOWN = frozenset({202, 500, 502, 503, 504})
 
 
 @dataclass
@@ -59,6 +60,8 @@ class Attempt:
     store: StateStore
     name: str
     record: IdempotencyRecord
+    # An earlier attempt under this key ran and its outcome was unknown (or its process died).
+    resumed: bool = False
 
     def keep_checksum(self, checksum: int) -> None:
         """Store a cancel's balance before the cancel is sent (StateUnavailable: not sent)."""
@@ -107,7 +110,8 @@ def _idempotent(
             raise RequestInProgress(retry_after=max(1, min(wait, 10)))
         if claim.outcome == "replay":
             return _replay(claim.record)
-        attempt = g.idempotency = Attempt(store, name, claim.record)
+        attempt = Attempt(store, name, claim.record, resumed=claim.outcome == "resume")
+        g.idempotency = attempt
         try:
             response = current_app.make_response(view(*args, **kwargs))
         except Exception as exc:

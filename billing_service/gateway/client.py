@@ -193,7 +193,9 @@ class IamportClient:
                 )
         try:
             body = {**self._channel(charge.channel_key), **charge.as_body()}
-            data = self._call("charge", "POST", "/subscribe/payments/again", body)
+            # Parsed in here: an answer I'mport sent with code 0 but in a shape we cannot read
+            # is a charge that may have run, to be looked up like a lost one.
+            payment = parse_payment(self._call("charge", "POST", "/subscribe/payments/again", body))
         except ProviderError as exc:
             return self._explain_refused_charge(charge, exc)
         except (GatewayTimeout, GatewayUnavailable, UnexpectedResponse) as exc:
@@ -201,7 +203,7 @@ class IamportClient:
                 raise
             # The charge may have run: look for it instead of sending it again.
             return self._reconcile_charge(charge, exc)
-        return _charge_result(parse_payment(data))
+        return _charge_result(payment)
 
     def find_payment(self, merchant_uid: str) -> Payment | None:
         """The latest payment for ``merchant_uid`` (``GET /payments/find/{merchant_uid}``)."""
@@ -516,6 +518,9 @@ class IamportClient:
         earlier = self.find_payment(charge.merchant_uid)
         if earlier is not None and earlier.status in _HOLDS_MERCHANT_UID:
             return _settle_used_merchant_uid(earlier, charge, refusal, replayed=True)
+        # An earlier attempt still being processed: this refusal says nothing of its outcome.
+        if earlier is not None and earlier.status == "ready":
+            raise ChargePending(earlier) from refusal
         # The order may be hidden from us, or I'mport may also refuse reusing a failed
         # merchant_uid: its own words then are all there is, and a 409 is safer than a 402 that
         # would invite charging again under a new merchant_uid.

@@ -212,3 +212,30 @@ def test_a_broken_state_store_refuses_keyed_requests_with_nothing_sent(env, sand
     assert charge.get_json()["code"] == issue.get_json()["code"] == "state_unavailable"
     assert sandbox.count(AGAIN) == 0
     assert sandbox.count(ISSUE_ROUTE) == 1
+
+
+def test_a_pending_charge_is_not_final_its_retry_follows_it_up(client, sandbox, key):
+    pending = {**CHARGE, "merchant_uid": "pending-7"}
+    first = client.post(CHARGES, json=pending, headers=keyed("charge-p"))
+    assert first.status_code == 202
+    imp_uid = first.get_json()["payment"]["imp_uid"]
+    sandbox.admin("POST", f"payments/{imp_uid}/settle", status="paid")
+
+    settled = client.post(CHARGES, json=pending, headers=keyed("charge-p"))
+
+    assert settled.status_code == 200
+    assert "Idempotent-Replayed" not in settled.headers
+    assert settled.get_json()["replayed"] is True
+    assert sandbox.count(AGAIN) == 1
+
+
+def test_a_retry_after_an_unknown_outcome_looks_the_order_up_first(client, sandbox, key):
+    lost = {**CHARGE, "merchant_uid": "fault-500-8"}
+    auth = {"Authorization": f"Bearer {CALLER_KEY}"}
+    assert client.post(CHARGES, json=lost, headers=auth).status_code == 504
+    calls_before = [c["route"] for c in sandbox.admin("GET", "calls")["calls"]]
+
+    client.post(CHARGES, json=lost, headers=auth)
+
+    calls = [c["route"] for c in sandbox.admin("GET", "calls")["calls"]][len(calls_before) :]
+    assert calls.index("/payments/find/{merchant_uid}") < calls.index("/subscribe/payments/again")

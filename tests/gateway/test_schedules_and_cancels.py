@@ -182,3 +182,16 @@ def test_a_cancel_whose_answer_was_lost_and_cannot_be_found_is_an_unknown_outcom
 
     assert kept == [9900]  # kept before the cancel was sent
     assert canned.paths.count("/payments/cancel") == 1
+
+
+def test_a_charge_refused_while_an_earlier_attempt_is_ready_is_pending_not_declined(canned):
+    from billing_service.gateway import Charge, ChargePending
+
+    canned.add(200, TOKEN_ANSWER)
+    canned.add(200, envelope(code=-1, message="결제 진행중"))
+    canned.add(200, envelope({**PAID, "status": "ready"}))
+
+    with pytest.raises(ChargePending):
+        client(canned.url).charge_billing_key(
+            Charge(customer_uid="uid", merchant_uid="o-1", amount=9900, name="x")
+        )

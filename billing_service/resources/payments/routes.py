@@ -24,6 +24,7 @@ from ...gateway import (
     CancelResult,
     CardDeclined,
     Charge,
+    ChargeOutcomeUnknown,
     ChargePending,
     ChargeResult,
     Payment,
@@ -184,8 +185,10 @@ class Payments(MethodView):
         if not owns(charge.customer_uid):
             raise BillingKeyNotFound("There is no billing key under this customer_uid.")
         store, pending_key = state(), f"{g.get('caller', 'anonymous')}:{charge.merchant_uid}"
+        attempt = current_attempt()
         try:
-            pending = store.is_pending(pending_key)
+            # A resumed Idempotency-Key attempt may have been sent already: look it up first.
+            pending = (attempt is not None and attempt.resumed) or store.is_pending(pending_key)
         except StateUnavailable:
             # Cannot tell whether this merchant_uid was left pending: look the order up first
             # (one more I'mport call) rather than risk charging it twice.
@@ -196,6 +199,10 @@ class Payments(MethodView):
         except ChargePending as exc:
             _keep(lambda: store.mark_pending(pending_key, PENDING_TTL))
             return _pending(exc.payment, reconciled=exc.reconciled)
+        except ChargeOutcomeUnknown:
+            # Sent, and not found: the next attempt with this merchant_uid looks it up first.
+            _keep(lambda: store.mark_pending(pending_key, PENDING_TTL))
+            raise
         except CardDeclined as exc:
             # I'mport sends no notice for a declined plain charge: this answer is the news.
             if exc.payment is not None:
