@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -105,20 +106,11 @@ def connection_owners(pids: list[int], server_port: int) -> dict[int, int]:
         local, remote, inode = fields[1], fields[2], fields[9]
         if int(local.rsplit(":", 1)[1], 16) == server_port and inode != "0":
             inode_of_client[f"socket:[{inode}]"] = int(remote.rsplit(":", 1)[1], 16)
-    owners = {}
-    for pid in pids:
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target in inode_of_client:
-                owners[inode_of_client[target]] = pid
-    return owners
+    return {
+        inode_of_client[target]: pid
+        for pid, target in _descriptors(pids)
+        if target in inode_of_client
+    }
 
 
 def machine_busy() -> float:
@@ -176,7 +168,12 @@ def sockets_to(remote_port: int) -> set[str]:
 
 def sockets_held(pids: list[int], sockets: set[str]) -> set[str]:
     """Which of ``sockets`` (``socket:[inode]``) one of ``pids`` has a descriptor of."""
-    held: set[str] = set()
+    return {target for _, target in _descriptors(pids) if target in sockets}
+
+
+def _descriptors(pids: list[int]) -> Iterator[tuple[int, str]]:
+    """(pid, what the descriptor points to) for every open descriptor of ``pids``; processes
+    and descriptors that vanish meanwhile are skipped."""
     for pid in pids:
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
@@ -187,6 +184,4 @@ def sockets_held(pids: list[int], sockets: set[str]) -> set[str]:
                 target = os.readlink(f"/proc/{pid}/fd/{fd}")
             except OSError:
                 continue
-            if target in sockets:
-                held.add(target)
-    return held
+            yield pid, target

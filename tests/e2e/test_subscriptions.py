@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import requests
@@ -21,7 +22,9 @@ from ..support import (
     VALID_BODY,
     LiveService,
     Sandbox,
+    card_numbers_in,
     free_port,
+    known_cards_in,
     service_env,
 )
 
@@ -98,6 +101,7 @@ def service(sandbox: Sandbox, subscriber: Subscriber) -> Iterator[LiveService]:
         **NO_LIMITS,
     )
     live = LiveService(env)
+    live.data_dir = env["BILLING_DATA_DIR"]  # type: ignore[attr-defined]
     sandbox.admin("POST", "config", webhook_url=f"{live.url}/webhooks/iamport")
     yield live
     live.stop()
@@ -174,6 +178,12 @@ def test_the_subscription_loop_end_to_end(service, sandbox, subscriber):
     assert len({e["id"] for e in subscriber.received}) == len(subscriber.received) == 2
     audits = [e for e in service.entries() if e.get("action") == "webhook"]
     assert {"verified", "mismatch", "unknown"} <= {e["outcome"] for e in audits}
+    # What the service kept (the state store, the outbox and its events) and what it logged
+    # holds the masked card number only.
+    kept = b"".join(p.read_bytes() for p in Path(service.data_dir).iterdir() if p.is_file())
+    for text in (kept.decode("latin-1"), service.log(), json.dumps(subscriber.received)):
+        assert not known_cards_in(text) and not card_numbers_in(text)
+    assert b"424242******4242" in kept
 
 
 def test_a_key_with_a_pending_schedule_is_deleted_only_once_revoked(service, sandbox):
