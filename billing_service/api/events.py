@@ -7,10 +7,12 @@ change itself (the payment, its status, what was cancelled): the same change lea
 makes one event, and a stale notice cannot roll a payment back, since only the payment's
 current state is ever sent. Each event carries that state and when it was verified.
 
-I'mport's notices are hints: a notice is acted on only when I'mport, asked, agrees with it. One
-that cannot be verified now (I'mport unreachable) is kept in the outbox as an internal delivery
-and verified on the events' retry schedule; scheduled charges are looked up a while after they
-were due, so a missing notice loses nothing.
+I'mport's notices are hints: a notice is acted on only when I'mport, asked, agrees with it, and
+only for a payment made with a billing key (I'mport notifies browser checkouts too, even under a
+merchant_uid a failed charge of ours once used) whose change is recent enough for the outbox to
+still hold its dedup key. One that cannot be verified now (I'mport unreachable) is kept in the
+outbox as an internal delivery and verified on the events' retry schedule; scheduled charges
+are looked up a while after they were due, so a missing notice loses nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,13 +36,17 @@ from ..gateway import (
     Schedule,
     ScheduleNotFound,
 )
-from ..state.outbox import Delivery, Outbox
+from ..state.outbox import DEDUP_TTL_S, Delivery, Outbox
 from .schemas import PaymentSchema
 
 logger = logging.getLogger("billing_service.events")
 
 VERIFY_NOTICE = "internal:verify-notice"
 RECONCILE_SCHEDULE = "internal:reconcile-schedule"
+# A notice is acted on only while the outbox still remembers its change's event (the event's
+# dedup key lives DEDUP_TTL_S from when it was made, never before the change), less a day for
+# the skew between I'mport's clock and ours.
+NOTICE_MAX_AGE_S = DEDUP_TTL_S - 24 * 3600
 # A retry of a scheduled charge's lookup while I'mport still shows it scheduled (a slow PG).
 _SCHEDULED = "internal: still scheduled"
 
@@ -68,45 +75,82 @@ class PaymentEvents:
         """The internal deliveries the consumer runs instead of sending them."""
         return {VERIFY_NOTICE: self._verify_later, RECONCILE_SCHEDULE: self._reconcile_schedule}
 
-    def payment_changed(self, payment: Payment, *, source: str) -> str | None:
-        """Send the event of the payment's current state (None: no event, or already sent)."""
-        kind = _event_of(payment)
-        if kind is None:
+    def payment_changed(
+        self, payment: Payment, *, source: str, cancellation_id: str | None = None
+    ) -> str | None:
+        """Send the event of the payment's current state (None: no event, or already sent);
+        ``cancellation_id``: the cancel the event is about (a notice's), else the latest."""
+        change = _change_of(payment, cancellation_id)
+        if change is None:
             return None
-        event_type, change = kind
         data: dict[str, Any] = {
             "payment": PaymentSchema().dump(payment),
             "verified_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "source": source,
         }
-        event_id = self.outbox.add(event_type, data, self.urls, dedup_key=change)
+        event_id = self.outbox.add(change.event_type, data, self.urls, dedup_key=change.key)
         if event_id is not None and not self.urls:
             # No subscriber: the event is logged (ids and statuses only), as make run shows.
-            logger.info("event %s (no subscriber)", event_type, extra={"fields": _summary(payment)})
+            logger.info(
+                "event %s (no subscriber)", change.event_type, extra={"fields": _summary(payment)}
+            )
         self._wake()
         return event_id
 
-    def notice(self, imp_uid: str, merchant_uid: str | None, status: str | None) -> str:
+    def notice(
+        self,
+        imp_uid: str,
+        merchant_uid: str | None,
+        status: str | None,
+        cancellation_id: str | None = None,
+    ) -> str:
         """Act on an I'mport notice after asking I'mport; the outcome, for the audit trail:
         ``verified``, ``deferred`` (I'mport unreachable: kept, verified later), ``unknown``
-        (no such payment) or ``mismatch`` (I'mport says otherwise)."""
+        (no such payment), ``mismatch`` (I'mport says otherwise), ``not_billing_key`` (a
+        payment this service does not make, a browser checkout's) or ``stale`` (a change older
+        than the outbox remembers its event: acting on it could send that event again)."""
+        if status != "cancelled":
+            cancellation_id = None  # only a cancel notice names a cancel
         try:
             payment = self._client.get_payment(imp_uid)
         except PaymentNotFound:
             return "unknown"
         except GatewayError:
-            body = {"imp_uid": imp_uid, "merchant_uid": merchant_uid, "status": status}
+            body = {
+                "imp_uid": imp_uid,
+                "merchant_uid": merchant_uid,
+                "status": status,
+                "cancellation_id": cancellation_id,
+            }
+            # Each cancel's notice is kept apart: a second cancel is not the first's resend.
+            key = f"notice:{imp_uid}:{merchant_uid}:{status}"
             self.outbox.add(
                 "internal.notice",
                 body,
                 (VERIFY_NOTICE,),
-                dedup_key=f"notice:{imp_uid}:{merchant_uid}:{status}",
+                dedup_key=f"{key}:{cancellation_id}" if cancellation_id else key,
             )
             self._wake()
             return "deferred"
-        if not _agrees(payment, merchant_uid, status) or not self._schedule_agrees(payment):
+        if not _agrees(payment, merchant_uid, status, cancellation_id):
             return "mismatch"
-        self.payment_changed(payment, source="notice")
+        if not payment.by_billing_key:
+            logger.info("Notice of a payment not made with a billing key ignored: %s", imp_uid)
+            return "not_billing_key"
+        if not self._schedule_agrees(payment):
+            return "mismatch"
+        change = _change_of(payment, cancellation_id)
+        if change is not None and change.older_than(self._clock() - NOTICE_MAX_AGE_S):
+            logger.warning(
+                "Notice refused: the %s of payment %s happened at %s, before the %d days for "
+                "which its event is sent only once",
+                change.event_type,
+                imp_uid,
+                change.happened_at.isoformat() if change.happened_at else None,
+                NOTICE_MAX_AGE_S // 86400,
+            )
+            return "stale"
+        self.payment_changed(payment, source="notice", cancellation_id=cancellation_id)
         return "verified"
 
     def watch_schedules(self, schedules: Sequence[Schedule]) -> None:
@@ -123,9 +167,13 @@ class PaymentEvents:
 
     def _verify_later(self, delivery: Delivery) -> bool:
         notice = json.loads(delivery.body)["data"]
-        return self.notice(notice["imp_uid"], notice["merchant_uid"], notice["status"]) != (
-            "deferred"
+        outcome = self.notice(
+            notice["imp_uid"],
+            notice["merchant_uid"],
+            notice["status"],
+            notice.get("cancellation_id"),  # absent from notices kept by earlier versions
         )
+        return outcome != "deferred"
 
     def _reconcile_schedule(self, delivery: Delivery) -> bool:
         merchant_uid = json.loads(delivery.body)["data"]["merchant_uid"]
@@ -154,25 +202,56 @@ class PaymentEvents:
             self.consumer.wake()
 
 
-def _event_of(payment: Payment) -> tuple[str, str] | None:
-    """(event type, the change's key) of a payment's state; None while it is ready."""
+@dataclass(frozen=True)
+class _Change:
+    """One change of a payment: its event's type, the outbox's dedup key, and when I'mport says
+    it happened (None when I'mport does not say)."""
+
+    event_type: str
+    key: str
+    happened_at: datetime | None
+
+    def older_than(self, moment: float) -> bool:
+        return self.happened_at is not None and self.happened_at.timestamp() < moment
+
+
+def _change_of(payment: Payment, cancellation_id: str | None = None) -> _Change | None:
+    """The change a payment's state shows (None while it is ready): the cancel that
+    ``cancellation_id`` names, else the latest one, else its payment or failure.
+
+    A cancel is keyed by the amount cancelled once it was done, which names it as well as its
+    id does (each cancel adds to it) and is what an API cancel's answer shows.
+    """
     scheduled = payment.customer_uid_usage == "payment.scheduled"
     uid = payment.imp_uid
     if payment.cancel_amount > 0:
-        if payment.cancel_amount >= payment.amount:
-            return "payment.cancelled", f"{uid}:cancelled"
-        return "payment.partially_cancelled", f"{uid}:cancelled:{payment.cancel_amount}"
+        cancelled, at = payment.cancel_amount, payment.cancelled_at
+        done = 0
+        for entry in payment.cancel_history:
+            done += entry.amount
+            if cancellation_id is not None and entry.cancellation_id == cancellation_id:
+                cancelled, at = done, entry.cancelled_at
+                break
+        if cancelled >= payment.amount:
+            return _Change("payment.cancelled", f"{uid}:cancelled", at)
+        return _Change("payment.partially_cancelled", f"{uid}:cancelled:{cancelled}", at)
     if payment.status == "paid":
-        return ("schedule.executed" if scheduled else "payment.paid"), f"{uid}:paid"
+        event_type = "schedule.executed" if scheduled else "payment.paid"
+        return _Change(event_type, f"{uid}:paid", payment.paid_at)
     if payment.status == "failed":
-        return ("schedule.failed" if scheduled else "payment.failed"), f"{uid}:failed"
+        event_type = "schedule.failed" if scheduled else "payment.failed"
+        return _Change(event_type, f"{uid}:failed", payment.failed_at)
     return None
 
 
-def _agrees(payment: Payment, merchant_uid: str | None, status: str | None) -> bool:
+def _agrees(
+    payment: Payment, merchant_uid: str | None, status: str | None, cancellation_id: str | None
+) -> bool:
     if merchant_uid is not None and merchant_uid != payment.merchant_uid:
         return False
     if status == "cancelled":
+        if cancellation_id is not None:
+            return any(c.cancellation_id == cancellation_id for c in payment.cancel_history)
         return payment.cancel_amount > 0
     return status == payment.status
 

@@ -39,4 +39,11 @@ class PaymentSchema(ma.Schema):
     apply_num = ma.fields.String(allow_none=True, metadata={"description": "Approval number."})
     receipt_url = ma.fields.String(allow_none=True)
     pg_provider = ma.fields.String(allow_none=True)
+    sandbox = ma.fields.Boolean(
+        required=True,
+        metadata={
+            "description": "I'mport's test-channel flag: true for a test payment, where no "
+            "real money moved (every payment of the bundled sandbox); false for a real one."
+        },
+    )
     cancel_history = ma.fields.List(ma.fields.Nested(CancellationSchema), required=True)

@@ -135,6 +135,7 @@ class Cancellation:
     amount: int
     cancelled_at: datetime | None
     reason: str | None
+    cancellation_id: str | None = None  # I'mport's id of this cancel, also in its notice
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,13 @@ class Payment:
     # How the key was used: "payment" (a charge), "payment.scheduled" (a schedule's execution),
     # "issue" (a one-off payment that stored the card); None when not a billing-key payment.
     customer_uid_usage: str | None = None
+    sandbox: bool = False  # paid through a test channel: no real money moved
+
+    @property
+    def by_billing_key(self) -> bool:
+        """Made by charging a billing key (a charge or a schedule's execution), not by a payment
+        window (a browser checkout, even one that stored the card as a key)."""
+        return self.customer_uid is not None and self.customer_uid_usage != "issue"
 
     @property
     def balance(self) -> int:

@@ -77,11 +77,13 @@ def parse_payment(data: Any) -> Payment:
         receipt_url=_optional_str(data, "receipt_url"),
         pg_provider=_optional_str(data, "pg_provider"),
         customer_uid_usage=_optional_str(data, "customer_uid_usage"),
+        sandbox=_flag(data, "sandbox"),
         cancel_history=tuple(
             Cancellation(
                 amount=_money(entry, "amount"),
                 cancelled_at=_optional_timestamp(entry, "cancelled_at"),
                 reason=_optional_str(entry, "reason"),
+                cancellation_id=_optional_str(entry, "cancellation_id"),
             )
             for entry in history
         ),
@@ -143,6 +145,15 @@ def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
+    raise UnexpectedResponse(f"I'mport returned a malformed {key}.")
+
+
+def _flag(data: Mapping[str, Any], key: str) -> bool:
+    """A JSON boolean; absent or null is false (I'mport has sent ``sandbox`` on every payment
+    since test payments were told apart, 2026-01)."""
+    value = data.get(key)
+    if value is None or isinstance(value, bool):
+        return bool(value)
     raise UnexpectedResponse(f"I'mport returned a malformed {key}.")
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from . import checkout, faults, iamport, notices, payments, schedules
 from . import clock as clock_moves
-from . import faults, iamport, notices, payments, schedules
 from .state import CONFIG_CHOICES, CONFIG_NULLABLE, CONFIG_TYPES
 from .wire import Context, Reply, Request, Route, json_reply
 
@@ -239,6 +239,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", PREFIX + "config", set_config, auth=False),
     Route("GET", PREFIX + "faults", list_faults, auth=False),
     Route("POST", PREFIX + "faults", queue_fault, auth=False),
+    Route("POST", PREFIX + "payments/checkout", checkout.checkout, auth=False),
     Route("POST", PREFIX + "payments/{imp_uid}/settle", settle_payment, auth=False),
     Route("GET", PREFIX + "notices", list_notices, auth=False),
     Route("POST", PREFIX + "notices/resend", resend_notice, auth=False),

@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 
 import pytest
+import requests
 
 from billing_service import create_app
+from billing_service.api.events import PaymentEvents
+from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from billing_service.state.outbox import DEDUP_TTL_S, EmbeddedOutbox
 
 from ..support import CALLER_KEY, NO_LIMITS, VALID_BODY, service_env
 
 SECRET = "whsec_" + base64.b64encode(b"webhook-tests-secret-of-32-bytes").decode()
 AUTH = {"Authorization": f"Bearer {CALLER_KEY}"}
 NOTICES = "/webhooks/iamport"
+DECLINING_CARD = "4000-0000-0000-0341"
 
 
 def make(sandbox, **env: str):
@@ -177,3 +183,145 @@ def test_without_a_subscriber_each_change_is_logged_once(sandbox, caplog):
 
     logged = [r.getMessage() for r in caplog.records if r.name == "billing_service.events"]
     assert logged == ["event payment.paid (no subscriber)"]
+
+
+# --- notices act only on this service's kind of payment, once per change --------------------
+
+
+def audited(caplog) -> list[str]:
+    return [
+        r.fields["outcome"]
+        for r in caplog.records
+        if getattr(r, "fields", {}).get("action") == "webhook"
+    ]
+
+
+@pytest.mark.parametrize("customer_uid", [None, VALID_BODY["customer_uid"]])
+def test_a_browser_checkout_on_a_failed_order_of_ours_is_no_payment(
+    app, sandbox, caplog, customer_uid
+):
+    caplog.set_level(logging.INFO, logger="billing_service.audit")
+    client = app.test_client()
+    body = {**VALID_BODY, "card_number": DECLINING_CARD}
+    assert client.post("/subscriptions/issue-billing", json=body, headers=AUTH).status_code == 200
+    charge = {"customer_uid": body["customer_uid"], "merchant_uid": "w-2", "amount": 900}
+    declined = client.post("/subscriptions/payments", json={**charge, "name": "x"}, headers=AUTH)
+    assert declined.status_code == 402
+    # I'mport lets a failed merchant_uid be paid again: here by a buyer in the payment window,
+    # with no card stored or with the card stored as a key (customer_uid_usage "issue").
+    checkout = sandbox.admin(
+        "POST", "payments/checkout", merchant_uid="w-2", amount=900, customer_uid=customer_uid
+    )
+    notice = {"imp_uid": checkout["imp_uid"], "merchant_uid": "w-2", "status": "paid"}
+
+    assert client.post(NOTICES, json=notice).status_code == 200
+
+    assert events(app) == ["payment.failed"]
+    assert audited(caplog) == ["not_billing_key"]
+
+
+def test_payments_carry_imports_sandbox_flag_in_every_answer(app, paid):
+    client = app.test_client()
+    looked_up = client.get(f"/subscriptions/payments/{paid['imp_uid']}", headers=AUTH)
+    found = client.get("/subscriptions/payments/by-merchant-uid/w-1", headers=AUTH)
+    cancelled = client.post(
+        f"/subscriptions/payments/{paid['imp_uid']}/cancel", json={"reason": "x"}, headers=AUTH
+    )
+
+    # The bundled sandbox's payments are test-channel payments (the events: test_subscriptions).
+    assert paid["sandbox"] is True
+    for answer in (looked_up, found, cancelled):
+        assert answer.get_json()["payment"]["sandbox"] is True
+
+
+def days_later(app, days: float) -> None:
+    """The service as it will be ``days`` later: its clock, and its outbox's, moved on."""
+
+    def later() -> float:
+        return time.time() + days * 86400
+
+    current = app.extensions["events"]
+    app.extensions["events"] = PaymentEvents(
+        EmbeddedOutbox(current.outbox.path, later),
+        current.urls,
+        app.extensions["iamport"],
+        reconcile_after=60,
+        clock=later,
+    )
+
+
+def test_a_notice_replayed_after_the_dedup_window_is_refused(app, paid, caplog):
+    caplog.set_level(logging.INFO, logger="billing_service.audit")
+    notice = {"imp_uid": paid["imp_uid"], "merchant_uid": "w-1", "status": "paid"}
+
+    days_later(app, DEDUP_TTL_S / 86400 - 2)  # inside the window: the outbox remembers
+    assert app.test_client().post(NOTICES, json=notice).status_code == 200
+    days_later(app, DEDUP_TTL_S / 86400 + 1)  # past it: the outbox has forgotten the event
+    assert app.test_client().post(NOTICES, json=notice).status_code == 200
+
+    assert events(app) == ["payment.paid"]
+    assert audited(caplog) == ["verified", "stale"]
+
+
+def cancel_at_imports(sandbox, imp_uid: str, amount: int) -> str:
+    """A partial cancel made at I'mport itself (PortOne's console), not through the service;
+    its cancellation_id."""
+    auth = {"imp_key": DEFAULT_API_KEY, "imp_secret": DEFAULT_API_SECRET}
+    token = requests.post(f"{sandbox.url}/users/getToken", json=auth, timeout=5).json()
+    headers = {"Authorization": f"Bearer {token['response']['access_token']}"}
+    body = {"imp_uid": imp_uid, "amount": amount, "reason": "console"}
+    done = requests.post(f"{sandbox.url}/payments/cancel", json=body, headers=headers, timeout=5)
+    cancellation_id: str = done.json()["response"]["cancel_history"][-1]["cancellation_id"]
+    return cancellation_id
+
+
+def cancel_notices(sandbox, paid) -> list[dict]:
+    """Two partial cancels at I'mport, both done before either notice arrives."""
+    ids = [cancel_at_imports(sandbox, paid["imp_uid"], amount) for amount in (100, 200)]
+    notice = {"imp_uid": paid["imp_uid"], "merchant_uid": "w-1", "status": "cancelled"}
+    return [{**notice, "cancellation_id": cancellation_id} for cancellation_id in ids]
+
+
+def test_each_cancels_notice_is_its_own_event(app, sandbox, paid, caplog):
+    caplog.set_level(logging.INFO, logger="billing_service.audit")
+    first, second = cancel_notices(sandbox, paid)
+    client = app.test_client()
+
+    for notice in (first, second, first, second):
+        assert client.post(NOTICES, json=notice).status_code == 200
+    forged = {**first, "cancellation_id": "0" * 20}
+    assert client.post(NOTICES, json=forged).status_code == 200
+
+    assert events(app) == [
+        "payment.paid",
+        "payment.partially_cancelled",
+        "payment.partially_cancelled",
+    ]
+    assert audited(caplog) == ["verified"] * 4 + ["mismatch"]
+
+
+def test_each_cancels_deferred_notice_is_kept_and_becomes_its_event(app, sandbox, paid):
+    first, second = cancel_notices(sandbox, paid)
+    sandbox.admin("POST", "faults", route="GET /payments/{imp_uid}", fault="http_500", times=2)
+    client = app.test_client()
+    for notice in (first, second):
+        assert client.post(NOTICES, json=notice).status_code == 200
+    kept = [
+        r for r in app.extensions["events"].outbox.records(None) if r.url.startswith("internal:")
+    ]
+    assert len(kept) == 2
+
+    consumer = app.extensions["events"].consumer
+    consumer.start()
+    try:
+        deadline = time.monotonic() + 20
+        while events(app).count("payment.partially_cancelled") < 2:
+            assert time.monotonic() < deadline, events(app)
+            time.sleep(0.05)
+    finally:
+        consumer.stop(timeout=5)
+    assert events(app) == [
+        "payment.paid",
+        "payment.partially_cancelled",
+        "payment.partially_cancelled",
+    ]

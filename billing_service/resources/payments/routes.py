@@ -71,6 +71,7 @@ PAYMENT_EXAMPLE = {
     "apply_num": "30016714",
     "receipt_url": "https://npg.nicepay.co.kr/issue/IssueLoader.do?TID=nictest04m",
     "pg_provider": "nice",
+    "sandbox": False,
     "cancel_history": [],
 }
 

@@ -47,12 +47,15 @@ class IamportNotice(MethodView):
     def post(self, notice: dict[str, Any], token: str | None = None) -> dict[str, str]:
         """Receive an I'mport payment notice (no caller key)
 
-        I'mport posts `{imp_uid, merchant_uid, status}` (JSON or form). The payment is fetched
-        from I'mport; only if I'mport agrees is its change sent to your services as a signed
-        event (one per change, however often the notice comes). A notice for an unknown or
-        different payment changes nothing and is audited. If I'mport cannot be reached, the
-        notice is kept and verified later. Restrict senders with BILLING_WEBHOOK_ALLOWED_IPS
-        and a secret path with BILLING_WEBHOOK_TOKEN.
+        I'mport posts `{imp_uid, merchant_uid, status}` (JSON or form), and `cancellation_id`
+        with a cancel's notice. The payment is fetched from I'mport; only if I'mport agrees is
+        its change sent to your services as a signed event (one per change, however often the
+        notice comes; each cancel its own, named by its `cancellation_id`). A notice for an
+        unknown or different payment, for a payment not made with a billing key (a browser
+        checkout's), or for a change older than the events' dedup window (30 days, less a day)
+        changes nothing and is audited. If I'mport cannot be reached, the notice is kept and
+        verified later. Restrict senders with BILLING_WEBHOOK_ALLOWED_IPS and a secret path
+        with BILLING_WEBHOOK_TOKEN.
         """
         settings = current_app.config["BILLING_SETTINGS"]
         expected = settings.webhook_token
@@ -65,6 +68,9 @@ class IamportNotice(MethodView):
         if allowed is not None and client_address(settings.trusted_proxies) not in allowed:
             raise CallerForbidden("This address may not post I'mport notices.")
         g.audit_outcome = payment_events().notice(
-            notice["imp_uid"], notice.get("merchant_uid"), notice.get("status")
+            notice["imp_uid"],
+            notice.get("merchant_uid"),
+            notice.get("status"),
+            notice.get("cancellation_id"),
         )
         return {"status": "received"}

@@ -27,7 +27,13 @@ class NoticeSchema(RequestSchema):
         validate=validate.OneOf(["ready", "paid", "failed", "cancelled"]),
         metadata={"example": "paid"},
     )
-    cancellation_id = ma.fields.String(validate=validate.Length(max=80))
+    cancellation_id = ma.fields.String(
+        validate=validate.Length(max=80),
+        metadata={
+            "description": "With a cancel's notice: which cancel of the payment it is about.",
+            "example": "2b5ef5d8b1a3c0f2e6d4",
+        },
+    )
 
 
 class NoticeAnswerSchema(ma.Schema):
