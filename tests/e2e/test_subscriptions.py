@@ -234,3 +234,23 @@ def test_a_schedule_whose_notice_never_came_is_looked_up(sandbox, subscriber):
 
     assert executed["type"] == "schedule.executed"
     assert executed["data"]["source"] == "reconciliation"
+
+
+def test_a_browser_checkout_on_a_failed_order_is_no_event(service, sandbox, subscriber):
+    issue(service, DECLINING_CARD)
+    charge = {"customer_uid": UID, "merchant_uid": "order-7", "amount": 9900, "name": "x"}
+    assert post(service, "/subscriptions/payments", charge).status_code == 402
+    [failed] = subscriber.wait_for(1)
+
+    # A buyer pays the same order in I'mport's payment window (I'mport lets a failed
+    # merchant_uid be paid again); I'mport notifies the service of it as of any payment.
+    checkout = sandbox.admin("POST", "payments/checkout", merchant_uid="order-7", amount=9900)
+    [notice] = sandbox.admin("POST", "notices/wait", count=1, timeout=10)["notices"]
+    assert (notice["body"]["imp_uid"], notice["status"]) == (checkout["imp_uid"], 200)
+    service.wait_for('"outcome": "not_billing_key"')
+
+    assert failed["type"] == "payment.failed"
+    deliveries = requests.get(f"{service.url}/events", headers=AUTH).json()["events"]
+    assert [d["event_type"] for d in deliveries] == ["payment.failed"]
+    # Every payment of the bundled sandbox is a test payment, and its events say so.
+    assert [e["data"]["payment"]["sandbox"] for e in subscriber.received] == [True]

@@ -319,6 +319,22 @@ PAID = {
 }
 
 
+@pytest.mark.parametrize(("flag", "sandbox"), [(True, True), (False, False), (None, False)])
+def test_a_payments_test_channel_flag_is_kept(canned, flag, sandbox):
+    canned.add(200, TOKEN_ANSWER)
+    canned.add(200, envelope({**PAID, "sandbox": flag}))
+
+    assert make_client(canned.url).get_payment("imps_1").sandbox is sandbox
+
+
+def test_a_malformed_test_channel_flag_is_an_unexpected_response(canned):
+    canned.add(200, TOKEN_ANSWER)
+    canned.add(200, envelope({**PAID, "sandbox": "false"}))
+
+    with pytest.raises(UnexpectedResponse):
+        make_client(canned.url).get_payment("imps_1")
+
+
 def test_a_cancel_sends_the_balance_it_read_as_checksum(canned):
     canned.add(200, TOKEN_ANSWER)
     canned.add(200, envelope(PAID))
