@@ -146,7 +146,7 @@ class PaymentEvents:
                 "which its event is sent only once",
                 change.event_type,
                 imp_uid,
-                change.happened_at.isoformat() if change.happened_at else None,
+                change.happened_at,
                 NOTICE_MAX_AGE_S // 86400,
             )
             return "stale"

@@ -220,7 +220,9 @@ def test_a_browser_checkout_on_a_failed_order_of_ours_is_no_payment(
     assert audited(caplog) == ["not_billing_key"]
 
 
-def test_payments_carry_imports_sandbox_flag_in_every_answer(app, paid):
+def test_payments_carry_imports_sandbox_flag_in_every_answer(app, sandbox, paid):
+    # As the live API since 2026-01-26: test payments are found only with include_sandbox=true.
+    sandbox.admin("POST", "config", hide_sandbox_payments=True)
     client = app.test_client()
     looked_up = client.get(f"/subscriptions/payments/{paid['imp_uid']}", headers=AUTH)
     found = client.get("/subscriptions/payments/by-merchant-uid/w-1", headers=AUTH)
