@@ -11,9 +11,9 @@ A claim leases its deliveries: a process that dies mid-attempt records nothing, 
 sends them when the lease ends (at least once: subscribers drop repeats by ``webhook-id``).
 Only ids, event types, statuses and subscribers' hosts are logged, never a body nor the secret.
 
-One attempt's ``timeout`` is urllib3's total timeout: it bounds connecting and each wait for
-the answer's bytes, not a subscriber that trickles its status line a byte at a time (the
-gateway's transport has a deadline reader for that; these subscribers are internal).
+One attempt's ``timeout`` bounds it whole (``deadline``): resolving the subscriber's name, and
+reading its status line, headers and answer, however slowly it trickles them; the consumer then
+goes on with the next delivery.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from standardwebhooks import Webhook
 from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as TransportTimeout
 
+from ..deadline import DEADLINE, POOL_CLASSES
 from ..state.embedded import BUSY_TIMEOUT_S
 from ..state.outbox import Delivery, Outbox
 from ..state.store import StateUnavailable
@@ -246,35 +247,44 @@ class EventConsumer:
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": self._webhook.sign(d.event_id, now, d.body.decode()),
         }
+        deadline_set = DEADLINE.set(time.monotonic() + self._timeout)
         try:
-            resp = _pool().request(
-                "POST",
-                d.url,
-                body=d.body,
-                headers=headers,
-                timeout=urllib3.Timeout(total=self._timeout),
-                retries=False,
-                redirect=False,
-                preload_content=False,
-            )
-        except NewConnectionError:  # refused, unreachable (a ConnectTimeoutError, for urllib3)
-            return "connection failed"
-        except TransportTimeout:
-            return "timeout"
-        except HTTPError:
-            return "connection error"
-        try:
-            resp.read(_MAX_ANSWER_BYTES)
-        except TransportTimeout:
-            return "timeout"
-        except HTTPError:
-            pass  # the status is what counts
+            return _post(d.url, d.body, headers, self._timeout)
         finally:
-            if resp.closed:  # read to its end: the connection is reused
-                resp.release_conn()
-            else:
-                resp.close()  # a longer (or broken) answer: not worth reading
-        return None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
+            DEADLINE.reset(deadline_set)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> str | None:
+    """POST ``body``: None if a 2xx came back, else a short fixed text saying why not."""
+    try:
+        resp = _pool().request(
+            "POST",
+            url,
+            body=body,
+            headers=headers,
+            timeout=urllib3.Timeout(total=timeout),
+            retries=False,
+            redirect=False,
+            preload_content=False,
+        )
+    except NewConnectionError:  # refused, unreachable (a ConnectTimeoutError, for urllib3)
+        return "connection failed"
+    except TransportTimeout:
+        return "timeout"
+    except HTTPError:
+        return "connection error"
+    try:
+        resp.read(_MAX_ANSWER_BYTES)
+    except TransportTimeout:
+        return "timeout"
+    except HTTPError:
+        pass  # the status is what counts
+    finally:
+        if resp.closed:  # read to its end: the connection is reused
+            resp.release_conn()
+        else:
+            resp.close()  # a longer (or broken) answer: not worth reading
+    return None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
 
 
 def _where(url: str) -> str:
@@ -296,5 +306,6 @@ def _pool() -> urllib3.PoolManager:
         manager = urllib3.PoolManager(
             num_pools=16, maxsize=2, block=False, retries=False, ca_certs=certifi.where()
         )
+        manager.pool_classes_by_scheme = POOL_CLASSES  # they connect and read by DEADLINE
         current = _POOL = (os.getpid(), manager)
     return current[1]

@@ -437,3 +437,26 @@ def test_the_secret_must_be_a_standard_webhooks_secret():
         EventConsumer(Flaky(None), secret="nope", delays=(), lease_seconds=60)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         EventConsumer(Flaky(None), secret=SECRET, delays=(), lease_seconds=10, timeout=30)  # type: ignore[arg-type]
+
+
+def test_a_subscriber_trickling_its_headers_is_cut_at_the_timeout(
+    outbox, subscribers, consumers, canned
+):
+    # Its status line and headers, a byte every 0.05 s, would take over 6 s; each byte comes
+    # well within urllib3's timeout, so only a deadline on the whole attempt cuts it.
+    canned.add(200, {}, trickle_headers=True)
+    slow = add(outbox, [canned.url + "/events"], key="slow")
+    subscriber = subscribers()
+    add(outbox, [subscriber.url], key="next")
+    outcomes = Outcomes()
+    started = time.monotonic()
+    consumers(outbox, delays=(60.0,), on_outcome=outcomes)
+
+    [request] = subscriber.wait_for(1)  # the next delivery goes on
+
+    assert time.monotonic() - started < 2.5  # one attempt's timeout (1 s), not the 6 s
+    assert json.loads(request["body"])["data"] == {"imp_uid": "imp_1"}
+    outcomes.wait_for("retry")
+    outcomes.wait_for("delivered")
+    [record] = outbox.records("pending")
+    assert (record.event_id, record.last_error) == (slow, "timeout")
