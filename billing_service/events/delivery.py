@@ -7,6 +7,9 @@ urllib3: a 2xx is delivered; anything else (3xx, 4xx, 5xx, no connection, no ans
 is retried after ``delays[attempts]`` while delays remain, then the delivery is ``failed`` (it
 stays, and ``redeliver`` sends it again); 410 Gone gives up at once.
 
+Every ``PRUNE_EVERY_S`` the consumer prunes the delivered and failed deliveries past the
+outbox's retention, so the outbox does not grow without bound.
+
 A claim leases its deliveries: a process that dies mid-attempt records nothing, and another
 sends them when the lease ends (at least once: subscribers drop repeats by ``webhook-id``).
 Only ids, event types, statuses and subscribers' hosts are logged, never a body nor the secret.
@@ -36,7 +39,7 @@ from urllib3.exceptions import TimeoutError as TransportTimeout
 
 from ..deadline import DEADLINE, POOL_CLASSES
 from ..state.embedded import BUSY_TIMEOUT_S
-from ..state.outbox import Delivery, Outbox
+from ..state.outbox import PRUNE_BATCH, Delivery, Outbox
 from ..state.store import StateUnavailable
 
 logger = logging.getLogger(__name__)
@@ -49,6 +52,9 @@ PAUSE_AFTER_FAILURE_S = 1.0
 MAX_TIMEOUT_S = 15.0
 # The most deliveries one claim takes.
 MAX_BATCH = 16
+# How often each consumer prunes the deliveries past their retention (at once again while a
+# prune finds a full batch). Listings leave them out already: this bounds the outbox's size.
+PRUNE_EVERY_S = 5.0
 # The most of a subscriber's answer read (it is not used), so the connection can be reused.
 _MAX_ANSWER_BYTES = 64 * 1024
 _SECRET_MESSAGE = "The event secret must be whsec_ followed by the base64 of 24 to 64 random bytes."
@@ -113,6 +119,7 @@ class EventConsumer:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._beat = time.monotonic()
+        self._prune_at = 0.0  # time.monotonic
 
     @property
     def started(self) -> bool:
@@ -156,6 +163,8 @@ class EventConsumer:
         while not self._stopping.is_set():
             self._beat = time.monotonic()
             self._wakeup.clear()  # a wake() from here on ends the sleep below
+            if self._beat >= self._prune_at:
+                self._prune()
             try:
                 claimed = self._outbox.claim(self._batch, self._lease)
             except StateUnavailable:
@@ -171,6 +180,14 @@ class EventConsumer:
             if len(claimed) < self._batch:
                 self._sleep()
         logger.info("The event consumer stopped")
+
+    def _prune(self) -> None:
+        try:
+            full = self._outbox.prune() >= PRUNE_BATCH
+        except Exception:  # the outbox is down: claims say so too, and the prune waits
+            logger.warning("The outbox could not be pruned: retrying shortly", exc_info=True)
+            full = False
+        self._prune_at = time.monotonic() + (0.0 if full else PRUNE_EVERY_S)
 
     def _attempt_all(self, claimed: list[Delivery]) -> None:
         lease_ends = time.monotonic() + self._lease

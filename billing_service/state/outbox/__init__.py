@@ -9,17 +9,27 @@ attempt that outlived its lease cannot overwrite what the newer claim recorded.
 
 ``EmbeddedOutbox`` (``embedded``) keeps the outbox in the embedded store's SQLite file,
 ``SharedOutbox`` (``shared``) in Redis; both apply the rules of ``rules`` (``finish``) the same
-way, in one atomic read-then-write.
+way, in one atomic read-then-write. Delivered and failed deliveries are kept for the outbox's
+retention from their event's creation, then listed no more and pruned (``prune``).
 """
 
 from __future__ import annotations
 
 from .embedded import EmbeddedOutbox
-from .rules import DEDUP_TTL_S, STATUSES, Delivery, EventRecord, Outbox, Status
+from .rules import (
+    DEDUP_TTL_S,
+    PRUNE_BATCH,
+    STATUSES,
+    Delivery,
+    EventRecord,
+    Outbox,
+    Status,
+)
 from .shared import SharedOutbox
 
 __all__ = [
     "DEDUP_TTL_S",
+    "PRUNE_BATCH",
     "STATUSES",
     "Delivery",
     "EmbeddedOutbox",

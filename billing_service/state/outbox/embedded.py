@@ -10,10 +10,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from ...config import DEFAULT_EVENT_RETENTION
 from ..embedded import EmbeddedStore
 from ..store import StateUnavailable
 from .rules import (
     DEDUP_TTL_S,
+    PRUNE_BATCH,
     STATUSES,
     Delivery,
     EventRecord,
@@ -32,6 +34,7 @@ _SCHEMA = (
     "last_error TEXT, delivered_at REAL, PRIMARY KEY (event_id, url))",
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox_deliveries (due_at) WHERE status = 'pending'",
     "CREATE TABLE IF NOT EXISTS outbox_dedup (key TEXT PRIMARY KEY, expires_at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS outbox_created ON outbox_events (created_at)",
 )
 # Expired dedup keys are deleted every so many additions, not on every one.
 _SWEEP_EVERY = 500
@@ -49,9 +52,16 @@ class EmbeddedOutbox(OutcomeMethods):
     created on a process's first use, like the store's.
     """
 
-    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: str,
+        clock: Callable[[], float] = time.time,
+        *,
+        retention: float = DEFAULT_EVENT_RETENTION,
+    ) -> None:
         self.path = path
         self._clock = clock
+        self._retention = retention
         self._db = EmbeddedStore(path, clock)
         self._schema_pid: int | None = None
         self._adds = 0
@@ -136,12 +146,13 @@ class EmbeddedOutbox(OutcomeMethods):
                 )
 
     def records(self, status: str | None, limit: int = 100) -> list[EventRecord]:
-        where, args = ("WHERE d.status = ?", (status,)) if status else ("", ())
+        where, args = ("AND d.status = ?", (status,)) if status else ("", ())
         rows = self._query(
             f"SELECT {_RECORD_COLUMNS} FROM outbox_deliveries d "  # noqa: S608
-            f"JOIN outbox_events e USING (event_id) {where} "
+            "JOIN outbox_events e USING (event_id) "
+            f"WHERE (d.status = 'pending' OR e.created_at > ?) {where} "
             "ORDER BY e.created_at DESC, d.event_id, d.url LIMIT ?",
-            (*args, limit),
+            (self._clock() - self._retention, *args, limit),
         )
         return [
             EventRecord(r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7], r[8]) for r in rows
@@ -163,6 +174,22 @@ class EmbeddedOutbox(OutcomeMethods):
     def counts(self) -> dict[str, int]:
         rows = self._query("SELECT status, COUNT(*) FROM outbox_deliveries GROUP BY status", ())
         return {status: 0 for status in STATUSES} | {r[0]: int(r[1]) for r in rows}
+
+    def prune(self) -> int:
+        cutoff = self._clock() - self._retention
+        with self._transaction() as db:
+            pruned: int = db.execute(
+                "DELETE FROM outbox_deliveries WHERE rowid IN (SELECT d.rowid "
+                "FROM outbox_events e JOIN outbox_deliveries d USING (event_id) "
+                "WHERE e.created_at <= ? AND d.status != 'pending' LIMIT ?)",
+                (cutoff, PRUNE_BATCH),
+            ).rowcount
+            db.execute(
+                "DELETE FROM outbox_events WHERE created_at <= ? AND NOT EXISTS "
+                "(SELECT 1 FROM outbox_deliveries d WHERE d.event_id = outbox_events.event_id)",
+                (cutoff,),
+            )
+        return pruned
 
     def check(self) -> None:
         self._query("SELECT 1 FROM outbox_dedup LIMIT 1", ())

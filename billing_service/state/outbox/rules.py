@@ -13,6 +13,8 @@ Status = Literal["pending", "delivered", "failed"]
 STATUSES: tuple[Status, ...] = ("pending", "delivered", "failed")
 # How long a dedup key is remembered: "one state change, one event" for at least this long.
 DEDUP_TTL_S = 30 * 24 * 3600
+# The most deliveries one prune deletes (one short transaction, one script run).
+PRUNE_BATCH = 500
 # last_error is a short fixed text ("HTTP 503", "timeout"): cut anything longer.
 _MAX_ERROR = 100
 
@@ -72,7 +74,7 @@ class Outbox(Protocol):
         """The attempt failed for the last time: ``failed`` (if ``d.lease`` is current)."""
 
     def records(self, status: str | None, limit: int = 100) -> list[EventRecord]:
-        """Deliveries (of ``status``, or any), newest first."""
+        """Deliveries (of ``status``, or any), newest first; none past its retention."""
 
     def redeliver(self, event_id: str) -> int:
         """The event's failed deliveries pending again, due now, attempts reset; how many."""
@@ -82,6 +84,10 @@ class Outbox(Protocol):
 
     def counts(self) -> dict[str, int]:
         """How many deliveries there are of each status."""
+
+    def prune(self) -> int:
+        """Delete at most PRUNE_BATCH delivered and failed deliveries past their retention (their
+        event older than it), and events left with none; how many deliveries."""
 
 
 # The rules both outboxes apply.

@@ -10,9 +10,11 @@ from typing import Any
 
 import redis
 
+from ...config import DEFAULT_EVENT_RETENTION
 from ..shared import SharedStore
 from .rules import (
     DEDUP_TTL_S,
+    PRUNE_BATCH,
     STATUSES,
     Delivery,
     EventRecord,
@@ -76,6 +78,21 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return n
 """
+# KEYS: the delivered and failed sets; ARGV: the retention's cutoff, the batch, the prefixes of
+# deliveries and events. A delivery id is its event id, ':', a digest of its URL.
+_PRUNE = """
+local n = 0
+for _, set in ipairs(KEYS) do
+  local ids = redis.call('ZRANGEBYSCORE', set, '-inf', ARGV[1], 'LIMIT', 0, ARGV[2] - n)
+  for _, id in ipairs(ids) do
+    redis.call('DEL', ARGV[3] .. id)
+    redis.call('ZREM', set, id)
+    redis.call('SREM', ARGV[4] .. string.match(id, '^(.*):'), id)
+    n = n + 1
+  end
+end
+return n
+"""
 _RECORD_FIELDS = (
     "event_id",
     "url",
@@ -100,13 +117,21 @@ class SharedOutbox(OutcomeMethods):
     delivery, decided by the same code as the embedded outbox's.
     """
 
-    def __init__(self, url: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        url: str,
+        clock: Callable[[], float] = time.time,
+        *,
+        retention: float = DEFAULT_EVENT_RETENTION,
+    ) -> None:
         self.url = url
         self._clock = clock
+        self._retention = retention
         self._store = SharedStore(url, clock)
         client = self._store._redis
         self._add, self._claim = client.register_script(_ADD), client.register_script(_CLAIM)
         self._redeliver = client.register_script(_REDELIVER)
+        self._prune = client.register_script(_PRUNE)
 
     def add(
         self,
@@ -184,11 +209,16 @@ class SharedOutbox(OutcomeMethods):
 
     def records(self, status: str | None, limit: int = 100) -> list[EventRecord]:
         statuses = [status] if status else list(STATUSES)
+        # Scores are the events' creation: ended deliveries past their retention are left out.
+        cutoff = f"({self._clock() - self._retention!r}"
 
         def newest(r: redis.Redis) -> list[Any]:
             pipe = r.pipeline(transaction=False)
             for name in statuses:
-                pipe.zrevrange(_STATUS + name, 0, limit - 1, withscores=True)
+                oldest = "-inf" if name == "pending" else cutoff
+                pipe.zrevrangebyscore(
+                    _STATUS + name, "+inf", oldest, start=0, num=limit, withscores=True
+                )
             ranked = sorted(
                 (item for items in pipe.execute() for item in items), key=lambda i: -i[1]
             )[:limit]
@@ -216,6 +246,16 @@ class SharedOutbox(OutcomeMethods):
             return pipe.execute()
 
         return dict(zip(STATUSES, (int(n) for n in self._run(count)), strict=True))
+
+    def prune(self) -> int:
+        keys = [_STATUS + "delivered", _STATUS + "failed"]
+        args: list[str | int] = [
+            repr(self._clock() - self._retention),
+            PRUNE_BATCH,
+            _DELIVERY,
+            _EVENT,
+        ]
+        return int(self._run(lambda r: self._prune(keys=keys, args=args, client=r)))
 
     def check(self) -> None:
         self._store.check()
