@@ -144,10 +144,12 @@ def _state(settings: Settings, metrics: Metrics) -> tuple[StateStore, dict[str, 
 def _events(app: Flask, settings: Settings, metrics: Metrics) -> PaymentEvents:
     """The outbox in the state store, and its consumer (started by gunicorn.conf.py in each
     worker, after the fork: a thread must not cross one)."""
+    retention = settings.event_retention
     if settings.state_url.startswith("sqlite:///"):
-        outbox: Outbox = EmbeddedOutbox(settings.state_url.removeprefix("sqlite:///"))
+        path = settings.state_url.removeprefix("sqlite:///")
+        outbox: Outbox = EmbeddedOutbox(path, retention=retention)
     else:
-        outbox = SharedOutbox(settings.state_url)
+        outbox = SharedOutbox(settings.state_url, retention=retention)
     events = PaymentEvents(
         outbox,
         settings.event_urls,

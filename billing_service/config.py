@@ -30,6 +30,9 @@ REDIS_SCHEMES = ("redis://", "rediss://")
 # 10 h: over 24 h in all), the first attempt being immediate.
 DEFAULT_EVENT_RETRY_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 _CALLS_PER_REQUEST = 6
+# How long an event's delivered and failed deliveries are kept (and listed) from its creation:
+# 30 days (BILLING_EVENT_RETENTION). Pending ones stay until they end.
+DEFAULT_EVENT_RETENTION = 30 * 24 * 3600.0
 
 # Card-testing limits (flask-limiter notation), each overridable by the variable of that name.
 # Generous defaults, to tune with real traffic: a limit hit by legitimate callers costs sales.
@@ -98,6 +101,7 @@ class Settings:
     event_secret: str | None = field(default=None, repr=False)
     event_retry_delays: tuple[float, ...] = DEFAULT_EVENT_RETRY_DELAYS
     event_lease_seconds: float = 120.0
+    event_retention: float = DEFAULT_EVENT_RETENTION
     schedule_reconcile_after: float = 600.0
     # What the operator should change (deprecated settings), logged at start-up.
     warnings: tuple[str, ...] = ()
@@ -172,6 +176,7 @@ class Settings:
             event_secret=_event_secret(env),
             event_retry_delays=_delays(env),
             event_lease_seconds=_seconds(env, "BILLING_EVENT_LEASE_SECONDS", 120.0),
+            event_retention=_seconds(env, "BILLING_EVENT_RETENTION", DEFAULT_EVENT_RETENTION),
             schedule_reconcile_after=_seconds(env, "BILLING_SCHEDULE_RECONCILE_AFTER", 600.0),
             warnings=warnings,
         )

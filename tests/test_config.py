@@ -192,3 +192,11 @@ def test_the_deprecated_storage_variable_still_works_and_says_so():
 
     assert settings.state_url == "redis://r:6379/1"
     assert any("deprecated" in w for w in settings.warnings)
+
+
+def test_the_event_retention_defaults_to_30_days_and_must_be_seconds():
+    assert Settings.from_env(REAL).event_retention == 2_592_000
+    assert Settings.from_env({**REAL, "BILLING_EVENT_RETENTION": "3600"}).event_retention == 3600
+
+    with pytest.raises(ConfigError, match="BILLING_EVENT_RETENTION"):
+        Settings.from_env({**REAL, "BILLING_EVENT_RETENTION": "forever"})

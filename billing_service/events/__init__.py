@@ -4,8 +4,9 @@
   outbox (``state.outbox``), signs each at send time (Standard Webhooks) and POSTs it, then
   records the outcome (delivered, retried on the schedule, failed); ``check_secret``.
 
-Plain Python, no Flask or prometheus_client. May import ``state`` and ``config`` only (nothing
-of ``gateway``), the standard library, ``urllib3``, ``certifi`` and ``standardwebhooks``.
+Plain Python, no Flask or prometheus_client. May import ``state``, ``config`` and ``deadline``
+only (nothing of ``gateway``), the standard library, ``urllib3``, ``certifi`` and
+``standardwebhooks``.
 """
 
 from .delivery import EventConsumer, check_secret

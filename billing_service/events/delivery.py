@@ -7,13 +7,16 @@ urllib3: a 2xx is delivered; anything else (3xx, 4xx, 5xx, no connection, no ans
 is retried after ``delays[attempts]`` while delays remain, then the delivery is ``failed`` (it
 stays, and ``redeliver`` sends it again); 410 Gone gives up at once.
 
+Every ``PRUNE_EVERY_S`` the consumer prunes the delivered and failed deliveries past the
+outbox's retention, so the outbox does not grow without bound.
+
 A claim leases its deliveries: a process that dies mid-attempt records nothing, and another
 sends them when the lease ends (at least once: subscribers drop repeats by ``webhook-id``).
 Only ids, event types, statuses and subscribers' hosts are logged, never a body nor the secret.
 
-One attempt's ``timeout`` is urllib3's total timeout: it bounds connecting and each wait for
-the answer's bytes, not a subscriber that trickles its status line a byte at a time (the
-gateway's transport has a deadline reader for that; these subscribers are internal).
+One attempt's ``timeout`` bounds it whole (``deadline``): resolving the subscriber's name, and
+reading its status line, headers and answer, however slowly it trickles them; the consumer then
+goes on with the next delivery.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ from standardwebhooks import Webhook
 from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as TransportTimeout
 
+from ..deadline import DEADLINE, POOL_CLASSES
 from ..state.embedded import BUSY_TIMEOUT_S
-from ..state.outbox import Delivery, Outbox
+from ..state.outbox import PRUNE_BATCH, Delivery, Outbox
 from ..state.store import StateUnavailable
 
 logger = logging.getLogger(__name__)
@@ -48,6 +52,9 @@ PAUSE_AFTER_FAILURE_S = 1.0
 MAX_TIMEOUT_S = 15.0
 # The most deliveries one claim takes.
 MAX_BATCH = 16
+# How often each consumer prunes the deliveries past their retention (at once again while a
+# prune finds a full batch). Listings leave them out already: this bounds the outbox's size.
+PRUNE_EVERY_S = 5.0
 # The most of a subscriber's answer read (it is not used), so the connection can be reused.
 _MAX_ANSWER_BYTES = 64 * 1024
 _SECRET_MESSAGE = "The event secret must be whsec_ followed by the base64 of 24 to 64 random bytes."
@@ -112,6 +119,7 @@ class EventConsumer:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._beat = time.monotonic()
+        self._prune_at = 0.0  # time.monotonic
 
     @property
     def started(self) -> bool:
@@ -155,6 +163,8 @@ class EventConsumer:
         while not self._stopping.is_set():
             self._beat = time.monotonic()
             self._wakeup.clear()  # a wake() from here on ends the sleep below
+            if self._beat >= self._prune_at:
+                self._prune()
             try:
                 claimed = self._outbox.claim(self._batch, self._lease)
             except StateUnavailable:
@@ -170,6 +180,14 @@ class EventConsumer:
             if len(claimed) < self._batch:
                 self._sleep()
         logger.info("The event consumer stopped")
+
+    def _prune(self) -> None:
+        try:
+            full = self._outbox.prune() >= PRUNE_BATCH
+        except Exception:  # the outbox is down: claims say so too, and the prune waits
+            logger.warning("The outbox could not be pruned: retrying shortly", exc_info=True)
+            full = False
+        self._prune_at = time.monotonic() + (0.0 if full else PRUNE_EVERY_S)
 
     def _attempt_all(self, claimed: list[Delivery]) -> None:
         lease_ends = time.monotonic() + self._lease
@@ -246,35 +264,44 @@ class EventConsumer:
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": self._webhook.sign(d.event_id, now, d.body.decode()),
         }
+        deadline_set = DEADLINE.set(time.monotonic() + self._timeout)
         try:
-            resp = _pool().request(
-                "POST",
-                d.url,
-                body=d.body,
-                headers=headers,
-                timeout=urllib3.Timeout(total=self._timeout),
-                retries=False,
-                redirect=False,
-                preload_content=False,
-            )
-        except NewConnectionError:  # refused, unreachable (a ConnectTimeoutError, for urllib3)
-            return "connection failed"
-        except TransportTimeout:
-            return "timeout"
-        except HTTPError:
-            return "connection error"
-        try:
-            resp.read(_MAX_ANSWER_BYTES)
-        except TransportTimeout:
-            return "timeout"
-        except HTTPError:
-            pass  # the status is what counts
+            return _post(d.url, d.body, headers, self._timeout)
         finally:
-            if resp.closed:  # read to its end: the connection is reused
-                resp.release_conn()
-            else:
-                resp.close()  # a longer (or broken) answer: not worth reading
-        return None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
+            DEADLINE.reset(deadline_set)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> str | None:
+    """POST ``body``: None if a 2xx came back, else a short fixed text saying why not."""
+    try:
+        resp = _pool().request(
+            "POST",
+            url,
+            body=body,
+            headers=headers,
+            timeout=urllib3.Timeout(total=timeout),
+            retries=False,
+            redirect=False,
+            preload_content=False,
+        )
+    except NewConnectionError:  # refused, unreachable (a ConnectTimeoutError, for urllib3)
+        return "connection failed"
+    except TransportTimeout:
+        return "timeout"
+    except HTTPError:
+        return "connection error"
+    try:
+        resp.read(_MAX_ANSWER_BYTES)
+    except TransportTimeout:
+        return "timeout"
+    except HTTPError:
+        pass  # the status is what counts
+    finally:
+        if resp.closed:  # read to its end: the connection is reused
+            resp.release_conn()
+        else:
+            resp.close()  # a longer (or broken) answer: not worth reading
+    return None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
 
 
 def _where(url: str) -> str:
@@ -296,5 +323,6 @@ def _pool() -> urllib3.PoolManager:
         manager = urllib3.PoolManager(
             num_pools=16, maxsize=2, block=False, retries=False, ca_certs=certifi.where()
         )
+        manager.pool_classes_by_scheme = POOL_CLASSES  # they connect and read by DEADLINE
         current = _POOL = (os.getpid(), manager)
     return current[1]

@@ -8,7 +8,8 @@
 - ``hooks``: what the host may plug in (the request id, a call observer).
 
 Imports nothing from Flask, werkzeug, flask-smorest, prometheus_client or the rest of the
-service: the service depends on the gateway, never the other way round.
+service (but ``billing_service.deadline``, the calls' deadline it shares with the event
+consumer): the service depends on the gateway, never the other way round.
 """
 
 from .client import SCHEDULE_HORIZON, SCHEDULE_WINDOW, IamportClient

@@ -9,16 +9,12 @@ the observer that is told about each call.
 
 from __future__ import annotations
 
-import http.client
-import io
 import json
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import certifi
@@ -27,6 +23,7 @@ import urllib3.connection
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 from urllib3.exceptions import HTTPError as TransportError
 
+from ..deadline import DEADLINE, POOL_CLASSES
 from .exceptions import (
     GatewayAuthFailed,
     GatewayError,
@@ -37,9 +34,6 @@ from .exceptions import (
 )
 from .hooks import REQUEST_ID, CallObserver
 from .parsing import is_whole
-
-if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +63,7 @@ class Transport:
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         # The read timeout bounds each wait for the next bytes, not the whole answer: an I'mport
         # (or a proxy) that trickles bytes could hold a call, and a gunicorn thread, forever.
-        # Every call must end within this total instead (see _DeadlineReader).
+        # Every call must end within this total instead (see deadline.py).
         self._deadline = connect_timeout + read_timeout
         self._proxy_url = proxy_url
         self._ca_bundle = ca_bundle
@@ -97,8 +91,8 @@ class Transport:
         # time.monotonic, not the injected clock: that one measures token lifetimes (tests freeze
         # it), this one measures real waiting.
         started = time.monotonic()
-        # Read where the answer's reader is made, in this thread, inside urllib3 (see _DEADLINE).
-        deadline_set = _DEADLINE.set(started + self._deadline)
+        # Read where the answer's reader is made, in this thread, inside urllib3 (see deadline.py).
+        deadline_set = DEADLINE.set(started + self._deadline)
         status: int | None = None
         outcome = "error"
         try:
@@ -121,7 +115,7 @@ class Transport:
             outcome = type(exc).__name__
             raise
         finally:
-            _DEADLINE.reset(deadline_set)
+            DEADLINE.reset(deadline_set)
             if self._observer is not None:
                 self._notify(
                     self._observer.on_call,
@@ -176,15 +170,14 @@ class Transport:
                 redirect=False,
                 # Return once the headers are in: the body is read by the caller, against a size
                 # cap. The status line and headers (and a proxy's answer to CONNECT) are read in
-                # here, the body there, both through a _DeadlineReader: by the call's deadline.
-                # Not bounded by it, only wait by wait by the connect timeout: the connect to
-                # each address and the TLS handshake. Nor at all: name resolution (getaddrinfo
-                # blocks in C, and glibc's resolver timeouts are per process, in resolv.conf).
+                # here, the body there, both by the call's deadline, as is the resolution of
+                # I'mport's name (deadline.py). Not bounded by it, only wait by wait by the
+                # connect timeout: the connect to each address and the TLS handshake.
                 preload_content=False,
             )
         except NewConnectionError as exc:  # refused, unreachable, unknown host: nothing was sent
             raise GatewayUnavailable("I'mport could not be reached.", request_sent=False) from exc
-        except ConnectTimeoutError as exc:
+        except ConnectTimeoutError as exc:  # connect, or name resolution, took too long
             raise GatewayTimeout("I'mport did not answer in time.", request_sent=False) from exc
         except ReadTimeoutError as exc:  # the read timeout or the deadline, once it was sent
             raise GatewayTimeout("I'mport did not answer in time.") from exc
@@ -217,7 +210,7 @@ class Transport:
             options["ca_certs"] = self._ca_bundle or certifi.where()
         if self._proxy_url is None:
             port = url.port or urllib3.connection.port_by_scheme[scheme]
-            pool = _POOL_CLASSES[scheme](url.host or "", port, **options)
+            pool = POOL_CLASSES[scheme](url.host or "", port, **options)
             return pool, self._path_prefix
         # The manager tunnels https through the proxy (CONNECT) and asks it for plain http URLs
         # whole, with the proxy's credentials from its URL; calls name the whole URL.
@@ -226,85 +219,8 @@ class Transport:
         manager = urllib3.ProxyManager(
             self._proxy_url, num_pools=1, proxy_headers=headers, **options
         )
-        manager.pool_classes_by_scheme = _POOL_CLASSES
+        manager.pool_classes_by_scheme = POOL_CLASSES
         return manager, self.base_url
-
-
-# The deadline (time.monotonic) of the call in progress, set by Transport.request around it. A
-# context variable because urllib3 passes nothing of ours down to where the answer is read.
-_DEADLINE: ContextVar[float | None] = ContextVar("_DEADLINE", default=None)
-
-
-class _DeadlineReader(io.RawIOBase):
-    """A socket's reader whose every wait ends by the call's deadline.
-
-    The socket timeout bounds one wait for the next bytes; cut to the time left before each
-    wait, it bounds them all together, so a peer trickling its status line, headers or body a
-    byte at a time is cut off at the deadline as a socket timeout, which urllib3 reports as
-    ReadTimeoutError. No thread or timer (a watchdog would cost locks and a thread per process
-    and race the pool over who owns the socket): a normal answer costs one clock read per
-    socket read, one or two of them, and nothing once it is buffered.
-    """
-
-    def __init__(self, raw: io.RawIOBase, sock: socket.socket, deadline: float) -> None:
-        super().__init__()
-        self._raw = raw
-        self._sock = sock
-        self._deadline = deadline
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int | None:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("The call's deadline has passed.")
-        timeout = self._sock.gettimeout()
-        if timeout is None or left < timeout:
-            # urllib3 sets the socket's timeout again before the connection's next use.
-            self._sock.settimeout(left)
-        return self._raw.readinto(buffer)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()  # the socket's reader: the socket closes once all its users have
-        super().close()
-
-
-class _DeadlineResponse(http.client.HTTPResponse):
-    """http.client's answer, read through a _DeadlineReader during a call of Transport's."""
-
-    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
-        super().__init__(sock, *args, **kwargs)
-        deadline = _DEADLINE.get()
-        if deadline is not None:
-            # detach: the buffer (nothing is read yet) goes, its socket reader stays open.
-            self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock, deadline))
-
-
-# urllib3's own classes, but answers are read through _DeadlineResponse (response_class is where
-# http.client, and urllib3's CONNECT to a proxy, make the answer).
-class _HTTPConnection(urllib3.connection.HTTPConnection):
-    response_class = _DeadlineResponse
-
-
-class _HTTPSConnection(urllib3.connection.HTTPSConnection):
-    response_class = _DeadlineResponse
-
-
-class _HTTPConnectionPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSConnectionPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-# For a pool to I'mport, and for a ProxyManager's pools (to the proxy, or tunnels through it).
-_POOL_CLASSES: dict[str, type[urllib3.HTTPConnectionPool]] = {
-    "http": _HTTPConnectionPool,
-    "https": _HTTPSConnectionPool,
-}
 
 
 # Sent on every call. gzip: the body is read through urllib3's decoder, against the size cap.

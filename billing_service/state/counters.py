@@ -23,12 +23,12 @@ import heapq
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from limits.storage import Storage
 
-from .store import StateStore, StateUnavailable
+from .store import Hit, Refused, StateStore, StateUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,10 @@ RETRY_SHARED_AFTER = 5.0
 class StoreCounters(Storage):
     """Fixed-window counters in ``primary``, or in ``fallback`` while ``primary`` is down.
 
-    The service's limits are all deducted after the answer (``deduct_when``): before the view
-    they are only read. So a store that cannot be read refuses the request (503, nothing sent
-    to I'mport), and one that cannot be written after the answer is logged, not raised: the
-    answer, a charge's included, stands.
+    The issuance limits are checked and counted before the request (``hit_all``), and a store
+    that cannot do it refuses the request (503, nothing sent to I'mport). The refusal budget is
+    deducted after the answer (``deduct_when``): before the view it is only read, and a count
+    that cannot be written then is logged, not raised: the answer, a charge's included, stands.
     """
 
     STORAGE_SCHEME = ["billing-state"]
@@ -82,6 +82,15 @@ class StoreCounters(Storage):
 
     def get(self, key: str) -> int:
         return self._use(lambda store: store.get(key))
+
+    def hit_all(self, hits: Sequence[Hit]) -> Refused | None:
+        return self._use(lambda store: store.hit_all(hits))
+
+    def refund(self, keys: Sequence[str]) -> None:
+        try:
+            self._use(lambda store: store.refund(keys))
+        except StateUnavailable:
+            logger.warning("A card-testing counter could not be taken back", exc_info=True)
 
     def get_expiry(self, key: str) -> float:
         return self._use(lambda store: store.get_expiry(key))
@@ -152,16 +161,34 @@ class FixedWindowCounters(Storage):
         now = self._clock()
         with self._lock:
             self._drop_ended(now)
-            count, end = self._windows.get(key, (0, 0.0))
-            if count == 0:
-                end = now + expiry
-                heapq.heappush(self._ends, (end, key))
-            self._windows[key] = (count + amount, end)
-            return count + amount
+            return self._add(key, expiry, amount, now)
 
     def get(self, key: str) -> int:
         count, end = self._windows.get(key, (0, 0.0))
         return count if end > self._clock() else 0
+
+    def hit_all(self, hits: Sequence[Hit]) -> Refused | None:
+        now = self._clock()
+        with self._lock:
+            self._drop_ended(now)
+            full = [
+                Refused(hit, end - now)
+                for hit in hits
+                for count, end in [self._windows.get(hit.key, (0, now))]
+                if count >= hit.limit
+            ]
+            if full:
+                return max(full, key=lambda refused: refused.retry_after)
+            for hit in hits:
+                self._add(hit.key, hit.expiry, 1, now)
+        return None
+
+    def refund(self, keys: Sequence[str]) -> None:
+        with self._lock:
+            for key in keys:
+                count, end = self._windows.get(key, (0, 0.0))
+                if count > 0 and end > self._clock():
+                    self._windows[key] = (count - 1, end)
 
     def get_expiry(self, key: str) -> float:
         now = self._clock()
@@ -181,6 +208,14 @@ class FixedWindowCounters(Storage):
     def clear(self, key: str) -> None:
         with self._lock:
             self._windows.pop(key, None)  # its heap entry is dropped when its window ends
+
+    def _add(self, key: str, expiry: int, amount: int, now: float) -> int:
+        count, end = self._windows.get(key, (0, 0.0))
+        if count == 0:
+            end = now + expiry
+            heapq.heappush(self._ends, (end, key))
+        self._windows[key] = (count + amount, end)
+        return count + amount
 
     def _drop_ended(self, now: float) -> None:
         ends = self._ends

@@ -13,11 +13,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .store import Claim, IdempotencyRecord, StateUnavailable, decide_claim
+from .store import Claim, Hit, IdempotencyRecord, Refused, StateUnavailable, decide_claim
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS counters "
@@ -26,6 +26,7 @@ _SCHEMA = (
     "(key TEXT PRIMARY KEY, record TEXT NOT NULL, expires_at REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, expires_at REAL NOT NULL)",
 )
+_OPEN_WINDOW = "SELECT count, expires_at FROM counters WHERE key = ? AND expires_at > ?"
 # Ended windows and expired records are deleted every so many writes, not on every one.
 _SWEEP_EVERY = 500
 # How long a writer waits for another one: longer than any write takes, short enough that a
@@ -52,23 +53,40 @@ class EmbeddedStore:
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = self._clock()
         with self._transaction(write=True) as db:
-            (count,) = db.execute(
-                "INSERT INTO counters (key, count, expires_at) VALUES (?1, ?2, ?3) "
-                "ON CONFLICT (key) DO UPDATE SET "
-                "count = CASE WHEN expires_at <= ?4 THEN ?2 ELSE count + ?2 END, "
-                "expires_at = CASE WHEN expires_at <= ?4 THEN ?3 ELSE expires_at END "
-                "RETURNING count",
-                (key, amount, now + expiry, now),
-            ).fetchone()
-        return int(count)
+            return self._add(db, key, expiry, amount, now)
+
+    def hit_all(self, hits: Sequence[Hit]) -> Refused | None:
+        now = self._clock()
+        # BEGIN IMMEDIATE: no other worker counts between the reads and the writes.
+        with self._transaction(write=True) as db:
+            full = [
+                Refused(hit, row[1] - now)
+                for hit in hits
+                if (row := db.execute(_OPEN_WINDOW, (hit.key, now)).fetchone())
+                and row[0] >= hit.limit
+            ]
+            if full:
+                return max(full, key=lambda refused: refused.retry_after)
+            for hit in hits:
+                self._add(db, hit.key, hit.expiry, 1, now)
+        return None
+
+    def refund(self, keys: Sequence[str]) -> None:
+        now = self._clock()
+        with self._transaction(write=True) as db:
+            db.executemany(
+                "UPDATE counters SET count = count - 1 "
+                "WHERE key = ? AND expires_at > ? AND count > 0",
+                [(key, now) for key in keys],
+            )
 
     def get(self, key: str) -> int:
-        row = self._read("SELECT count FROM counters WHERE key = ? AND expires_at > ?", key)
+        row = self._read(_OPEN_WINDOW, key)
         return int(row[0]) if row else 0
 
     def get_expiry(self, key: str) -> float:
-        row = self._read("SELECT expires_at FROM counters WHERE key = ? AND expires_at > ?", key)
-        return float(row[0]) if row else self._clock()
+        row = self._read(_OPEN_WINDOW, key)
+        return float(row[1]) if row else self._clock()
 
     def clear(self, key: str) -> None:
         with self._transaction(write=True) as db:
@@ -114,6 +132,18 @@ class EmbeddedStore:
         self._read("SELECT 1 FROM counters WHERE key = ? AND expires_at > ?", "")
 
     # plumbing
+
+    @staticmethod
+    def _add(db: sqlite3.Connection, key: str, expiry: int, amount: int, now: float) -> int:
+        (count,) = db.execute(
+            "INSERT INTO counters (key, count, expires_at) VALUES (?1, ?2, ?3) "
+            "ON CONFLICT (key) DO UPDATE SET "
+            "count = CASE WHEN expires_at <= ?4 THEN ?2 ELSE count + ?2 END, "
+            "expires_at = CASE WHEN expires_at <= ?4 THEN ?3 ELSE expires_at END "
+            "RETURNING count",
+            (key, amount, now + expiry, now),
+        ).fetchone()
+        return int(count)
 
     @staticmethod
     def _put(db: sqlite3.Connection, key: str, record: IdempotencyRecord) -> None:

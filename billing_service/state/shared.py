@@ -7,17 +7,47 @@ the embedded store's, and a concurrent change of the key makes the loser read ag
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
 
-from .store import Claim, IdempotencyRecord, StateUnavailable, decide_claim
+from .store import Claim, Hit, IdempotencyRecord, Refused, StateUnavailable, decide_claim
 
 # Short socket timeouts: an unreachable Redis must turn into a fallback or a 503 quickly, not
 # stall the request.
 _TIMEOUTS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
 _PREFIX = "billing:"
+
+# KEYS: the counters; ARGV: each one's limit and window (ms), in turn. Nil when every count was
+# under its limit (each counted now), else {the full window that ends last (1-based), its ms}.
+_HIT_ALL = """
+local full, wait = nil, -1
+for i, key in ipairs(KEYS) do
+  local count = tonumber(redis.call('GET', key) or '0')
+  local ttl = math.max(redis.call('PTTL', key), 0)
+  if count >= tonumber(ARGV[2 * i - 1]) and ttl > wait then
+    full, wait = i, ttl
+  end
+end
+if full then
+  return {full, wait}
+end
+for i, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 then
+    redis.call('PEXPIRE', key, ARGV[2 * i])
+  end
+end
+return nil
+"""
+# KEYS: the counters to take one attempt back from (never below 0, never reopening a window).
+_REFUND = """
+for _, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') > 0 then
+    redis.call('DECR', key)
+  end
+end
+"""
 
 
 class SharedStore:
@@ -27,6 +57,8 @@ class SharedStore:
         self.url = url
         self._clock = clock
         self._redis = redis.Redis.from_url(url, **_TIMEOUTS)
+        self._hit_all = self._redis.register_script(_HIT_ALL)
+        self._refund = self._redis.register_script(_REFUND)
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         name = _PREFIX + "counter:" + key
@@ -49,6 +81,16 @@ class SharedStore:
 
     def clear(self, key: str) -> None:
         self._run(lambda r: r.delete(_PREFIX + "counter:" + key))
+
+    def hit_all(self, hits: Sequence[Hit]) -> Refused | None:
+        keys = [_PREFIX + "counter:" + hit.key for hit in hits]
+        windows = [n for hit in hits for n in (hit.limit, hit.expiry * 1000)]
+        full = self._run(lambda _: self._hit_all(keys=keys, args=windows))
+        return None if full is None else Refused(hits[int(full[0]) - 1], int(full[1]) / 1000)
+
+    def refund(self, keys: Sequence[str]) -> None:
+        names = [_PREFIX + "counter:" + key for key in keys]
+        self._run(lambda _: self._refund(keys=names))
 
     def claim(self, key: str, fingerprint: str, *, lease: float, ttl: float) -> Claim:
         name = _PREFIX + "idempotency:" + key

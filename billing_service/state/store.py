@@ -12,8 +12,9 @@ request, the body is the answer (which shows card numbers masked only).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 
 class StateUnavailable(Exception):
@@ -43,6 +44,21 @@ class IdempotencyRecord:
     @classmethod
     def from_json(cls, text: str) -> IdempotencyRecord:
         return cls(**json.loads(text))
+
+
+class Hit(NamedTuple):
+    """One attempt to count in the fixed window ``key``: ``limit`` attempts per ``expiry`` s."""
+
+    key: str
+    limit: int
+    expiry: int
+
+
+class Refused(NamedTuple):
+    """Attempts counted in ``hit``'s window reached its limit; it ends in ``retry_after`` s."""
+
+    hit: Hit
+    retry_after: float
 
 
 ClaimOutcome = Literal["new", "resume", "replay", "mismatch", "in_progress"]
@@ -97,6 +113,14 @@ class StateStore(Protocol):
 
     def clear(self, key: str) -> None:
         """Drop the counter."""
+
+    def hit_all(self, hits: Sequence[Hit]) -> Refused | None:
+        """Check and count one attempt in every window, atomically and all or none: None when
+        each was under its limit (each counts one more now), else the full window that ends
+        last (nothing counted)."""
+
+    def refund(self, keys: Sequence[str]) -> None:
+        """Take one attempt back from each open window (one that never reached I'mport)."""
 
     def claim(self, key: str, fingerprint: str, *, lease: float, ttl: float) -> Claim:
         """Claim the idempotency record ``key`` for a request (see decide_claim)."""

@@ -18,11 +18,15 @@ import pytest
 import redis as redis_client
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from billing_service import create_app
 from billing_service.events import EventConsumer, check_secret
+from billing_service.events import delivery as delivery_module
 from billing_service.state import StateUnavailable
 from billing_service.state.outbox import Delivery, EmbeddedOutbox, Outbox, SharedOutbox
+from billing_service.state.outbox import embedded as embedded_outbox
+from billing_service.state.outbox import shared as shared_outbox
 
-from ..support import RedisServer, free_port, redis_url
+from ..support import CALLER_KEY, RedisServer, free_port, redis_url, service_env
 
 SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 WAIT = 5.0  # the deadline of every wait
@@ -130,18 +134,18 @@ def redis_server_url() -> Iterator[str]:
 
 @pytest.fixture(params=["embedded", "redis"])
 def make_outbox(request, tmp_path) -> Callable[..., Outbox]:
-    """Outboxes of one store (each test its own), with an optional clock."""
+    """Outboxes of one store (each test its own), with an optional clock and retention."""
     if request.param == "embedded":
         path = str(tmp_path / "state.db")
-        return lambda clock=time.time: EmbeddedOutbox(path, clock)
+        return lambda clock=time.time, **options: EmbeddedOutbox(path, clock, **options)
     url = request.getfixturevalue("redis_server_url")
     with redis_client.Redis.from_url(url) as client:
         client.flushdb()
     made: list[SharedOutbox] = []
     request.addfinalizer(lambda: [outbox.close() for outbox in made])
 
-    def make(clock: Callable[[], float] = time.time) -> SharedOutbox:
-        made.append(SharedOutbox(url, clock))
+    def make(clock: Callable[[], float] = time.time, **options: Any) -> SharedOutbox:
+        made.append(SharedOutbox(url, clock, **options))
         return made[-1]
 
     return make
@@ -437,3 +441,136 @@ def test_the_secret_must_be_a_standard_webhooks_secret():
         EventConsumer(Flaky(None), secret="nope", delays=(), lease_seconds=60)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         EventConsumer(Flaky(None), secret=SECRET, delays=(), lease_seconds=10, timeout=30)  # type: ignore[arg-type]
+
+
+def test_a_subscriber_trickling_its_headers_is_cut_at_the_timeout(
+    outbox, subscribers, consumers, canned
+):
+    # Its status line and headers, a byte every 0.05 s, would take over 6 s; each byte comes
+    # well within urllib3's timeout, so only a deadline on the whole attempt cuts it.
+    canned.add(200, {}, trickle_headers=True)
+    slow = add(outbox, [canned.url + "/events"], key="slow")
+    subscriber = subscribers()
+    add(outbox, [subscriber.url], key="next")
+    outcomes = Outcomes()
+    started = time.monotonic()
+    consumers(outbox, delays=(60.0,), on_outcome=outcomes)
+
+    [request] = subscriber.wait_for(1)  # the next delivery goes on
+
+    assert time.monotonic() - started < 2.5  # one attempt's timeout (1 s), not the 6 s
+    assert json.loads(request["body"])["data"] == {"imp_uid": "imp_1"}
+    outcomes.wait_for("retry")
+    outcomes.wait_for("delivered")
+    [record] = outbox.records("pending")
+    assert (record.event_id, record.last_error) == (slow, "timeout")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_ended_deliveries_are_kept_for_the_retention_then_unlisted_and_pruned(make_outbox):
+    clock = Clock()
+    outbox = make_outbox(clock, retention=100.0)
+    ended = add(outbox, ["http://a.test/e", "http://b.test/e"], key="ended")
+    redelivered = add(outbox, ["http://c.test/e"], key="redelivered")
+    retried = add(outbox, ["http://d.test/e"], key="retried")
+    for d in outbox.claim(10, 30):
+        if d.url == "http://a.test/e":
+            outbox.delivered(d)
+        elif d.url == "http://d.test/e":
+            outbox.retry_at(d, clock.now + 500, "HTTP 503")
+        else:
+            outbox.give_up(d, "HTTP 410")
+    assert outbox.redeliver(redelivered) == 1  # pending again: kept until it ends
+    clock.now += 99
+
+    assert outbox.prune() == 0
+    assert len(outbox.records(None)) == 4
+    clock.now += 1
+
+    assert {(r.event_id, r.status) for r in outbox.records(None)} == {
+        (redelivered, "pending"),
+        (retried, "pending"),
+    }
+    assert outbox.records("delivered") == [] and outbox.records("failed") == []
+    assert outbox.prune() == 2
+    assert outbox.prune() == 0
+    assert outbox.counts() == {"pending": 2, "delivered": 0, "failed": 0}
+    assert outbox.redeliver(ended) == 0
+    [d] = outbox.claim(10, 30)  # the redelivered one, due now; the retried one is due later
+    outbox.delivered(d)
+    assert outbox.prune() == 1  # its event is past the retention: it goes once it ended
+
+
+def test_a_prune_deletes_one_batch_at_most(make_outbox, monkeypatch):
+    for module in (embedded_outbox, shared_outbox):
+        monkeypatch.setattr(module, "PRUNE_BATCH", 2)
+    clock = Clock()
+    outbox = make_outbox(clock, retention=10.0)
+    add(outbox, ["http://a.test/e", "http://b.test/e"], key="one")
+    add(outbox, ["http://c.test/e"], key="two")
+    for d in outbox.claim(10, 30):
+        if d.url == "http://b.test/e":
+            outbox.give_up(d, "HTTP 410")
+        else:
+            outbox.delivered(d)
+    clock.now += 10
+
+    assert [outbox.prune(), outbox.prune(), outbox.prune()] == [2, 1, 0]
+    assert outbox.counts() == {"pending": 0, "delivered": 0, "failed": 0}
+
+
+def test_the_consumer_prunes_what_is_past_the_retention(
+    make_outbox, subscribers, consumers, monkeypatch
+):
+    monkeypatch.setattr(delivery_module, "PRUNE_EVERY_S", 0.1)
+    outbox = make_outbox(retention=0.5)
+    subscriber = subscribers()
+    outcomes = Outcomes()
+    add(outbox, [subscriber.url])
+    consumers(outbox, on_outcome=outcomes)
+    outcomes.wait_for("delivered")
+
+    deadline = time.monotonic() + WAIT
+    while outbox.counts()["delivered"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert outbox.counts() == {"pending": 0, "delivered": 0, "failed": 0}
+    assert len(subscriber.requests) == 1
+
+
+def test_a_delivered_event_leaves_the_listing_once_its_retention_ends(sandbox, subscribers):
+    subscriber = subscribers()
+    env = service_env(
+        sandbox.url,
+        BILLING_EVENT_URLS=subscriber.url,
+        BILLING_EVENT_SECRET=SECRET,
+        BILLING_EVENT_RETENTION="2",
+    )
+    app = create_app(env)
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {CALLER_KEY}"
+    events = app.extensions["events"]
+    event_id = add(events.outbox, [subscriber.url])
+    events.consumer.start()
+    try:
+        subscriber.wait_for(1)
+        deadline = time.monotonic() + 15
+        listed = client.get("/events").get_json()["events"]
+        while listed and listed[0]["status"] != "delivered" and time.monotonic() < deadline:
+            listed = client.get("/events").get_json()["events"]
+        assert [(e["event_id"], e["status"]) for e in listed] == [(event_id, "delivered")]
+
+        # Gone within 15 s after its retention (2 s) ends.
+        while listed and time.monotonic() < deadline + 2:
+            time.sleep(0.1)
+            listed = client.get("/events").get_json()["events"]
+        assert listed == []
+    finally:
+        events.consumer.stop(5)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
 from limits import RateLimitItemPerHour
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
+from billing_service.state import EmbeddedStore, SharedStore
 from billing_service.state.counters import FixedWindowCounters
+from billing_service.state.store import Hit
+
+from ..support import redis_url
 
 
 class Clock:
@@ -63,3 +71,39 @@ def test_limits_refuses_past_the_limit_through_its_uri():
 
     assert [limiter.hit(limit, "caller") for _ in range(3)] == [True, True, False]
     assert limiter.hit(limit, "another caller")
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def counters(request, tmp_path) -> Iterator[Any]:
+    if request.param == "memory":
+        yield FixedWindowCounters()
+    elif request.param == "sqlite":
+        yield EmbeddedStore(str(tmp_path / "state.db"))
+    else:
+        with redis_url() as url:
+            yield SharedStore(url)
+
+
+def test_hit_all_counts_every_window_or_none(counters):
+    card, customer = Hit("card", 2, 3600), Hit("customer", 3, 60)
+
+    assert counters.hit_all([card, customer]) is None
+    assert counters.hit_all([card, customer]) is None
+    refused = counters.hit_all([customer, card])
+
+    assert refused is not None and refused.hit == card and 3500 < refused.retry_after <= 3600
+    assert (counters.get("card"), counters.get("customer")) == (2, 2)  # nothing counted
+    assert counters.hit_all([customer]) is None
+
+
+def test_a_refund_takes_one_attempt_back_and_never_goes_below_zero(counters):
+    hit = Hit("card", 1, 3600)
+    assert counters.hit_all([hit]) is None
+    assert counters.hit_all([hit]) is not None
+
+    counters.refund(["card", "never-hit"])
+    counters.refund(["card"])
+
+    assert counters.get("card") == 0 and counters.get("never-hit") == 0
+    assert counters.hit_all([hit]) is None
+    assert counters.hit_all([hit]) is not None

@@ -1,0 +1,155 @@
+"""What every outbox holds and offers, and the rules of recording an attempt's outcome."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+Status = Literal["pending", "delivered", "failed"]
+STATUSES: tuple[Status, ...] = ("pending", "delivered", "failed")
+# How long a dedup key is remembered: "one state change, one event" for at least this long.
+DEDUP_TTL_S = 30 * 24 * 3600
+# The most deliveries one prune deletes (one short transaction, one script run).
+PRUNE_BATCH = 500
+# last_error is a short fixed text ("HTTP 503", "timeout"): cut anything longer.
+_MAX_ERROR = 100
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One event for one subscriber, as claimed: send ``body`` (signed) to ``url``."""
+
+    event_id: str  # the Standard Webhooks webhook-id: the same for every subscriber and retry
+    url: str
+    event_type: str
+    body: bytes  # the exact JSON bytes to sign and send: {"type", "timestamp", "data"}
+    attempts: int  # attempts made before this one
+    lease: str  # the token of this claim: outcomes are recorded only under it
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One delivery as listed (ops, the admin API): nothing of the body."""
+
+    event_id: str
+    url: str
+    event_type: str
+    status: Status
+    attempts: int
+    created_at: float
+    next_attempt_at: float | None  # pending only (the end of the lease while one is claimed)
+    last_error: str | None
+    delivered_at: float | None
+
+
+class Outbox(Protocol):
+    """Durable, at-least-once outbox of events; every failure is StateUnavailable."""
+
+    def add(
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        urls: Sequence[str],
+        *,
+        dedup_key: str,
+        due_at: float | None = None,
+    ) -> str | None:
+        """One delivery per URL, due now (or at ``due_at``); the event id, or None if
+        ``dedup_key`` was added before (kept DEDUP_TTL_S): one state change, one event."""
+
+    def claim(self, limit: int, lease_seconds: float) -> list[Delivery]:
+        """Take at most ``limit`` due deliveries, due again after ``lease_seconds``."""
+
+    def delivered(self, d: Delivery) -> None:
+        """The subscriber has it (if ``d.lease`` is still the current lease)."""
+
+    def retry_at(self, d: Delivery, when: float, error: str) -> None:
+        """The attempt failed: due again at ``when`` (if ``d.lease`` is still current)."""
+
+    def give_up(self, d: Delivery, error: str) -> None:
+        """The attempt failed for the last time: ``failed`` (if ``d.lease`` is current)."""
+
+    def records(self, status: str | None, limit: int = 100) -> list[EventRecord]:
+        """Deliveries (of ``status``, or any), newest first; none past its retention."""
+
+    def redeliver(self, event_id: str) -> int:
+        """The event's failed deliveries pending again, due now, attempts reset; how many."""
+
+    def next_due(self) -> float | None:
+        """When the earliest pending delivery is due (None: none is pending)."""
+
+    def counts(self) -> dict[str, int]:
+        """How many deliveries there are of each status."""
+
+    def prune(self) -> int:
+        """Delete at most PRUNE_BATCH delivered and failed deliveries past their retention (their
+        event older than it), and events left with none; how many deliveries."""
+
+
+# The rules both outboxes apply.
+
+
+def new_event(event_type: str, data: dict[str, Any], now: float) -> tuple[str, bytes]:
+    """A new event's id and body (compact JSON, ASCII)."""
+    event_id = "evt_" + secrets.token_hex(12)
+    timestamp = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+    body = {"type": event_type, "timestamp": timestamp.replace("+00:00", "Z"), "data": data}
+    return event_id, json.dumps(body, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class Finish:
+    """What an outcome writes to its delivery."""
+
+    status: Status
+    due_at: float | None  # None: no longer due (delivered, failed)
+    last_error: str | None
+    delivered_at: float | None
+
+
+def finish(
+    current_lease: str | None,
+    d: Delivery,
+    outcome: Status,
+    *,
+    now: float,
+    when: float | None = None,
+    error: str | None = None,
+) -> Finish | None:
+    """What recording ``outcome`` for ``d`` writes (None: nothing, its lease is not current)."""
+    if not current_lease or current_lease != d.lease:
+        return None
+    cut = error[:_MAX_ERROR] if error is not None else None
+    if outcome == "delivered":
+        return Finish("delivered", None, None, now)
+    if outcome == "pending":
+        return Finish("pending", now if when is None else when, cut, None)
+    return Finish("failed", None, cut, None)
+
+
+def unique(urls: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(urls))
+
+
+class OutcomeMethods:
+    """The outcome methods, over one operation each store implements atomically."""
+
+    _clock: Callable[[], float]
+
+    def delivered(self, d: Delivery) -> None:
+        self._record(d, "delivered")
+
+    def retry_at(self, d: Delivery, when: float, error: str) -> None:
+        self._record(d, "pending", when=when, error=error)
+
+    def give_up(self, d: Delivery, error: str) -> None:
+        self._record(d, "failed", error=error)
+
+    def _record(
+        self, d: Delivery, outcome: Status, *, when: float | None = None, error: str | None = None
+    ) -> None:
+        raise NotImplementedError
