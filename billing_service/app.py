@@ -15,10 +15,10 @@ from .api.blueprint import Api, swagger_ui_assets
 from .api.errors import register_error_handlers
 from .api.events import PaymentEvents
 from .api.fields import IdConverter, id_parameter_schema
-from .config import ConfigError, Settings
+from .config import CARD_FINGERPRINT_KEY_FILE, ConfigError, Settings
 from .events import EventConsumer
 from .gateway import IamportClient
-from .observability import instrumentation, request_ids
+from .observability import instrumentation, logs, request_ids
 from .observability.metrics import Metrics
 from .security import audit, card_testing
 from .state import EmbeddedStore, StateStore, StateUnavailable, open_store
@@ -35,6 +35,9 @@ look up and cancel its payments, delete it.
 Callers authenticate with `Authorization: Bearer <key>` (keys from `BILLING_API_KEYS`).
 Card data is sent in the request body only; it is never stored, logged or echoed, and responses
 carry only the masked card number. Every error has the same JSON shape with a stable `code`.
+
+An instance running against the I'mport sandbox (`BILLING_SANDBOX=true`) marks every answer with
+the header `X-Billing-Sandbox: true`: nothing it answers is a real payment.
 """
 
 
@@ -91,11 +94,13 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     app.extensions["state"] = store
     fingerprint_key = settings.card_fingerprint_key or _instance_key(settings)
     app.config["BILLING_CARD_FINGERPRINT_KEY"] = fingerprint_key
+    if settings.webhook_token is not None:
+        logs.redact(settings.webhook_token, "<token>")
     app.extensions["events"] = _events(app, settings, metrics)
 
     instrumentation.init_app(app, metrics)  # first: it times and logs the whole request
     request_ids.init_app(app)
-    headers.init_app(app)
+    headers.init_app(app, sandbox=settings.sandbox)
     guards.init_app(app)
     app.url_map.converters["id"] = IdConverter
     api = Api(app)
@@ -113,6 +118,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
         app,
         store,
         key=fingerprint_key,
+        previous_key=settings.card_fingerprint_key_previous,
         ttl=settings.idempotency_ttl,
         lease=settings.longest_request,
         endpoints=resources.MONEY_ENDPOINTS,
@@ -166,8 +172,10 @@ def _events(app: Flask, settings: Settings, metrics: Metrics) -> PaymentEvents:
 
 
 def _instance_key(settings: Settings) -> bytes:
+    """Sandbox mode's key, kept in the data directory (Settings require one from the
+    environment with real credentials)."""
     try:
-        return instance_key(settings.data_dir, "card-fingerprint.key")
+        return instance_key(settings.data_dir, CARD_FINGERPRINT_KEY_FILE)
     except StateUnavailable as exc:
         raise ConfigError(
             f"{exc} Set BILLING_CARD_FINGERPRINT_KEY or fix BILLING_DATA_DIR."
@@ -186,8 +194,8 @@ def _iamport_client(app: Flask, settings: Settings, metrics: Metrics) -> Iamport
         url = sandbox.url
     if settings.sandbox:
         logger.warning(
-            "SANDBOX MODE: no I'mport credentials set; using the I'mport sandbox at %s. "
-            "No real billing key will be issued.",
+            "SANDBOX MODE (BILLING_SANDBOX=true): using the I'mport sandbox at %s. "
+            "No real billing key will be issued; every answer carries X-Billing-Sandbox: true.",
             url,
         )
     return IamportClient(

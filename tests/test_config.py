@@ -9,9 +9,14 @@ import pytest
 from billing_service import create_app
 from billing_service.config import DEFAULT_API_URL, SCOPES, ConfigError, Settings
 
-from .support import VALID_BODY
+from .support import FINGERPRINT_KEY, SANDBOX_MODE, VALID_BODY
 
-REAL = {"IAMPORT_API_KEY": "key", "IAMPORT_API_SECRET": "secret", "BILLING_API_KEYS": "shop:s3cret"}
+REAL = {
+    "IAMPORT_API_KEY": "key",
+    "IAMPORT_API_SECRET": "secret",
+    "BILLING_API_KEYS": "shop:s3cret",
+    "BILLING_CARD_FINGERPRINT_KEY": FINGERPRINT_KEY,
+}
 
 
 def test_real_credentials_use_imports_url_and_default_timeouts():
@@ -27,7 +32,7 @@ def test_real_credentials_use_imports_url_and_default_timeouts():
 
 
 def test_no_credentials_is_sandbox_mode():
-    settings = Settings.from_env({})
+    settings = Settings.from_env(SANDBOX_MODE)
 
     assert settings.sandbox is True
     assert settings.iamport_api_url is None
@@ -48,7 +53,10 @@ def test_no_credentials_is_sandbox_mode():
         ({**REAL, "BILLING_API_KEYS": "shop:sha256=abc"}, "64 hex digits"),
         ({**REAL, "BILLING_RATELIMIT_STORAGE": "mongodb://x"}, "BILLING_RATELIMIT_STORAGE"),
         ({**REAL, "BILLING_STATE_URL": "mongodb://x"}, "BILLING_STATE_URL"),
-        ({**REAL, "BILLING_STATE_URL": "redis://r:6379/0"}, "BILLING_CARD_FINGERPRINT_KEY"),
+        (
+            {**SANDBOX_MODE, "BILLING_STATE_URL": "redis://r:6379/0"},
+            "BILLING_CARD_FINGERPRINT_KEY is required with a redis://",
+        ),
         ({**REAL, "BILLING_API_KEYS": "shop:k:issue:owner=x"}, "prefix="),
         ({**REAL, "BILLING_LIMIT_ISSUE_PER_CARD": "often"}, "BILLING_LIMIT_ISSUE_PER_CARD"),
         ({**REAL, "BILLING_API_KEYS": "shop:a,shop:b"}, "twice"),
@@ -87,7 +95,7 @@ def test_several_callers_and_timeouts_are_read():
 
 
 def test_sandbox_mode_starts_the_bundled_sandbox_and_warns(caplog):
-    app = create_app({})
+    app = create_app(SANDBOX_MODE)
     try:
         resp = app.test_client().post("/subscriptions/issue-billing", json=VALID_BODY)
 
@@ -145,7 +153,8 @@ def test_imports_proxy_comes_from_the_usual_variables(env, proxy):
 
 
 def test_the_bundled_sandbox_is_never_reached_through_a_proxy():
-    assert Settings.from_env({"HTTP_PROXY": "http://proxy:3128"}).iamport_proxy_url is None
+    settings = Settings.from_env({**SANDBOX_MODE, "HTTP_PROXY": "http://proxy:3128"})
+    assert settings.iamport_proxy_url is None
 
 
 def test_a_malformed_proxy_refuses_to_start_without_echoing_it():
@@ -186,7 +195,7 @@ def test_the_deprecated_storage_variable_still_works_and_says_so():
         {
             **REAL,
             "BILLING_RATELIMIT_STORAGE": "redis://r:6379/1",
-            "BILLING_CARD_FINGERPRINT_KEY": "k",
+            "BILLING_CARD_FINGERPRINT_KEY": FINGERPRINT_KEY,
         }
     )
 

@@ -215,7 +215,7 @@ def test_stop_grace_period_exceeds_gunicorns_graceful_timeout(
         IAMPORT_API_KEY="k8s-test-key",
         IAMPORT_API_SECRET="k8s-test-secret",
         BILLING_API_KEYS="checkout:k8s-test-caller-secret",
-        BILLING_CARD_FINGERPRINT_KEY="k8s-test-fingerprint-key",
+        BILLING_CARD_FINGERPRINT_KEY="k8s-test-fingerprint-key-0123456789",
         BILLING_STATE_URL="redis://redis:6379/0",
         PATH=os.environ.get("PATH", ""),
     )

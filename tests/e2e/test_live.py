@@ -14,6 +14,7 @@ from ..support import (
     CALLER_KEY,
     CARD,
     REJECTED_CARD,
+    SANDBOX_MODE,
     TOKEN_ROUTE,
     VALID_BODY,
     LiveService,
@@ -32,8 +33,9 @@ def card_data_in(text: str) -> list[str]:
 
 
 def test_make_run_mode_serves_the_seed_form_offline(tmp_path):
-    # No credentials at all: gunicorn.conf.py starts the bundled sandbox, as `make run` does.
-    service = LiveService({})
+    # Sandbox mode, no credentials: gunicorn.conf.py starts the bundled sandbox, as `make run`
+    # does.
+    service = LiveService(SANDBOX_MODE)
     try:
         resp = requests.post(f"{service.url}{URL}", data=VALID_BODY, timeout=10)
 
