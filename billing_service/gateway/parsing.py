@@ -128,7 +128,8 @@ def mask_card_number(number: str | None) -> str | None:
     digits = "".join(c for c in number or "" if c.isdigit())
     if number is None or ("*" in number and len(digits) <= 10):
         return number
-    return "*" * (len(digits) - 4) + digits[-4:] if len(digits) > 4 else number
+    length = len(digits) + number.count("*")
+    return "*" * (length - 4) + digits[-4:] if len(digits) > 4 else number
 
 
 def _card_type(value: Any) -> str | None:

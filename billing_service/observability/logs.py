@@ -43,9 +43,10 @@ def mask_card_numbers(text: str) -> str:
     """``text`` with the digits of each card number in it replaced by [masked].
 
     In each run of digits (spaces and dashes between them), every stretch of whole groups whose
-    13-19 digits are a card number (api.fields.is_card_number) is masked: the whole run when it
-    is one (what the API refuses as an id), and one written next to other numbers too ("<card>
-    404", "<card> <expiry>"); so is a group of more than 19 digits (it may hide one).
+    13-19 digits are a card number (api.fields.is_card_number) is masked: a run joined by dashes
+    when it is one (what the API refuses as an id: ids hold no spaces), groups of 4-6 digits
+    across spaces (as cards are written), and one written next to other numbers ("<card> 404",
+    "<card> <expiry>"); so is a group of more than 19 digits (it may hide one).
     """
     return _LONG_DIGIT_RUN.sub(_mask_run, text)
 
@@ -55,12 +56,17 @@ def _mask_run(match: re.Match[str]) -> str:
     groups, separators = parts[::2], ["", *parts[1::2]]
     masked = [len(group) > 19 for group in groups]
     for start in range(len(groups)):
-        digits = ""
+        digits, spaced, longest = groups[start], False, len(groups[start])
         for end in range(start, len(groups)):
-            digits += groups[end]
+            if end > start:
+                digits += groups[end]
+                spaced = spaced or "-" not in separators[end] or " " in separators[end]
+                longest = max(longest, len(groups[end]))
             if len(digits) > 19:
                 break
-            if is_card_number(digits):
+            # Across spaces, only groups as cards are written in (4-6 digits): an id of 12
+            # digits and a status ("imps_410026135413 200") are not one number.
+            if (not spaced or longest <= 6) and is_card_number(digits):
                 masked[start : end + 1] = [True] * (end + 1 - start)
     if not any(masked):
         return match.group()
