@@ -27,6 +27,10 @@ from .state.outbox import EmbeddedOutbox, Outbox, SharedOutbox
 
 logger = logging.getLogger(__name__)
 
+# The service's version: pyproject.toml's, the image's label and tag (Dockerfile,
+# deploy/kubernetes/deployment.yaml) say the same (tests/deploy/test_kubernetes.py).
+API_VERSION = "1.0.0"
+
 API_DESCRIPTION = """\
 Issues I'mport (PortOne V1) billing keys from card details sent by other internal services, and
 runs each key's lifecycle: look it up, charge it (safely retryable with the same `merchant_uid`),
@@ -61,7 +65,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
         BILLING_CALLERS=settings.callers,
         BILLING_SETTINGS=settings,
         API_TITLE="Billing-key service",
-        API_VERSION="1.0.0",
+        API_VERSION=API_VERSION,
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",

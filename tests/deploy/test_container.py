@@ -26,10 +26,19 @@ import yaml
 from billing_service.config import Settings
 from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
-from ..support import ROOT, LiveService, Sandbox, free_port, service_env
+from ..support import (
+    ROOT,
+    LiveService,
+    Sandbox,
+    configuration_variables,
+    free_port,
+    service_env,
+)
 
 GUNICORN_CMD = ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
 SANDBOX_CMD = ["python", "-m", "billing_service.sandbox", "--host", "0.0.0.0", "--port", "9000"]
+# Where compose's sandbox posts its notices: the service, at its token path.
+NOTICES = "http://billing:8000/webhooks/iamport/"
 
 
 # --- Dockerfile parsing ----------------------------------------------------------------------
@@ -326,7 +335,7 @@ def test_compose_runs_the_service_and_the_sandbox_from_the_image() -> None:
         assert posixpath.normpath(build.get("context", ".")) == "."
         assert build.get("dockerfile", "Dockerfile") == "Dockerfile"
     assert billing.get("image") == sandbox.get("image")
-    assert sandbox["command"] == SANDBOX_CMD
+    assert sandbox["command"][: len(SANDBOX_CMD)] == SANDBOX_CMD
     assert "command" not in billing and "entrypoint" not in billing  # the image's gunicorn CMD
 
     assert re.fullmatch(
@@ -335,10 +344,11 @@ def test_compose_runs_the_service_and_the_sandbox_from_the_image() -> None:
 
     env = _environment(billing)
     assert env["IAMPORT_API_URL"] == "http://sandbox:9000"
-    # Sandbox credentials: none given (sandbox mode uses the sandbox's defaults) or those.
-    assert env.get("IAMPORT_API_KEY", DEFAULT_API_KEY) == DEFAULT_API_KEY
-    assert env.get("IAMPORT_API_SECRET", DEFAULT_API_SECRET) == DEFAULT_API_SECRET
+    # Sandbox mode, asked for, with no credentials: the service uses the sandbox's defaults.
+    assert env["BILLING_SANDBOX"] == "true"
+    assert not env.get("IAMPORT_API_KEY") and not env.get("IAMPORT_API_SECRET")
     settings = Settings.from_env(env)  # the service would start with these
+    assert settings.sandbox
     assert settings.iamport_api_url == "http://sandbox:9000"
     assert (settings.iamport_api_key, settings.iamport_api_secret) == (
         DEFAULT_API_KEY,
@@ -350,6 +360,25 @@ def test_compose_runs_the_service_and_the_sandbox_from_the_image() -> None:
     assert any(str(p).rsplit(":", 1)[-1] == "8000" for p in ports), ports
     depends = billing["depends_on"]
     assert depends["sandbox"]["condition"] == "service_healthy"
+
+
+def test_compose_names_every_setting_readme_lists() -> None:
+    env = _environment(_compose()["services"]["billing"])
+    missing = sorted(configuration_variables() - set(env))
+    assert not missing, f"not in docker-compose.yml's billing environment: {missing}"
+
+
+@pytest.mark.parametrize("shell", [{}, {"BILLING_WEBHOOK_TOKEN": "my-own-webhook-token-1"}])
+def test_compose_sandbox_sends_its_notices_to_the_service(shell: dict[str, str]) -> None:
+    services = _compose()["services"]
+    command = [_interpolate(arg, shell) for arg in services["sandbox"]["command"]]
+    webhook_url = command[command.index("--webhook-url") + 1]
+    settings = Settings.from_env(_environment(services["billing"], shell))
+
+    assert webhook_url == NOTICES + (settings.webhook_token or "")
+    assert settings.webhook_token == shell.get("BILLING_WEBHOOK_TOKEN", settings.webhook_token)
+    # billing:8000 is the service's own port inside the compose network.
+    assert _environment(services["billing"])["PORT"] == "8000"
 
 
 def test_compose_shares_state_through_a_persistent_redis_when_it_runs_one() -> None:

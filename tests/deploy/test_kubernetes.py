@@ -14,13 +14,16 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from ..support import ROOT
+from billing_service.app import API_VERSION
+
+from ..support import ROOT, configuration_variables
 
 K8S = ROOT / "deploy" / "kubernetes"
 BIN = Path(sys.executable).parent
@@ -34,6 +37,12 @@ SECRET_KEYS = {
     "BILLING_API_KEYS",
     "BILLING_CARD_FINGERPRINT_KEY",
     "BILLING_STATE_URL",
+}
+# What it may hold (a Secret made before these existed still starts the pods).
+OPTIONAL_SECRET_KEYS = {
+    "BILLING_CARD_FINGERPRINT_KEY_PREVIOUS",
+    "BILLING_EVENT_SECRET",
+    "BILLING_WEBHOOK_TOKEN",
 }
 
 
@@ -105,6 +114,7 @@ def test_kubernetes_validate_passes_every_manifest() -> None:
         "hpa.yaml",
         "configmap.yaml",
         "secret.example.yaml",
+        "networkpolicy.yaml",
     }
     versions = [arg for v in KUBERNETES_VERSIONS for arg in ("--kubernetes-version", v)]
     result = subprocess.run(
@@ -242,13 +252,19 @@ def test_secrets_come_from_the_secret_by_key(
     container: dict[str, Any], secret: dict[str, Any]
 ) -> None:
     refs = _secret_refs(container)
-    assert set(refs) == SECRET_KEYS
+    assert set(refs) == SECRET_KEYS | OPTIONAL_SECRET_KEYS
     for name, (secret_name, key) in refs.items():
         assert secret_name == secret["metadata"]["name"] == "billing-service-secrets"
         assert key == name
+    optional = {
+        var["name"]
+        for var in container["env"]
+        if var.get("valueFrom", {}).get("secretKeyRef", {}).get("optional")
+    }
+    assert optional == OPTIONAL_SECRET_KEYS
     # And no secret sits in plain text in the Deployment.
     plain = {var["name"] for var in container.get("env", []) if "value" in var}
-    assert not plain & SECRET_KEYS
+    assert not plain & (SECRET_KEYS | OPTIONAL_SECRET_KEYS)
 
 
 def test_configmap_holds_the_non_secret_settings(configmap: dict[str, Any]) -> None:
@@ -262,13 +278,16 @@ def test_configmap_holds_the_non_secret_settings(configmap: dict[str, Any]) -> N
         "PROMETHEUS_MULTIPROC_DIR": "/tmp/metrics",
     }.items() <= data.items()
     assert all(isinstance(value, str) for value in data.values())
-    assert not set(data) & SECRET_KEYS
+    assert not set(data) & (SECRET_KEYS | OPTIONAL_SECRET_KEYS)
+    # Real I'mport, over TLS: an empty Secret must stop the pods, never start a sandbox.
+    assert data["BILLING_SANDBOX"] == "false"
+    assert data["IAMPORT_API_URL"].startswith("https://")
 
 
 def test_secret_example_is_blank(secret: dict[str, Any]) -> None:
     assert secret["kind"] == "Secret"
     assert "data" not in secret, "placeholders in stringData only"
-    assert set(secret["stringData"]) == SECRET_KEYS
+    assert set(secret["stringData"]) == SECRET_KEYS | OPTIONAL_SECRET_KEYS
     assert all(value == "" for value in secret["stringData"].values())
     assert "EXAMPLE" in (K8S / "secret.example.yaml").read_text()
 
@@ -281,6 +300,46 @@ def test_every_variable_is_documented_in_the_readme(
     names = set(_env(container, configmap)) | set(_secret_refs(container))
     undocumented = sorted(name for name in names if f"`{name}`" not in configuration)
     assert not undocumented, f"not in README's Configuration table: {undocumented}"
+
+
+def test_every_readme_setting_is_named_in_the_manifests(
+    container: dict[str, Any], configmap: dict[str, Any]
+) -> None:
+    named = set(_env(container, configmap)) | set(_secret_refs(container))
+    missing = sorted(configuration_variables() - named)
+    assert not missing, f"README's settings not in the ConfigMap or the Secret: {missing}"
+
+
+def test_an_empty_secret_stops_the_pods(
+    container: dict[str, Any], configmap: dict[str, Any], secret: dict[str, Any]
+) -> None:
+    # The example Secret as it is, with the ConfigMap: the service must refuse to start.
+    env = {name: value for name, value in _env(container, configmap).items() if value is not None}
+    env.update(secret["stringData"], PATH=os.environ.get("PATH", ""))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import runpy; print(runpy.run_path('gunicorn.conf.py')['_settings'])",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "None"  # on_starting exits
+
+
+def test_the_image_pyproject_and_api_versions_agree(container: dict[str, Any]) -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    label = re.search(
+        r'org\.opencontainers\.image\.version="([^"]+)"', (ROOT / "Dockerfile").read_text()
+    )
+    assert label is not None
+    assert container["image"].rsplit(":", 1)[1] == pyproject["project"]["version"]
+    assert pyproject["project"]["version"] == API_VERSION == label.group(1)
 
 
 def test_resources_are_set(container: dict[str, Any]) -> None:
@@ -332,3 +391,27 @@ def test_hpa_scales_the_deployment(deployment: dict[str, Any]) -> None:
     (metric,) = hpa["spec"]["metrics"]
     assert metric["type"] == "Resource" and metric["resource"]["name"] == "cpu"
     assert metric["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
+
+
+def test_network_policy_lets_in_only_callers_the_scraper_and_the_ingress_controller(
+    deployment: dict[str, Any], container: dict[str, Any]
+) -> None:
+    policy = _load("networkpolicy.yaml")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    spec = policy["spec"]
+    assert spec["podSelector"]["matchLabels"].items() <= labels.items()
+    assert spec["policyTypes"] == ["Ingress"]
+    port_names = {p["name"] for p in container["ports"]}
+    sources = []
+    for rule in spec["ingress"]:
+        # Every rule names its sources and the service's port: nothing is open to all.
+        assert rule.get("from"), "a rule without `from` lets everyone in"
+        assert [p["port"] for p in rule["ports"]] == ["http"] and "http" in port_names
+        for peer in rule["from"]:
+            assert "ipBlock" not in peer and "namespaceSelector" in peer
+            assert peer["namespaceSelector"].get("matchLabels"), "not every namespace"
+            sources.append(peer)
+    callers, scraper, ingress = sources
+    assert "podSelector" not in callers  # every pod of a caller's namespace
+    assert scraper["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "prometheus"
+    assert ingress["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "ingress-nginx"
