@@ -1,5 +1,5 @@
-"""gunicorn settings; the bundled I'mport sandbox is started here in sandbox mode (BILLING_SANDBOX=true)
-without an IAMPORT_API_URL."""
+"""gunicorn settings; the bundled I'mport sandbox is started here in sandbox mode
+(BILLING_SANDBOX=true) without an IAMPORT_API_URL."""
 
 import atexit
 import glob

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
+from .gateway.endpoint import check_api_url, proxy_for
+
 DEFAULT_API_URL = "https://api.iamport.kr"
 # The credentials of sandbox mode: the bundled sandbox's defaults (python -m billing_service.sandbox
 # and compose's sandbox container use them; tests/test_config.py checks that they agree). The
@@ -134,7 +136,7 @@ class Settings:
                 "BILLING_API_KEYS is required with real I'mport credentials: "
                 "comma-separated caller:secret pairs."
             )
-        url = _api_url(env, sandbox)
+        url, proxy_url = _iamport_endpoint(env, sandbox)
         data_dir = env.get("BILLING_DATA_DIR", "").strip() or DEFAULT_DATA_DIR
         state_url, in_memory, warnings = _state_url(env, data_dir)
         fingerprint_key, previous_key = _fingerprint_keys(env)
@@ -156,8 +158,7 @@ class Settings:
             iamport_api_secret=secret or SANDBOX_API_SECRET,
             connect_timeout=_seconds(env, "IAMPORT_CONNECT_TIMEOUT", 3.0),
             read_timeout=_seconds(env, "IAMPORT_READ_TIMEOUT", 30.0),
-            # The bundled sandbox (no URL) runs on loopback: never through a proxy.
-            iamport_proxy_url=None if url is None else _proxy_for(url, env),
+            iamport_proxy_url=proxy_url,
             iamport_ca_bundle=(
                 env.get("REQUESTS_CA_BUNDLE", "").strip()
                 or env.get("CURL_CA_BUNDLE", "").strip()
@@ -209,30 +210,16 @@ def _check_mode(sandbox: bool, key: str, secret: str) -> None:
         )
 
 
-def _api_url(env: Mapping[str, str], sandbox: bool) -> str | None:
-    """IAMPORT_API_URL; http:// only for a loopback host or the sandbox (credentials never
-    travel in clear text)."""
+def _iamport_endpoint(env: Mapping[str, str], sandbox: bool) -> tuple[str | None, str | None]:
+    """IAMPORT_API_URL (None: start the bundled sandbox) and the proxy it is reached through."""
     url = env.get("IAMPORT_API_URL", "").strip() or (None if sandbox else DEFAULT_API_URL)
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError("IAMPORT_API_URL must be an http:// or https:// URL.")
-    if parts.scheme == "http" and not sandbox and not _loopback(parts.hostname):
-        raise ConfigError(
-            "IAMPORT_API_URL must be https:// with real credentials: http:// only for a "
-            "loopback host (127.0.0.0/8, ::1, localhost) or with BILLING_SANDBOX=true."
-        )
-    return url
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+    if url is None:  # the bundled sandbox runs on loopback: never through a proxy
+        return None, None
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        check_api_url(url, clear_text_allowed=sandbox)
+        return url, proxy_for(url, env)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _fingerprint_keys(env: Mapping[str, str]) -> tuple[str, str]:
@@ -390,28 +377,6 @@ def _limit(env: Mapping[str, str], name: str, default: str) -> str:
     except ValueError:
         raise ConfigError(f"{name} must be a rate limit such as 10/hour or 5/minute.") from None
     return value
-
-
-def _proxy_for(url: str, env: Mapping[str, str]) -> str | None:
-    """The proxy ``url`` is reached through, as ``<scheme>_proxy``/``all_proxy``/``no_proxy``
-    say (lower case first, as curl and requests read them)."""
-
-    def variable(name: str) -> str:
-        return (env.get(name) or env.get(name.upper()) or "").strip()
-
-    parts = urlsplit(url)
-    proxy = variable(f"{parts.scheme}_proxy") or variable("all_proxy")
-    if not proxy:
-        return None
-    if not proxy.startswith(("http://", "https://")):
-        # Not echoed: a proxy URL may hold a password.
-        raise ConfigError("The proxy for I'mport (*_proxy) must be an http:// or https:// URL.")
-    host = (parts.hostname or "").lower()
-    for entry in variable("no_proxy").lower().split(","):
-        domain = entry.strip().rsplit(":", 1)[0].lstrip(".")  # "*", a host, or a .domain
-        if domain == "*" or (domain and (host == domain or host.endswith("." + domain))):
-            return None
-    return proxy
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
