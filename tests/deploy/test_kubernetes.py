@@ -14,100 +14,32 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
-import pytest
-import yaml
+from ..support import ROOT
+from .manifests import (
+    K8S,
+    OPTIONAL_SECRET_KEYS,
+    SECRET_KEYS,
+    container_env,
+    load,
+    manifests,
+    secret_refs,
+)
 
-from billing_service.app import API_VERSION
-
-from ..support import ROOT, configuration_variables
-
-K8S = ROOT / "deploy" / "kubernetes"
 BIN = Path(sys.executable).parent
 # Those of the Makefile's lint target.
 KUBERNETES_VERSIONS = ("1.33", "1.37")
 IMAGE_UID = 10001
-# What the Secret must hold: the credentials, the callers, the fingerprint key, the Redis URL.
-SECRET_KEYS = {
-    "IAMPORT_API_KEY",
-    "IAMPORT_API_SECRET",
-    "BILLING_API_KEYS",
-    "BILLING_CARD_FINGERPRINT_KEY",
-    "BILLING_STATE_URL",
-}
-# What it may hold (a Secret made before these existed still starts the pods).
-OPTIONAL_SECRET_KEYS = {
-    "BILLING_CARD_FINGERPRINT_KEY_PREVIOUS",
-    "BILLING_EVENT_SECRET",
-    "BILLING_WEBHOOK_TOKEN",
-}
-
-
-def _load(name: str) -> dict[str, Any]:
-    documents = [doc for doc in yaml.safe_load_all((K8S / name).read_text()) if doc]
-    assert len(documents) == 1, f"{name}: one object per file"
-    return documents[0]
-
-
-def _manifests() -> list[Path]:
-    """What `make lint` validates: every file but kustomization.yaml."""
-    return sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
-
-
-@pytest.fixture(scope="module")
-def deployment() -> dict[str, Any]:
-    return _load("deployment.yaml")
-
-
-@pytest.fixture(scope="module")
-def pod(deployment: dict[str, Any]) -> dict[str, Any]:
-    return deployment["spec"]["template"]["spec"]
-
-
-@pytest.fixture(scope="module")
-def container(pod: dict[str, Any]) -> dict[str, Any]:
-    (container,) = pod["containers"]
-    return container
-
-
-@pytest.fixture(scope="module")
-def configmap() -> dict[str, Any]:
-    return _load("configmap.yaml")
-
-
-@pytest.fixture(scope="module")
-def secret() -> dict[str, Any]:
-    return _load("secret.example.yaml")
-
-
-def _env(container: dict[str, Any], configmap: dict[str, Any]) -> dict[str, str | None]:
-    """The container's environment: the ConfigMap's, then its own `env` (which wins); values
-    from the Secret as None."""
-    refs = [source["configMapRef"]["name"] for source in container.get("envFrom", [])]
-    assert refs == [configmap["metadata"]["name"]], "envFrom: the ConfigMap, and only it"
-    env: dict[str, str | None] = dict(configmap["data"])
-    for var in container.get("env", []):
-        env[var["name"]] = var["value"] if "value" in var else None
-    return env
-
-
-def _secret_refs(container: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    return {
-        var["name"]: (ref["name"], ref["key"])
-        for var in container.get("env", [])
-        if (ref := var.get("valueFrom", {}).get("secretKeyRef"))
-    }
 
 
 # --- kubernetes-validate ---------------------------------------------------------------------
 
 
 def test_kubernetes_validate_passes_every_manifest() -> None:
-    manifests = _manifests()
-    assert {p.name for p in manifests} >= {
+    files = manifests()
+    assert {p.name for p in files} >= {
         "deployment.yaml",
         "service.yaml",
         "pdb.yaml",
@@ -118,7 +50,7 @@ def test_kubernetes_validate_passes_every_manifest() -> None:
     }
     versions = [arg for v in KUBERNETES_VERSIONS for arg in ("--kubernetes-version", v)]
     result = subprocess.run(
-        [str(BIN / "kubernetes-validate"), "--strict", *versions, *map(str, manifests)],
+        [str(BIN / "kubernetes-validate"), "--strict", *versions, *map(str, files)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -131,7 +63,7 @@ def test_kubernetes_validate_passes_every_manifest() -> None:
     passed = re.findall(
         r"^INFO (\S+) passed for resource \S+ against version (\S+)$", result.stdout, re.M
     )
-    assert sorted(passed) == sorted((str(p), v) for p in manifests for v in KUBERNETES_VERSIONS), (
+    assert sorted(passed) == sorted((str(p), v) for p in files for v in KUBERNETES_VERSIONS), (
         result.stdout
     )
 
@@ -145,14 +77,14 @@ def test_the_makefile_validates_the_same_versions_strictly() -> None:
 
 
 def test_kustomization_lists_every_manifest_but_the_secret_example() -> None:
-    kustomization = _load("kustomization.yaml")
+    kustomization = load("kustomization.yaml")
     assert "namespace" not in kustomization, "namespace-agnostic"
     # Applying the example would replace the real Secret with blanks.
     assert sorted(kustomization["resources"]) == sorted(
-        p.name for p in _manifests() if p.name != "secret.example.yaml"
+        p.name for p in manifests() if p.name != "secret.example.yaml"
     )
-    for path in _manifests():
-        assert "namespace" not in _load(path.name)["metadata"], f"{path.name}: no namespace"
+    for path in manifests():
+        assert "namespace" not in load(path.name)["metadata"], f"{path.name}: no namespace"
 
 
 # --- the Deployment --------------------------------------------------------------------------
@@ -186,7 +118,7 @@ def test_runs_as_the_images_non_root_user_read_only(
 def test_volumes_are_mounted_where_their_variables_point(
     pod: dict[str, Any], container: dict[str, Any], configmap: dict[str, Any]
 ) -> None:
-    env = _env(container, configmap)
+    env = container_env(container, configmap)
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
     mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
     for variable, path, medium in [
@@ -220,7 +152,11 @@ def test_stop_grace_period_exceeds_gunicorns_graceful_timeout(
 ) -> None:
     # gunicorn.conf.py read with the pod's settings; Secret values made up but well-formed, so
     # the service's own Settings compute graceful_timeout rather than the fallback.
-    env = {name: value for name, value in _env(container, configmap).items() if value is not None}
+    env = {
+        name: value
+        for name, value in container_env(container, configmap).items()
+        if value is not None
+    }
     env.update(
         IAMPORT_API_KEY="k8s-test-key",
         IAMPORT_API_SECRET="k8s-test-secret",
@@ -251,7 +187,7 @@ def test_stop_grace_period_exceeds_gunicorns_graceful_timeout(
 def test_secrets_come_from_the_secret_by_key(
     container: dict[str, Any], secret: dict[str, Any]
 ) -> None:
-    refs = _secret_refs(container)
+    refs = secret_refs(container)
     assert set(refs) == SECRET_KEYS | OPTIONAL_SECRET_KEYS
     for name, (secret_name, key) in refs.items():
         assert secret_name == secret["metadata"]["name"] == "billing-service-secrets"
@@ -297,49 +233,9 @@ def test_every_variable_is_documented_in_the_readme(
 ) -> None:
     readme = (ROOT / "README.md").read_text()
     configuration = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
-    names = set(_env(container, configmap)) | set(_secret_refs(container))
+    names = set(container_env(container, configmap)) | set(secret_refs(container))
     undocumented = sorted(name for name in names if f"`{name}`" not in configuration)
     assert not undocumented, f"not in README's Configuration table: {undocumented}"
-
-
-def test_every_readme_setting_is_named_in_the_manifests(
-    container: dict[str, Any], configmap: dict[str, Any]
-) -> None:
-    named = set(_env(container, configmap)) | set(_secret_refs(container))
-    missing = sorted(configuration_variables() - named)
-    assert not missing, f"README's settings not in the ConfigMap or the Secret: {missing}"
-
-
-def test_an_empty_secret_stops_the_pods(
-    container: dict[str, Any], configmap: dict[str, Any], secret: dict[str, Any]
-) -> None:
-    # The example Secret as it is, with the ConfigMap: the service must refuse to start.
-    env = {name: value for name, value in _env(container, configmap).items() if value is not None}
-    env.update(secret["stringData"], PATH=os.environ.get("PATH", ""))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import runpy; print(runpy.run_path('gunicorn.conf.py')['_settings'])",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert result.stdout.strip().splitlines()[-1] == "None"  # on_starting exits
-
-
-def test_the_image_pyproject_and_api_versions_agree(container: dict[str, Any]) -> None:
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    label = re.search(
-        r'org\.opencontainers\.image\.version="([^"]+)"', (ROOT / "Dockerfile").read_text()
-    )
-    assert label is not None
-    assert container["image"].rsplit(":", 1)[1] == pyproject["project"]["version"]
-    assert pyproject["project"]["version"] == API_VERSION == label.group(1)
 
 
 def test_resources_are_set(container: dict[str, Any]) -> None:
@@ -359,7 +255,7 @@ def test_replicas_spread_across_nodes(deployment: dict[str, Any], pod: dict[str,
 
 
 def test_service_selects_the_pods(deployment: dict[str, Any], container: dict[str, Any]) -> None:
-    service = _load("service.yaml")
+    service = load("service.yaml")
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
     assert service["spec"]["selector"] and service["spec"]["selector"].items() <= labels.items()
@@ -371,7 +267,7 @@ def test_service_selects_the_pods(deployment: dict[str, Any], container: dict[st
 
 
 def test_pdb_covers_the_pods(deployment: dict[str, Any]) -> None:
-    pdb = _load("pdb.yaml")
+    pdb = load("pdb.yaml")
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert pdb["spec"]["minAvailable"] == 1
     selector = pdb["spec"]["selector"]["matchLabels"]
@@ -379,7 +275,7 @@ def test_pdb_covers_the_pods(deployment: dict[str, Any]) -> None:
 
 
 def test_hpa_scales_the_deployment(deployment: dict[str, Any]) -> None:
-    hpa = _load("hpa.yaml")
+    hpa = load("hpa.yaml")
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"] == {
         "apiVersion": deployment["apiVersion"],
@@ -391,27 +287,3 @@ def test_hpa_scales_the_deployment(deployment: dict[str, Any]) -> None:
     (metric,) = hpa["spec"]["metrics"]
     assert metric["type"] == "Resource" and metric["resource"]["name"] == "cpu"
     assert metric["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
-
-
-def test_network_policy_lets_in_only_callers_the_scraper_and_the_ingress_controller(
-    deployment: dict[str, Any], container: dict[str, Any]
-) -> None:
-    policy = _load("networkpolicy.yaml")
-    labels = deployment["spec"]["template"]["metadata"]["labels"]
-    spec = policy["spec"]
-    assert spec["podSelector"]["matchLabels"].items() <= labels.items()
-    assert spec["policyTypes"] == ["Ingress"]
-    port_names = {p["name"] for p in container["ports"]}
-    sources = []
-    for rule in spec["ingress"]:
-        # Every rule names its sources and the service's port: nothing is open to all.
-        assert rule.get("from"), "a rule without `from` lets everyone in"
-        assert [p["port"] for p in rule["ports"]] == ["http"] and "http" in port_names
-        for peer in rule["from"]:
-            assert "ipBlock" not in peer and "namespaceSelector" in peer
-            assert peer["namespaceSelector"].get("matchLabels"), "not every namespace"
-            sources.append(peer)
-    callers, scraper, ingress = sources
-    assert "podSelector" not in callers  # every pod of a caller's namespace
-    assert scraper["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "prometheus"
-    assert ingress["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "ingress-nginx"
