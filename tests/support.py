@@ -109,14 +109,6 @@ def service_env(sandbox_url: str, **overrides: str) -> dict[str, str]:
     }
 
 
-def configuration_variables() -> set[str]:
-    """The variables README's configuration table names (first column)."""
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
-    rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
-    return {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row)}
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -84,3 +84,11 @@ def compose_environment(service: dict, env: dict[str, str] | None = None) -> dic
     if isinstance(raw, list):
         raw = dict(item.partition("=")[::2] for item in raw)
     return {name: interpolate(value, env or {}) for name, value in raw.items()}
+
+
+def configuration_variables() -> set[str]:
+    """The variables README's configuration table names (first column)."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    return {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row)}

@@ -16,8 +16,16 @@ import pytest
 from billing_service.app import API_VERSION
 from billing_service.config import Settings
 
-from ..support import ROOT, configuration_variables
-from .manifests import compose, compose_environment, container_env, interpolate, load, secret_refs
+from ..support import ROOT
+from .manifests import (
+    compose,
+    compose_environment,
+    configuration_variables,
+    container_env,
+    interpolate,
+    load,
+    secret_refs,
+)
 
 
 def test_every_readme_setting_is_named_in_the_manifests(
