@@ -96,6 +96,12 @@ def test_network_policy_lets_in_only_callers_the_scraper_and_the_ingress_control
     assert ingress["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "ingress-nginx"
 
 
+def test_make_run_asks_for_sandbox_mode_unless_told_otherwise() -> None:
+    recipe = (ROOT / "Makefile").read_text().split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    (line,) = [line for line in recipe.splitlines() if "gunicorn" in line]
+    assert line.strip().startswith("BILLING_SANDBOX=$${BILLING_SANDBOX:-true} ")
+
+
 # --- docker-compose.yml ----------------------------------------------------------------------
 
 # Where compose's sandbox posts its notices: the service, at its token path.
