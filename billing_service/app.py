@@ -28,7 +28,7 @@ from .state.outbox import EmbeddedOutbox, Outbox, SharedOutbox
 logger = logging.getLogger(__name__)
 
 # The service's version: pyproject.toml's, the image's label and tag (Dockerfile,
-# deploy/kubernetes/deployment.yaml) say the same (tests/deploy/test_kubernetes.py).
+# deploy/kubernetes/deployment.yaml) say the same (tests/deploy/test_deployment_files.py).
 API_VERSION = "1.0.0"
 
 API_DESCRIPTION = """\
