@@ -39,6 +39,10 @@ RUN pip wheel --no-deps --wheel-dir /wheels . \
 # The same pinned base as the build stage, so the venv runs unchanged (same Python, same path).
 FROM python:3.11.17-slim-trixie AS runtime
 
+# The service's version: pyproject.toml's, the API's, and the tag deploy/kubernetes/ runs.
+LABEL org.opencontainers.image.title="billing-service" \
+      org.opencontainers.image.version="1.0.0"
+
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \

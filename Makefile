@@ -10,8 +10,10 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
 
+# Sandbox mode unless BILLING_SANDBOX says otherwise (set BILLING_SANDBOX=false with real
+# credentials): the service never falls back to the sandbox by itself.
 run: $(INSTALLED)
-	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+	BILLING_SANDBOX=$${BILLING_SANDBOX:-true} $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 test: lint browser
 	$(BIN)/pytest
@@ -41,9 +43,10 @@ browser:
 	fi
 
 # openapi.json is committed for callers' client generators; tests/test_openapi_file.py fails when
-# it is stale. The I'mport URL only keeps create_app from starting a sandbox: nothing is called.
+# it is stale. Sandbox mode, and an I'mport URL that only keeps create_app from starting a
+# sandbox: nothing is called.
 openapi: $(INSTALLED)
-	PYTHONUTF8=1 IAMPORT_API_URL=http://127.0.0.1:9 FLASK_APP=billing_service.app:create_app \
+	PYTHONUTF8=1 BILLING_SANDBOX=true IAMPORT_API_URL=http://127.0.0.1:9 FLASK_APP=billing_service.app:create_app \
 		$(BIN)/flask openapi write --format=json openapi.json
 
 # The benchmark of issue 5 (a report, not a test: it always exits 0). Both I'mport latencies by

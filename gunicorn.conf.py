@@ -1,4 +1,5 @@
-"""gunicorn settings; the I'mport sandbox is started here when no credentials are set."""
+"""gunicorn settings; the bundled I'mport sandbox is started here in sandbox mode
+(BILLING_SANDBOX=true) without an IAMPORT_API_URL."""
 
 import atexit
 import glob

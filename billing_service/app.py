@@ -15,10 +15,10 @@ from .api.blueprint import Api, swagger_ui_assets
 from .api.errors import register_error_handlers
 from .api.events import PaymentEvents
 from .api.fields import IdConverter, id_parameter_schema
-from .config import ConfigError, Settings
+from .config import CARD_FINGERPRINT_KEY_FILE, ConfigError, Settings
 from .events import EventConsumer
 from .gateway import IamportClient
-from .observability import instrumentation, request_ids
+from .observability import instrumentation, logs, request_ids
 from .observability.metrics import Metrics
 from .security import audit, card_testing
 from .state import EmbeddedStore, StateStore, StateUnavailable, open_store
@@ -26,6 +26,10 @@ from .state.keys import instance_key
 from .state.outbox import EmbeddedOutbox, Outbox, SharedOutbox
 
 logger = logging.getLogger(__name__)
+
+# The service's version: pyproject.toml's, the image's label and tag (Dockerfile,
+# deploy/kubernetes/deployment.yaml) say the same (tests/deploy/test_deployment_files.py).
+API_VERSION = "1.0.0"
 
 API_DESCRIPTION = """\
 Issues I'mport (PortOne V1) billing keys from card details sent by other internal services, and
@@ -35,6 +39,9 @@ look up and cancel its payments, delete it.
 Callers authenticate with `Authorization: Bearer <key>` (keys from `BILLING_API_KEYS`).
 Card data is sent in the request body only; it is never stored, logged or echoed, and responses
 carry only the masked card number. Every error has the same JSON shape with a stable `code`.
+
+An instance running against the I'mport sandbox (`BILLING_SANDBOX=true`) marks every answer with
+the header `X-Billing-Sandbox: true`: nothing it answers is a real payment.
 """
 
 
@@ -58,7 +65,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
         BILLING_CALLERS=settings.callers,
         BILLING_SETTINGS=settings,
         API_TITLE="Billing-key service",
-        API_VERSION="1.0.0",
+        API_VERSION=API_VERSION,
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
@@ -91,11 +98,13 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     app.extensions["state"] = store
     fingerprint_key = settings.card_fingerprint_key or _instance_key(settings)
     app.config["BILLING_CARD_FINGERPRINT_KEY"] = fingerprint_key
+    if settings.webhook_token is not None:
+        logs.redact(settings.webhook_token, "<token>")
     app.extensions["events"] = _events(app, settings, metrics)
 
     instrumentation.init_app(app, metrics)  # first: it times and logs the whole request
     request_ids.init_app(app)
-    headers.init_app(app)
+    headers.init_app(app, sandbox=settings.sandbox)
     guards.init_app(app)
     app.url_map.converters["id"] = IdConverter
     api = Api(app)
@@ -113,6 +122,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
         app,
         store,
         key=fingerprint_key,
+        previous_key=settings.card_fingerprint_key_previous,
         ttl=settings.idempotency_ttl,
         lease=settings.longest_request,
         endpoints=resources.MONEY_ENDPOINTS,
@@ -168,8 +178,10 @@ def _events(app: Flask, settings: Settings, metrics: Metrics) -> PaymentEvents:
 
 
 def _instance_key(settings: Settings) -> bytes:
+    """Sandbox mode's key, kept in the data directory (Settings require one from the
+    environment with real credentials)."""
     try:
-        return instance_key(settings.data_dir, "card-fingerprint.key")
+        return instance_key(settings.data_dir, CARD_FINGERPRINT_KEY_FILE)
     except StateUnavailable as exc:
         raise ConfigError(
             f"{exc} Set BILLING_CARD_FINGERPRINT_KEY or fix BILLING_DATA_DIR."
@@ -188,8 +200,8 @@ def _iamport_client(app: Flask, settings: Settings, metrics: Metrics) -> Iamport
         url = sandbox.url
     if settings.sandbox:
         logger.warning(
-            "SANDBOX MODE: no I'mport credentials set; using the I'mport sandbox at %s. "
-            "No real billing key will be issued.",
+            "SANDBOX MODE (BILLING_SANDBOX=true): using the I'mport sandbox at %s. "
+            "No real billing key will be issued; every answer carries X-Billing-Sandbox: true.",
             url,
         )
     return IamportClient(

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
+from .gateway.endpoint import check_api_url, proxy_for
+
 DEFAULT_API_URL = "https://api.iamport.kr"
 # The credentials of sandbox mode: the bundled sandbox's defaults (python -m billing_service.sandbox
 # and compose's sandbox container use them; tests/test_config.py checks that they agree). The
@@ -25,6 +27,10 @@ SCOPES = frozenset({"issue", "read", "charge", "cancel", "delete", "schedule"})
 # Where the embedded state store and the instance's generated keys live; it must survive a
 # restart (the image declares it a volume).
 DEFAULT_DATA_DIR = "var"
+# The card fingerprint key generated in the data directory (sandbox mode only), and how long a
+# key given in the environment must be.
+CARD_FINGERPRINT_KEY_FILE = "card-fingerprint.key"
+MIN_FINGERPRINT_KEY_LENGTH = 32
 REDIS_SCHEMES = ("redis://", "rediss://")
 # After each failed delivery of an event: Svix's schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
 # 10 h: over 24 h in all), the first attempt being immediate.
@@ -78,7 +84,7 @@ class Settings:
     iamport_proxy_url: str | None
     iamport_ca_bundle: str | None
     callers: tuple[Caller, ...]  # empty: no caller auth (sandbox mode only)
-    sandbox: bool
+    sandbox: bool  # BILLING_SANDBOX: the I'mport sandbox, never real I'mport
     # Where the service keeps what its workers (and replicas) share: sqlite:///<path> (one
     # instance) or redis://... (replicas); counters_in_memory: the deprecated memory:// (tests).
     state_url: str
@@ -87,8 +93,10 @@ class Settings:
     idempotency_ttl: float
     limits: dict[str, str]
     # Key of the HMAC that turns a card number (and an idempotent request) into a key; None:
-    # the instance's own, generated once in data_dir.
+    # the instance's own, generated once in data_dir (sandbox mode only).
     card_fingerprint_key: bytes | None = field(repr=False)
+    # The key before a rotation: idempotency records made with it are still found.
+    card_fingerprint_key_previous: bytes | None = field(default=None, repr=False)
     # The I'mport console channel calls use unless they name one (IAMPORT_CHANNEL_KEY).
     channel_key: str | None = None
     # Who may post I'mport's notices: addresses (None: anyone), the secret path segment, and
@@ -124,24 +132,25 @@ class Settings:
         """Read and check the environment; raise ConfigError saying what to fix."""
         key = env.get("IAMPORT_API_KEY", "").strip()
         secret = env.get("IAMPORT_API_SECRET", "").strip()
-        if bool(key) != bool(secret):
-            raise ConfigError(
-                "Set both IAMPORT_API_KEY and IAMPORT_API_SECRET (real I'mport), "
-                "or neither (bundled sandbox)."
-            )
-        sandbox = not key
+        sandbox = _sandbox_flag(env)
+        _check_mode(sandbox, key, secret)
         callers = _parse_callers(env.get("BILLING_API_KEYS", ""))
         if not sandbox and not callers:
             raise ConfigError(
                 "BILLING_API_KEYS is required with real I'mport credentials: "
                 "comma-separated caller:secret pairs."
             )
-        url = env.get("IAMPORT_API_URL", "").strip() or (None if sandbox else DEFAULT_API_URL)
-        if url is not None and not url.startswith(("https://", "http://")):
-            raise ConfigError("IAMPORT_API_URL must be an http:// or https:// URL.")
+        url, proxy_url = _iamport_endpoint(env, sandbox)
         data_dir = env.get("BILLING_DATA_DIR", "").strip() or DEFAULT_DATA_DIR
         state_url, in_memory, warnings = _state_url(env, data_dir)
-        fingerprint_key = env.get("BILLING_CARD_FINGERPRINT_KEY", "").strip()
+        fingerprint_key, previous_key = _fingerprint_keys(env)
+        if not sandbox and not fingerprint_key:
+            raise ConfigError(
+                "BILLING_CARD_FINGERPRINT_KEY (32+ characters, from a secret) is required with "
+                "real I'mport credentials: a key kept beside the data would let a copy of it "
+                "give card numbers back. An instance that ran before keeps its key by copying "
+                f"the value of BILLING_DATA_DIR/{CARD_FINGERPRINT_KEY_FILE} into the secret."
+            )
         if state_url.startswith(REDIS_SCHEMES) and not fingerprint_key:
             raise ConfigError(
                 "BILLING_CARD_FINGERPRINT_KEY is required with a redis:// BILLING_STATE_URL: "
@@ -153,8 +162,7 @@ class Settings:
             iamport_api_secret=secret or SANDBOX_API_SECRET,
             connect_timeout=_seconds(env, "IAMPORT_CONNECT_TIMEOUT", 3.0),
             read_timeout=_seconds(env, "IAMPORT_READ_TIMEOUT", 30.0),
-            # The bundled sandbox (no URL) runs on loopback: never through a proxy.
-            iamport_proxy_url=None if url is None else _proxy_for(url, env),
+            iamport_proxy_url=proxy_url,
             iamport_ca_bundle=(
                 env.get("REQUESTS_CA_BUNDLE", "").strip()
                 or env.get("CURL_CA_BUNDLE", "").strip()
@@ -168,6 +176,7 @@ class Settings:
             idempotency_ttl=_seconds(env, "BILLING_IDEMPOTENCY_TTL", 86400.0),
             limits={name: _limit(env, name, default) for name, default in DEFAULT_LIMITS.items()},
             card_fingerprint_key=fingerprint_key.encode() or None,
+            card_fingerprint_key_previous=previous_key.encode() or None,
             channel_key=env.get("IAMPORT_CHANNEL_KEY", "").strip() or None,
             webhook_allowed_ips=_addresses(env, "BILLING_WEBHOOK_ALLOWED_IPS") or None,
             webhook_token=_webhook_token(env),
@@ -180,6 +189,61 @@ class Settings:
             schedule_reconcile_after=_seconds(env, "BILLING_SCHEDULE_RECONCILE_AFTER", 600.0),
             warnings=warnings,
         )
+
+
+def _sandbox_flag(env: Mapping[str, str]) -> bool:
+    value = env.get("BILLING_SANDBOX", "").strip().lower()
+    if value not in _FLAG_VALUES:
+        raise ConfigError("BILLING_SANDBOX must be true (or 1) or false (or 0, or unset).")
+    return _FLAG_VALUES[value]
+
+
+_FLAG_VALUES = {"true": True, "1": True, "false": False, "0": False, "": False}
+
+
+def _check_mode(sandbox: bool, key: str, secret: str) -> None:
+    """Sandbox mode only when asked for, and never with real credentials (one or the other)."""
+    if sandbox and (key or secret):
+        raise ConfigError(
+            "BILLING_SANDBOX=true and I'mport credentials are both set: unset IAMPORT_API_KEY "
+            "and IAMPORT_API_SECRET to use the sandbox, or unset BILLING_SANDBOX to use I'mport."
+        )
+    if not sandbox and not (key and secret):
+        raise ConfigError(
+            "Set both IAMPORT_API_KEY and IAMPORT_API_SECRET (real I'mport), or neither and "
+            "BILLING_SANDBOX=true (the I'mport sandbox: nothing real is charged)."
+        )
+
+
+def _iamport_endpoint(env: Mapping[str, str], sandbox: bool) -> tuple[str | None, str | None]:
+    """IAMPORT_API_URL (None: start the bundled sandbox) and the proxy it is reached through."""
+    url = env.get("IAMPORT_API_URL", "").strip() or (None if sandbox else DEFAULT_API_URL)
+    if url is None:  # the bundled sandbox runs on loopback: never through a proxy
+        return None, None
+    try:
+        check_api_url(url, clear_text_allowed=sandbox)
+        return url, proxy_for(url, env)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _fingerprint_keys(env: Mapping[str, str]) -> tuple[str, str]:
+    """BILLING_CARD_FINGERPRINT_KEY and, during a rotation, the one before it."""
+    keys = []
+    for name in ("BILLING_CARD_FINGERPRINT_KEY", "BILLING_CARD_FINGERPRINT_KEY_PREVIOUS"):
+        value = env.get(name, "").strip()
+        if value and len(value) < MIN_FINGERPRINT_KEY_LENGTH:
+            raise ConfigError(
+                f"{name} must be at least {MIN_FINGERPRINT_KEY_LENGTH} characters "
+                "(e.g. openssl rand -hex 32)."
+            )
+        keys.append(value)
+    current, previous = keys
+    if previous and not current:
+        raise ConfigError(
+            "BILLING_CARD_FINGERPRINT_KEY_PREVIOUS is set without BILLING_CARD_FINGERPRINT_KEY."
+        )
+    return current, previous
 
 
 def _state_url(env: Mapping[str, str], data_dir: str) -> tuple[str, bool, tuple[str, ...]]:
@@ -318,28 +382,6 @@ def _limit(env: Mapping[str, str], name: str, default: str) -> str:
     except ValueError:
         raise ConfigError(f"{name} must be a rate limit such as 10/hour or 5/minute.") from None
     return value
-
-
-def _proxy_for(url: str, env: Mapping[str, str]) -> str | None:
-    """The proxy ``url`` is reached through, as ``<scheme>_proxy``/``all_proxy``/``no_proxy``
-    say (lower case first, as curl and requests read them)."""
-
-    def variable(name: str) -> str:
-        return (env.get(name) or env.get(name.upper()) or "").strip()
-
-    parts = urlsplit(url)
-    proxy = variable(f"{parts.scheme}_proxy") or variable("all_proxy")
-    if not proxy:
-        return None
-    if not proxy.startswith(("http://", "https://")):
-        # Not echoed: a proxy URL may hold a password.
-        raise ConfigError("The proxy for I'mport (*_proxy) must be an http:// or https:// URL.")
-    host = (parts.hostname or "").lower()
-    for entry in variable("no_proxy").lower().split(","):
-        domain = entry.strip().rsplit(":", 1)[0].lstrip(".")  # "*", a host, or a .domain
-        if domain == "*" or (domain and (host == domain or host.endswith("." + domain))):
-            return None
-    return proxy
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

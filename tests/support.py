@@ -29,6 +29,10 @@ from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
 ROOT = Path(__file__).resolve().parent.parent
 CALLER_KEY = "test-caller-key-checkout"
 OTHER_CALLER_KEY = "test-caller-key-ops"
+# Real-mode settings need a card fingerprint key from the environment (32+ characters).
+FINGERPRINT_KEY = "test-card-fingerprint-key-0123456789"
+# Sandbox mode (no I'mport credentials): only when asked for.
+SANDBOX_MODE = {"BILLING_SANDBOX": "true"}
 
 # Distinctive test cards (Luhn-valid): the log scans look for exactly these digits.
 CARD = "4242424242424242"
@@ -98,6 +102,7 @@ def service_env(sandbox_url: str, **overrides: str) -> dict[str, str]:
         "IAMPORT_API_SECRET": DEFAULT_API_SECRET,
         "BILLING_API_KEYS": f"checkout:{CALLER_KEY},ops:{OTHER_CALLER_KEY}",
         "IAMPORT_READ_TIMEOUT": "2",
+        "BILLING_CARD_FINGERPRINT_KEY": FINGERPRINT_KEY,
         # Each service its own state store: counters and records never leak between tests.
         "BILLING_DATA_DIR": tempfile.mkdtemp(prefix="billing-test-"),
         **overrides,

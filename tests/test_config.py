@@ -9,9 +9,14 @@ import pytest
 from billing_service import create_app
 from billing_service.config import DEFAULT_API_URL, SCOPES, ConfigError, Settings
 
-from .support import VALID_BODY
+from .support import CALLER_KEY, FINGERPRINT_KEY, SANDBOX_MODE, VALID_BODY, service_env
 
-REAL = {"IAMPORT_API_KEY": "key", "IAMPORT_API_SECRET": "secret", "BILLING_API_KEYS": "shop:s3cret"}
+REAL = {
+    "IAMPORT_API_KEY": "key",
+    "IAMPORT_API_SECRET": "secret",
+    "BILLING_API_KEYS": "shop:s3cret",
+    "BILLING_CARD_FINGERPRINT_KEY": FINGERPRINT_KEY,
+}
 
 
 def test_real_credentials_use_imports_url_and_default_timeouts():
@@ -27,7 +32,7 @@ def test_real_credentials_use_imports_url_and_default_timeouts():
 
 
 def test_no_credentials_is_sandbox_mode():
-    settings = Settings.from_env({})
+    settings = Settings.from_env(SANDBOX_MODE)
 
     assert settings.sandbox is True
     assert settings.iamport_api_url is None
@@ -48,7 +53,10 @@ def test_no_credentials_is_sandbox_mode():
         ({**REAL, "BILLING_API_KEYS": "shop:sha256=abc"}, "64 hex digits"),
         ({**REAL, "BILLING_RATELIMIT_STORAGE": "mongodb://x"}, "BILLING_RATELIMIT_STORAGE"),
         ({**REAL, "BILLING_STATE_URL": "mongodb://x"}, "BILLING_STATE_URL"),
-        ({**REAL, "BILLING_STATE_URL": "redis://r:6379/0"}, "BILLING_CARD_FINGERPRINT_KEY"),
+        (
+            {**SANDBOX_MODE, "BILLING_STATE_URL": "redis://r:6379/0"},
+            "BILLING_CARD_FINGERPRINT_KEY is required with a redis://",
+        ),
         ({**REAL, "BILLING_API_KEYS": "shop:k:issue:owner=x"}, "prefix="),
         ({**REAL, "BILLING_LIMIT_ISSUE_PER_CARD": "often"}, "BILLING_LIMIT_ISSUE_PER_CARD"),
         ({**REAL, "BILLING_API_KEYS": "shop:a,shop:b"}, "twice"),
@@ -87,7 +95,7 @@ def test_several_callers_and_timeouts_are_read():
 
 
 def test_sandbox_mode_starts_the_bundled_sandbox_and_warns(caplog):
-    app = create_app({})
+    app = create_app(SANDBOX_MODE)
     try:
         resp = app.test_client().post("/subscriptions/issue-billing", json=VALID_BODY)
 
@@ -145,7 +153,8 @@ def test_imports_proxy_comes_from_the_usual_variables(env, proxy):
 
 
 def test_the_bundled_sandbox_is_never_reached_through_a_proxy():
-    assert Settings.from_env({"HTTP_PROXY": "http://proxy:3128"}).iamport_proxy_url is None
+    settings = Settings.from_env({**SANDBOX_MODE, "HTTP_PROXY": "http://proxy:3128"})
+    assert settings.iamport_proxy_url is None
 
 
 def test_a_malformed_proxy_refuses_to_start_without_echoing_it():
@@ -186,7 +195,7 @@ def test_the_deprecated_storage_variable_still_works_and_says_so():
         {
             **REAL,
             "BILLING_RATELIMIT_STORAGE": "redis://r:6379/1",
-            "BILLING_CARD_FINGERPRINT_KEY": "k",
+            "BILLING_CARD_FINGERPRINT_KEY": FINGERPRINT_KEY,
         }
     )
 
@@ -200,3 +209,123 @@ def test_the_event_retention_defaults_to_30_days_and_must_be_seconds():
 
     with pytest.raises(ConfigError, match="BILLING_EVENT_RETENTION"):
         Settings.from_env({**REAL, "BILLING_EVENT_RETENTION": "forever"})
+
+
+# --- fail closed (issue 16) -------------------------------------------------------------------
+
+
+def test_without_credentials_or_sandbox_flag_the_service_refuses_to_start():
+    # A Secret left empty must not turn production into a fake processor, whatever else is set.
+    env = {
+        "IAMPORT_API_KEY": "",
+        "IAMPORT_API_SECRET": " ",
+        "BILLING_API_KEYS": "shop:s3cret",
+        "BILLING_EVENT_URLS": "https://orders.internal/billing-events",
+        "BILLING_EVENT_SECRET": "whsec_" + "A" * 32,
+    }
+    with pytest.raises(ConfigError) as refused:
+        create_app(env)
+
+    message = str(refused.value)
+    assert "IAMPORT_API_KEY" in message and "BILLING_SANDBOX=true" in message
+
+
+@pytest.mark.parametrize("value", ["true", "TRUE", "True", "1", " true "])
+def test_sandbox_mode_is_asked_for_with_true_or_1(value):
+    assert Settings.from_env({"BILLING_SANDBOX": value}).sandbox is True
+
+
+@pytest.mark.parametrize("value", ["false", "0", ""])
+def test_sandbox_mode_off_needs_credentials(value):
+    assert Settings.from_env({**REAL, "BILLING_SANDBOX": value}).sandbox is False
+    with pytest.raises(ConfigError, match="BILLING_SANDBOX=true"):
+        Settings.from_env({"BILLING_SANDBOX": value})
+
+
+def test_an_unclear_sandbox_flag_refuses_to_start():
+    with pytest.raises(ConfigError, match="BILLING_SANDBOX must be"):
+        Settings.from_env({**SANDBOX_MODE, "BILLING_SANDBOX": "yes"})
+
+
+def test_sandbox_mode_and_credentials_together_refuse_to_start():
+    with pytest.raises(ConfigError, match="one or the other|both set"):
+        Settings.from_env({**REAL, **SANDBOX_MODE})
+    with pytest.raises(ConfigError, match="both set"):
+        Settings.from_env({**SANDBOX_MODE, "IAMPORT_API_KEY": "key"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://api.iamport.kr", "http://10.0.0.7:9000", "http://sandbox:9000", "http://[::2]:80"],
+)
+def test_real_credentials_never_travel_in_clear_text(url):
+    with pytest.raises(ConfigError, match="https://"):
+        Settings.from_env({**REAL, "IAMPORT_API_URL": url})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9000",
+        "http://127.3.2.1:9000",
+        "http://[::1]:9000",
+        "http://localhost:9000",
+        "https://api.iamport.kr",
+        "https://iamport.internal:8443",
+    ],
+)
+def test_http_is_accepted_for_a_loopback_host(url):
+    assert Settings.from_env({**REAL, "IAMPORT_API_URL": url}).iamport_api_url == url
+
+
+def test_the_sandbox_may_be_reached_over_http_anywhere():
+    # compose's sandbox container.
+    settings = Settings.from_env({**SANDBOX_MODE, "IAMPORT_API_URL": "http://sandbox:9000"})
+    assert settings.iamport_api_url == "http://sandbox:9000"
+
+
+def test_real_credentials_need_a_fingerprint_key_from_the_environment():
+    env = {k: v for k, v in REAL.items() if k != "BILLING_CARD_FINGERPRINT_KEY"}
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env(env)
+
+    message = str(refused.value)
+    assert "BILLING_CARD_FINGERPRINT_KEY" in message
+    assert "card-fingerprint.key" in message  # how to keep an existing instance's key
+
+
+@pytest.mark.parametrize(
+    "name", ["BILLING_CARD_FINGERPRINT_KEY", "BILLING_CARD_FINGERPRINT_KEY_PREVIOUS"]
+)
+def test_a_short_fingerprint_key_refuses_to_start(name):
+    with pytest.raises(ConfigError, match=f"{name} must be at least 32 characters"):
+        Settings.from_env({**REAL, name: "x" * 31})
+
+
+def test_a_previous_fingerprint_key_alone_refuses_to_start():
+    with pytest.raises(ConfigError, match="without BILLING_CARD_FINGERPRINT_KEY"):
+        Settings.from_env({**SANDBOX_MODE, "BILLING_CARD_FINGERPRINT_KEY_PREVIOUS": "p" * 32})
+
+
+def test_with_real_credentials_no_key_is_written_to_disk(tmp_path, sandbox):
+    env = service_env(sandbox.url, BILLING_DATA_DIR=str(tmp_path))
+    client = create_app(env).test_client()
+    resp = client.post(
+        "/subscriptions/issue-billing",
+        json=VALID_BODY,
+        headers={"Authorization": f"Bearer {CALLER_KEY}"},
+    )
+
+    assert resp.status_code == 200
+    assert not (tmp_path / "card-fingerprint.key").exists()
+    assert FINGERPRINT_KEY not in b"".join(p.read_bytes() for p in tmp_path.iterdir()).decode(
+        "latin-1"
+    )
+
+
+def test_the_generated_key_file_is_a_sandbox_convenience(tmp_path):
+    app = create_app({**SANDBOX_MODE, "BILLING_DATA_DIR": str(tmp_path)})
+    try:
+        assert (tmp_path / "card-fingerprint.key").exists()
+    finally:
+        app.extensions["sandbox"].shutdown()

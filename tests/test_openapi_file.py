@@ -11,7 +11,7 @@ from .support import ROOT
 
 OPENAPI_FILE = ROOT / "openapi.json"
 # What `make openapi` runs with: an I'mport URL, so that no sandbox is started (nothing is called).
-WRITE_ENV = {"IAMPORT_API_URL": "http://127.0.0.1:9"}
+WRITE_ENV = {"IAMPORT_API_URL": "http://127.0.0.1:9", "BILLING_SANDBOX": "true"}
 
 
 def _written(tmp_path) -> str:

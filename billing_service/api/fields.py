@@ -157,3 +157,46 @@ def luhn_valid(digits: str) -> bool:
         n = int(char) * (2 if i % 2 else 1)
         total += n - 9 if n > 9 else n
     return total % 10 == 0
+
+
+def is_card_number(digits: str) -> bool:
+    """Whether ``digits`` could be a card number: 13-19 digits, a card network's prefix, and a
+    valid check digit."""
+    return 13 <= len(digits) <= 19 and _network_prefix(digits) and luhn_valid(digits)
+
+
+def _network_prefix(digits: str) -> bool:
+    # Visa 4; Mastercard 51-55 and 2221-2720; American Express 34, 37; JCB 3528-3589; Diners
+    # 300-305, 36, 38; Discover, UnionPay and others 6; Korean domestic cards 9.
+    two, four = int(digits[:2]), int(digits[:4])
+    return (
+        digits[0] in "469"
+        or 51 <= two <= 55
+        or 2221 <= four <= 2720
+        or two in (34, 36, 37, 38)
+        or 3528 <= four <= 3589
+        or 300 <= int(digits[:3]) <= 305
+    )
+
+
+# A maximal run of digits, spaces and dashes between them ignored: how card numbers get written.
+DIGIT_RUN = re.compile(r"[0-9](?:[ -]*[0-9])*")
+
+
+def holds_card_number(text: str) -> bool:
+    """Whether a maximal run of digits in ``text`` is a card number (see is_card_number)."""
+    return any(is_card_number(card_digits(run)) for run in DIGIT_RUN.findall(text))
+
+
+def not_a_card_number(value: str) -> str:
+    """Validator of the ids a caller creates: a card number used as one would be stored and
+    logged with the key or payment it names (PCI DSS 3.3)."""
+    if holds_card_number(value):
+        raise ma.ValidationError(NOT_A_CARD_NUMBER)
+    return value
+
+
+NOT_A_CARD_NUMBER = (
+    "Must not hold a card number (13-19 digits, spaces and dashes ignored, with a card "
+    "network's prefix and a valid check digit)."
+)

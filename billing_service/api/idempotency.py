@@ -83,23 +83,30 @@ def init_app(
     ttl: float,
     lease: float,
     endpoints: tuple[str, ...],
+    previous_key: bytes | None = None,
 ) -> None:
-    """Make ``endpoints`` (registered and limited already) honour Idempotency-Key."""
+    """Make ``endpoints`` (registered and limited already) honour Idempotency-Key; records made
+    under ``previous_key`` (before a rotation) are still found."""
+    keys = (key,) if previous_key is None else (key, previous_key)
     for endpoint in endpoints:
         view = app.view_functions[endpoint]
-        app.view_functions[endpoint] = _idempotent(view, store, key, ttl, lease)
+        app.view_functions[endpoint] = _idempotent(view, store, keys, ttl, lease)
 
 
 def _idempotent(
-    view: Callable[..., Any], store: StateStore, key: bytes, ttl: float, lease: float
+    view: Callable[..., Any],
+    store: StateStore,
+    keys: tuple[bytes, ...],
+    ttl: float,
+    lease: float,
 ) -> Callable[..., Any]:
     @functools.wraps(view)
     def run(*args: Any, **kwargs: Any) -> Response:
         presented = _presented_key()
         if presented is None:
             return current_app.make_response(view(*args, **kwargs))
-        name = f"{g.get('caller', 'anonymous')}:{_hmac(key, presented.encode())}"
         try:
+            name, key = _record_name(store, presented, keys)
             claim = store.claim(name, _fingerprint(key), lease=lease, ttl=ttl)
         except StateUnavailable as exc:
             raise StateUnavailableError() from exc
@@ -121,6 +128,17 @@ def _idempotent(
         return response
 
     return run
+
+
+def _record_name(store: StateStore, presented: str, keys: tuple[bytes, ...]) -> tuple[str, bytes]:
+    """The record's name and the key it was made with: the current key's, unless only the
+    previous key's exists (a retry across a key rotation, for one BILLING_IDEMPOTENCY_TTL)."""
+    names = [(f"{g.get('caller', 'anonymous')}:{_hmac(k, presented.encode())}", k) for k in keys]
+    if len(names) > 1:
+        for name, key in names:
+            if store.has_record(name):
+                return name, key
+    return names[0]
 
 
 def _settle(attempt: Attempt, response: Response) -> None:

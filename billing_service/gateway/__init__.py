@@ -5,7 +5,8 @@
 - ``client``: the I'mport operations, each a short method over the transport;
 - ``token``: the access-token cache; ``models``: the values passed in and out;
 - ``parsing``: I'mport's answers read into models; ``exceptions``: the typed failures;
-- ``hooks``: what the host may plug in (the request id, a call observer).
+- ``hooks``: what the host may plug in (the request id, a call observer);
+- ``endpoint``: the rules of I'mport's URL and the proxy it is reached through (start-up).
 
 Imports nothing from Flask, werkzeug, flask-smorest, prometheus_client or the rest of the
 service (but ``billing_service.deadline``, the calls' deadline it shares with the event

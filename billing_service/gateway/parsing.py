@@ -123,13 +123,15 @@ def parse_schedules(data: Any) -> list[Schedule]:
 def mask_card_number(number: str | None) -> str | None:
     """Return I'mport's masked number as is, or mask it ourselves if it arrived in clear.
 
-    I'mport masks digits 7-12; a number with no mask at all would be a provider fault, and we
-    still must not pass it on.
+    I'mport masks digits 7-12, showing at most the first six and last four (what PCI DSS allows
+    to keep); a number with no mask at all, or showing more digits than those ten, would be a
+    provider fault, and we still must not pass it on: only its last four are shown.
     """
-    if number is None or "*" in number:
+    digits = "".join(c for c in number or "" if c.isdigit())
+    if number is None or ("*" in number and len(digits) <= 10):
         return number
-    digits = "".join(c for c in number if c.isdigit())
-    return "*" * (len(digits) - 4) + digits[-4:] if len(digits) > 4 else number
+    length = len(digits) + number.count("*")
+    return "*" * (length - 4) + digits[-4:] if len(digits) > 4 else number
 
 
 def _card_type(value: Any) -> str | None:

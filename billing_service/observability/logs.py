@@ -6,8 +6,9 @@ status...; an audit entry's fields as they are) and the ``request_id`` of the re
 served, when there is one. gunicorn.conf.py sets this up; outside gunicorn (tests, the Flask
 test client) the loggers keep Python's defaults.
 
-Card data never reaches a log: paths are logged without their query string and with card-like
-digit runs masked, and no body is ever logged.
+Card data never reaches a log: paths are logged without their query string, no body is ever
+logged, and every line, whatever field a value came from, has its card-like digit runs masked and
+the secrets the app registered (the webhook token in a path) replaced before it is written.
 """
 
 from __future__ import annotations
@@ -21,17 +22,89 @@ from typing import Any, TextIO
 
 from gunicorn.glogging import Logger
 
+from ..api.fields import is_card_number
 from ..gateway import REQUEST_ID
 
 # The loggers whose records the service writes: its own, and flask-limiter's (Redis outages).
 APP_LOGGERS = ("billing_service", "flask-limiter")
 
-# 12 or more digits, possibly separated by single spaces or dashes (also when percent-encoded).
-_CARD_LIKE = re.compile(r"[0-9](?:(?:[ -]|%20)?[0-9]){11,}")
+# A maximal run of 13 or more digits, spaces, dashes or a percent-encoded space (a raw URL)
+# between them; the digits of a percent escape (%2D) start none.
+_LONG_DIGIT_RUN = re.compile(r"(?<!%)(?<!%[0-9A-Fa-f])[0-9](?:(?:[ -]|%20)*[0-9]){12,}")
+_RUN_SEPARATORS = re.compile(r"((?:[ -]|%20)+)")
+MASK = "[masked]"
+# What the lines never show, and what they show instead (see redact).
+_REDACTED: dict[str, str] = {}
+# Fields left as they are: the request id is plain by construction (request_ids.py).
+_UNSCRUBBED = frozenset({"request_id"})
 
 
 def mask_card_numbers(text: str) -> str:
-    return _CARD_LIKE.sub("[masked]", text)
+    """``text`` with the digits of each card number in it replaced by [masked].
+
+    In each run of digits (spaces and dashes between them), every stretch of whole groups whose
+    13-19 digits are a card number (api.fields.is_card_number) is masked: a run joined by dashes
+    when it is one (what the API refuses as an id: ids hold no spaces), groups of 4-6 digits
+    across spaces (as cards are written), and one written next to other numbers ("<card> 404",
+    "<card> <expiry>"); so is a group of more than 19 digits (it may hide one).
+    """
+    return _LONG_DIGIT_RUN.sub(_mask_run, text)
+
+
+def _mask_run(match: re.Match[str]) -> str:
+    parts = _RUN_SEPARATORS.split(match.group())
+    groups, separators = parts[::2], ["", *parts[1::2]]
+    masked = [len(group) > 19 for group in groups]
+    for start in range(len(groups)):
+        digits, spaced, longest = groups[start], False, len(groups[start])
+        for end in range(start, len(groups)):
+            if end > start:
+                digits += groups[end]
+                spaced = spaced or "-" not in separators[end] or " " in separators[end]
+                longest = max(longest, len(groups[end]))
+            if len(digits) > 19:
+                break
+            # Across spaces, only groups as cards are written in (4-6 digits): an id of 12
+            # digits and a status ("imps_410026135413 200") are not one number.
+            if (not spaced or longest <= 6) and is_card_number(digits):
+                masked[start : end + 1] = [True] * (end + 1 - start)
+    if not any(masked):
+        return match.group()
+    pieces = []
+    for i, group in enumerate(groups):
+        if not (masked[i] and i and masked[i - 1]):  # a stretch is masked once
+            pieces += [separators[i], MASK if masked[i] else group]
+    return "".join(pieces)
+
+
+def redact(secret: str, placeholder: str) -> None:
+    """Never write ``secret`` in a line: ``placeholder`` stands for it (the app factory
+    registers the webhook token this way, so paths show ``/webhooks/iamport/<token>``)."""
+    _REDACTED[secret] = placeholder
+
+
+def scrub(text: str) -> str:
+    """``text`` as a line may show it: secrets replaced, card numbers masked."""
+    for secret, placeholder in _REDACTED.items():
+        if secret in text:
+            text = text.replace(secret, placeholder)
+    return mask_card_numbers(text)
+
+
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if abs(value) < 10**12:  # too few digits for a card number
+            return value
+        text = repr(value)
+        scrubbed = scrub(text)
+        return value if scrubbed == text else scrubbed
+    if isinstance(value, dict):
+        return {key: _scrub_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub_value(item) for item in value]
+    return value
 
 
 _LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
@@ -46,25 +119,30 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "pid": record.process,
-            "message": record.getMessage(),
+            "message": scrub(record.getMessage()),
         }
         fields = getattr(record, "fields", None)
         if fields:
-            entry.update(fields)
+            for name, value in fields.items():
+                entry[name] = value if name in _UNSCRUBBED else _scrub_value(value)
         if "request_id" not in entry:
             request_id = REQUEST_ID.get()
             if request_id is not None:
                 entry["request_id"] = request_id
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = scrub(self.formatException(record.exc_info))
         if record.stack_info:
-            entry["stack"] = self.formatStack(record.stack_info)
+            entry["stack"] = scrub(self.formatStack(record.stack_info))
         # ensure_ascii=False: I'mport's Korean messages stay readable; json escapes control
         # characters, so nothing a caller sends can forge a line.
-        line = json.dumps(entry, ensure_ascii=False, default=str)
+        line = json.dumps(entry, ensure_ascii=False, default=_scrubbed_text)
         # json leaves NEL and the Unicode line and paragraph separators raw, and many line
         # readers (Python's splitlines among them) end a line there.
         return line.translate(_LINE_BREAKS)
+
+
+def _scrubbed_text(value: Any) -> str:
+    return scrub(str(value))
 
 
 def log_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:

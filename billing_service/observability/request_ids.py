@@ -15,7 +15,7 @@ from ..gateway import REQUEST_ID
 
 # Accept a caller's id only if it is short and plain, and holds no run of digits long enough to
 # be a card number, so it is safe to log and to echo.
-_REQUEST_ID = re.compile(r"(?!.*[0-9](?:[._:-]?[0-9]){11})[A-Za-z0-9._:-]{1,128}")
+_REQUEST_ID = re.compile(r"(?!.*[0-9](?:[._:-]*[0-9]){11})[A-Za-z0-9._:-]{1,128}")
 
 
 def init_app(app: Flask) -> None:

@@ -104,6 +104,10 @@ class EmbeddedStore:
                 self._put(db, key, record)
         return claim
 
+    def has_record(self, key: str) -> bool:
+        query = "SELECT 1 FROM idempotency WHERE key = ? AND expires_at > ?"
+        return self._read(query, key) is not None
+
     def save(self, key: str, record: IdempotencyRecord) -> None:
         with self._transaction(write=True) as db:
             self._put(db, key, record)

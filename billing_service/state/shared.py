@@ -112,6 +112,9 @@ class SharedStore:
         )
         return claim
 
+    def has_record(self, key: str) -> bool:
+        return bool(self._run(lambda r: r.exists(_PREFIX + "idempotency:" + key)))
+
     def save(self, key: str, record: IdempotencyRecord) -> None:
         name = _PREFIX + "idempotency:" + key
         self._run(lambda r: r.set(name, record.to_json(), pxat=int(record.expires_at * 1000)))

@@ -125,6 +125,9 @@ class StateStore(Protocol):
     def claim(self, key: str, fingerprint: str, *, lease: float, ttl: float) -> Claim:
         """Claim the idempotency record ``key`` for a request (see decide_claim)."""
 
+    def has_record(self, key: str) -> bool:
+        """Whether the idempotency record ``key`` exists (and has not expired)."""
+
     def save(self, key: str, record: IdempotencyRecord) -> None:
         """Write ``record`` (a checksum read, a final answer, an unknown outcome)."""
 

@@ -21,12 +21,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from billing_service.config import Settings
 from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
 from ..support import ROOT, LiveService, Sandbox, free_port, service_env
+from .manifests import compose, compose_environment, interpolate
 
 GUNICORN_CMD = ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
 SANDBOX_CMD = ["python", "-m", "billing_service.sandbox", "--host", "0.0.0.0", "--port", "9000"]
@@ -282,33 +282,6 @@ def test_dockerignore_keeps_what_the_image_needs_and_nothing_local() -> None:
 # --- docker-compose.yml ----------------------------------------------------------------------
 
 
-def _compose() -> dict:
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    assert isinstance(compose, dict) and isinstance(compose.get("services"), dict)
-    return compose
-
-
-def _interpolate(value: object, env: dict[str, str]) -> str:
-    """Compose's ${VAR}, ${VAR:-default} and ${VAR-default}, from ``env``."""
-
-    def substitute(match: re.Match[str]) -> str:
-        name, op, default = match[1], match[2], match[3] or ""
-        if op == ":-":
-            return env.get(name) or default
-        if op == "-":
-            return env.get(name, default)
-        return env.get(name, "")
-
-    return re.sub(r"\$\{(\w+)(?:(:?-)([^}]*))?\}", substitute, str(value))
-
-
-def _environment(service: dict, env: dict[str, str] | None = None) -> dict[str, str]:
-    raw = service.get("environment") or {}
-    if isinstance(raw, list):
-        raw = dict(item.partition("=")[::2] for item in raw)
-    return {name: _interpolate(value, env or {}) for name, value in raw.items()}
-
-
 def _seconds(duration: str) -> float:
     match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", str(duration))
     assert match and duration, f"unreadable duration {duration!r}"
@@ -317,7 +290,7 @@ def _seconds(duration: str) -> float:
 
 
 def test_compose_runs_the_service_and_the_sandbox_from_the_image() -> None:
-    services = _compose()["services"]
+    services = compose()["services"]
     billing, sandbox = services["billing"], services["sandbox"]
     for service in (billing, sandbox):
         build = service["build"]
@@ -326,19 +299,20 @@ def test_compose_runs_the_service_and_the_sandbox_from_the_image() -> None:
         assert posixpath.normpath(build.get("context", ".")) == "."
         assert build.get("dockerfile", "Dockerfile") == "Dockerfile"
     assert billing.get("image") == sandbox.get("image")
-    assert sandbox["command"] == SANDBOX_CMD
+    assert sandbox["command"][: len(SANDBOX_CMD)] == SANDBOX_CMD
     assert "command" not in billing and "entrypoint" not in billing  # the image's gunicorn CMD
 
     assert re.fullmatch(
         r"\$\{BILLING_API_KEYS:-[^}]+\}", str(billing["environment"]["BILLING_API_KEYS"])
     ), "BILLING_API_KEYS must be a ${BILLING_API_KEYS:-placeholder}"
 
-    env = _environment(billing)
+    env = compose_environment(billing)
     assert env["IAMPORT_API_URL"] == "http://sandbox:9000"
-    # Sandbox credentials: none given (sandbox mode uses the sandbox's defaults) or those.
-    assert env.get("IAMPORT_API_KEY", DEFAULT_API_KEY) == DEFAULT_API_KEY
-    assert env.get("IAMPORT_API_SECRET", DEFAULT_API_SECRET) == DEFAULT_API_SECRET
+    # Sandbox mode, asked for, with no credentials: the service uses the sandbox's defaults.
+    assert env["BILLING_SANDBOX"] == "true"
+    assert not env.get("IAMPORT_API_KEY") and not env.get("IAMPORT_API_SECRET")
     settings = Settings.from_env(env)  # the service would start with these
+    assert settings.sandbox
     assert settings.iamport_api_url == "http://sandbox:9000"
     assert (settings.iamport_api_key, settings.iamport_api_secret) == (
         DEFAULT_API_KEY,
@@ -346,18 +320,18 @@ def test_compose_runs_the_service_and_the_sandbox_from_the_image() -> None:
     )
     assert settings.callers, "the placeholder BILLING_API_KEYS must define a caller"
 
-    ports = [_interpolate(p, {}) for p in billing["ports"]]
+    ports = [interpolate(p, {}) for p in billing["ports"]]
     assert any(str(p).rsplit(":", 1)[-1] == "8000" for p in ports), ports
     depends = billing["depends_on"]
     assert depends["sandbox"]["condition"] == "service_healthy"
 
 
 def test_compose_shares_state_through_a_persistent_redis_when_it_runs_one() -> None:
-    compose = _compose()
-    services = compose["services"]
+    parsed = compose()
+    services = parsed["services"]
     if "redis" not in services:
         pytest.skip("no redis service")
-    env = _environment(services["billing"])
+    env = compose_environment(services["billing"])
     assert env["BILLING_STATE_URL"] == "redis://redis:6379/0"
     # Idempotency records and pending charges must survive a restart of Redis.
     command = services["redis"]["command"]
@@ -366,13 +340,13 @@ def test_compose_shares_state_through_a_persistent_redis_when_it_runs_one() -> N
     # The service's data directory (embedded store, generated keys) is a volume too.
     assert env["BILLING_DATA_DIR"] == "/data"
     assert any(str(v).endswith(":/data") for v in services["billing"]["volumes"])
-    assert set(compose["volumes"]) >= {"billing-data", "redis-data"}
+    assert set(parsed["volumes"]) >= {"billing-data", "redis-data"}
     assert env.get("BILLING_CARD_FINGERPRINT_KEY"), "replicas need one card fingerprint key"
     assert services["billing"]["depends_on"]["redis"]["condition"] == "service_healthy"
 
 
 def test_compose_healthchecks_and_stop_grace_period() -> None:
-    services = _compose()["services"]
+    services = compose()["services"]
     for name, service in services.items():
         test = service.get("healthcheck", {}).get("test")
         assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name} has no healthcheck"
@@ -384,7 +358,7 @@ def test_compose_healthchecks_and_stop_grace_period() -> None:
     ]
     assert "9000" in " ".join(services["sandbox"]["healthcheck"]["test"])
     # docker stop must wait longer than gunicorn lets requests in flight finish.
-    env = {**_environment(services["billing"]), "PATH": os.environ.get("PATH", "")}
+    env = {**compose_environment(services["billing"]), "PATH": os.environ.get("PATH", "")}
     result = subprocess.run(
         [
             sys.executable,
@@ -429,7 +403,7 @@ def test_image_healthcheck_passes_on_a_live_service_and_fails_without_one(
 
 def test_sandbox_healthcheck_passes_on_a_running_sandbox(sandbox: Sandbox) -> None:
     port = sandbox.url.rsplit(":", 1)[-1]
-    test = _compose()["services"]["sandbox"]["healthcheck"]["test"]
+    test = compose()["services"]["sandbox"]["healthcheck"]["test"]
     assert test[0] == "CMD"
     command = [arg.replace("9000", port) for arg in test[1:]]
     assert _run_check(command) == 0

@@ -17,98 +17,40 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-import yaml
-
 from ..support import ROOT
+from .manifests import (
+    K8S,
+    OPTIONAL_SECRET_KEYS,
+    SECRET_KEYS,
+    container_env,
+    load,
+    manifests,
+    secret_refs,
+)
 
-K8S = ROOT / "deploy" / "kubernetes"
 BIN = Path(sys.executable).parent
 # Those of the Makefile's lint target.
 KUBERNETES_VERSIONS = ("1.33", "1.37")
 IMAGE_UID = 10001
-# What the Secret must hold: the credentials, the callers, the fingerprint key, the Redis URL.
-SECRET_KEYS = {
-    "IAMPORT_API_KEY",
-    "IAMPORT_API_SECRET",
-    "BILLING_API_KEYS",
-    "BILLING_CARD_FINGERPRINT_KEY",
-    "BILLING_STATE_URL",
-}
-
-
-def _load(name: str) -> dict[str, Any]:
-    documents = [doc for doc in yaml.safe_load_all((K8S / name).read_text()) if doc]
-    assert len(documents) == 1, f"{name}: one object per file"
-    return documents[0]
-
-
-def _manifests() -> list[Path]:
-    """What `make lint` validates: every file but kustomization.yaml."""
-    return sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
-
-
-@pytest.fixture(scope="module")
-def deployment() -> dict[str, Any]:
-    return _load("deployment.yaml")
-
-
-@pytest.fixture(scope="module")
-def pod(deployment: dict[str, Any]) -> dict[str, Any]:
-    return deployment["spec"]["template"]["spec"]
-
-
-@pytest.fixture(scope="module")
-def container(pod: dict[str, Any]) -> dict[str, Any]:
-    (container,) = pod["containers"]
-    return container
-
-
-@pytest.fixture(scope="module")
-def configmap() -> dict[str, Any]:
-    return _load("configmap.yaml")
-
-
-@pytest.fixture(scope="module")
-def secret() -> dict[str, Any]:
-    return _load("secret.example.yaml")
-
-
-def _env(container: dict[str, Any], configmap: dict[str, Any]) -> dict[str, str | None]:
-    """The container's environment: the ConfigMap's, then its own `env` (which wins); values
-    from the Secret as None."""
-    refs = [source["configMapRef"]["name"] for source in container.get("envFrom", [])]
-    assert refs == [configmap["metadata"]["name"]], "envFrom: the ConfigMap, and only it"
-    env: dict[str, str | None] = dict(configmap["data"])
-    for var in container.get("env", []):
-        env[var["name"]] = var["value"] if "value" in var else None
-    return env
-
-
-def _secret_refs(container: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    return {
-        var["name"]: (ref["name"], ref["key"])
-        for var in container.get("env", [])
-        if (ref := var.get("valueFrom", {}).get("secretKeyRef"))
-    }
 
 
 # --- kubernetes-validate ---------------------------------------------------------------------
 
 
 def test_kubernetes_validate_passes_every_manifest() -> None:
-    manifests = _manifests()
-    assert {p.name for p in manifests} >= {
+    files = manifests()
+    assert {p.name for p in files} >= {
         "deployment.yaml",
         "service.yaml",
         "pdb.yaml",
         "hpa.yaml",
         "configmap.yaml",
         "secret.example.yaml",
+        "networkpolicy.yaml",
     }
     versions = [arg for v in KUBERNETES_VERSIONS for arg in ("--kubernetes-version", v)]
     result = subprocess.run(
-        [str(BIN / "kubernetes-validate"), "--strict", *versions, *map(str, manifests)],
+        [str(BIN / "kubernetes-validate"), "--strict", *versions, *map(str, files)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -121,7 +63,7 @@ def test_kubernetes_validate_passes_every_manifest() -> None:
     passed = re.findall(
         r"^INFO (\S+) passed for resource \S+ against version (\S+)$", result.stdout, re.M
     )
-    assert sorted(passed) == sorted((str(p), v) for p in manifests for v in KUBERNETES_VERSIONS), (
+    assert sorted(passed) == sorted((str(p), v) for p in files for v in KUBERNETES_VERSIONS), (
         result.stdout
     )
 
@@ -135,14 +77,14 @@ def test_the_makefile_validates_the_same_versions_strictly() -> None:
 
 
 def test_kustomization_lists_every_manifest_but_the_secret_example() -> None:
-    kustomization = _load("kustomization.yaml")
+    kustomization = load("kustomization.yaml")
     assert "namespace" not in kustomization, "namespace-agnostic"
     # Applying the example would replace the real Secret with blanks.
     assert sorted(kustomization["resources"]) == sorted(
-        p.name for p in _manifests() if p.name != "secret.example.yaml"
+        p.name for p in manifests() if p.name != "secret.example.yaml"
     )
-    for path in _manifests():
-        assert "namespace" not in _load(path.name)["metadata"], f"{path.name}: no namespace"
+    for path in manifests():
+        assert "namespace" not in load(path.name)["metadata"], f"{path.name}: no namespace"
 
 
 # --- the Deployment --------------------------------------------------------------------------
@@ -176,7 +118,7 @@ def test_runs_as_the_images_non_root_user_read_only(
 def test_volumes_are_mounted_where_their_variables_point(
     pod: dict[str, Any], container: dict[str, Any], configmap: dict[str, Any]
 ) -> None:
-    env = _env(container, configmap)
+    env = container_env(container, configmap)
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
     mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
     for variable, path, medium in [
@@ -210,12 +152,16 @@ def test_stop_grace_period_exceeds_gunicorns_graceful_timeout(
 ) -> None:
     # gunicorn.conf.py read with the pod's settings; Secret values made up but well-formed, so
     # the service's own Settings compute graceful_timeout rather than the fallback.
-    env = {name: value for name, value in _env(container, configmap).items() if value is not None}
+    env = {
+        name: value
+        for name, value in container_env(container, configmap).items()
+        if value is not None
+    }
     env.update(
         IAMPORT_API_KEY="k8s-test-key",
         IAMPORT_API_SECRET="k8s-test-secret",
         BILLING_API_KEYS="checkout:k8s-test-caller-secret",
-        BILLING_CARD_FINGERPRINT_KEY="k8s-test-fingerprint-key",
+        BILLING_CARD_FINGERPRINT_KEY="k8s-test-fingerprint-key-0123456789",
         BILLING_STATE_URL="redis://redis:6379/0",
         PATH=os.environ.get("PATH", ""),
     )
@@ -241,14 +187,20 @@ def test_stop_grace_period_exceeds_gunicorns_graceful_timeout(
 def test_secrets_come_from_the_secret_by_key(
     container: dict[str, Any], secret: dict[str, Any]
 ) -> None:
-    refs = _secret_refs(container)
-    assert set(refs) == SECRET_KEYS
+    refs = secret_refs(container)
+    assert set(refs) == SECRET_KEYS | OPTIONAL_SECRET_KEYS
     for name, (secret_name, key) in refs.items():
         assert secret_name == secret["metadata"]["name"] == "billing-service-secrets"
         assert key == name
+    optional = {
+        var["name"]
+        for var in container["env"]
+        if var.get("valueFrom", {}).get("secretKeyRef", {}).get("optional")
+    }
+    assert optional == OPTIONAL_SECRET_KEYS
     # And no secret sits in plain text in the Deployment.
     plain = {var["name"] for var in container.get("env", []) if "value" in var}
-    assert not plain & SECRET_KEYS
+    assert not plain & (SECRET_KEYS | OPTIONAL_SECRET_KEYS)
 
 
 def test_configmap_holds_the_non_secret_settings(configmap: dict[str, Any]) -> None:
@@ -262,13 +214,16 @@ def test_configmap_holds_the_non_secret_settings(configmap: dict[str, Any]) -> N
         "PROMETHEUS_MULTIPROC_DIR": "/tmp/metrics",
     }.items() <= data.items()
     assert all(isinstance(value, str) for value in data.values())
-    assert not set(data) & SECRET_KEYS
+    assert not set(data) & (SECRET_KEYS | OPTIONAL_SECRET_KEYS)
+    # Real I'mport, over TLS: an empty Secret must stop the pods, never start a sandbox.
+    assert data["BILLING_SANDBOX"] == "false"
+    assert data["IAMPORT_API_URL"].startswith("https://")
 
 
 def test_secret_example_is_blank(secret: dict[str, Any]) -> None:
     assert secret["kind"] == "Secret"
     assert "data" not in secret, "placeholders in stringData only"
-    assert set(secret["stringData"]) == SECRET_KEYS
+    assert set(secret["stringData"]) == SECRET_KEYS | OPTIONAL_SECRET_KEYS
     assert all(value == "" for value in secret["stringData"].values())
     assert "EXAMPLE" in (K8S / "secret.example.yaml").read_text()
 
@@ -278,7 +233,7 @@ def test_every_variable_is_documented_in_the_readme(
 ) -> None:
     readme = (ROOT / "README.md").read_text()
     configuration = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
-    names = set(_env(container, configmap)) | set(_secret_refs(container))
+    names = set(container_env(container, configmap)) | set(secret_refs(container))
     undocumented = sorted(name for name in names if f"`{name}`" not in configuration)
     assert not undocumented, f"not in README's Configuration table: {undocumented}"
 
@@ -300,7 +255,7 @@ def test_replicas_spread_across_nodes(deployment: dict[str, Any], pod: dict[str,
 
 
 def test_service_selects_the_pods(deployment: dict[str, Any], container: dict[str, Any]) -> None:
-    service = _load("service.yaml")
+    service = load("service.yaml")
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
     assert service["spec"]["selector"] and service["spec"]["selector"].items() <= labels.items()
@@ -312,7 +267,7 @@ def test_service_selects_the_pods(deployment: dict[str, Any], container: dict[st
 
 
 def test_pdb_covers_the_pods(deployment: dict[str, Any]) -> None:
-    pdb = _load("pdb.yaml")
+    pdb = load("pdb.yaml")
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert pdb["spec"]["minAvailable"] == 1
     selector = pdb["spec"]["selector"]["matchLabels"]
@@ -320,7 +275,7 @@ def test_pdb_covers_the_pods(deployment: dict[str, Any]) -> None:
 
 
 def test_hpa_scales_the_deployment(deployment: dict[str, Any]) -> None:
-    hpa = _load("hpa.yaml")
+    hpa = load("hpa.yaml")
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"] == {
         "apiVersion": deployment["apiVersion"],

@@ -10,19 +10,23 @@ import json
 
 import requests
 
+from ..sandbox import helpers
 from ..support import (
     CALLER_KEY,
     CARD,
     REJECTED_CARD,
+    SANDBOX_MODE,
     TOKEN_ROUTE,
     VALID_BODY,
     LiveService,
     card_numbers_in,
     known_cards_in,
+    service_env,
 )
 
 URL = "/subscriptions/issue-billing"
 SECRET_MARKERS = ("imp_sandbox_secret", CALLER_KEY)
+JSON = {"Content-Type": "application/json"}
 
 
 def card_data_in(text: str) -> list[str]:
@@ -32,8 +36,9 @@ def card_data_in(text: str) -> list[str]:
 
 
 def test_make_run_mode_serves_the_seed_form_offline(tmp_path):
-    # No credentials at all: gunicorn.conf.py starts the bundled sandbox, as `make run` does.
-    service = LiveService({})
+    # Sandbox mode, no credentials: gunicorn.conf.py starts the bundled sandbox, as `make run`
+    # does.
+    service = LiveService(SANDBOX_MODE)
     try:
         resp = requests.post(f"{service.url}{URL}", data=VALID_BODY, timeout=10)
 
@@ -140,3 +145,40 @@ def test_the_log_scan_finds_card_data_in_any_format():
     assert card_data_in("pan=4242 4242 4242 4242") != []
     assert card_data_in('{"n": "5555555555554444"}') != []
     assert card_data_in("request_id=0f8918954405811a uid=imps_123456789012") == []
+
+
+def test_the_webhook_token_and_card_like_ids_reach_no_log_and_no_metric(sandbox):
+    token = "live-webhook-token-3f9a1c7e"
+    auth = {"Authorization": f"Bearer {CALLER_KEY}"}
+    # A key whose customer_uid is a card number, made before such ids were refused.
+    http = requests.Session()
+    helpers.issue(http, sandbox, CARD, helpers.token(http, sandbox))
+    service = LiveService(service_env(sandbox.url, BILLING_WEBHOOK_TOKEN=token))
+    try:
+        notices = f"{service.url}/webhooks/iamport/{token}"
+        notice = {"imp_uid": "imps_000000000001", "merchant_uid": "order-x", "status": "paid"}
+        statuses = [
+            requests.post(notices, json=notice, timeout=10).status_code,
+            requests.post(notices, data="{", timeout=10, headers=JSON).status_code,
+            requests.post(f"{notices}/more", json=notice, timeout=10).status_code,
+        ]
+        key_url = f"{service.url}/subscriptions/billing-keys/{CARD}"
+        statuses.append(requests.get(key_url, headers=auth, timeout=10).status_code)
+        statuses.append(requests.delete(key_url, headers=auth, timeout=10).status_code)
+        metrics = requests.get(f"{service.url}/metrics", timeout=10).text
+        service.wait_for('"DELETE /subscriptions/billing-keys/[masked] 200"')
+    finally:
+        service.stop()
+
+    assert statuses == [200, 400, 404, 200, 200]
+    log = service.log()
+    assert token not in log and token not in metrics
+    assert "/webhooks/iamport/{token}" in metrics  # the route template, never the path
+    paths = {e["path"] for e in service.request_entries() if "webhooks" in e["path"]}
+    assert paths == {"/webhooks/iamport/<token>", "/webhooks/iamport/<token>/more"}
+    audited = [e for e in service.entries() if e["logger"] == "billing_service.audit"]
+    assert [e.get("customer_uid") for e in audited if e["action"] in ("lookup", "delete")] == [
+        "[masked]",
+        "[masked]",
+    ]
+    assert known_cards_in(log) == [] and card_numbers_in(log) == []

@@ -11,7 +11,16 @@ import time
 import pytest
 import requests
 
-from ..support import CALLER_KEY, ROOT, VALID_BODY, InFlight, LiveService, Sandbox, service_env
+from ..support import (
+    CALLER_KEY,
+    ROOT,
+    SANDBOX_MODE,
+    VALID_BODY,
+    InFlight,
+    LiveService,
+    Sandbox,
+    service_env,
+)
 
 AUTH = {"Authorization": f"Bearer {CALLER_KEY}"}
 ISSUE_ROUTE = "POST /subscribe/customers/{customer_uid}"
@@ -21,12 +30,13 @@ READ_TIMEOUT = 5.0  # above the latency: the calls succeed, slowly
 
 
 def graceful_timeout(**env: str) -> int:
-    """gunicorn.conf.py's graceful_timeout for ``env``, read in a child (it sets up logging)."""
+    """gunicorn.conf.py's graceful_timeout for ``env`` (in sandbox mode, so that settings without
+    credentials parse), read in a child (it sets up logging)."""
     code = "import runpy; print(runpy.run_path('gunicorn.conf.py')['graceful_timeout'])"
     out = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", **env},
+        env={"PATH": "/usr/bin:/bin", **SANDBOX_MODE, **env},
         capture_output=True,
         text=True,
         check=True,

@@ -30,7 +30,7 @@ AUTH = {"Authorization": f"Bearer {CALLER_KEY}"}
 AGAIN = "POST /subscribe/payments/again"
 CANCEL = "POST /payments/cancel"
 ISSUE_ROUTE = "POST /subscribe/customers/{customer_uid}"
-FINGERPRINT = {"BILLING_CARD_FINGERPRINT_KEY": "e2e-shared-fingerprint-key"}
+FINGERPRINT = {"BILLING_CARD_FINGERPRINT_KEY": "e2e-shared-fingerprint-key-0123456789"}
 
 
 REJECTED = {**VALID_BODY, "card_number": REJECTED_CARD}

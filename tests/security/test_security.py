@@ -81,7 +81,9 @@ def test_a_hashed_secret_authenticates_with_the_plain_secret(scoped):
 
 def limited_app(sandbox_url: str, **limits: str):
     # Replicas sharing Redis need one card fingerprint key (required with redis://).
-    env = service_env(sandbox_url, BILLING_CARD_FINGERPRINT_KEY="test-card-fingerprint", **limits)
+    env = service_env(
+        sandbox_url, BILLING_CARD_FINGERPRINT_KEY="test-card-fingerprint-key-for-limits", **limits
+    )
     client = create_app(env).test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = "Bearer test-caller-key-checkout"
     return client

@@ -19,6 +19,7 @@ from ...api.fields import (
     constant,
     email,
     luhn_valid,
+    not_a_card_number,
 )
 from ...gateway import CardDetails
 
@@ -148,9 +149,10 @@ class IssueBillingKeySchema(RequestSchema):
     )
     customer_uid = ma.fields.String(
         required=True,
-        validate=[validate.Length(1, 80), UID],
+        validate=[validate.Length(1, 80), UID, not_a_card_number],
         metadata={
-            "description": "Your id for this customer and card; the key is stored under it.",
+            "description": "Your id for this customer and card; the key is stored under it. "
+            "A card number is refused (422).",
             "example": "gildong_0001_1234",
         },
     )

@@ -7,7 +7,16 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from ...api.fields import UID, Pattern, RequestSchema, Text, WholeNumber, constant, email
+from ...api.fields import (
+    UID,
+    Pattern,
+    RequestSchema,
+    Text,
+    WholeNumber,
+    constant,
+    email,
+    not_a_card_number,
+)
 from ...api.schemas import PaymentSchema
 from ...gateway import Charge
 
@@ -28,10 +37,10 @@ class OrderSchema(RequestSchema):
 
     merchant_uid = ma.fields.String(
         required=True,
-        validate=[validate.Length(1, 40), UID],
+        validate=[validate.Length(1, 40), UID, not_a_card_number],
         metadata={
             "description": "Your order id, unique per payment. Retrying with the same "
-            "merchant_uid never charges twice.",
+            "merchant_uid never charges twice. A card number is refused (422).",
             "example": "order_20261127_0001",
         },
     )
@@ -97,7 +106,7 @@ class ChargeSchema(OrderSchema):
 
     customer_uid = ma.fields.String(
         required=True,
-        validate=[validate.Length(1, 80), UID],
+        validate=[validate.Length(1, 80), UID, not_a_card_number],
         metadata={"description": "The billing key to charge.", "example": "gildong_0001_1234"},
     )
     notice_url = ma.fields.String(

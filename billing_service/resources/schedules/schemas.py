@@ -8,7 +8,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from ...api.fields import UID, QuerySchema, RequestSchema, Text, constant
+from ...api.fields import UID, QuerySchema, RequestSchema, Text, constant, not_a_card_number
 from ...gateway import SCHEDULE_HORIZON, SCHEDULE_WINDOW, ScheduledCharge
 from ..payments.schemas import CHANNEL_KEY, OrderSchema, order_fields
 
@@ -45,7 +45,7 @@ class ScheduleRequestSchema(RequestSchema):
 
     customer_uid = ma.fields.String(
         required=True,
-        validate=[validate.Length(1, 80), UID],
+        validate=[validate.Length(1, 80), UID, not_a_card_number],
         metadata={"description": "The billing key to charge.", "example": "gildong_0001_1234"},
     )
     schedules = ma.fields.List(
