@@ -262,15 +262,20 @@ class PaymentCancellation(MethodView):
         *CALLER_ERRORS,
         "payment_not_found",
         "nothing_to_cancel",
+        "cancel_refused",
         *BODY_ERRORS,
         *IDEMPOTENCY_ERRORS,
         *GATEWAY_ERRORS,
         examples={
+            "cancel_refused": {
+                "message": "부분취소가 불가능한 거래입니다.",
+                "gateway_code": -1,
+            },
             "gateway_timeout": {
                 "message": "The cancel was sent but its outcome is unknown; retry with the same "
                 "Idempotency-Key (a retry cannot refund twice).",
                 "retryable": True,
-            }
+            },
         },
     )
     @blp.long_request_line
@@ -282,7 +287,11 @@ class PaymentCancellation(MethodView):
         concurrent cancel cannot make it cancel more than is left. Without `amount`, cancels all
         that is left; a partly cancelled payment stays `paid` with a higher `cancel_amount`.
         A cancel whose answer was lost is looked up in the payment's `cancel_history`, never
-        sent again (`reconciled: true`, or 504 `retryable`). Retry-safe only with an
+        sent again (`reconciled: true`, or 504 `retryable`). A refusal is explained by looking
+        the payment up: nothing left (or a balance moved since this cancel's first attempt) is
+        409 `nothing_to_cancel`; a balance still there that I'mport or the card company would
+        not cancel (partial cancels not allowed, the window passed) is 422 `cancel_refused`,
+        with I'mport's message and `gateway_code`, a final answer. Retry-safe only with an
         `Idempotency-Key`: its retries send the first attempt's checksum, so I'mport cannot
         refund twice, and a cancel that had gone through answers `replayed: true`. Scope
         `cancel`.
