@@ -235,6 +235,7 @@ class IamportClient:
         checksum: int | None = None,
         since: float | None = None,
         keep_checksum: Callable[[int], None] | None = None,
+        sending: Callable[[int], None] | None = None,
         owned: Callable[[Payment], bool] | None = None,
     ) -> CancelResult:
         """Cancel all or ``amount`` of a payment (``POST /payments/cancel``), exactly once.
@@ -245,10 +246,11 @@ class IamportClient:
         cancel with the same amount and reason, made against that balance, in the payment's
         history since then is that attempt, answered as ``replayed``. A cancel whose answer was
         lost is looked up the same way, never sent again: found, it is ``reconciled``; else
-        CancelOutcomeUnknown. A refusal is explained by looking the payment up: nothing left,
-        or a balance moved since the first attempt, is NothingToCancel; a payment with that
-        balance still there was refused by I'mport or its PG: CancelRefused. ``owned``
-        (optional) hides payments the caller may not touch (PaymentNotFound).
+        CancelOutcomeUnknown. ``sending`` (optional) is given the checksum right before the
+        cancel is sent (if it raises, nothing is sent). A refusal is explained by looking the
+        payment up: nothing left, or a balance moved since the first attempt, is
+        NothingToCancel; a balance still there was refused by I'mport or its PG: CancelRefused.
+        ``owned`` (optional) hides payments the caller may not touch (PaymentNotFound).
 
         Raises PaymentNotFound, NothingToCancel, CancelRefused, CancelExceedsBalance,
         CancelOutcomeUnknown, or another GatewayError.
@@ -272,6 +274,8 @@ class IamportClient:
         body: dict[str, Any] = {"imp_uid": imp_uid, "reason": reason, "checksum": checksum}
         if amount is not None:
             body["amount"] = amount
+        if sending is not None:
+            sending(checksum)
         try:
             updated = parse_payment(self._call("cancel_payment", "POST", "/payments/cancel", body))
         except ProviderError as exc:
