@@ -217,3 +217,16 @@ def test_nothing_is_sent_when_the_follow_up_cannot_be_kept(app, client, sandbox,
     assert resp.get_json()["code"] == "state_unavailable"
     after = sandbox.counts()
     assert (after.get(AGAIN), after.get(CANCEL)) == (before.get(AGAIN), before.get(CANCEL))
+
+
+def test_a_verified_notice_that_cannot_be_recorded_is_503_for_imports_to_resend(app, client):
+    issue(client)
+    paid = charge(client, "order-1").get_json()["payment"]
+    events_ = app.extensions["events"]
+    events_.outbox = FailingWrites(events_.outbox, failing=set(range(1, 10)))
+    notice = {"imp_uid": paid["imp_uid"], "merchant_uid": "order-1", "status": "paid"}
+
+    resp = app.test_client().post("/webhooks/iamport", json=notice)
+
+    assert resp.status_code == 503
+    assert resp.get_json()["code"] == "state_unavailable"
