@@ -138,16 +138,17 @@ class PaymentEvents:
         self,
         *,
         merchant_uid: str | None = None,
+        customer_uid: str | None = None,
         imp_uid: str | None = None,
         balance: int | None = None,
     ) -> None:
-        """Keep a lookup of the charge of ``merchant_uid`` (or the cancel of ``imp_uid`` sent
-        against ``balance``) about to be sent, due ``recheck_after`` s from now. Raises
-        StateUnavailable: then nothing may be sent, since a request that died afterwards would
-        leave its event untold."""
+        """Keep a lookup of the charge of ``merchant_uid`` to ``customer_uid`` (or the cancel
+        of ``imp_uid`` sent against ``balance``) about to be sent, due ``recheck_after`` s from
+        now. Raises StateUnavailable: then nothing may be sent, since a request that died
+        afterwards would leave its event untold."""
         now = self._clock()
         if merchant_uid is not None:
-            target: dict[str, Any] = {"merchant_uid": merchant_uid}
+            target: dict[str, Any] = {"merchant_uid": merchant_uid, "customer_uid": customer_uid}
             dedup_key = f"follow-up:charge:{merchant_uid}:{int(now)}"
         else:
             target = {"imp_uid": imp_uid, "balance": balance}
@@ -177,8 +178,17 @@ class PaymentEvents:
             payment = None
         except GatewayError:
             return False
-        if payment is not None and failed_before(payment, target["kept_at"]):
-            payment = None  # an earlier attempt's decline of the merchant_uid, told already
+        if (
+            payment is not None
+            and "merchant_uid" in target
+            and (
+                payment.customer_uid != target["customer_uid"]
+                or failed_before(payment, target["kept_at"])
+            )
+        ):
+            # Not this charge's: another payment of the merchant_uid (a browser checkout's), or
+            # an earlier attempt's decline, told already.
+            payment = None
         if payment is None:  # a charge refused before a payment was made, or not made yet
             return over
         if payment.status == "ready":

@@ -200,7 +200,9 @@ class Payments(MethodView):
             pending = True
         # Kept before anything is sent (StateUnavailable: 503, nothing sent): whatever becomes
         # of this request, the service looks the charge up later and tells its event.
-        payment_events().follow_up(merchant_uid=charge.merchant_uid)
+        payment_events().follow_up(
+            merchant_uid=charge.merchant_uid, customer_uid=charge.customer_uid
+        )
         try:
             result = iamport().charge_billing_key(charge, pending=pending)
         except ChargePending as exc:
