@@ -165,6 +165,8 @@ def _events(app: Flask, settings: Settings, metrics: Metrics) -> PaymentEvents:
         settings.event_urls,
         app.extensions["iamport"],
         reconcile_after=settings.schedule_reconcile_after,
+        recheck_after=settings.pending_recheck_seconds,
+        request_lasts=settings.longest_request,
     )
     events.consumer = EventConsumer(
         outbox,

@@ -111,6 +111,8 @@ class Settings:
     event_lease_seconds: float = 120.0
     event_retention: float = DEFAULT_EVENT_RETENTION
     schedule_reconcile_after: float = 600.0
+    # When a charge or cancel is first looked up at I'mport by the service itself.
+    pending_recheck_seconds: float = 60.0
     # What the operator should change (deprecated settings), logged at start-up.
     warnings: tuple[str, ...] = ()
 
@@ -187,6 +189,7 @@ class Settings:
             event_lease_seconds=_seconds(env, "BILLING_EVENT_LEASE_SECONDS", 120.0),
             event_retention=_seconds(env, "BILLING_EVENT_RETENTION", DEFAULT_EVENT_RETENTION),
             schedule_reconcile_after=_seconds(env, "BILLING_SCHEDULE_RECONCILE_AFTER", 600.0),
+            pending_recheck_seconds=_seconds(env, "BILLING_PENDING_RECHECK_SECONDS", 60.0),
             warnings=warnings,
         )
 

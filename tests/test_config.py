@@ -25,6 +25,7 @@ def test_real_credentials_use_imports_url_and_default_timeouts():
     assert settings.sandbox is False
     assert settings.iamport_api_url == DEFAULT_API_URL
     assert (settings.connect_timeout, settings.read_timeout) == (3.0, 30.0)
+    assert settings.pending_recheck_seconds == 60.0
     [caller] = settings.callers
     assert caller.name == "shop"
     assert caller.secret_sha256 == hashlib.sha256(b"s3cret").digest()
@@ -64,6 +65,8 @@ def test_no_credentials_is_sandbox_mode():
         ({**REAL, "IAMPORT_READ_TIMEOUT": "soon"}, "IAMPORT_READ_TIMEOUT"),
         ({**REAL, "IAMPORT_CONNECT_TIMEOUT": "0"}, "IAMPORT_CONNECT_TIMEOUT"),
         ({**REAL, "IAMPORT_CONNECT_TIMEOUT": "nan"}, "IAMPORT_CONNECT_TIMEOUT"),
+        ({**REAL, "BILLING_PENDING_RECHECK_SECONDS": "0"}, "BILLING_PENDING_RECHECK_SECONDS"),
+        ({**REAL, "BILLING_PENDING_RECHECK_SECONDS": "soon"}, "BILLING_PENDING_RECHECK_SECONDS"),
     ],
 )
 def test_refuses_to_start(env, message):
@@ -329,3 +332,9 @@ def test_the_generated_key_file_is_a_sandbox_convenience(tmp_path):
         assert (tmp_path / "card-fingerprint.key").exists()
     finally:
         app.extensions["sandbox"].shutdown()
+
+
+def test_the_pending_recheck_delay_can_be_set():
+    settings = Settings.from_env({**REAL, "BILLING_PENDING_RECHECK_SECONDS": "90"})
+
+    assert settings.pending_recheck_seconds == 90.0

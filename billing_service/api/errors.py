@@ -31,6 +31,7 @@ from ..gateway import (
     BillingKeyNotFound,
     CancelExceedsBalance,
     CancelOutcomeUnknown,
+    CancelRefused,
     CardDeclined,
     CardRejected,
     ChargeOutcomeUnknown,
@@ -119,6 +120,7 @@ ERRORS = {
         ),
         ErrorKind(422, "invalid_request", "Some fields are invalid; see 'errors'."),
         ErrorKind(422, "schedule_refused", "I'mport refused to schedule these charges."),
+        ErrorKind(422, "cancel_refused", "I'mport or the card company refused the cancel."),
         ErrorKind(
             422,
             "idempotency_key_reused",
@@ -158,7 +160,9 @@ class ErrorSchema(ma.Schema):
         metadata={"description": "Per-field messages (422 only)."},
     )
     gateway_code = ma.fields.Integer(
-        metadata={"description": "I'mport's envelope code (card_rejected, card_declined)."}
+        metadata={
+            "description": "I'mport's envelope code (card_rejected, card_declined, cancel_refused)."
+        }
     )
     payment = ma.fields.Nested(
         PaymentSchema,
@@ -184,6 +188,7 @@ _GATEWAY_ERROR_CODES: dict[type[GatewayError], str] = {
     ScheduleRefused: "schedule_refused",
     SchedulesPending: "schedules_pending",
     NothingToCancel: "nothing_to_cancel",
+    CancelRefused: "cancel_refused",
     CancelExceedsBalance: "invalid_request",
     GatewayAuthFailed: "gateway_auth_failed",
     GatewayUnavailable: "gateway_unavailable",
@@ -337,7 +342,7 @@ def gateway_error_response(error: GatewayError) -> Response:
     """Render a failed I'mport call as its documented 4xx/5xx."""
     kind = ERRORS[_gateway_error_code(error)]
     logger.warning("I'mport call failed: %r (cause: %s)", error, type(error.__cause__).__name__)
-    if isinstance(error, CardRejected | CardDeclined):
+    if isinstance(error, CardRejected | CardDeclined | CancelRefused):
         extra: dict[str, Any] = {} if error.code is None else {"gateway_code": error.code}
         if isinstance(error, CardDeclined) and error.payment is not None:
             extra["payment"] = PaymentSchema().dump(error.payment)

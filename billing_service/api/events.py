@@ -12,7 +12,11 @@ only for a payment made with a billing key (I'mport notifies browser checkouts t
 merchant_uid a failed charge of ours once used) whose change is recent enough for the outbox to
 still hold its dedup key. One that cannot be verified now (I'mport unreachable) is kept in the
 outbox as an internal delivery and verified on the events' retry schedule; scheduled charges
-are looked up a while after they were due, so a missing notice loses nothing.
+are looked up a while after they were due, so a missing notice loses nothing. Every charge and
+cancel is followed up the same way: before it is sent, a lookup is kept in the outbox, due a
+while later and repeated on the retry schedule while the payment is ``ready``, so a pending
+charge, an unknown outcome nobody retried and a request that died after I'mport answered all
+still get their event.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from ..gateway import (
     Schedule,
     ScheduleNotFound,
 )
+from ..gateway.outcomes import failed_before
 from ..state.outbox import DEDUP_TTL_S, Delivery, Outbox
 from .schemas import PaymentSchema
 
@@ -47,6 +52,7 @@ RECONCILE_SCHEDULE = "internal:reconcile-schedule"
 # dedup key lives DEDUP_TTL_S from when it was made, never before the change), less a day for
 # the skew between I'mport's clock and ours.
 NOTICE_MAX_AGE_S = DEDUP_TTL_S - 24 * 3600
+FOLLOW_UP = "internal:follow-up"
 # A retry of a scheduled charge's lookup while I'mport still shows it scheduled (a slow PG).
 _SCHEDULED = "internal: still scheduled"
 
@@ -61,19 +67,27 @@ class PaymentEvents:
         client: IamportClient,
         *,
         reconcile_after: float,
+        recheck_after: float,
+        request_lasts: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.outbox = outbox
         self.urls = tuple(urls)
         self._client = client
         self._reconcile_after = reconcile_after
+        self._recheck_after = recheck_after
+        self._request_lasts = request_lasts
         self._clock = clock
         self.consumer: EventConsumer | None = None
 
     @property
     def handlers(self) -> Mapping[str, Callable[[Delivery], bool]]:
         """The internal deliveries the consumer runs instead of sending them."""
-        return {VERIFY_NOTICE: self._verify_later, RECONCILE_SCHEDULE: self._reconcile_schedule}
+        return {
+            VERIFY_NOTICE: self._verify_later,
+            RECONCILE_SCHEDULE: self._reconcile_schedule,
+            FOLLOW_UP: self._follow_up,
+        }
 
     def payment_changed(
         self, payment: Payment, *, source: str, cancellation_id: str | None = None
@@ -164,6 +178,70 @@ class PaymentEvents:
                 dedup_key=f"schedule:{schedule.merchant_uid}:{int(due)}",
                 due_at=due,
             )
+
+    def follow_up(
+        self,
+        *,
+        merchant_uid: str | None = None,
+        customer_uid: str | None = None,
+        imp_uid: str | None = None,
+        balance: int | None = None,
+    ) -> None:
+        """Keep a lookup of the charge of ``merchant_uid`` to ``customer_uid`` (or the cancel
+        of ``imp_uid`` sent against ``balance``) about to be sent, due ``recheck_after`` s from
+        now. Raises StateUnavailable: then nothing may be sent, since a request that died
+        afterwards would leave its event untold."""
+        now = self._clock()
+        if merchant_uid is not None:
+            target: dict[str, Any] = {"merchant_uid": merchant_uid, "customer_uid": customer_uid}
+            dedup_key = f"follow-up:charge:{merchant_uid}:{int(now)}"
+        else:
+            target = {"imp_uid": imp_uid, "balance": balance}
+            dedup_key = f"follow-up:cancel:{imp_uid}:{int(now)}"
+        self.outbox.add(
+            "internal.follow-up",
+            # By then the request is over: what it would have made is there, or never will be.
+            {**target, "kept_at": now, "over_at": now + self._request_lasts},
+            (FOLLOW_UP,),
+            # Attempts of one order in the same second share one lookup.
+            dedup_key=dedup_key,
+            due_at=now + self._recheck_after,
+        )
+
+    def _follow_up(self, delivery: Delivery) -> bool:
+        """Look a charge or a cancel up: done once I'mport shows it made (its event is sent,
+        once), or not made once the request is over; not yet while a charge is ``ready``, or
+        I'mport cannot answer."""
+        target = json.loads(delivery.body)["data"]
+        over: bool = self._clock() >= target["over_at"]
+        try:
+            if "merchant_uid" in target:
+                payment = self._client.find_payment(target["merchant_uid"])
+            else:
+                payment = self._client.get_payment(target["imp_uid"])
+        except PaymentNotFound:
+            payment = None
+        except GatewayError:
+            return False
+        if (
+            payment is not None
+            and "merchant_uid" in target
+            and (
+                payment.customer_uid != target["customer_uid"]
+                or failed_before(payment, target["kept_at"])
+            )
+        ):
+            # Not this charge's: another payment of the merchant_uid (a browser checkout's), or
+            # an earlier attempt's decline, told already.
+            payment = None
+        if payment is None:  # a charge refused before a payment was made, or not made yet
+            return over
+        if payment.status == "ready":
+            return False
+        if payment.balance == target.get("balance"):  # the cancel not made, or not yet
+            return over
+        self.payment_changed(payment, source="reconciliation")
+        return True
 
     def _verify_later(self, delivery: Delivery) -> bool:
         notice = json.loads(delivery.body)["data"]
@@ -274,7 +352,8 @@ def payment_events() -> PaymentEvents:
 
 def publish_payment(payment: Payment, *, source: str) -> None:
     """Send the event of a payment the service just learned of; an outbox that cannot be
-    written is logged, never turned into an error: the answer, money moved, stands."""
+    written is logged, never turned into an error: the answer, money moved, stands, and the
+    follow-up kept before the charge or cancel was sent tells the change later."""
     try:
         payment_events().payment_changed(payment, source=source)
     except Exception:

@@ -7,7 +7,8 @@ with the same key and the same request; the same key with another request is 422
 the first is still running, 409 with ``Retry-After``. Records are per caller and kept
 ``BILLING_IDEMPOTENCY_TTL`` seconds. Answers whose outcome is unknown (502, 503, 504) are not
 final: a retry runs again, with what the record kept (a cancel's checksum) making that safe.
-Requests refused before they ran (400, 403, 413, 415, 422, 429) leave no record.
+Requests refused before they ran (400, 403, 413, 415, 422, 429) leave no record; a cancel
+I'mport refused (422 ``cancel_refused``) ran, and its answer is final.
 
 What a record holds is never card data: the request is kept only as an HMAC of its canonical
 form, the caller's key only as an HMAC too, and the answer shows card numbers masked.
@@ -48,6 +49,8 @@ _KEY = re.compile(f'(?P<bare>{_BARE})|"(?P<quoted>{_QUOTED})"')
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Refused before the operation ran: nothing to remember, the caller corrects and retries.
 _NOT_RUN = frozenset({400, 401, 403, 405, 413, 415, 422, 429})
+# 422s that ran: I'mport refused what was sent, a final answer to replay.
+_RAN_422 = frozenset({"cancel_refused"})
 # The outcome is unknown (202: a charge left pending): the next attempt runs again, safely (a
 # charge is looked up by merchant_uid first, a cancel reuses its checksum).
 _UNKNOWN = frozenset({202, 500, 502, 503, 504})
@@ -144,7 +147,7 @@ def _record_name(store: StateStore, presented: str, keys: tuple[bytes, ...]) -> 
 def _settle(attempt: Attempt, response: Response) -> None:
     status = response.status_code
     try:
-        if status in _NOT_RUN:
+        if status in _NOT_RUN and g.get("error_code") not in _RAN_422:
             attempt.store.release(attempt.name)
         elif status in _UNKNOWN:
             attempt.store.save(attempt.name, replace(attempt.record, state="retry"))

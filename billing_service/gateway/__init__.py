@@ -3,6 +3,7 @@
 - ``transport``: the one choke point every call goes through (connections, timeouts and the
   total deadline, size cap, status and envelope checks, error classification, the observer);
 - ``client``: the I'mport operations, each a short method over the transport;
+- ``outcomes``: what a payment says of a charge or a cancel (a lost answer, a refusal);
 - ``token``: the access-token cache; ``models``: the values passed in and out;
 - ``parsing``: I'mport's answers read into models; ``exceptions``: the typed failures;
 - ``hooks``: what the host may plug in (the request id, a call observer);
@@ -18,6 +19,7 @@ from .exceptions import (
     BillingKeyNotFound,
     CancelExceedsBalance,
     CancelOutcomeUnknown,
+    CancelRefused,
     CardDeclined,
     CardRejected,
     ChargeOutcomeUnknown,
@@ -59,6 +61,7 @@ __all__ = [
     "BillingKeyNotFound",
     "CancelExceedsBalance",
     "CancelOutcomeUnknown",
+    "CancelRefused",
     "CancelResult",
     "CardDeclined",
     "CardDetails",

@@ -7,7 +7,6 @@ is settled without sending it twice.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from .exceptions import (
     BillingKeyNotFound,
     CancelExceedsBalance,
     CancelOutcomeUnknown,
+    CancelRefused,
     CardDeclined,
     CardRejected,
     ChargeOutcomeUnknown,
@@ -49,6 +49,15 @@ from .models import (
     Schedule,
     ScheduledCharge,
     ScheduleResult,
+)
+from .outcomes import (
+    DUPLICATE_HINTS,
+    DUPLICATE_MESSAGE,
+    HOLDS_MERCHANT_UID,
+    cancelled_since,
+    charge_result,
+    failed_before,
+    settle_used_merchant_uid,
 )
 from .parsing import (
     parse_access_token,
@@ -187,10 +196,11 @@ class IamportClient:
             earlier = self.find_payment(charge.merchant_uid)
             if earlier is not None and earlier.status == "ready":
                 raise ChargePending(earlier)
-            if earlier is not None and earlier.status in _HOLDS_MERCHANT_UID:
-                return _settle_used_merchant_uid(
-                    earlier, charge, DuplicateMerchantUid(_DUPLICATE_MESSAGE), replayed=True
+            if earlier is not None and earlier.status in HOLDS_MERCHANT_UID:
+                return settle_used_merchant_uid(
+                    earlier, charge, DuplicateMerchantUid(DUPLICATE_MESSAGE), replayed=True
                 )
+        sent_at = time.time()
         try:
             body = {**self._channel(charge.channel_key), **charge.as_body()}
             # Parsed in here: an answer I'mport sent with code 0 but in a shape we cannot read
@@ -202,8 +212,8 @@ class IamportClient:
             if not exc.request_sent:
                 raise
             # The charge may have run: look for it instead of sending it again.
-            return self._reconcile_charge(charge, exc)
-        return _charge_result(payment)
+            return self._reconcile_charge(charge, sent_at, exc)
+        return charge_result(payment)
 
     def find_payment(self, merchant_uid: str) -> Payment | None:
         """The latest payment for ``merchant_uid`` (``GET /payments/find/{merchant_uid}``)."""
@@ -225,6 +235,7 @@ class IamportClient:
         checksum: int | None = None,
         since: float | None = None,
         keep_checksum: Callable[[int], None] | None = None,
+        sending: Callable[[int], None] | None = None,
         owned: Callable[[Payment], bool] | None = None,
     ) -> CancelResult:
         """Cancel all or ``amount`` of a payment (``POST /payments/cancel``), exactly once.
@@ -232,24 +243,25 @@ class IamportClient:
         The balance read first is sent as I'mport's ``checksum``, so I'mport refuses a cancel
         against a stale balance; ``keep_checksum`` is given it before the cancel is sent. A
         retry passes that ``checksum`` back and ``since`` (when its first attempt began): a
-        cancel with the same amount and reason in the payment's history since then is that
-        attempt, answered as ``replayed``. A cancel whose answer was lost is looked up, never
-        sent again: found, it is ``reconciled``; else CancelOutcomeUnknown. ``owned`` (optional)
-        hides payments the caller may not touch (PaymentNotFound).
+        cancel with the same amount and reason, made against that balance, in the payment's
+        history since then is that attempt, answered as ``replayed``. A cancel whose answer was
+        lost is looked up the same way, never sent again: found, it is ``reconciled``; else
+        CancelOutcomeUnknown. ``sending`` (optional) is given the checksum right before the
+        cancel is sent (if it raises, nothing is sent). A refusal is explained by looking the
+        payment up: nothing left, or a balance moved since the first attempt, is
+        NothingToCancel; a balance still there was refused by I'mport or its PG: CancelRefused.
+        ``owned`` (optional) hides payments the caller may not touch (PaymentNotFound).
 
-        Raises PaymentNotFound, NothingToCancel, CancelExceedsBalance, CancelOutcomeUnknown,
-        or another GatewayError.
+        Raises PaymentNotFound, NothingToCancel, CancelRefused, CancelExceedsBalance,
+        CancelOutcomeUnknown, or another GatewayError.
         """
         began = time.time() if since is None else since
         payment = self.get_payment(imp_uid)
         if owned is not None and not owned(payment):
             raise PaymentNotFound("There is no payment with this imp_uid.")
         if checksum is None:
-            # A partly cancelled payment may read "paid" or "cancelled": the balance decides.
-            if payment.status not in ("paid", "cancelled") or payment.balance <= 0:
-                raise NothingToCancel(
-                    f"The payment is {payment.status}: nothing is left to cancel."
-                )
+            if (nothing := _nothing_to_cancel(payment)) is not None:
+                raise nothing
             if amount is not None and amount > payment.balance:
                 raise CancelExceedsBalance(payment.balance)
             checksum = payment.balance
@@ -257,29 +269,51 @@ class IamportClient:
                 keep_checksum(checksum)
         # A cancel without amount cancels the balance it was sent against: the checksum.
         expected = checksum if amount is None else amount
-        if since is not None and _cancelled_since(payment, expected, reason, began):
+        if since is not None and cancelled_since(payment, expected, reason, began, checksum):
             return CancelResult(payment, replayed=True)
         body: dict[str, Any] = {"imp_uid": imp_uid, "reason": reason, "checksum": checksum}
         if amount is not None:
             body["amount"] = amount
+        if sending is not None:
+            sending(checksum)
         try:
             updated = parse_payment(self._call("cancel_payment", "POST", "/payments/cancel", body))
         except ProviderError as exc:
             if exc.http_status == 404:
                 raise PaymentNotFound(exc.message, http_status=404, code=exc.code) from exc
-            if exc.http_status is not None and exc.http_status < 300:  # 200 + code 1
-                raise NothingToCancel(
-                    exc.message, http_status=exc.http_status, code=exc.code
-                ) from exc
+            if exc.http_status is not None and exc.http_status < 300:  # 200 + code != 0
+                raise self._refused_cancel(imp_uid, checksum, exc) from exc
             raise
         except (GatewayTimeout, GatewayUnavailable, UnexpectedResponse) as exc:
             if not exc.request_sent:
                 raise
-            return self._reconcile_cancel(imp_uid, expected, reason, began, exc)
+            return self._reconcile_cancel(imp_uid, expected, reason, began, checksum, exc)
         return CancelResult(updated)
 
+    def _refused_cancel(self, imp_uid: str, checksum: int, refusal: ProviderError) -> ProviderError:
+        """What a cancel refused with code != 0 means, from the payment as it is now.
+
+        I'mport refuses with the same envelope a payment with nothing left, a stale checksum
+        and a cancel its PG turned down (partial cancels not allowed, the window passed, ...).
+        """
+        payment = self.get_payment(imp_uid)
+        if (nothing := _nothing_to_cancel(payment)) is not None:
+            return nothing
+        if payment.balance != checksum:
+            return NothingToCancel(
+                "The payment's balance changed since this cancel was first tried: "
+                "look the payment up before cancelling again."
+            )
+        return CancelRefused(refusal.message, http_status=refusal.http_status, code=refusal.code)
+
     def _reconcile_cancel(
-        self, imp_uid: str, amount: int, reason: str, began: float, cause: GatewayError
+        self,
+        imp_uid: str,
+        amount: int,
+        reason: str,
+        began: float,
+        checksum: int,
+        cause: GatewayError,
     ) -> CancelResult:
         """Settle a cancel whose answer was lost from the payment's cancel history."""
         unknown = (
@@ -290,7 +324,7 @@ class IamportClient:
             payment = self.get_payment(imp_uid)
         except GatewayError as exc:
             raise CancelOutcomeUnknown(unknown) from exc
-        if _cancelled_since(payment, amount, reason, began):
+        if cancelled_since(payment, amount, reason, began, checksum):
             return CancelResult(payment, reconciled=True)
         raise CancelOutcomeUnknown(unknown) from cause
 
@@ -441,13 +475,13 @@ class IamportClient:
             return ScheduleResult(found, replayed=True)
         for charge in charges:
             earlier = self.find_payment(charge.merchant_uid)
-            if earlier is not None and earlier.status in _HOLDS_MERCHANT_UID:
-                raise DuplicateMerchantUid(_DUPLICATE_MESSAGE) from refusal
+            if earlier is not None and earlier.status in HOLDS_MERCHANT_UID:
+                raise DuplicateMerchantUid(DUPLICATE_MESSAGE) from refusal
             try:
                 self.get_schedule(charge.merchant_uid)
             except ScheduleNotFound:
                 continue
-            raise DuplicateMerchantUid(_DUPLICATE_MESSAGE) from refusal
+            raise DuplicateMerchantUid(DUPLICATE_MESSAGE) from refusal
         self.get_billing_key(customer_uid)  # raises BillingKeyNotFound
         raise ScheduleRefused(
             refusal.message, http_status=refusal.http_status, code=refusal.code
@@ -516,23 +550,26 @@ class IamportClient:
         asking it about the order and the key is sturdier than matching message texts.
         """
         earlier = self.find_payment(charge.merchant_uid)
-        if earlier is not None and earlier.status in _HOLDS_MERCHANT_UID:
-            return _settle_used_merchant_uid(earlier, charge, refusal, replayed=True)
+        if earlier is not None and earlier.status in HOLDS_MERCHANT_UID:
+            return settle_used_merchant_uid(earlier, charge, refusal, replayed=True)
         # An earlier attempt still being processed: this refusal says nothing of its outcome.
         if earlier is not None and earlier.status == "ready":
             raise ChargePending(earlier) from refusal
         # The order may be hidden from us, or I'mport may also refuse reusing a failed
         # merchant_uid: its own words then are all there is, and a 409 is safer than a 402 that
         # would invite charging again under a new merchant_uid.
-        if any(hint in refusal.message for hint in _DUPLICATE_HINTS):
-            raise DuplicateMerchantUid(_DUPLICATE_MESSAGE) from refusal
+        if any(hint in refusal.message for hint in DUPLICATE_HINTS):
+            raise DuplicateMerchantUid(DUPLICATE_MESSAGE) from refusal
         self.get_billing_key(charge.customer_uid)  # raises BillingKeyNotFound
         raise CardDeclined(
             refusal.message, http_status=refusal.http_status, code=refusal.code
         ) from refusal
 
-    def _reconcile_charge(self, charge: Charge, cause: GatewayError) -> ChargeResult:
-        """Settle a charge whose answer was lost from its payment record, if there is one."""
+    def _reconcile_charge(
+        self, charge: Charge, sent_at: float, cause: GatewayError
+    ) -> ChargeResult:
+        """Settle a charge whose answer was lost from its own payment record, if there is one
+        (an earlier attempt's decline of the merchant_uid is not this charge's outcome)."""
         unknown = (
             "The charge was sent but its outcome is unknown; retry with the same merchant_uid."
         )
@@ -540,11 +577,11 @@ class IamportClient:
             payment = self.find_payment(charge.merchant_uid)
         except GatewayError as exc:
             raise ChargeOutcomeUnknown(unknown) from exc
-        if payment is None:
+        if payment is None or failed_before(payment, sent_at):
             raise ChargeOutcomeUnknown(unknown) from cause
-        if payment.status in _HOLDS_MERCHANT_UID:
-            return _settle_used_merchant_uid(payment, charge, cause, reconciled=True)
-        return _charge_result(payment, reconciled=True)
+        if payment.status in HOLDS_MERCHANT_UID:
+            return settle_used_merchant_uid(payment, charge, cause, reconciled=True)
+        return charge_result(payment, reconciled=True)
 
     def _fetch_token(self) -> AccessToken:
         """Call ``POST /users/getToken``; I'mport answers 401 when the key or secret is wrong."""
@@ -589,57 +626,17 @@ class IamportClient:
             raise
 
 
-def _charge_result(payment: Payment, *, reconciled: bool = False) -> ChargeResult:
-    """I'mport answers a declined charge with code 0 and a payment whose status is failed."""
-    if payment.status == "paid":
-        return ChargeResult(payment, reconciled=reconciled)
-    if payment.status == "failed":
-        raise CardDeclined(
-            payment.fail_reason or "The card company declined the charge.", payment=payment
-        )
-    if payment.status == "ready":
-        raise ChargePending(payment, reconciled=reconciled)
-    raise ChargeOutcomeUnknown(
-        f"The payment is still {payment.status}; retry with the same merchant_uid."
-    )
-
-
-# I'mport refuses a merchant_uid held by a paid or cancelled payment; a failed one may be retried.
-_HOLDS_MERCHANT_UID = ("paid", "cancelled")
-# I'mport's refusal reads "이미 주문이 이루어진 건입니다.
-# (동일한 merchant_uid로 결제 또는 취소된 기록이 있습니다)".
-_DUPLICATE_HINTS = ("이미 주문", "동일한 merchant_uid")
-_DUPLICATE_MESSAGE = "This merchant_uid was already used by another payment."
-
-
-def _settle_used_merchant_uid(
-    payment: Payment, charge: Charge, cause: Exception, **flags: bool
-) -> ChargeResult:
-    """The merchant_uid is taken: by this same charge (safe to answer with it), or a conflict."""
-    same = payment.customer_uid == charge.customer_uid and payment.amount == charge.amount
-    if payment.status == "paid" and same:
-        return ChargeResult(payment, **flags)
-    raise DuplicateMerchantUid(_DUPLICATE_MESSAGE) from cause
-
-
-# I'mport stamps cancels in whole seconds, by its own (NTP-synchronised) clock.
-_CLOCK_SLACK = 5.0
+def _nothing_to_cancel(payment: Payment) -> NothingToCancel | None:
+    """The refusal of a payment with nothing left to cancel; None if something is left."""
+    # A partly cancelled payment may read "paid" or "cancelled": the balance decides.
+    if payment.status not in ("paid", "cancelled") or payment.balance <= 0:
+        return NothingToCancel(f"The payment is {payment.status}: nothing is left to cancel.")
+    return None
 
 
 _SCHEDULE_UNKNOWN = (
     "The schedule was sent but its outcome is unknown; retry with the same merchant_uids."
 )
-
-
-def _cancelled_since(payment: Payment, amount: int, reason: str, since: float) -> bool:
-    """Whether the payment's history has a cancel of ``amount`` for ``reason`` since ``since``."""
-    return any(
-        entry.amount == amount
-        and entry.reason == reason
-        and entry.cancelled_at is not None
-        and entry.cancelled_at.timestamp() >= math.floor(since) - _CLOCK_SLACK
-        for entry in payment.cancel_history
-    )
 
 
 def _segment(value: str) -> str:

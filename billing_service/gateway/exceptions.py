@@ -83,6 +83,11 @@ class NothingToCancel(ProviderError):
     """The payment has nothing left to cancel (fully cancelled, failed, or never paid)."""
 
 
+class CancelRefused(ProviderError):
+    """I'mport (or its PG) refused a cancel of a payment whose balance is still there: partial
+    cancels not allowed, the cancel window passed, ... ``message`` and ``code`` are I'mport's."""
+
+
 class CancelExceedsBalance(GatewayError):
     """The amount to cancel is more than what is left of the payment."""
 

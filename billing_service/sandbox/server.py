@@ -149,6 +149,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = self._no_route(allowed)
         elif fault in faults.BEFORE:
             reply = faults.before(fault)
+        elif fault == faults.STALL and ctx.stopping.wait(ctx.hang_seconds):
+            reply = None  # shut down while stalled: never processed
         elif route.auth and (
             ctx.state.config.unauthorized or token is None or not ctx.state.token_valid(token)
         ):

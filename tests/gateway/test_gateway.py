@@ -11,6 +11,7 @@ import time
 import pytest
 
 from billing_service.gateway import (
+    CancelRefused,
     CardDeclined,
     CardDetails,
     CardRejected,
@@ -340,16 +341,19 @@ def test_a_cancel_sends_the_balance_it_read_as_checksum(canned):
     canned.add(200, envelope(PAID))
     # I'mport refuses when the balance moved (a concurrent cancel) since we read it.
     canned.add(200, envelope(code=1, message="checksum 불일치"))
+    # The refusal is explained by looking the payment up again: its balance moved.
+    canned.add(200, envelope({**PAID, "cancel_amount": 300}))
 
     with pytest.raises(NothingToCancel) as info:
         make_client(canned.url).cancel_payment("imps_1", "customer asked", amount=500)
 
-    assert info.value.message == "checksum 불일치"
+    assert "balance changed" in info.value.message
     # include_sandbox: I'mport hides test-channel payments from lookups without it.
     assert canned.paths == [
         "/users/getToken",
         "/payments/imps_1?include_sandbox=true",
         "/payments/cancel",
+        "/payments/imps_1?include_sandbox=true",
     ]
     assert json.loads(canned.bodies[2]) == {
         "imp_uid": "imps_1",
@@ -506,12 +510,16 @@ def test_a_partly_cancelled_payment_marked_cancelled_can_be_cancelled_further(ca
         (404, envelope(code=-1, message="존재하지 않는 결제정보입니다."), PaymentNotFound),
         (200, envelope(code=1, message="취소할 결제건이 존재하지 않습니다."), NothingToCancel),
         (400, envelope(code=-1, message="PG사 취소 실패"), ProviderError),
+        (200, envelope(code=-1, message="부분취소 불가"), CancelRefused),
     ],
 )
 def test_cancel_refusals_are_told_apart(canned, status, answer, error):
     canned.add(200, TOKEN_ANSWER)
     canned.add(200, envelope(PAID))
     canned.add(status, answer)
+    # A refusal with code != 0 is explained by the payment looked up again.
+    gone = {**PAID, "status": "cancelled", "cancel_amount": PAID["amount"]}
+    canned.add(200, envelope(gone if error is NothingToCancel else PAID))
 
     with pytest.raises(error) as info:
         make_client(canned.url).cancel_payment("imps_1", "r")

@@ -12,6 +12,7 @@ from billing_service.gateway import (
     CancelOutcomeUnknown,
     DuplicateMerchantUid,
     IamportClient,
+    NothingToCancel,
     ScheduledCharge,
     ScheduleNotRevocable,
     ScheduleOutcomeUnknown,
@@ -157,9 +158,10 @@ def test_a_retried_cancel_sends_the_first_attempts_checksum(canned):
     canned.add(200, TOKEN_ANSWER)
     canned.add(200, envelope({**PAID, "cancel_amount": 100}))  # moved by another cancel
     canned.add(200, envelope(code=1, message="checksum 불일치"))
+    canned.add(200, envelope({**PAID, "cancel_amount": 100}))  # the refusal, explained
     kept: list[int] = []
 
-    with pytest.raises(Exception, match="checksum"):
+    with pytest.raises(NothingToCancel, match="balance changed"):
         client(canned.url).cancel_payment(
             "imps_1", "asked", 500, checksum=9900, since=0.0, keep_checksum=kept.append
         )

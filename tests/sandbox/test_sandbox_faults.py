@@ -259,3 +259,45 @@ def test_shutdown_cuts_trickling_headers_short_with_a_reset() -> None:
         with pytest.raises(ConnectionResetError):
             sock.recv(1024)
         assert time.monotonic() - started < 2
+
+
+def test_pg_refusal_on_cancel_refuses_with_code_minus_1_and_changes_nothing(
+    sandbox: SandboxServer, http
+) -> None:
+    access_token = with_key(http, sandbox)
+    payment = paid(http, sandbox, access_token)
+    queue_fault(http, sandbox, CANCEL, "pg_refusal")
+    response = cancel(http, sandbox, access_token, imp_uid=payment["imp_uid"], amount=100)
+    assert (response.status_code, response.json()) == (
+        200,
+        {
+            "code": -1,
+            "message": "[sandbox] PG사 거절: 부분취소가 불가능한 거래입니다.",
+            "response": None,
+        },
+    )
+    after = get_payment(http, sandbox, access_token, payment["imp_uid"]).json()["response"]
+    assert after == payment  # the balance is all there
+    assert cancel(http, sandbox, access_token, imp_uid=payment["imp_uid"]).json()["code"] == 0
+
+
+def test_stall_processes_the_call_only_after_hang_seconds() -> None:
+    with start_sandbox(hang_seconds=1.0) as server, requests.Session() as http:
+        access_token = with_key(http, server)
+        payment = paid(http, server, access_token)
+        queue_fault(http, server, CANCEL, "stall")
+        url = f"{server.url}/payments/cancel"
+        body = {"imp_uid": payment["imp_uid"], "amount": 100}
+        started = time.monotonic()
+        with pytest.raises(requests.ReadTimeout):
+            http.post(url, json=body, headers={"Authorization": access_token}, timeout=0.2)
+        # The caller gave up and I'mport has not done it yet: a lookup sees no cancel.
+        now = get_payment(http, server, access_token, payment["imp_uid"]).json()["response"]
+        assert now["cancel_amount"] == 0
+        deadline = time.monotonic() + 5
+        while now["cancel_amount"] == 0:
+            assert time.monotonic() < deadline, "the stalled cancel never ran"
+            time.sleep(0.05)
+            now = get_payment(http, server, access_token, payment["imp_uid"]).json()["response"]
+        assert now["cancel_amount"] == 100
+        assert time.monotonic() - started >= 1.0

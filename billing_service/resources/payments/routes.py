@@ -16,7 +16,7 @@ from ...api.blueprint import (
     REPLAYED,
     Blueprint,
 )
-from ...api.events import publish_payment
+from ...api.events import payment_events, publish_payment
 from ...api.idempotency import current_attempt
 from ...api.services import iamport, state
 from ...gateway import (
@@ -129,7 +129,8 @@ class Payments(MethodView):
         description="I'mport left the charge `ready`: its outcome is not known yet. Do not "
         "charge again under a new merchant_uid: follow it up with "
         "`GET /subscriptions/payments/by-merchant-uid/{merchant_uid}`, or retry with the same "
-        "merchant_uid (looked up, not sent, while it is still ready).",
+        "merchant_uid (looked up, not sent, while it is still ready). The service follows it "
+        "up too: its event (`payment.paid` or `payment.failed`) goes out once it settles.",
         example={
             "status": "pending",
             "payment": {
@@ -179,9 +180,12 @@ class Payments(MethodView):
         charge already paid for it with the same `customer_uid` and `amount` is answered again
         (`replayed: true`) and never charged twice. When I'mport's answer is lost, the charge is
         not resent: the order is looked up (`reconciled: true` if found paid), or the answer is a
-        504 `gateway_timeout` with `retryable: true`. The body may also be an HTML form, without
-        `custom_data` (a form cannot carry a JSON object). Scope `charge`; declined charges
-        count against the caller's refusal limit (429).
+        504 `gateway_timeout` with `retryable: true`. Before the charge is sent, a follow-up is
+        kept in the state store (503 `state_unavailable`, nothing sent, if it cannot be): the
+        service looks the order up itself `BILLING_PENDING_RECHECK_SECONDS` later, and again
+        while it is pending, so its event goes out even if nobody retries. The body may also be
+        an HTML form, without `custom_data` (a form cannot carry a JSON object). Scope
+        `charge`; declined charges count against the caller's refusal limit (429).
         """
         if not owns(charge.customer_uid):
             raise BillingKeyNotFound("There is no billing key under this customer_uid.")
@@ -195,6 +199,11 @@ class Payments(MethodView):
             # (one more I'mport call) rather than risk charging it twice.
             logger.warning("Pending charges cannot be read: the order is looked up first")
             pending = True
+        # Kept before anything is sent (StateUnavailable: 503, nothing sent): whatever becomes
+        # of this request, the service looks the charge up later and tells its event.
+        payment_events().follow_up(
+            merchant_uid=charge.merchant_uid, customer_uid=charge.customer_uid
+        )
         try:
             result = iamport().charge_billing_key(charge, pending=pending)
         except ChargePending as exc:
@@ -263,15 +272,20 @@ class PaymentCancellation(MethodView):
         *CALLER_ERRORS,
         "payment_not_found",
         "nothing_to_cancel",
+        "cancel_refused",
         *BODY_ERRORS,
         *IDEMPOTENCY_ERRORS,
         *GATEWAY_ERRORS,
         examples={
+            "cancel_refused": {
+                "message": "부분취소가 불가능한 거래입니다.",
+                "gateway_code": -1,
+            },
             "gateway_timeout": {
                 "message": "The cancel was sent but its outcome is unknown; retry with the same "
                 "Idempotency-Key (a retry cannot refund twice).",
                 "retryable": True,
-            }
+            },
         },
     )
     @blp.long_request_line
@@ -283,7 +297,13 @@ class PaymentCancellation(MethodView):
         concurrent cancel cannot make it cancel more than is left. Without `amount`, cancels all
         that is left; a partly cancelled payment stays `paid` with a higher `cancel_amount`.
         A cancel whose answer was lost is looked up in the payment's `cancel_history`, never
-        sent again (`reconciled: true`, or 504 `retryable`). Retry-safe only with an
+        sent again (`reconciled: true`, or 504 `retryable`). A refusal is explained by looking
+        the payment up: nothing left (or a balance moved since this cancel's first attempt) is
+        409 `nothing_to_cancel`; a balance still there that I'mport or the card company would
+        not cancel (partial cancels not allowed, the window passed) is 422 `cancel_refused`,
+        with I'mport's message and `gateway_code`, a final answer. Like a charge, a cancel is
+        followed up by the service itself (its event goes out even if its answer is lost and
+        nobody retries). Retry-safe only with an
         `Idempotency-Key`: its retries send the first attempt's checksum, so I'mport cannot
         refund twice, and a cancel that had gone through answers `replayed: true`. Scope
         `cancel`.
@@ -297,6 +317,9 @@ class PaymentCancellation(MethodView):
             checksum=attempt.record.checksum if attempt is not None else None,
             since=attempt.record.started_at if attempt is not None and retry else None,
             keep_checksum=attempt.keep_checksum if attempt is not None else None,
+            # Kept before the cancel is sent (StateUnavailable: 503, no cancel sent), as for
+            # charges: the service looks the payment up later and tells the cancel's event.
+            sending=lambda checksum: payment_events().follow_up(imp_uid=imp_uid, balance=checksum),
             owned=lambda payment: owns(payment.customer_uid),
         )
         return _answered(result, "cancel")

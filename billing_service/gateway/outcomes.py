@@ -1,0 +1,88 @@
+"""What an I'mport payment says of a charge or a cancel: the rules the operations apply to
+settle an answer, a refusal or a lost answer from the payment I'mport shows.
+
+Pure functions over models: no call is made here.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .exceptions import CardDeclined, ChargeOutcomeUnknown, ChargePending, DuplicateMerchantUid
+from .models import Cancellation, Charge, ChargeResult, Payment
+
+# I'mport refuses a merchant_uid held by a paid or cancelled payment; a failed one may be retried.
+HOLDS_MERCHANT_UID = ("paid", "cancelled")
+# I'mport's refusal reads "이미 주문이 이루어진 건입니다.
+# (동일한 merchant_uid로 결제 또는 취소된 기록이 있습니다)".
+DUPLICATE_HINTS = ("이미 주문", "동일한 merchant_uid")
+DUPLICATE_MESSAGE = "This merchant_uid was already used by another payment."
+# I'mport stamps cancels in whole seconds, by its own (NTP-synchronised) clock.
+CLOCK_SLACK = 5.0
+
+
+def charge_result(payment: Payment, *, reconciled: bool = False) -> ChargeResult:
+    """I'mport answers a declined charge with code 0 and a payment whose status is failed."""
+    if payment.status == "paid":
+        return ChargeResult(payment, reconciled=reconciled)
+    if payment.status == "failed":
+        raise CardDeclined(
+            payment.fail_reason or "The card company declined the charge.", payment=payment
+        )
+    if payment.status == "ready":
+        raise ChargePending(payment, reconciled=reconciled)
+    raise ChargeOutcomeUnknown(
+        f"The payment is still {payment.status}; retry with the same merchant_uid."
+    )
+
+
+def settle_used_merchant_uid(
+    payment: Payment, charge: Charge, cause: Exception, **flags: bool
+) -> ChargeResult:
+    """The merchant_uid is taken: by this same charge (safe to answer with it), or a conflict."""
+    same = payment.customer_uid == charge.customer_uid and payment.amount == charge.amount
+    if payment.status == "paid" and same:
+        return ChargeResult(payment, **flags)
+    raise DuplicateMerchantUid(DUPLICATE_MESSAGE) from cause
+
+
+def failed_before(payment: Payment, sent_at: float) -> bool:
+    """Whether ``payment`` is an earlier attempt's decline: it failed before the second in
+    which this charge was sent (I'mport stamps whole seconds), so it is not this one's outcome.
+
+    A decline stamped in that very second counts as this charge's: a clock of I'mport's behind
+    ours then makes it look earlier, and the outcome is said to be unknown, never guessed.
+    """
+    return (
+        payment.status == "failed"
+        and payment.failed_at is not None
+        and payment.failed_at.timestamp() < math.floor(sent_at)
+    )
+
+
+def cancelled_since(
+    payment: Payment, amount: int, reason: str, since: float, balance_before: int
+) -> bool:
+    """Whether the payment's history has this cancel: ``amount`` for ``reason`` since ``since``,
+    made against ``balance_before`` (the checksum its first attempt kept).
+
+    The balance before an entry tells two cancels of the same amount and reason apart: each was
+    sent against the balance its own first attempt read.
+    """
+    left = payment.amount
+    for entry in _in_order(payment.cancel_history):
+        if (
+            entry.amount == amount
+            and entry.reason == reason
+            and left == balance_before
+            and entry.cancelled_at is not None
+            and entry.cancelled_at.timestamp() >= math.floor(since) - CLOCK_SLACK
+        ):
+            return True
+        left -= entry.amount
+    return False
+
+
+def _in_order(history: tuple[Cancellation, ...]) -> list[Cancellation]:
+    """Oldest first (a stable sort: entries of one second keep I'mport's order)."""
+    return sorted(history, key=lambda e: e.cancelled_at.timestamp() if e.cancelled_at else 0.0)

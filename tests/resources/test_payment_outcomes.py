@@ -1,0 +1,154 @@
+"""Outcomes that must be told, not guessed: a cancel the PG refuses, a lost charge beside an
+earlier decline of its merchant_uid, and two cancels alike whose answers may be lost; through
+the service against the sandbox and its one-shot route faults."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import pytest
+
+from billing_service import create_app
+
+from ..support import CALLER_KEY, VALID_BODY, service_env
+
+CHARGES = "/subscriptions/payments"
+AGAIN = "POST /subscribe/payments/again"
+CANCEL = "POST /payments/cancel"
+UID = VALID_BODY["customer_uid"]
+DECLINED_CARD = "4000000000000341"  # declined with code 0 and a failed payment
+
+
+def fault(sandbox, route: str, name: str) -> None:
+    sandbox.admin("POST", "faults", route=route, fault=name)
+
+
+def issue(client, card: str = VALID_BODY["card_number"]) -> None:
+    body = {**VALID_BODY, "card_number": card}
+    assert client.post("/subscriptions/issue-billing", json=body).status_code == 200
+
+
+def charge(client, merchant_uid: str):
+    body = {"customer_uid": UID, "merchant_uid": merchant_uid, "amount": 9900, "name": "월간"}
+    return client.post(CHARGES, json=body)
+
+
+def cancel(client, imp_uid: str, key: str | None = None, **body):
+    headers = {"Idempotency-Key": key} if key else {}
+    return client.post(
+        f"{CHARGES}/{imp_uid}/cancel", json={"reason": "환불", **body}, headers=headers
+    )
+
+
+@pytest.fixture
+def service(sandbox):
+    """The service with a 1 s read timeout, so the sandbox's stall and hang are met quickly."""
+    client = create_app(service_env(sandbox.url, IAMPORT_READ_TIMEOUT="1")).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {CALLER_KEY}"
+    issue(client)
+    return client
+
+
+@pytest.fixture
+def paid(service) -> dict:
+    return charge(service, "order-1").get_json()["payment"]
+
+
+def test_a_cancel_the_pg_refuses_is_422_cancel_refused_stored_and_replayed(service, sandbox, paid):
+    fault(sandbox, CANCEL, "pg_refusal")
+
+    resp = cancel(service, paid["imp_uid"], key="refund-1", amount=100)
+
+    assert resp.status_code == 422
+    body = resp.get_json()
+    assert (body["code"], body["gateway_code"]) == ("cancel_refused", -1)
+    assert body["message"] == "[sandbox] PG사 거절: 부분취소가 불가능한 거래입니다."
+    # A final answer: the retry is given it again, and nothing is sent again.
+    again = cancel(service, paid["imp_uid"], key="refund-1", amount=100)
+    assert (again.status_code, again.headers["Idempotent-Replayed"]) == (422, "true")
+    assert again.get_json()["code"] == "cancel_refused"
+    assert sandbox.count(CANCEL) == 1
+    looked_up = service.get(f"{CHARGES}/{paid['imp_uid']}").get_json()["payment"]
+    assert looked_up["cancel_amount"] == 0
+
+
+def test_a_refusal_after_the_balance_moved_since_the_first_attempt_is_409(service, sandbox, paid):
+    fault(sandbox, CANCEL, "http_500")
+    first = cancel(service, paid["imp_uid"], key="refund-2")  # all of it, against 9900
+    assert first.status_code == 504  # sent, outcome unknown: the checksum is kept
+    assert cancel(service, paid["imp_uid"], amount=100).status_code == 200  # another refund
+
+    retry = cancel(service, paid["imp_uid"], key="refund-2")
+
+    # Sent with the first attempt's checksum, refused by I'mport; the balance, looked up, moved.
+    assert retry.status_code == 409
+    assert retry.get_json()["code"] == "nothing_to_cancel"
+    assert "balance changed" in retry.get_json()["message"]
+    assert sandbox.count(CANCEL) == 3
+
+
+def test_two_refunds_alike_under_two_keys_both_happen_when_the_second_is_lost(
+    service, sandbox, paid
+):
+    assert cancel(service, paid["imp_uid"], key="refund-a", amount=1000).status_code == 200
+    fault(sandbox, CANCEL, "lost")  # the second never reaches I'mport
+
+    lost = cancel(service, paid["imp_uid"], key="refund-b", amount=1000)
+
+    # The first refund's entry (same amount, reason and second) is not the second's.
+    assert lost.status_code == 504
+    assert lost.get_json()["retryable"] is True
+    retry = cancel(service, paid["imp_uid"], key="refund-b", amount=1000)
+    assert retry.status_code == 200
+    assert retry.get_json()["replayed"] is False
+    payment = retry.get_json()["payment"]
+    assert payment["cancel_amount"] == 2000
+    assert [h["amount"] for h in payment["cancel_history"]] == [1000, 1000]
+
+
+def test_a_second_refund_alike_whose_answer_is_lost_is_found_as_itself(service, sandbox, paid):
+    assert cancel(service, paid["imp_uid"], key="refund-a", amount=1000).status_code == 200
+    fault(sandbox, CANCEL, "drop")  # done at I'mport, the answer lost
+
+    resp = cancel(service, paid["imp_uid"], key="refund-b", amount=1000)
+
+    assert resp.status_code == 200
+    assert resp.get_json()["reconciled"] is True
+    assert resp.get_json()["payment"]["cancel_amount"] == 2000
+    assert sandbox.count(CANCEL) == 2
+
+
+def test_a_lost_charge_is_not_answered_with_an_earlier_decline_of_its_merchant_uid(
+    service, sandbox
+):
+    issue(service, card=DECLINED_CARD)
+    declined = charge(service, "order-9")
+    assert declined.status_code == 402
+    failed = declined.get_json()["payment"]
+    issue(service)  # the customer's card replaced by one that pays
+    # I'mport stamps whole seconds: the next charge goes out in a later one than the decline.
+    failed_second = datetime.fromisoformat(failed["failed_at"]).timestamp()
+    deadline = time.monotonic() + 3
+    while time.time() < failed_second + 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    fault(sandbox, AGAIN, "stall")  # I'mport still at work when the service looks it up
+
+    lost = charge(service, "order-9")
+
+    assert lost.status_code == 504
+    assert lost.get_json()["retryable"] is True
+    # Once I'mport has done it, the retry with the merchant_uid answers with this charge's payment.
+    deadline = time.monotonic() + 15
+    while (found := service.get(f"{CHARGES}/by-merchant-uid/order-9")).get_json()["payment"][
+        "status"
+    ] != "paid":
+        assert time.monotonic() < deadline, found.get_json()
+        time.sleep(0.1)
+    retry = charge(service, "order-9")
+    assert retry.status_code == 200
+    payment = retry.get_json()["payment"]
+    assert payment["status"] == "paid"
+    assert payment["imp_uid"] != failed["imp_uid"]
+    assert sandbox.count(AGAIN) == 2
