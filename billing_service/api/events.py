@@ -228,6 +228,7 @@ class PaymentEvents:
             and "merchant_uid" in target
             and (
                 payment.customer_uid != target["customer_uid"]
+                or not payment.by_billing_key
                 or failed_before(payment, target["kept_at"])
             )
         ):
