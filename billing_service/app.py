@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 
 from . import resources
-from .api import guards, headers, idempotency
+from .api import guards, headers, idempotency, locks
 from .api.blueprint import Api, swagger_ui_assets
 from .api.errors import register_error_handlers
 from .api.events import PaymentEvents
@@ -117,6 +117,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
         lease=settings.longest_request,
         endpoints=resources.MONEY_ENDPOINTS,
     )
+    locks.init_app(app, lease=settings.longest_request)
     audit.init_app(app)
     app.register_blueprint(swagger_ui_assets)
     register_error_handlers(app)

@@ -8,7 +8,9 @@ Messages are fixed texts or I'mport's own: they never echo what the caller sent.
 from __future__ import annotations
 
 import logging
+import math
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,8 +168,11 @@ class ErrorSchema(ma.Schema):
     )
     retryable = ma.fields.Boolean(
         metadata={
-            "description": "True: the outcome is unknown and retrying is safe: a charge with the "
-            "same merchant_uid, a cancel with the same Idempotency-Key (gateway_timeout)."
+            "description": "True: retrying is safe and may succeed. Every 5xx of a charge, "
+            "cancel, schedule or issuance sent with an Idempotency-Key (retry with the same key "
+            "and body), or that sent nothing to I'mport; a charge or schedule whose outcome is "
+            "unknown (retry with the same merchant_uid). Absent: do not retry as is (a cancel "
+            "without a key that may have reached I'mport: look the payment up first)."
         }
     )
 
@@ -239,13 +244,14 @@ class IdempotencyKeyReused(UnprocessableEntity):
 
 
 class RequestInProgress(Conflict):
-    """The first request with this Idempotency-Key is still running."""
+    """The first request with this Idempotency-Key, or for this order, is still running."""
 
     error_code = "request_in_progress"
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, until: float) -> None:
         super().__init__()
-        self.retry_after = retry_after
+        # Until the holder's lease ends, at most 10 s: most requests end much sooner.
+        self.retry_after = max(1, min(math.ceil(until - time.time()), 10))
 
     def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
         return [*super().get_headers(*args, **kwargs), ("Retry-After", str(self.retry_after))]
@@ -300,9 +306,11 @@ def error_response(
     message: str | None = None,
     *,
     headers: list[tuple[str, str]] | None = None,
+    retryable: bool = False,
     **extra: Any,
 ) -> Response:
-    """Build the JSON error response for ``kind``."""
+    """Build the JSON error response for ``kind``; ``retryable``: safe to retry whatever the
+    request (a 5xx of a money-moving POST also is when _safe_to_retry says so)."""
     g.error_code = kind.code  # for the audit trail
     body = {
         "status": "failed",
@@ -311,6 +319,8 @@ def error_response(
         "request_id": g.get("request_id"),
         **extra,
     }
+    if retryable or (kind.status >= 500 and _safe_to_retry()):
+        body["retryable"] = True
     response = jsonify(body)
     response.status_code = kind.status
     for name, value in headers or ():
@@ -344,13 +354,35 @@ def gateway_error_response(error: GatewayError) -> Response:
         return error_response(kind, error.message, **extra)
     if isinstance(error, CancelExceedsBalance):
         return error_response(kind, errors={"amount": [error.message]})
-    if isinstance(error, ChargeOutcomeUnknown | CancelOutcomeUnknown | ScheduleOutcomeUnknown):
+    if isinstance(error, ChargeOutcomeUnknown | ScheduleOutcomeUnknown):
+        # Sent, with or without a key: I'mport refuses a merchant_uid twice, so a retry with
+        # the same one cannot charge twice.
         return error_response(kind, error.message, retryable=True)
     if isinstance(
-        error, DuplicateMerchantUid | NothingToCancel | ScheduleRefused | ScheduleNotRevocable
+        error,
+        CancelOutcomeUnknown
+        | DuplicateMerchantUid
+        | NothingToCancel
+        | ScheduleRefused
+        | ScheduleNotRevocable,
     ):
         return error_response(kind, error.message)
     return error_response(kind)
+
+
+# The I'mport calls (hooks.SENT_CALLS names) that move money or issue a key.
+_MOVING_CALLS = frozenset({"issue_billing_key", "charge", "cancel_payment", "schedule"})
+
+
+def _safe_to_retry() -> bool:
+    """Whether a 5xx answer is safe to retry: for a money-moving POST (api.idempotency tracks
+    its calls), always with an Idempotency-Key (a resumed attempt looks up before it sends,
+    and a cancel resends its first checksum); without one, only if nothing that moves money
+    may have reached I'mport (a cancel retried without its key reads the reduced balance)."""
+    sent: set[str] | None = g.get("sent_calls")
+    if sent is None:
+        return False
+    return g.get("idempotency") is not None or not sent & _MOVING_CALLS
 
 
 def _gateway_error_code(error: GatewayError) -> str:

@@ -35,7 +35,7 @@ from .exceptions import (
     SchedulesPending,
     UnexpectedResponse,
 )
-from .hooks import REQUEST_ID, CallObserver
+from .hooks import REQUEST_ID, SENT_CALLS, CallObserver
 from .models import (
     BillingKey,
     CancelResult,
@@ -52,6 +52,7 @@ __all__ = [
     "SCHEDULE_HORIZON",
     "SCHEDULE_WINDOW",
     "REQUEST_ID",
+    "SENT_CALLS",
     "CallObserver",
     "BillingKey",
     "BillingKeyNotFound",

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, g, jsonify
 from flask.views import MethodView
 
+from ...api import locks
 from ...api.blueprint import (
     BODY_ERRORS,
     CALLER_ERRORS,
@@ -186,30 +187,25 @@ class Payments(MethodView):
             raise BillingKeyNotFound("There is no billing key under this customer_uid.")
         store, pending_key = state(), f"{g.get('caller', 'anonymous')}:{charge.merchant_uid}"
         attempt = current_attempt()
-        try:
+        with locks.held(locks.order(charge.merchant_uid)):
             # A resumed Idempotency-Key attempt may have been sent already: look it up first.
             pending = (attempt is not None and attempt.resumed) or store.is_pending(pending_key)
-        except StateUnavailable:
-            # Cannot tell whether this merchant_uid was left pending: look the order up first
-            # (one more I'mport call) rather than risk charging it twice.
-            logger.warning("Pending charges cannot be read: the order is looked up first")
-            pending = True
-        try:
-            result = iamport().charge_billing_key(charge, pending=pending)
-        except ChargePending as exc:
-            _keep(lambda: store.mark_pending(pending_key, PENDING_TTL))
-            return _pending(exc.payment, reconciled=exc.reconciled)
-        except ChargeOutcomeUnknown:
-            # Sent, and not found: the next attempt with this merchant_uid looks it up first.
-            _keep(lambda: store.mark_pending(pending_key, PENDING_TTL))
-            raise
-        except CardDeclined as exc:
-            # I'mport sends no notice for a declined plain charge: this answer is the news.
-            if exc.payment is not None:
-                publish_payment(exc.payment, source="charge")
-            raise
-        if pending:
-            _keep(lambda: store.clear_pending(pending_key))
+            try:
+                result = iamport().charge_billing_key(charge, pending=pending)
+            except ChargePending as exc:
+                _keep(lambda: store.mark_pending(pending_key, PENDING_TTL))
+                return _pending(exc.payment, reconciled=exc.reconciled)
+            except ChargeOutcomeUnknown:
+                # Sent, and not found: the next attempt with this merchant_uid looks it up first.
+                _keep(lambda: store.mark_pending(pending_key, PENDING_TTL))
+                raise
+            except CardDeclined as exc:
+                # I'mport sends no notice for a declined plain charge: this answer is the news.
+                if exc.payment is not None:
+                    publish_payment(exc.payment, source="charge")
+                raise
+            if pending:
+                _keep(lambda: store.clear_pending(pending_key))
         return _answered(result, "charge")
 
 
@@ -289,15 +285,16 @@ class PaymentCancellation(MethodView):
         """
         attempt = current_attempt()
         retry = attempt is not None and attempt.record.checksum is not None
-        result = iamport().cancel_payment(
-            imp_uid,
-            args["reason"],
-            args.get("amount"),
-            checksum=attempt.record.checksum if attempt is not None else None,
-            since=attempt.record.started_at if attempt is not None and retry else None,
-            keep_checksum=attempt.keep_checksum if attempt is not None else None,
-            owned=lambda payment: owns(payment.customer_uid),
-        )
+        with locks.held(locks.payment(imp_uid)):
+            result = iamport().cancel_payment(
+                imp_uid,
+                args["reason"],
+                args.get("amount"),
+                checksum=attempt.record.checksum if attempt is not None else None,
+                since=attempt.record.started_at if attempt is not None and retry else None,
+                keep_checksum=attempt.keep_checksum if attempt is not None else None,
+                owned=lambda payment: owns(payment.customer_uid),
+            )
         return _answered(result, "cancel")
 
 
@@ -348,8 +345,8 @@ def _pending(payment: Payment, *, reconciled: bool) -> Response:
 
 
 def _keep(write: Any) -> None:
-    """A pending mark that cannot be written is logged: the answer stands, and a retry that
-    cannot read the marks looks the order up first anyway."""
+    """A pending mark that cannot be written is logged: the answer stands, and I'mport refuses
+    a paid merchant_uid, so a retry cannot charge it twice."""
     try:
         write()
     except StateUnavailable:
