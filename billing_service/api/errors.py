@@ -8,26 +8,13 @@ Messages are fixed texts or I'mport's own: they never echo what the caller sent.
 from __future__ import annotations
 
 import logging
-import math
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
 from flask import Flask, Response, g, jsonify
-from werkzeug.exceptions import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    HTTPException,
-    NotFound,
-    PreconditionFailed,
-    ServiceUnavailable,
-    Unauthorized,
-    UnprocessableEntity,
-    UnsupportedMediaType,
-)
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from ..gateway import (
     BillingKeyNotFound,
@@ -106,7 +93,8 @@ ERRORS = {
         ErrorKind(
             409,
             "request_in_progress",
-            "A request with this Idempotency-Key is still running; retry after Retry-After.",
+            "A request with this Idempotency-Key, or for this order, is still running; nothing "
+            "was sent; retry after Retry-After.",
         ),
         ErrorKind(
             412,
@@ -208,75 +196,6 @@ _HTTP_ERROR_CODES = {
     429: "rate_limited",
     500: "internal_error",
 }
-
-
-class InvalidJson(BadRequest):
-    """The body is declared as JSON but cannot be parsed."""
-
-    error_code = "invalid_json"
-
-
-class CallerUnauthorized(Unauthorized):
-    """No caller key, or one we do not know."""
-
-    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
-        return [*super().get_headers(*args, **kwargs), ("WWW-Authenticate", "Bearer")]
-
-
-class CallerForbidden(Forbidden):
-    """A known caller whose key lacks the operation's scope."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__()
-        self.message = message
-
-
-class InvalidIdempotencyKey(BadRequest):
-    """The Idempotency-Key header is malformed, or sent more than once."""
-
-    error_code = "invalid_idempotency_key"
-
-
-class IdempotencyKeyReused(UnprocessableEntity):
-    """The Idempotency-Key was first used with another request."""
-
-    error_code = "idempotency_key_reused"
-
-
-class RequestInProgress(Conflict):
-    """The first request with this Idempotency-Key, or for this order, is still running."""
-
-    error_code = "request_in_progress"
-
-    def __init__(self, until: float) -> None:
-        super().__init__()
-        # Until the holder's lease ends, at most 10 s: most requests end much sooner.
-        self.retry_after = max(1, min(math.ceil(until - time.time()), 10))
-
-    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
-        return [*super().get_headers(*args, **kwargs), ("Retry-After", str(self.retry_after))]
-
-
-class BillingKeyExists(PreconditionFailed):
-    """``If-None-Match: *`` and the customer_uid already has a key."""
-
-    error_code = "billing_key_exists"
-
-
-class EventNotFound(NotFound):
-    """No failed delivery of that event to re-send."""
-
-    error_code = "event_not_found"
-
-
-class StateUnavailableError(ServiceUnavailable):
-    """The state store cannot be used; nothing was sent to I'mport."""
-
-    error_code = "state_unavailable"
-
-
-class UnsupportedBody(UnsupportedMediaType):
-    """The body is neither JSON nor an HTML form."""
 
 
 class NotReady(ServiceUnavailable):

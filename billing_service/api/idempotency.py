@@ -34,7 +34,7 @@ from flask import Flask, Response, current_app, g, request
 from ..gateway import SENT_CALLS
 from ..state import StateStore, StateUnavailable
 from ..state.store import AttemptSuperseded, IdempotencyRecord
-from .errors import (
+from .http_errors import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
     RequestInProgress,

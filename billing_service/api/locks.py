@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from flask import Flask, current_app
 
 from ..state import StateUnavailable
-from .errors import RequestInProgress, StateUnavailableError
+from .http_errors import RequestInProgress, StateUnavailableError
 from .services import state
 
 logger = logging.getLogger(__name__)

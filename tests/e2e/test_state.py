@@ -96,7 +96,7 @@ def test_replicas_sharing_redis_count_together(sandbox: Sandbox, redis_server: R
     assert attempt == 31
 
 
-def test_with_redis_gone_limits_hold_per_instance_and_keyed_requests_are_refused(
+def test_with_redis_gone_limits_hold_per_instance_and_charges_are_refused(
     sandbox: Sandbox, redis_server: RedisServer
 ):
     env = service_env(sandbox.url, BILLING_STATE_URL=redis_server.url, **FINGERPRINT)
@@ -123,9 +123,10 @@ def test_with_redis_gone_limits_hold_per_instance_and_keyed_requests_are_refused
     assert keyed.json()["code"] == "state_unavailable"
     assert calls_before == 0  # the keyed charge reached no I'mport
     assert attempt == 31
-    # A charge without a key still works: its merchant_uid is looked up first, then charged.
-    assert plain.status_code == 200
-    assert sandbox.count(AGAIN) == 1
+    # Without a key either (issue 15): its order's lock cannot be taken, so nothing is sent.
+    assert plain.status_code == 503
+    assert plain.json()["code"] == "state_unavailable" and plain.json()["retryable"] is True
+    assert sandbox.count(AGAIN) == 0
     fallbacks = [
         line for line in metrics.splitlines() if line.startswith("billing_state_fallbacks_total")
     ]

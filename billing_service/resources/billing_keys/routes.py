@@ -16,7 +16,7 @@ from ...api.blueprint import (
     REPLAYED,
     Blueprint,
 )
-from ...api.errors import BillingKeyExists, CallerForbidden
+from ...api.http_errors import BillingKeyExists, CallerForbidden
 from ...api.services import iamport
 from ...gateway import BillingKeyNotFound
 from ...security.callers import owns, require_caller, requires

@@ -179,9 +179,11 @@ class Payments(MethodView):
         charge already paid for it with the same `customer_uid` and `amount` is answered again
         (`replayed: true`) and never charged twice. When I'mport's answer is lost, the charge is
         not resent: the order is looked up (`reconciled: true` if found paid), or the answer is a
-        504 `gateway_timeout` with `retryable: true`. The body may also be an HTML form, without
-        `custom_data` (a form cannot carry a JSON object). Scope `charge`; declined charges
-        count against the caller's refusal limit (429).
+        504 `gateway_timeout` with `retryable: true`. While another charge of this
+        `merchant_uid` runs (any caller), 409 `request_in_progress`, nothing sent. A payment of
+        another `customer_uid` under this `merchant_uid` is never shown. The body may also be an
+        HTML form, without `custom_data` (a form cannot carry a JSON object). Scope `charge`;
+        declined charges count against the caller's refusal limit (429).
         """
         if not owns(charge.customer_uid):
             raise BillingKeyNotFound("There is no billing key under this customer_uid.")
@@ -230,7 +232,7 @@ class PaymentsById(MethodView):
 class PaymentCancellation(MethodView):
     @blp.operation("cancelPayment", **PAYMENT_LINKS)
     @blp.body(CancelSchema, example={"reason": "고객 요청에 의한 환불"})
-    @blp.idempotent()
+    @blp.idempotent(example="refund-20261128-0001")
     @blp.response(
         200,
         CancelResponseSchema,
@@ -278,10 +280,13 @@ class PaymentCancellation(MethodView):
         concurrent cancel cannot make it cancel more than is left. Without `amount`, cancels all
         that is left; a partly cancelled payment stays `paid` with a higher `cancel_amount`.
         A cancel whose answer was lost is looked up in the payment's `cancel_history`, never
-        sent again (`reconciled: true`, or 504 `retryable`). Retry-safe only with an
-        `Idempotency-Key`: its retries send the first attempt's checksum, so I'mport cannot
-        refund twice, and a cancel that had gone through answers `replayed: true`. Scope
-        `cancel`.
+        sent again (`reconciled: true`, or 504). **Send an `Idempotency-Key` with every cancel**
+        (your refund's own id): its retries send the first attempt's checksum, so I'mport cannot
+        refund twice, and a cancel that had gone through answers `replayed: true`; every 5xx is
+        then `retryable`. Without a key a cancel is not retry-safe: a 5xx after the cancel may
+        have reached I'mport is not `retryable` (a retry would read the reduced balance and
+        refund again). While another cancel of this payment runs, 409 `request_in_progress`,
+        nothing sent. Scope `cancel`.
         """
         attempt = current_attempt()
         retry = attempt is not None and attempt.record.checksum is not None
