@@ -277,6 +277,10 @@ def gateway_error_response(error: GatewayError) -> Response:
         # Sent, with or without a key: I'mport refuses a merchant_uid twice, so a retry with
         # the same one cannot charge twice.
         return error_response(kind, error.message, retryable=True)
+    if isinstance(error, CancelOutcomeUnknown) and g.get("idempotency") is None:
+        # Its message says "retry with the same key": there was none, and a retry under a new
+        # one would read the reduced balance and refund again.
+        return error_response(kind, _KEYLESS_CANCEL_UNKNOWN)
     if isinstance(
         error,
         CancelOutcomeUnknown
@@ -287,6 +291,12 @@ def gateway_error_response(error: GatewayError) -> Response:
     ):
         return error_response(kind, error.message)
     return error_response(kind)
+
+
+_KEYLESS_CANCEL_UNKNOWN = (
+    "The cancel was sent without an Idempotency-Key and its outcome is unknown; look the payment "
+    "up (its cancel_history) before cancelling again."
+)
 
 
 # The I'mport calls (hooks.SENT_CALLS names) that move money or issue a key.

@@ -84,6 +84,7 @@ def test_a_cancel_without_a_key_is_retryable_only_if_nothing_was_sent(client, sa
     assert looked_up.status_code == 504 and looked_up.get_json()["retryable"] is True
     # Sent and lost: retried without a key it would read the reduced balance and refund again.
     assert sent.status_code == 504 and "retryable" not in sent.get_json()
+    assert "look the payment up" in sent.get_json()["message"]
     assert sandbox.count(CANCEL) == 1
 
 
