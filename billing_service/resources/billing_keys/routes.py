@@ -123,6 +123,7 @@ class IssueBilling(MethodView):
         *BODY_ERRORS,
         *IDEMPOTENCY_ERRORS,
         *GATEWAY_ERRORS,
+        examples={"state_unavailable": {"retryable": True}},
     )
     @requires("issue")
     def post(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -169,6 +169,7 @@ class Payments(MethodView):
                 "retry with the same merchant_uid.",
                 "retryable": True,
             },
+            "state_unavailable": {"retryable": True},
         },
     )
     @requires("charge")
@@ -268,7 +269,8 @@ class PaymentCancellation(MethodView):
                 "message": "The cancel was sent but its outcome is unknown; retry with the same "
                 "Idempotency-Key (a retry cannot refund twice).",
                 "retryable": True,
-            }
+            },
+            "state_unavailable": {"retryable": True},
         },
     )
     @blp.long_request_line

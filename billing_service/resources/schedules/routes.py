@@ -100,6 +100,7 @@ class Schedules(MethodView):
         *BODY_ERRORS,
         *IDEMPOTENCY_ERRORS,
         *GATEWAY_ERRORS,
+        examples={"state_unavailable": {"retryable": True}},
     )
     @requires("schedule")
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
