@@ -157,3 +157,37 @@ def test_a_late_attempt_whose_lease_was_taken_over_does_not_overwrite_the_record
     assert "its lease had been taken over" in caplog.text
     sandbox.admin("POST", "config", latency_ms=0)
     assert json.loads(late.result(1).get_data(as_text=True))["payment"]["amount"] == 100
+
+
+def test_a_retry_refused_by_the_order_lock_keeps_what_its_first_attempt_kept(
+    client, sandbox, imp_uid
+):
+    # The first attempt's cancel goes through, its answer and the lookup after it are lost.
+    sandbox.admin("POST", "config", latency_ms=300)
+    sandbox.admin("POST", "faults", route=CANCEL, fault="drop")
+    first = InFlight(lambda: cancel(client, imp_uid, keyed("refund-2")))
+    sandbox.wait_in_flight(CANCEL)
+    sandbox.admin("POST", "faults", route=LOOKUP, fault="hang")
+    assert first.result(20).status_code == 504
+    # Another refund of the payment is running when the first one's retry comes.
+    sandbox.admin("POST", "config", latency_ms=1500)
+    other = InFlight(
+        lambda: client.post(
+            f"{CHARGES}/{imp_uid}/cancel",
+            json={"reason": "다른 환불", "amount": 1000},
+            headers=AUTH,
+        )
+    )
+    sandbox.wait_in_flight(LOOKUP)
+
+    refused = cancel(client, imp_uid, keyed("refund-2"))
+
+    assert refused.status_code == 409 and refused.get_json()["code"] == "request_in_progress"
+    assert other.result(20).status_code == 200
+    sandbox.admin("POST", "config", latency_ms=0)
+    # The record still holds the first attempt's checksum: found in the history, not resent.
+    retried = cancel(client, imp_uid, keyed("refund-2"))
+    assert retried.status_code == 200 and retried.get_json()["replayed"] is True
+    history = retried.get_json()["payment"]["cancel_history"]
+    assert sorted(entry["amount"] for entry in history) == [1000, 3000]
+    assert sandbox.count(CANCEL) == 2
