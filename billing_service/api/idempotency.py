@@ -54,9 +54,9 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 _NOT_RUN = frozenset({400, 401, 403, 405, 413, 415, 422, 429})
 # A 409 refused before running: another request holds the order (api.locks).
 _NOT_RUN_CODES = frozenset({"request_in_progress"})
-# The outcome is unknown (202: a charge left pending): the next attempt runs again, safely (a
-# charge is looked up by merchant_uid first, a cancel reuses its checksum).
-_UNKNOWN = frozenset({202, 500, 502, 503, 504})
+# The outcome is unknown (202: a charge left pending; every 5xx): the next attempt runs again,
+# safely (a charge is looked up by merchant_uid first, a cancel reuses its checksum).
+_PENDING = 202
 
 
 @dataclass
@@ -150,7 +150,7 @@ def _settle(attempt: Attempt, status: int, body: str) -> None:
                 attempt.store.save(attempt.name, replace(attempt.record, state="retry"))
             else:
                 attempt.store.release(attempt.name, attempt.record.attempt)
-        elif status in _UNKNOWN:
+        elif status == _PENDING or status >= 500:
             attempt.store.save(attempt.name, replace(attempt.record, state="retry"))
         else:
             final = replace(attempt.record, state="done", status=status, body=body)
