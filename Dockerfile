@@ -3,9 +3,9 @@
 #   docker build -t billing-service .
 #   docker run --rm -p 8000:8000 -e BILLING_API_KEYS=... billing-service
 #
-# Stop it with a grace period longer than gunicorn's graceful_timeout (203 s with the default
-# IAMPORT_* timeouts, see gunicorn.conf.py): `docker stop --time 210`, compose
-# `stop_grace_period: 210s`, Kubernetes `terminationGracePeriodSeconds: 210`. Otherwise requests
+# Stop it with a grace period longer than gunicorn's graceful_timeout (236 s with the default
+# IAMPORT_* timeouts, see gunicorn.conf.py): `docker stop --time 240`, compose
+# `stop_grace_period: 240s`, Kubernetes `terminationGracePeriodSeconds: 240`. Otherwise requests
 # still waiting on I'mport are killed at Docker's default 10 s.
 
 # ---------------------------------------------------------------------------------------------

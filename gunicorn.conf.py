@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 
-from billing_service.config import ConfigError, Settings
+from billing_service.config import ConfigError, Settings, longest_request
 from billing_service.observability import logs
 
 # Metrics (prometheus-client multiprocess mode): every worker writes its numbers to files in this
@@ -61,11 +61,12 @@ except ConfigError as _error:
 
 # After SIGTERM, workers keep answering the requests in flight for up to graceful_timeout, then
 # are killed; a worker exits as soon as it has none left, so a long value costs nothing while
-# I'mport is healthy. It covers the longest request (Settings.longest_request: 6 I'mport calls in
-# a row, each within connect + read timeout, + 5 s; 203 s by default). The container's stop grace
-# period (Kubernetes terminationGracePeriodSeconds, docker stop --time) must be longer than
-# this, or the IAMPORT_* timeouts shorter.
-graceful_timeout = _settings.longest_request if _settings else 203
+# I'mport is healthy. It covers the longest request (config.LONGEST_CHAINS, which also sizes the
+# idempotency and order-lock leases: 7 I'mport calls in a row, each within connect + read
+# timeout, + 5 s; 236 s by default). The container's stop grace period (Kubernetes
+# terminationGracePeriodSeconds, docker stop --time) must be longer than this, or the IAMPORT_*
+# timeouts shorter.
+graceful_timeout = _settings.longest_request if _settings else longest_request()
 keepalive = 5
 # At gunicorn's defaults or tighter: oversized request lines and headers are refused with 400.
 limit_request_line = 4094

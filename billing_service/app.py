@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 
 from . import resources
-from .api import guards, headers, idempotency
+from .api import guards, headers, idempotency, locks
 from .api.blueprint import Api, swagger_ui_assets
 from .api.errors import register_error_handlers
 from .api.events import PaymentEvents
@@ -42,6 +42,15 @@ carry only the masked card number. Every error has the same JSON shape with a st
 
 An instance running against the I'mport sandbox (`BILLING_SANDBOX=true`) marks every answer with
 the header `X-Billing-Sandbox: true`: nothing it answers is a real payment.
+**The retry rule.** The money-moving POSTs (issuance, charge, cancel, schedule) take an
+`Idempotency-Key`. With one, every 5xx answer, a 409 `request_in_progress` and a 429 may be
+retried with the same key and the same body within `BILLING_IDEMPOTENCY_TTL`, and such a retry
+never moves money twice; every other 4xx is final. Every 5xx answer of these POSTs that had a
+key, or that sent nothing that moves money to I'mport, carries `"retryable": true`; a cancel
+without a key that may have reached I'mport never does (retried, it would refund again). An
+order is its own lock: while a charge of a `merchant_uid` or a cancel of an `imp_uid` runs,
+another one, from any caller, is 409 `request_in_progress` and is not sent. With the state store
+unusable, charges, cancels and schedules are 503 `state_unavailable` before anything is sent.
 """
 
 
@@ -127,6 +136,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
         lease=settings.longest_request,
         endpoints=resources.MONEY_ENDPOINTS,
     )
+    locks.init_app(app, lease=settings.longest_request)
     audit.init_app(app)
     app.register_blueprint(swagger_ui_assets)
     register_error_handlers(app)

@@ -35,10 +35,44 @@ REDIS_SCHEMES = ("redis://", "rediss://")
 # After each failed delivery of an event: Svix's schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
 # 10 h: over 24 h in all), the first attempt being immediate.
 DEFAULT_EVENT_RETRY_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
-_CALLS_PER_REQUEST = 6
+DEFAULT_CONNECT_TIMEOUT = 3.0
+DEFAULT_READ_TIMEOUT = 30.0
 # How long an event's delivered and failed deliveries are kept (and listed) from its creation:
 # 30 days (BILLING_EVENT_RETENTION). Pending ones stay until they end.
 DEFAULT_EVENT_RETENTION = 30 * 24 * 3600.0
+# The longest chains of I'mport calls one request can make, with at most one token refusal
+# (only an I'mport refusing freshly issued tokens again and again makes more). The longest
+# sizes the idempotency lease, the order locks' lease and gunicorn's graceful_timeout (and,
+# above it, the container's stop grace period): Settings.longest_request.
+LONGEST_CHAINS = {
+    "pending charge": (
+        "token",
+        "order lookup -> 401",
+        "token",
+        "order lookup -> failed",
+        "charge -> refused",
+        "order lookup",
+        "key lookup",
+    ),
+    "refused charge": (
+        "token",
+        "charge -> 401",
+        "token",
+        "charge -> refused",
+        "order lookup",
+        "key lookup",
+    ),
+    "lost charge": ("token", "charge -> 401", "token", "charge -> no answer", "order lookup"),
+    "lost cancel": (
+        "token",
+        "lookup -> 401",
+        "token",
+        "lookup",
+        "cancel -> no answer",
+        "lookup",
+    ),
+}
+CALLS_PER_REQUEST = max(len(chain) for chain in LONGEST_CHAINS.values())
 
 # Card-testing limits (flask-limiter notation), each overridable by the variable of that name.
 # Generous defaults, to tune with real traffic: a limit hit by legitimate callers costs sales.
@@ -53,6 +87,15 @@ DEFAULT_LIMITS = {
 
 class ConfigError(Exception):
     """The environment does not describe a service that can run."""
+
+
+def longest_request(
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, read_timeout: float = DEFAULT_READ_TIMEOUT
+) -> int:
+    """Seconds the longest request can last: the longest chain of LONGEST_CHAINS (7 I'mport
+    calls: a charge left pending), each call within its deadline (connect + read timeout), and
+    5 s to spare."""
+    return math.ceil(CALLS_PER_REQUEST * (connect_timeout + read_timeout)) + 5
 
 
 @dataclass(frozen=True)
@@ -118,16 +161,8 @@ class Settings:
 
     @property
     def longest_request(self) -> int:
-        """Seconds the longest request can last: at most 6 I'mport calls in a row, each within
-        its deadline (connect + read timeout), and 5 s to spare.
-
-        With at most one token refusal, the longest chains are:
-          refused charge: token, charge -> 401, token, charge -> refused, order lookup, key lookup
-          lost charge:    token, charge -> 401, token, charge -> no answer, order lookup
-          lost cancel:    token, lookup -> 401, token, lookup, cancel -> no answer, lookup
-        Only an I'mport refusing freshly issued tokens again and again makes more.
-        """
-        return math.ceil(_CALLS_PER_REQUEST * (self.connect_timeout + self.read_timeout)) + 5
+        """Seconds the longest request can last (see longest_request)."""
+        return longest_request(self.connect_timeout, self.read_timeout)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -162,8 +197,8 @@ class Settings:
             iamport_api_url=url,
             iamport_api_key=key or SANDBOX_API_KEY,
             iamport_api_secret=secret or SANDBOX_API_SECRET,
-            connect_timeout=_seconds(env, "IAMPORT_CONNECT_TIMEOUT", 3.0),
-            read_timeout=_seconds(env, "IAMPORT_READ_TIMEOUT", 30.0),
+            connect_timeout=_seconds(env, "IAMPORT_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
+            read_timeout=_seconds(env, "IAMPORT_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
             iamport_proxy_url=proxy_url,
             iamport_ca_bundle=(
                 env.get("REQUESTS_CA_BUNDLE", "").strip()

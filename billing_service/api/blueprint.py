@@ -43,11 +43,15 @@ IDEMPOTENCY_KEY = {
     "default, per caller) and given again to every retry with the same key and the same "
     "request, with `Idempotent-Replayed: true`, without calling I'mport again. 1-255 printable "
     'ASCII, bare (`KG5LxwFBepaKHyUD`) or quoted (`"8e03978e-40d5-43e8-bc93-6894a57f9324"`); a '
-    "UUID is a good key. The same key with another request is 422 "
-    "`idempotency_key_reused`, while the first still runs 409 `request_in_progress`. Answers "
-    "whose outcome was unknown (502, 503, 504) are not stored: a retry runs again, safely.",
-    # No example: Swagger UI would send the same one with every operation (the same key with
-    # another request is a 422).
+    "UUID, or your order's or refund's own id, is a good key. The same key with another request "
+    "is 422 `idempotency_key_reused`, while the first still runs 409 `request_in_progress`. "
+    "**The retry rule:** with a key, every 5xx answer (all carry `retryable: true`), a 409 "
+    "`request_in_progress` and a 429 may be retried with the same key and the same body within "
+    "`BILLING_IDEMPOTENCY_TTL`, and such a retry never moves money twice; every other 4xx is "
+    "final. Never make a new key for a retry. Answers whose outcome was unknown (202, 5xx) are "
+    "not stored: a retry runs again, safely.",
+    # No example by default: Swagger UI would send the same one with every operation (the same
+    # key with another request is a 422).
     "schema": {"type": "string", "pattern": KEY_PATTERN},
 }
 REPLAYED = {
@@ -163,10 +167,14 @@ class Blueprint(BaseBlueprint):
         decorator: Callable[..., Any] = self.doc(**doc)
         return decorator
 
-    def idempotent(self, *headers: dict[str, Any]) -> Callable[..., Any]:
-        """Document the Idempotency-Key header of an operation (see api.idempotency), and any
-        other ``headers`` parameters it takes (one list: a second doc() would replace it)."""
-        decorator: Callable[..., Any] = self.doc(parameters=[IDEMPOTENCY_KEY, *headers])
+    def idempotent(
+        self, *headers: dict[str, Any], example: str | None = None
+    ) -> Callable[..., Any]:
+        """Document the Idempotency-Key header of an operation (see api.idempotency), with an
+        ``example`` where every call should send one, and any other ``headers`` parameters it
+        takes (one list: a second doc() would replace it)."""
+        key = IDEMPOTENCY_KEY if example is None else {**IDEMPOTENCY_KEY, "example": example}
+        decorator: Callable[..., Any] = self.doc(parameters=[key, *headers])
         return decorator
 
     def long_request_line(self, func: Callable[..., Any]) -> Callable[..., Any]:

@@ -11,7 +11,7 @@ from webargs.core import is_json
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
-from .errors import InvalidJson, UnsupportedBody
+from .http_errors import InvalidJson, UnsupportedBody
 
 FORM = "application/x-www-form-urlencoded"
 

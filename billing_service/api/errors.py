@@ -14,18 +14,7 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Flask, Response, g, jsonify
-from werkzeug.exceptions import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    HTTPException,
-    NotFound,
-    PreconditionFailed,
-    ServiceUnavailable,
-    Unauthorized,
-    UnprocessableEntity,
-    UnsupportedMediaType,
-)
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from ..gateway import (
     BillingKeyNotFound,
@@ -105,7 +94,8 @@ ERRORS = {
         ErrorKind(
             409,
             "request_in_progress",
-            "A request with this Idempotency-Key is still running; retry after Retry-After.",
+            "A request with this Idempotency-Key, or for this order, is still running; nothing "
+            "was sent; retry after Retry-After.",
         ),
         ErrorKind(
             412,
@@ -170,8 +160,11 @@ class ErrorSchema(ma.Schema):
     )
     retryable = ma.fields.Boolean(
         metadata={
-            "description": "True: the outcome is unknown and retrying is safe: a charge with the "
-            "same merchant_uid, a cancel with the same Idempotency-Key (gateway_timeout)."
+            "description": "True: retrying is safe and may succeed. Every 5xx of a charge, "
+            "cancel, schedule or issuance sent with an Idempotency-Key (retry with the same key "
+            "and body), or that sent nothing to I'mport; a charge or schedule whose outcome is "
+            "unknown (retry with the same merchant_uid). Absent: do not retry as is (a cancel "
+            "without a key that may have reached I'mport: look the payment up first)."
         }
     )
 
@@ -210,74 +203,6 @@ _HTTP_ERROR_CODES = {
 }
 
 
-class InvalidJson(BadRequest):
-    """The body is declared as JSON but cannot be parsed."""
-
-    error_code = "invalid_json"
-
-
-class CallerUnauthorized(Unauthorized):
-    """No caller key, or one we do not know."""
-
-    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
-        return [*super().get_headers(*args, **kwargs), ("WWW-Authenticate", "Bearer")]
-
-
-class CallerForbidden(Forbidden):
-    """A known caller whose key lacks the operation's scope."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__()
-        self.message = message
-
-
-class InvalidIdempotencyKey(BadRequest):
-    """The Idempotency-Key header is malformed, or sent more than once."""
-
-    error_code = "invalid_idempotency_key"
-
-
-class IdempotencyKeyReused(UnprocessableEntity):
-    """The Idempotency-Key was first used with another request."""
-
-    error_code = "idempotency_key_reused"
-
-
-class RequestInProgress(Conflict):
-    """The first request with this Idempotency-Key is still running."""
-
-    error_code = "request_in_progress"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__()
-        self.retry_after = retry_after
-
-    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
-        return [*super().get_headers(*args, **kwargs), ("Retry-After", str(self.retry_after))]
-
-
-class BillingKeyExists(PreconditionFailed):
-    """``If-None-Match: *`` and the customer_uid already has a key."""
-
-    error_code = "billing_key_exists"
-
-
-class EventNotFound(NotFound):
-    """No failed delivery of that event to re-send."""
-
-    error_code = "event_not_found"
-
-
-class StateUnavailableError(ServiceUnavailable):
-    """The state store cannot be used; nothing was sent to I'mport."""
-
-    error_code = "state_unavailable"
-
-
-class UnsupportedBody(UnsupportedMediaType):
-    """The body is neither JSON nor an HTML form."""
-
-
 class NotReady(ServiceUnavailable):
     """The service cannot get an I'mport access token (GET /readyz)."""
 
@@ -305,9 +230,11 @@ def error_response(
     message: str | None = None,
     *,
     headers: list[tuple[str, str]] | None = None,
+    retryable: bool = False,
     **extra: Any,
 ) -> Response:
-    """Build the JSON error response for ``kind``."""
+    """Build the JSON error response for ``kind``; ``retryable``: safe to retry whatever the
+    request (a 5xx of a money-moving POST also is when _safe_to_retry says so)."""
     g.error_code = kind.code  # for the audit trail
     body = {
         "status": "failed",
@@ -316,6 +243,8 @@ def error_response(
         "request_id": g.get("request_id"),
         **extra,
     }
+    if retryable or (kind.status >= 500 and _safe_to_retry()):
+        body["retryable"] = True
     response = jsonify(body)
     response.status_code = kind.status
     for name, value in headers or ():
@@ -349,13 +278,45 @@ def gateway_error_response(error: GatewayError) -> Response:
         return error_response(kind, error.message, **extra)
     if isinstance(error, CancelExceedsBalance):
         return error_response(kind, errors={"amount": [error.message]})
-    if isinstance(error, ChargeOutcomeUnknown | CancelOutcomeUnknown | ScheduleOutcomeUnknown):
+    if isinstance(error, ChargeOutcomeUnknown | ScheduleOutcomeUnknown):
+        # Sent, with or without a key: I'mport refuses a merchant_uid twice, so a retry with
+        # the same one cannot charge twice.
         return error_response(kind, error.message, retryable=True)
+    if isinstance(error, CancelOutcomeUnknown) and g.get("idempotency") is None:
+        # Its message says "retry with the same key": there was none, and a retry under a new
+        # one would read the reduced balance and refund again.
+        return error_response(kind, _KEYLESS_CANCEL_UNKNOWN)
     if isinstance(
-        error, DuplicateMerchantUid | NothingToCancel | ScheduleRefused | ScheduleNotRevocable
+        error,
+        CancelOutcomeUnknown
+        | DuplicateMerchantUid
+        | NothingToCancel
+        | ScheduleRefused
+        | ScheduleNotRevocable,
     ):
         return error_response(kind, error.message)
     return error_response(kind)
+
+
+_KEYLESS_CANCEL_UNKNOWN = (
+    "The cancel was sent without an Idempotency-Key and its outcome is unknown; look the payment "
+    "up (its cancel_history) before cancelling again."
+)
+
+
+# The I'mport calls (hooks.SENT_CALLS names) that move money or issue a key.
+_MOVING_CALLS = frozenset({"issue_billing_key", "charge", "cancel_payment", "schedule"})
+
+
+def _safe_to_retry() -> bool:
+    """Whether a 5xx answer is safe to retry: for a money-moving POST (api.idempotency tracks
+    its calls), always with an Idempotency-Key (a resumed attempt looks up before it sends,
+    and a cancel resends its first checksum); without one, only if nothing that moves money
+    may have reached I'mport (a cancel retried without its key reads the reduced balance)."""
+    sent: set[str] | None = g.get("sent_calls")
+    if sent is None:
+        return False
+    return g.get("idempotency") is not None or not sent & _MOVING_CALLS
 
 
 def _gateway_error_code(error: GatewayError) -> str:

@@ -5,10 +5,15 @@ A request with a key claims a record in the state store before anything is sent 
 Its final answer is stored and given again, with ``Idempotent-Replayed: true``, to every retry
 with the same key and the same request; the same key with another request is 422, and while
 the first is still running, 409 with ``Retry-After``. Records are per caller and kept
-``BILLING_IDEMPOTENCY_TTL`` seconds. Answers whose outcome is unknown (502, 503, 504) are not
+``BILLING_IDEMPOTENCY_TTL`` seconds. Answers whose outcome is unknown (202, 5xx) are not
 final: a retry runs again, with what the record kept (a cancel's checksum) making that safe.
-Requests refused before they ran (400, 403, 413, 415, 422, 429) leave no record; a cancel
-I'mport refused (422 ``cancel_refused``) ran, and its answer is final.
+Requests refused before they ran (400, 403, 413, 415, 422, 429, and a 409 for an order in
+flight) leave no record, or leave a resumed attempt's record as it was; a cancel I'mport
+refused (422 ``cancel_refused``) ran, and its answer is final.
+
+Each claim that runs the request is an attempt with its own id; only the attempt holding the
+record may write it, so an attempt that outlived its lease (taken over by a retry) cannot
+overwrite what the retry found.
 
 What a record holds is never card data: the request is kept only as an HMAC of its canonical
 form, the caller's key only as an HMAC too, and the answer shows card numbers masked.
@@ -20,18 +25,17 @@ import functools
 import hashlib
 import hmac
 import json
-import math
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
+from ..gateway import SENT_CALLS
 from ..state import StateStore, StateUnavailable
-from ..state.store import IdempotencyRecord
-from .errors import (
+from ..state.store import AttemptSuperseded, IdempotencyRecord
+from .http_errors import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
     RequestInProgress,
@@ -51,9 +55,11 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 _NOT_RUN = frozenset({400, 401, 403, 405, 413, 415, 422, 429})
 # 422s that ran: I'mport refused what was sent, a final answer to replay.
 _RAN_422 = frozenset({"cancel_refused"})
-# The outcome is unknown (202: a charge left pending): the next attempt runs again, safely (a
-# charge is looked up by merchant_uid first, a cancel reuses its checksum).
-_UNKNOWN = frozenset({202, 500, 502, 503, 504})
+# A 409 refused before running: another request holds the order (api.locks).
+_NOT_RUN_CODES = frozenset({"request_in_progress"})
+# The outcome is unknown (202: a charge left pending; every 5xx): the next attempt runs again,
+# safely (a charge is looked up by merchant_uid first, a cancel reuses its checksum).
+_PENDING = 202
 
 
 @dataclass
@@ -103,11 +109,7 @@ def _idempotent(
     ttl: float,
     lease: float,
 ) -> Callable[..., Any]:
-    @functools.wraps(view)
-    def run(*args: Any, **kwargs: Any) -> Response:
-        presented = _presented_key()
-        if presented is None:
-            return current_app.make_response(view(*args, **kwargs))
+    def keyed(presented: str, *args: Any, **kwargs: Any) -> Response:
         try:
             name, key = _record_name(store, presented, keys)
             claim = store.claim(name, _fingerprint(key), lease=lease, ttl=ttl)
@@ -116,19 +118,36 @@ def _idempotent(
         if claim.outcome == "mismatch":
             raise IdempotencyKeyReused()
         if claim.outcome == "in_progress":
-            wait = math.ceil(claim.record.lease_until - time.time())
-            raise RequestInProgress(retry_after=max(1, min(wait, 10)))
+            raise RequestInProgress(until=claim.record.lease_until)
         if claim.outcome == "replay":
             return _replay(claim.record)
         attempt = Attempt(store, name, claim.record, resumed=claim.outcome == "resume")
         g.idempotency = attempt
         try:
-            response = current_app.make_response(view(*args, **kwargs))
-        except Exception as exc:
-            handled = current_app.handle_user_exception(exc)  # re-raises a bug (500)
-            response = current_app.make_response(handled)
-        _settle(attempt, response)
+            try:
+                response = current_app.make_response(view(*args, **kwargs))
+            except Exception as exc:
+                handled = current_app.handle_user_exception(exc)  # re-raises a bug (500)
+                response = current_app.make_response(handled)
+        except Exception:
+            _settle(attempt, 500, "")  # a bug: its outcome is unknown, as a 5xx's
+            raise
+        _settle(attempt, response.status_code, response.get_data(as_text=True))
         return response
+
+    @functools.wraps(view)
+    def run(*args: Any, **kwargs: Any) -> Response:
+        # What this request sends to I'mport, for errors.py to tell whether its 5xx is safe to
+        # retry (with a key it is; without, only if nothing that moves money was sent).
+        g.sent_calls = set()
+        sent_calls = SENT_CALLS.set(g.sent_calls)
+        try:
+            presented = _presented_key()
+            if presented is None:
+                return current_app.make_response(view(*args, **kwargs))
+            return keyed(presented, *args, **kwargs)
+        finally:
+            SENT_CALLS.reset(sent_calls)
 
     return run
 
@@ -144,17 +163,27 @@ def _record_name(store: StateStore, presented: str, keys: tuple[bytes, ...]) -> 
     return names[0]
 
 
-def _settle(attempt: Attempt, response: Response) -> None:
-    status = response.status_code
+def _settle(attempt: Attempt, status: int, body: str) -> None:
+    error_code = g.get("error_code")
     try:
-        if status in _NOT_RUN and g.get("error_code") not in _RAN_422:
-            attempt.store.release(attempt.name)
-        elif status in _UNKNOWN:
+        if (status in _NOT_RUN and error_code not in _RAN_422) or error_code in _NOT_RUN_CODES:
+            if attempt.resumed:
+                # What an earlier attempt kept (a cancel's checksum) is still needed.
+                attempt.store.save(attempt.name, replace(attempt.record, state="retry"))
+            else:
+                attempt.store.release(attempt.name, attempt.record.attempt)
+        elif status == _PENDING or status >= 500:
             attempt.store.save(attempt.name, replace(attempt.record, state="retry"))
         else:
-            body = response.get_data(as_text=True)
             final = replace(attempt.record, state="done", status=status, body=body)
             attempt.store.save(attempt.name, final)
+    except AttemptSuperseded:
+        # This attempt outlived its lease and a retry took the key over: what the retry finds
+        # and stores stands, and this answer is not stored over it.
+        current_app.logger.error(
+            "An idempotency record was not settled: its lease had been taken over (status %s)",
+            status,
+        )
     except StateUnavailable:
         # The answer stands; a retry finds the record in flight until its lease ends, then
         # runs again as a resumed attempt (a charge: looked up by merchant_uid; a cancel: its

@@ -39,7 +39,7 @@ from .exceptions import (
     SchedulesPending,
     UnexpectedResponse,
 )
-from .hooks import REQUEST_ID, CallObserver
+from .hooks import REQUEST_ID, SENT_CALLS, CallObserver
 from .models import (
     BillingKey,
     CancelResult,
@@ -56,6 +56,7 @@ __all__ = [
     "SCHEDULE_HORIZON",
     "SCHEDULE_WINDOW",
     "REQUEST_ID",
+    "SENT_CALLS",
     "CallObserver",
     "BillingKey",
     "BillingKeyNotFound",

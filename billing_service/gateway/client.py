@@ -193,7 +193,7 @@ class IamportClient:
         to be found), or another GatewayError.
         """
         if pending:
-            earlier = self.find_payment(charge.merchant_uid)
+            earlier = self._find_charge(charge)
             if earlier is not None and earlier.status == "ready":
                 raise ChargePending(earlier)
             if earlier is not None and earlier.status in HOLDS_MERCHANT_UID:
@@ -221,6 +221,18 @@ class IamportClient:
             return self._look_up_payment("find_payment", f"/payments/find/{_segment(merchant_uid)}")
         except PaymentNotFound:
             return None
+
+    def _find_charge(self, charge: Charge) -> Payment | None:
+        """The latest payment for the charge's merchant_uid if it is the charge's customer's:
+        another customer's payment is never this charge's outcome, and is not shown (as if it
+        did not exist) to a caller that may not own it."""
+        payment = self.find_payment(charge.merchant_uid)
+        # A browser checkout paid under a merchant_uid one of our charges once used is not ours.
+        if payment is None or payment.customer_uid != charge.customer_uid:
+            return None
+        if not payment.by_billing_key:
+            return None
+        return payment
 
     def get_payment(self, imp_uid: str) -> Payment:
         """Look up a payment (``GET /payments/{imp_uid}``); raise PaymentNotFound."""
@@ -549,7 +561,7 @@ class IamportClient:
         I'mport refuses all three with code != 0 and only a Korean message to tell them apart;
         asking it about the order and the key is sturdier than matching message texts.
         """
-        earlier = self.find_payment(charge.merchant_uid)
+        earlier = self._find_charge(charge)
         if earlier is not None and earlier.status in HOLDS_MERCHANT_UID:
             return settle_used_merchant_uid(earlier, charge, refusal, replayed=True)
         # An earlier attempt still being processed: this refusal says nothing of its outcome.
@@ -574,7 +586,7 @@ class IamportClient:
             "The charge was sent but its outcome is unknown; retry with the same merchant_uid."
         )
         try:
-            payment = self.find_payment(charge.merchant_uid)
+            payment = self._find_charge(charge)
         except GatewayError as exc:
             raise ChargeOutcomeUnknown(unknown) from exc
         if payment is None or failed_before(payment, sent_at):

@@ -3,6 +3,10 @@
 - ``REQUEST_ID``: the id of the request being served in this context. The host sets it per
   request; every call to I'mport sends it as ``X-Request-ID``, so one request can be followed
   from the caller through this service to I'mport.
+- ``SENT_CALLS``: the operations of this context's calls that may have reached I'mport (an
+  answer came, or the failure came after the request was written). The host sets a fresh set
+  per request to tell a request that sent nothing that moves money, safe to retry, from one
+  that may have.
 - ``CallObserver``: told about every HTTP call to I'mport and every access-token fetch (metrics).
 """
 
@@ -12,6 +16,7 @@ from contextvars import ContextVar
 from typing import Protocol
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("billing_request_id", default=None)
+SENT_CALLS: ContextVar[set[str] | None] = ContextVar("billing_sent_calls", default=None)
 
 
 class CallObserver(Protocol):

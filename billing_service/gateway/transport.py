@@ -32,7 +32,7 @@ from .exceptions import (
     ProviderError,
     UnexpectedResponse,
 )
-from .hooks import REQUEST_ID, CallObserver
+from .hooks import REQUEST_ID, SENT_CALLS, CallObserver
 from .parsing import is_whole
 
 logger = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ class Transport:
         deadline_set = DEADLINE.set(started + self._deadline)
         status: int | None = None
         outcome = "error"
+        sent = True  # unless the connection failed before the request was written
         try:
             resp = self._send(method, path, body, params, token)
             status = resp.status
@@ -112,10 +113,12 @@ class Transport:
             outcome = "ok"
             return result
         except GatewayError as exc:
-            outcome = type(exc).__name__
+            outcome, sent = type(exc).__name__, exc.request_sent
             raise
         finally:
             DEADLINE.reset(deadline_set)
+            if sent and (sent_calls := SENT_CALLS.get()) is not None:
+                sent_calls.add(operation)
             if self._observer is not None:
                 self._notify(
                     self._observer.on_call,

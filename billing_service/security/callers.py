@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from flask import current_app, g, request
 
-from ..api.errors import CallerForbidden, CallerUnauthorized
+from ..api.http_errors import CallerForbidden, CallerUnauthorized
 from ..config import SCOPES, Caller
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -17,7 +17,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .store import Claim, Hit, IdempotencyRecord, Refused, StateUnavailable, decide_claim
+from .store import (
+    AttemptSuperseded,
+    Claim,
+    Hit,
+    IdempotencyRecord,
+    Refused,
+    StateUnavailable,
+    decide_claim,
+    held_by,
+)
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS counters "
@@ -25,6 +34,8 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS idempotency "
     "(key TEXT PRIMARY KEY, record TEXT NOT NULL, expires_at REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, expires_at REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS locks "
+    "(key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)",
 )
 _OPEN_WINDOW = "SELECT count, expires_at FROM counters WHERE key = ? AND expires_at > ?"
 # Ended windows and expired records are deleted every so many writes, not on every one.
@@ -110,11 +121,37 @@ class EmbeddedStore:
 
     def save(self, key: str, record: IdempotencyRecord) -> None:
         with self._transaction(write=True) as db:
+            self._check_held(db, key, record.attempt)
             self._put(db, key, record)
 
-    def release(self, key: str) -> None:
+    def release(self, key: str, attempt: str) -> None:
         with self._transaction(write=True) as db:
+            self._check_held(db, key, attempt)
             db.execute("DELETE FROM idempotency WHERE key = ?", (key,))
+
+    def _check_held(self, db: sqlite3.Connection, key: str, attempt: str) -> None:
+        row = db.execute("SELECT record FROM idempotency WHERE key = ?", (key,)).fetchone()
+        existing = IdempotencyRecord.from_json(row[0]) if row else None
+        if not held_by(existing, attempt, now=self._clock()):
+            raise AttemptSuperseded("Another attempt holds the idempotency record now.")
+
+    # order locks
+
+    def lock(self, key: str, owner: str, lease: float) -> float | None:
+        now = self._clock()
+        with self._transaction(write=True) as db:
+            row = db.execute("SELECT owner, expires_at FROM locks WHERE key = ?", (key,)).fetchone()
+            if row is not None and row[0] != owner and row[1] > now:
+                return float(row[1])
+            db.execute(
+                "INSERT OR REPLACE INTO locks (key, owner, expires_at) VALUES (?, ?, ?)",
+                (key, owner, now + lease),
+            )
+        return None
+
+    def unlock(self, key: str, owner: str) -> None:
+        with self._transaction(write=True) as db:
+            db.execute("DELETE FROM locks WHERE key = ? AND owner = ?", (key, owner))
 
     # pending charges
 
@@ -183,7 +220,7 @@ class EmbeddedStore:
         if self._writes % _SWEEP_EVERY:
             return
         now = self._clock()
-        for table in ("counters", "idempotency", "pending"):
+        for table in ("counters", "idempotency", "pending", "locks"):
             db.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))  # noqa: S608
 
     def _connection(self) -> sqlite3.Connection:

@@ -12,12 +12,25 @@ from typing import Any
 
 import redis
 
-from .store import Claim, Hit, IdempotencyRecord, Refused, StateUnavailable, decide_claim
+from .store import (
+    AttemptSuperseded,
+    Claim,
+    Hit,
+    IdempotencyRecord,
+    Refused,
+    StateUnavailable,
+    decide_claim,
+    held_by,
+)
 
 # Short socket timeouts: an unreachable Redis must turn into a fallback or a 503 quickly, not
 # stall the request.
 _TIMEOUTS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
 _PREFIX = "billing:"
+# Frees a lock only for the owner that holds it (one atomic step).
+_UNLOCK = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
 
 # KEYS: the counters; ARGV: each one's limit and window (ms), in turn. Nil when every count was
 # under its limit (each counted now), else {the full window that ends last (1-based), its ms}.
@@ -116,11 +129,42 @@ class SharedStore:
         return bool(self._run(lambda r: r.exists(_PREFIX + "idempotency:" + key)))
 
     def save(self, key: str, record: IdempotencyRecord) -> None:
-        name = _PREFIX + "idempotency:" + key
-        self._run(lambda r: r.set(name, record.to_json(), pxat=int(record.expires_at * 1000)))
+        self._if_held(
+            key,
+            record.attempt,
+            lambda pipe, name: pipe.set(name, record.to_json(), pxat=int(record.expires_at * 1000)),
+        )
 
-    def release(self, key: str) -> None:
-        self._run(lambda r: r.delete(_PREFIX + "idempotency:" + key))
+    def release(self, key: str, attempt: str) -> None:
+        self._if_held(key, attempt, lambda pipe, name: pipe.delete(name))
+
+    def _if_held(self, key: str, attempt: str, write: Callable[[Any, str], Any]) -> None:
+        """Run ``write`` in one transaction with the check that ``attempt`` holds the record."""
+        name = _PREFIX + "idempotency:" + key
+
+        def run(pipe: Any) -> bool:
+            raw = pipe.get(name)
+            existing = IdempotencyRecord.from_json(raw.decode()) if raw else None
+            if not held_by(existing, attempt, now=self._clock()):
+                return False
+            pipe.multi()
+            write(pipe, name)
+            return True
+
+        transaction: Any = run  # redis-py types the callable as returning None
+        if not self._run(lambda r: r.transaction(transaction, name, value_from_callable=True)):
+            raise AttemptSuperseded("Another attempt holds the idempotency record now.")
+
+    def lock(self, key: str, owner: str, lease: float) -> float | None:
+        name = _PREFIX + "lock:" + key
+        if self._run(lambda r: r.set(name, owner, nx=True, px=int(lease * 1000))):
+            return None
+        ttl_ms: int = self._run(lambda r: r.pttl(name))
+        # Freed meanwhile (ttl_ms < 0): busy all the same; the caller's retry takes it.
+        return self._clock() + max(ttl_ms, 0) / 1000
+
+    def unlock(self, key: str, owner: str) -> None:
+        self._run(lambda r: r.eval(_UNLOCK, 1, _PREFIX + "lock:" + key, owner))
 
     def mark_pending(self, key: str, ttl: float) -> None:
         self._run(lambda r: r.set(_PREFIX + "pending:" + key, 1, px=int(ttl * 1000)))

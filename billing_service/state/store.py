@@ -1,8 +1,9 @@
 """What every state store offers, and the rules of idempotency records they all apply.
 
-A store keeps three kinds of things, each under a key with an expiry: fixed-window counters
-(the card-testing limits), idempotency records (one per caller and ``Idempotency-Key``), and
-pending charges (a ``merchant_uid`` I'mport left ``ready``). The embedded store (SQLite) is
+A store keeps four kinds of things, each under a key with an expiry: fixed-window counters
+(the card-testing limits), idempotency records (one per caller and ``Idempotency-Key``),
+pending charges (a ``merchant_uid`` I'mport left ``ready``) and order locks (a ``merchant_uid``
+or ``imp_uid`` a request is charging or cancelling). The embedded store (SQLite) is
 shared by the workers of one instance, the shared one (Redis) by every replica.
 
 What a record holds is what the caller got, never card data: the fingerprint is an HMAC of the
@@ -12,6 +13,7 @@ request, the body is the answer (which shows card numbers masked only).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Literal, NamedTuple, Protocol
@@ -19,6 +21,11 @@ from typing import Literal, NamedTuple, Protocol
 
 class StateUnavailable(Exception):
     """The store cannot be read or written now (down, locked, corrupt, read-only)."""
+
+
+class AttemptSuperseded(StateUnavailable):
+    """The record is no longer this attempt's to write: its lease ended and another attempt
+    claimed the key (or the record expired)."""
 
 
 # in_flight: a request is running under the key; done: its answer is final and replayed;
@@ -37,6 +44,9 @@ class IdempotencyRecord:
     status: int | None = None
     body: str | None = None  # the answer's JSON text
     checksum: int | None = None  # a cancel's balance, read and sent as I'mport's checksum
+    # The attempt that holds the record: each claim that runs the request gets a new one, and
+    # only that attempt may write the record (save and release compare it).
+    attempt: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -86,8 +96,11 @@ def decide_claim(
     Every store runs this inside one atomic read-then-write, so two requests with one key can
     never both run.
     """
+    attempt = uuid.uuid4().hex
     if existing is None or existing.expires_at <= now:
-        record = IdempotencyRecord(fingerprint, "in_flight", now, now + lease, now + ttl)
+        record = IdempotencyRecord(
+            fingerprint, "in_flight", now, now + lease, now + ttl, attempt=attempt
+        )
         return Claim("new", record), record
     if existing.fingerprint != fingerprint:
         return Claim("mismatch", existing), None
@@ -95,8 +108,13 @@ def decide_claim(
         return Claim("replay", existing), None
     if existing.state == "in_flight" and existing.lease_until > now:
         return Claim("in_progress", existing), None
-    resumed = replace(existing, state="in_flight", lease_until=now + lease)
+    resumed = replace(existing, state="in_flight", lease_until=now + lease, attempt=attempt)
     return Claim("resume", resumed), resumed
+
+
+def held_by(existing: IdempotencyRecord | None, attempt: str, *, now: float) -> bool:
+    """Whether ``attempt`` still holds the record: what save and release check, atomically."""
+    return existing is not None and existing.attempt == attempt and existing.expires_at > now
 
 
 class StateStore(Protocol):
@@ -129,10 +147,19 @@ class StateStore(Protocol):
         """Whether the idempotency record ``key`` exists (and has not expired)."""
 
     def save(self, key: str, record: IdempotencyRecord) -> None:
-        """Write ``record`` (a checksum read, a final answer, an unknown outcome)."""
+        """Write ``record`` (a checksum read, a final answer, an unknown outcome) if its attempt
+        still holds the key (held_by); else raise AttemptSuperseded and write nothing."""
 
-    def release(self, key: str) -> None:
-        """Forget the record: the request was refused before it ran (validation, 429)."""
+    def release(self, key: str, attempt: str) -> None:
+        """Forget the record: the request was refused before it ran (validation, 429). Only
+        while ``attempt`` holds it; else AttemptSuperseded."""
+
+    def lock(self, key: str, owner: str, lease: float) -> float | None:
+        """Take the lock ``key`` for ``lease`` seconds: None when ``owner`` holds it now, else
+        when the other holder's lease ends (UNIX seconds). A lock whose lease ended is free."""
+
+    def unlock(self, key: str, owner: str) -> None:
+        """Free the lock ``key`` if ``owner`` holds it."""
 
     def mark_pending(self, key: str, ttl: float) -> None:
         """Remember a charge I'mport left ``ready``."""

@@ -123,16 +123,44 @@ def test_with_redis_gone_limits_hold_per_instance_and_charges_are_refused(
     assert keyed.json()["code"] == "state_unavailable"
     assert calls_before == 0  # the keyed charge reached no I'mport
     assert attempt == 31
-    # A charge without a key is refused too, with nothing sent: its follow-up (what tells its
-    # event if the request dies) cannot be kept.
+    # Without a key either (issue 15): its order's lock cannot be taken, so nothing is sent.
     assert plain.status_code == 503
-    assert plain.json()["code"] == "state_unavailable"
+    assert plain.json()["code"] == "state_unavailable" and plain.json()["retryable"] is True
     assert sandbox.count(AGAIN) == 0
     fallbacks = [
         line for line in metrics.splitlines() if line.startswith("billing_state_fallbacks_total")
     ]
     assert fallbacks and float(fallbacks[0].split()[-1]) >= 1
     assert "The shared state store is down" in service.log()
+
+
+def test_an_order_in_flight_on_one_replica_is_not_charged_by_another(
+    sandbox: Sandbox, redis_server: RedisServer
+):
+    env = service_env(sandbox.url, BILLING_STATE_URL=redis_server.url, **FINGERPRINT)
+    one, two = (
+        LiveService(env),
+        LiveService({**env, "BILLING_DATA_DIR": env["BILLING_DATA_DIR"] + "-2"}),
+    )
+    try:
+        body = {**VALID_BODY, "customer_uid": "locked"}
+        assert requests.post(one.url + ISSUE, json=body, headers=AUTH).status_code == 200
+        # fault-hang-: I'mport charges it, then holds the answer past the read timeout.
+        charge = {"customer_uid": "locked", "merchant_uid": "fault-hang-1", "amount": 100}
+        charge["name"] = "x"
+        first = InFlight(lambda: requests.post(one.url + CHARGES, json=charge, headers=AUTH))
+        sandbox.wait_in_flight(AGAIN)
+        second = requests.post(two.url + CHARGES, json=charge, headers=AUTH, timeout=30)
+        answered = first.result(30)
+    finally:
+        one.stop()
+        two.stop()
+
+    assert second.status_code == 409
+    assert second.json()["code"] == "request_in_progress"
+    assert "Retry-After" in second.headers
+    assert answered.status_code == 200 and answered.json()["reconciled"] is True
+    assert sandbox.count(AGAIN) == 1
 
 
 @pytest.fixture

@@ -113,3 +113,45 @@ def test_if_none_match_takes_only_a_star(client, sandbox):
     assert resp.status_code == 400
     assert resp.get_json()["code"] == "bad_request"
     assert sandbox.count(ISSUE_ROUTE) == 0
+
+
+DECLINING_CARD = "4000-0000-0000-0341"  # the sandbox declines its key's charges (code 0, failed)
+
+
+def others_order(client, merchant_uid: str, card: str = VALID_BODY["card_number"]) -> dict:
+    """A charge of other_0002 by the unrestricted caller, whatever its answer; its payment."""
+    body = {**VALID_BODY, "customer_uid": "other_0002", "card_number": card}
+    assert client.post(ISSUE, json=body, headers=auth(ADMIN)).status_code == 200
+    charge = {"customer_uid": "other_0002", "merchant_uid": merchant_uid, "amount": 500}
+    client.post(CHARGES, json={**charge, "name": "x"}, headers=auth(ADMIN))
+    resp = client.get(f"{CHARGES}/by-merchant-uid/{merchant_uid}", headers=auth(ADMIN))
+    payment: dict = resp.get_json()["payment"]
+    return payment
+
+
+def test_a_charge_never_shows_another_callers_pending_order(client, sandbox):
+    theirs = others_order(client, "pending-their-order")
+    assert theirs["status"] == "ready"
+
+    # shop_nokey is the shop's own customer, without a billing key.
+    charge = {"customer_uid": "shop_nokey", "merchant_uid": "pending-their-order"}
+    resp = client.post(CHARGES, json={**charge, "amount": 500, "name": "x"}, headers=auth(SHOP))
+
+    assert resp.status_code == 404
+    assert resp.get_json()["code"] == "billing_key_not_found"
+    assert theirs["imp_uid"] not in resp.get_data(as_text=True)
+    assert "other_0002" not in resp.get_data(as_text=True)
+
+
+def test_a_lost_charge_is_never_reconciled_from_another_callers_order(client, sandbox):
+    theirs = others_order(client, "fault-drop-their-order", card=DECLINING_CARD)
+    assert theirs["status"] == "failed"
+
+    charge = {"customer_uid": "shop_nokey", "merchant_uid": "fault-drop-their-order"}
+    resp = client.post(CHARGES, json={**charge, "amount": 500, "name": "x"}, headers=auth(SHOP))
+
+    # As if their payment did not exist: sent, answer lost, nothing found.
+    assert resp.status_code == 504
+    assert resp.get_json()["retryable"] is True
+    assert "payment" not in resp.get_json()
+    assert theirs["imp_uid"] not in resp.get_data(as_text=True)

@@ -16,7 +16,7 @@ from ...api.blueprint import (
     REPLAYED,
     Blueprint,
 )
-from ...api.errors import BillingKeyExists, CallerForbidden
+from ...api.http_errors import BillingKeyExists, CallerForbidden
 from ...api.services import iamport
 from ...gateway import BillingKeyNotFound
 from ...security.callers import owns, require_caller, requires
@@ -123,6 +123,7 @@ class IssueBilling(MethodView):
         *BODY_ERRORS,
         *IDEMPOTENCY_ERRORS,
         *GATEWAY_ERRORS,
+        examples={"state_unavailable": {"retryable": True}},
     )
     @requires("issue")
     def post(self, args: dict[str, Any]) -> dict[str, Any]:

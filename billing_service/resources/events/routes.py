@@ -8,8 +8,8 @@ from typing import Any
 from flask.views import MethodView
 
 from ...api.blueprint import CALLER_ERRORS, Blueprint
-from ...api.errors import EventNotFound
 from ...api.events import payment_events
+from ...api.http_errors import EventNotFound
 from ...security.callers import require_caller, requires
 from .schemas import EventListSchema, EventQuerySchema, RedeliveredSchema
 

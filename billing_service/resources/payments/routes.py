@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, g, jsonify
 from flask.views import MethodView
 
+from ...api import locks
 from ...api.blueprint import (
     BODY_ERRORS,
     CALLER_ERRORS,
@@ -170,6 +171,7 @@ class Payments(MethodView):
                 "retry with the same merchant_uid.",
                 "retryable": True,
             },
+            "state_unavailable": {"retryable": True},
         },
     )
     @requires("charge")
@@ -180,46 +182,44 @@ class Payments(MethodView):
         charge already paid for it with the same `customer_uid` and `amount` is answered again
         (`replayed: true`) and never charged twice. When I'mport's answer is lost, the charge is
         not resent: the order is looked up (`reconciled: true` if found paid), or the answer is a
-        504 `gateway_timeout` with `retryable: true`. Before the charge is sent, a follow-up is
-        kept in the state store (503 `state_unavailable`, nothing sent, if it cannot be): the
-        service looks the order up itself `BILLING_PENDING_RECHECK_SECONDS` later, and again
-        while it is pending, so its event goes out even if nobody retries. The body may also be
-        an HTML form, without `custom_data` (a form cannot carry a JSON object). Scope
-        `charge`; declined charges count against the caller's refusal limit (429).
+        504 `gateway_timeout` with `retryable: true`. While another charge of this
+        `merchant_uid` runs (any caller), 409 `request_in_progress`, nothing sent. A payment of
+        another `customer_uid` under this `merchant_uid` is never shown. Before the charge is
+        sent, a follow-up is kept in the state store (503 `state_unavailable`, nothing sent, if
+        it cannot be): the service looks the order up itself `BILLING_PENDING_RECHECK_SECONDS`
+        later, and again while it is pending, so its event goes out even if nobody retries. The
+        body may also be an HTML form, without `custom_data` (a form cannot carry a JSON
+        object). Scope `charge`; declined charges count against the caller's refusal limit
+        (429).
         """
         if not owns(charge.customer_uid):
             raise BillingKeyNotFound("There is no billing key under this customer_uid.")
         store, pending_key = state(), f"{g.get('caller', 'anonymous')}:{charge.merchant_uid}"
         attempt = current_attempt()
-        try:
+        with locks.held(locks.order(charge.merchant_uid)):
             # A resumed Idempotency-Key attempt may have been sent already: look it up first.
             pending = (attempt is not None and attempt.resumed) or store.is_pending(pending_key)
-        except StateUnavailable:
-            # Cannot tell whether this merchant_uid was left pending: look the order up first
-            # (one more I'mport call) rather than risk charging it twice.
-            logger.warning("Pending charges cannot be read: the order is looked up first")
-            pending = True
-        # Kept before anything is sent (StateUnavailable: 503, nothing sent): whatever becomes
-        # of this request, the service looks the charge up later and tells its event.
-        payment_events().follow_up(
-            merchant_uid=charge.merchant_uid, customer_uid=charge.customer_uid
-        )
-        try:
-            result = iamport().charge_billing_key(charge, pending=pending)
-        except ChargePending as exc:
-            _keep(lambda: store.mark_pending(pending_key, PENDING_TTL))
-            return _pending(exc.payment, reconciled=exc.reconciled)
-        except ChargeOutcomeUnknown:
-            # Sent, and not found: the next attempt with this merchant_uid looks it up first.
-            _keep(lambda: store.mark_pending(pending_key, PENDING_TTL))
-            raise
-        except CardDeclined as exc:
-            # I'mport sends no notice for a declined plain charge: this answer is the news.
-            if exc.payment is not None:
-                publish_payment(exc.payment, source="charge")
-            raise
-        if pending:
-            _keep(lambda: store.clear_pending(pending_key))
+            # Kept before anything is sent (StateUnavailable: 503, nothing sent): whatever
+            # becomes of this request, the service looks the charge up later and tells its event.
+            payment_events().follow_up(
+                merchant_uid=charge.merchant_uid, customer_uid=charge.customer_uid
+            )
+            try:
+                result = iamport().charge_billing_key(charge, pending=pending)
+            except ChargePending as exc:
+                _keep(lambda: store.mark_pending(pending_key, PENDING_TTL))
+                return _pending(exc.payment, reconciled=exc.reconciled)
+            except ChargeOutcomeUnknown:
+                # Sent, and not found: the next attempt with this merchant_uid looks it up first.
+                _keep(lambda: store.mark_pending(pending_key, PENDING_TTL))
+                raise
+            except CardDeclined as exc:
+                # I'mport sends no notice for a declined plain charge: this answer is the news.
+                if exc.payment is not None:
+                    publish_payment(exc.payment, source="charge")
+                raise
+            if pending:
+                _keep(lambda: store.clear_pending(pending_key))
         return _answered(result, "charge")
 
 
@@ -244,7 +244,7 @@ class PaymentsById(MethodView):
 class PaymentCancellation(MethodView):
     @blp.operation("cancelPayment", **PAYMENT_LINKS)
     @blp.body(CancelSchema, example={"reason": "고객 요청에 의한 환불"})
-    @blp.idempotent()
+    @blp.idempotent(example="refund-20261128-0001")
     @blp.response(
         200,
         CancelResponseSchema,
@@ -286,6 +286,7 @@ class PaymentCancellation(MethodView):
                 "Idempotency-Key (a retry cannot refund twice).",
                 "retryable": True,
             },
+            "state_unavailable": {"retryable": True},
         },
     )
     @blp.long_request_line
@@ -297,31 +298,37 @@ class PaymentCancellation(MethodView):
         concurrent cancel cannot make it cancel more than is left. Without `amount`, cancels all
         that is left; a partly cancelled payment stays `paid` with a higher `cancel_amount`.
         A cancel whose answer was lost is looked up in the payment's `cancel_history`, never
-        sent again (`reconciled: true`, or 504 `retryable`). A refusal is explained by looking
-        the payment up: nothing left (or a balance moved since this cancel's first attempt) is
-        409 `nothing_to_cancel`; a balance still there that I'mport or the card company would
-        not cancel (partial cancels not allowed, the window passed) is 422 `cancel_refused`,
-        with I'mport's message and `gateway_code`, a final answer. Like a charge, a cancel is
+        sent again (`reconciled: true`, or 504). A refusal is explained by looking the payment
+        up: nothing left (or a balance moved since this cancel's first attempt) is 409
+        `nothing_to_cancel`; a balance still there that I'mport or the card company would not
+        cancel (partial cancels not allowed, the window passed) is 422 `cancel_refused`, with
+        I'mport's message and `gateway_code`, a final answer. Like a charge, a cancel is
         followed up by the service itself (its event goes out even if its answer is lost and
-        nobody retries). Retry-safe only with an
-        `Idempotency-Key`: its retries send the first attempt's checksum, so I'mport cannot
-        refund twice, and a cancel that had gone through answers `replayed: true`. Scope
-        `cancel`.
+        nobody retries). **Send an `Idempotency-Key` with every cancel** (your refund's own
+        id): its retries send the first attempt's checksum, so I'mport cannot refund twice, and
+        a cancel that had gone through answers `replayed: true`; every 5xx is then `retryable`.
+        Without a key a cancel is not retry-safe: a 5xx after the cancel may have reached
+        I'mport is not `retryable` (a retry would read the reduced balance and refund again).
+        While another cancel of this payment runs, 409 `request_in_progress`, nothing sent.
+        Scope `cancel`.
         """
         attempt = current_attempt()
         retry = attempt is not None and attempt.record.checksum is not None
-        result = iamport().cancel_payment(
-            imp_uid,
-            args["reason"],
-            args.get("amount"),
-            checksum=attempt.record.checksum if attempt is not None else None,
-            since=attempt.record.started_at if attempt is not None and retry else None,
-            keep_checksum=attempt.keep_checksum if attempt is not None else None,
-            # Kept before the cancel is sent (StateUnavailable: 503, no cancel sent), as for
-            # charges: the service looks the payment up later and tells the cancel's event.
-            sending=lambda checksum: payment_events().follow_up(imp_uid=imp_uid, balance=checksum),
-            owned=lambda payment: owns(payment.customer_uid),
-        )
+        with locks.held(locks.payment(imp_uid)):
+            result = iamport().cancel_payment(
+                imp_uid,
+                args["reason"],
+                args.get("amount"),
+                checksum=attempt.record.checksum if attempt is not None else None,
+                since=attempt.record.started_at if attempt is not None and retry else None,
+                keep_checksum=attempt.keep_checksum if attempt is not None else None,
+                # Kept before the cancel is sent (StateUnavailable: 503, no cancel sent), as
+                # for charges: the service looks the payment up later and tells its event.
+                sending=lambda checksum: payment_events().follow_up(
+                    imp_uid=imp_uid, balance=checksum
+                ),
+                owned=lambda payment: owns(payment.customer_uid),
+            )
         return _answered(result, "cancel")
 
 
@@ -372,8 +379,8 @@ def _pending(payment: Payment, *, reconciled: bool) -> Response:
 
 
 def _keep(write: Any) -> None:
-    """A pending mark that cannot be written is logged: the answer stands, and a retry that
-    cannot read the marks looks the order up first anyway."""
+    """A pending mark that cannot be written is logged: the answer stands, and I'mport refuses
+    a paid merchant_uid, so a retry cannot charge it twice."""
     try:
         write()
     except StateUnavailable:

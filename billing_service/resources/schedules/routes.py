@@ -6,6 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 
+from ...api import locks
 from ...api.blueprint import (
     BODY_ERRORS,
     CALLER_ERRORS,
@@ -99,6 +100,7 @@ class Schedules(MethodView):
         *BODY_ERRORS,
         *IDEMPOTENCY_ERRORS,
         *GATEWAY_ERRORS,
+        examples={"state_unavailable": {"retryable": True}},
     )
     @requires("schedule")
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -113,9 +115,11 @@ class Schedules(MethodView):
         customer_uid = args["customer_uid"]
         if not owns(customer_uid):
             raise BillingKeyNotFound("There is no billing key under this customer_uid.")
-        result = iamport().schedule_charges(
-            customer_uid, args["schedules"], channel_key=args.get("channel_key")
-        )
+        orders = sorted({locks.order(charge.merchant_uid) for charge in args["schedules"]})
+        with locks.held(*orders):
+            result = iamport().schedule_charges(
+                customer_uid, args["schedules"], channel_key=args.get("channel_key")
+            )
         watch_schedules(result.schedules)
         return {
             "schedules": result.schedules,

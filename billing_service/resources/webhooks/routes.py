@@ -16,9 +16,9 @@ from flask.views import MethodView
 from werkzeug.exceptions import NotFound
 
 from ...api.blueprint import BODY_ERRORS, Blueprint
-from ...api.errors import CallerForbidden
 from ...api.events import payment_events
 from ...api.guards import client_address
+from ...api.http_errors import CallerForbidden
 from .schemas import NoticeAnswerSchema, NoticeSchema
 
 blp = Blueprint(
