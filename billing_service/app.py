@@ -41,10 +41,11 @@ carry only the masked card number. Every error has the same JSON shape with a st
 CALLER_KEY_DESCRIPTION = """\
 A caller secret from `BILLING_API_KEYS` (`caller:secret[:scopes]`, or `caller:sha256=<hex>[:scopes]`
 so that only the secret's SHA-256 sits in the environment). Scopes, joined with `+`: `issue`
-(issue billing keys), `read` (look up keys, payments, schedules and events), `charge`, `cancel`,
-`delete`, `schedule`; none listed means all. A key without an operation's scope gets 403
+(issue billing keys), `read` (look up keys, payments and schedules), `charge`, `cancel`,
+`delete`, `schedule`, `events` (list and re-send the events to your services: operations data,
+not given with `read`); none listed means all. A key without an operation's scope gets 403
 `forbidden`. `caller:secret:scopes:prefix=shop_` limits the caller to the customers whose
-`customer_uid` starts with `shop_`.
+`customer_uid` starts with `shop_`, their events included.
 """
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any, Literal, Protocol
 
 import redis
@@ -64,6 +65,11 @@ class EventRecord:
     next_attempt_at: float | None  # pending only (the end of the lease while one is claimed)
     last_error: str | None
     delivered_at: float | None
+    customer_uid: str | None = None  # whose payment the event is about (None: no customer's)
+
+
+# Which records a listing keeps (the caller's own, not internal ones): None, all of them.
+Keep = Callable[[EventRecord], bool] | None
 
 
 class Outbox(Protocol):
@@ -93,8 +99,11 @@ class Outbox(Protocol):
     def give_up(self, d: Delivery, error: str) -> None:
         """The attempt failed for the last time: ``failed`` (if ``d.lease`` is current)."""
 
-    def records(self, status: str | None, limit: int = 100) -> list[EventRecord]:
-        """Deliveries (of ``status``, or any), newest first."""
+    def records(self, status: str | None, limit: int = 100, keep: Keep = None) -> list[EventRecord]:
+        """The newest ``limit`` deliveries (of ``status``, or any) that ``keep`` keeps."""
+
+    def customer_of(self, event_id: str) -> str | None:
+        """The customer the event is about (None: no customer's, or no such event)."""
 
     def redeliver(self, event_id: str) -> int:
         """The event's failed deliveries pending again, due now, attempts reset; how many."""
@@ -145,6 +154,14 @@ def _finish(
     if outcome == "pending":
         return _Finish("pending", now if when is None else when, cut, None)
     return _Finish("failed", None, cut, None)
+
+
+def customer_in(body: bytes | None) -> str | None:
+    """The ``customer_uid`` of the payment an event's body is about (None: none)."""
+    data = json.loads(body)["data"] if body else {}
+    payment = data.get("payment") if isinstance(data, dict) else None
+    customer = payment.get("customer_uid") if isinstance(payment, dict) else None
+    return customer if isinstance(customer, str) else None
 
 
 def _unique(urls: Sequence[str]) -> list[str]:
@@ -284,17 +301,30 @@ class EmbeddedOutbox(_Common):
                     ),
                 )
 
-    def records(self, status: str | None, limit: int = 100) -> list[EventRecord]:
+    def records(self, status: str | None, limit: int = 100, keep: Keep = None) -> list[EventRecord]:
         where, args = ("WHERE d.status = ?", (status,)) if status else ("", ())
-        rows = self._query(
-            f"SELECT {_RECORD_COLUMNS} FROM outbox_deliveries d "  # noqa: S608
-            f"JOIN outbox_events e USING (event_id) {where} "
-            "ORDER BY e.created_at DESC, d.event_id, d.url LIMIT ?",
-            (*args, limit),
-        )
-        return [
-            EventRecord(r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7], r[8]) for r in rows
-        ]
+        self._ensure_schema()
+        try:
+            # Read lazily, newest first, until ``limit`` are kept.
+            rows = self._db._connection().execute(
+                f"SELECT {_RECORD_COLUMNS}, e.body FROM outbox_deliveries d "  # noqa: S608
+                f"JOIN outbox_events e USING (event_id) {where} "
+                "ORDER BY e.created_at DESC, d.event_id, d.url",
+                args,
+            )
+            records = (
+                EventRecord(
+                    r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7], r[8], customer_in(r[9])
+                )
+                for r in rows
+            )
+            return list(islice(filter(keep, records), limit))
+        except sqlite3.Error as exc:
+            raise StateUnavailable("The outbox cannot be read.") from exc
+
+    def customer_of(self, event_id: str) -> str | None:
+        rows = self._query("SELECT body FROM outbox_events WHERE event_id = ?", (event_id,))
+        return customer_in(rows[0][0]) if rows else None
 
     def redeliver(self, event_id: str) -> int:
         with self._transaction() as db:
@@ -506,22 +536,37 @@ class SharedOutbox(_Common):
         transaction: Any = attempt
         self._run(lambda r: r.transaction(transaction, key))
 
-    def records(self, status: str | None, limit: int = 100) -> list[EventRecord]:
+    def records(self, status: str | None, limit: int = 100, keep: Keep = None) -> list[EventRecord]:
         statuses = [status] if status else list(STATUSES)
 
-        def newest(r: redis.Redis) -> list[Any]:
+        def newest(r: redis.Redis, count: int) -> tuple[list[Any], bool]:
+            """The newest ``count`` deliveries' fields; whether there may be more."""
             pipe = r.pipeline(transaction=False)
             for name in statuses:
-                pipe.zrevrange(_STATUS + name, 0, limit - 1, withscores=True)
-            ranked = sorted(
-                (item for items in pipe.execute() for item in items), key=lambda i: -i[1]
-            )[:limit]
+                pipe.zrevrange(_STATUS + name, 0, count - 1, withscores=True)
+            ranked_lists = pipe.execute()
+            ranked = sorted((item for items in ranked_lists for item in items), key=lambda i: -i[1])
             pipe = r.pipeline(transaction=False)
-            for delivery_id, _ in ranked:
-                pipe.hmget(_DELIVERY + delivery_id.decode(), *_RECORD_FIELDS)
-            return [row for row in pipe.execute() if row[0] is not None]
+            for delivery_id, _ in ranked[:count]:
+                pipe.hmget(_DELIVERY + delivery_id.decode(), *_RECORD_FIELDS, "body")
+            rows = [row for row in pipe.execute() if row[0] is not None]
+            return rows, any(len(items) == count for items in ranked_lists)
 
-        return [_record_of(row) for row in self._run(newest)]
+        count = limit
+        while True:
+            # Read 4 times as many each round until ``limit`` are kept or none are left.
+            rows, more = self._run(lambda r: newest(r, count))  # noqa: B023
+            kept = list(islice(filter(keep, map(_record_of, rows)), limit))
+            if len(kept) == limit or not more or keep is None:
+                return kept
+            count *= 4
+
+    def customer_of(self, event_id: str) -> str | None:
+        def body(r: redis.Redis) -> Any:
+            delivery_id: Any = r.srandmember(_EVENT + event_id)  # one of its deliveries
+            return r.hget(_DELIVERY + delivery_id.decode(), "body") if delivery_id else None
+
+        return customer_in(self._run(body))
 
     def redeliver(self, event_id: str) -> int:
         keys = [_EVENT + event_id, _DUE, _STATUS + "failed", _STATUS + "pending"]
@@ -565,4 +610,5 @@ def _record_of(row: list[bytes | None]) -> EventRecord:
         next_attempt_at=float(text[6]) if status == "pending" and text[6] else None,
         last_error=text[7],
         delivered_at=float(text[8]) if text[8] else None,
+        customer_uid=customer_in(row[9]),
     )
