@@ -21,7 +21,14 @@ from .gateway import IamportClient
 from .observability import instrumentation, request_ids
 from .observability.metrics import Metrics
 from .security import audit, card_testing
-from .state import EmbeddedStore, StateStore, StateUnavailable, open_store
+from .state import (
+    EmbeddedStore,
+    SharedStore,
+    StateStore,
+    StateUnavailable,
+    UnsafeRedis,
+    open_store,
+)
 from .state.keys import instance_key
 from .state.outbox import EmbeddedOutbox, Outbox, SharedOutbox
 
@@ -128,8 +135,9 @@ def _state(settings: Settings, metrics: Metrics) -> tuple[StateStore, dict[str, 
     """The state store, and where the card-testing limits count (StoreCounters' options)."""
     try:
         store = open_store(settings.state_url)
-        if settings.state_url.startswith("sqlite:///"):
+        if not isinstance(store, SharedStore):
             return store, {"primary": store}
+        _verify_redis(store)
         # Replicas share Redis; with Redis down, each instance counts in its embedded store.
         embedded = EmbeddedStore(os.path.join(settings.data_dir, "state.db"))
     except StateUnavailable as exc:
@@ -140,6 +148,23 @@ def _state(settings: Settings, metrics: Metrics) -> tuple[StateStore, dict[str, 
         "on_fallback": metrics.observe_state_fallback,
     }
     return store, options
+
+
+def _verify_redis(store: SharedStore) -> None:
+    """Refuse a Redis that may evict keys; warn of one that keeps nothing across a restart."""
+    try:
+        warning = store.verify()
+    except UnsafeRedis as exc:
+        raise ConfigError(str(exc)) from exc
+    except StateUnavailable:
+        # Checked on first contact: until then, nothing that needs the store runs (503).
+        logger.warning(
+            "The Redis of BILLING_STATE_URL cannot be reached: its eviction policy will be "
+            "checked on first contact; charges, cancels and schedules answer 503 until then."
+        )
+        return
+    if warning:
+        logger.warning(warning)
 
 
 def _events(app: Flask, settings: Settings, metrics: Metrics) -> PaymentEvents:

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -211,12 +211,14 @@ def known_cards_in(text: str) -> list[str]:
 class RedisServer:
     """A throwaway redis-server on a free loopback port (Debian's redis-server package)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, args: Sequence[str] = ()) -> None:
+        """``args``: more redis-server options (``--maxmemory-policy allkeys-lru``); given
+        last, they override the defaults here."""
         self.port = port or free_port()  # a port: the one of a server stopped, to restart it
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-            + ["--save", "", "--appendonly", "no"],
+            + ["--save", "", "--appendonly", "no", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -15,19 +15,23 @@ DROP = "drop"  # processed normally (state changes happen), then TCP reset
 LOST = "lost"  # TCP reset before anything is processed
 HANG = "hang"  # processed normally, answered after hang_seconds
 HTTP_500 = "http_500"  # HTTP 500 envelope before anything is processed
+HTTP_401 = "http_401"  # HTTP 401 envelope before anything is processed: credentials rotated
 TRICKLE_HEADERS = "trickle_headers"  # processed normally, status line and headers byte by byte
 
-NAMES = (DROP, LOST, HANG, HTTP_500, TRICKLE_HEADERS)
+NAMES = (DROP, LOST, HANG, HTTP_500, HTTP_401, TRICKLE_HEADERS)
 # These strike instead of processing the call; the others after it.
-BEFORE = frozenset({LOST, HTTP_500})
+BEFORE = frozenset({LOST, HTTP_500, HTTP_401})
 
 SERVER_ERROR_REPLY = envelope(500, -1, MSG_SERVER_ERROR)
+UNAUTHORIZED_REPLY = envelope(401, -1, "Unauthorized")
 
 
 def before(fault: str) -> Reply | None:
     """The answer of a fault in BEFORE, given instead of processing (None: reset)."""
     if fault == HTTP_500:
         return SERVER_ERROR_REPLY
+    if fault == HTTP_401:
+        return UNAUTHORIZED_REPLY
     return None  # LOST: the request never reached I'mport, nothing changes
 
 

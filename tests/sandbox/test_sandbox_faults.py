@@ -259,3 +259,13 @@ def test_shutdown_cuts_trickling_headers_short_with_a_reset() -> None:
         with pytest.raises(ConnectionResetError):
             sock.recv(1024)
         assert time.monotonic() - started < 2
+
+
+def test_http_401_on_get_token_plays_rotated_credentials(sandbox: SandboxServer, http) -> None:
+    queue_fault(http, sandbox, GET_TOKEN, "http_401")
+
+    refused = token_call(http, sandbox)
+
+    assert refused.status_code == 401
+    assert refused.json() == {"code": -1, "message": "Unauthorized", "response": None}
+    assert token_call(http, sandbox).status_code == 200  # one strike, then as before
