@@ -126,11 +126,13 @@ def _notice_url(settings):
 
 
 def post_worker_init(worker):
-    """Start this worker's event consumer: after the fork (no thread crosses one) and after
-    the app is loaded. It installs no signal handler, so gunicorn's own stay in charge."""
-    events = getattr(worker.wsgi, "extensions", {}).get("events")
-    if events is not None:  # another WSGI app (the benchmark's) has none
-        events.consumer.start()
+    """Start this worker's event consumer and readiness checks: after the fork (no thread
+    crosses one) and after the app is loaded. They install no signal handler, so gunicorn's
+    own stay in charge."""
+    extensions = getattr(worker.wsgi, "extensions", {})
+    if "events" in extensions:  # another WSGI app (the benchmark's) has none
+        extensions["events"].consumer.start()
+        extensions["readiness"].start()
 
 
 def worker_exit(server, worker):

@@ -20,6 +20,7 @@ from .events import EventConsumer
 from .gateway import IamportClient
 from .observability import instrumentation, request_ids
 from .observability.metrics import Metrics
+from .observability.readiness import Readiness
 from .security import audit, card_testing
 from .state import (
     EmbeddedStore,
@@ -100,6 +101,11 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     fingerprint_key = settings.card_fingerprint_key or _instance_key(settings)
     app.config["BILLING_CARD_FINGERPRINT_KEY"] = fingerprint_key
     app.extensions["events"] = _events(app, settings, metrics)
+    # Its checks' threads start after the fork, like the consumer (gunicorn.conf.py), or on the
+    # first /readyz of a process.
+    app.extensions["readiness"] = Readiness(
+        app.extensions["iamport"], store, app.extensions["events"].consumer, metrics
+    )
 
     instrumentation.init_app(app, metrics)  # first: it times and logs the whole request
     request_ids.init_app(app)

@@ -104,6 +104,16 @@ def service_env(sandbox_url: str, **overrides: str) -> dict[str, str]:
     }
 
 
+def poll(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Whether ``condition`` held before ``timeout`` s passed (asked every 50 ms)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
