@@ -8,8 +8,9 @@ import subprocess
 import sys
 import tempfile
 
-from billing_service.config import ConfigError, Settings
+from billing_service.config import REDIS_SCHEMES, ConfigError, Settings
 from billing_service.observability import logs
+from billing_service.state import SharedStore, StateUnavailable, UnsafeRedis
 
 # Metrics (prometheus-client multiprocess mode): every worker writes its numbers to files in this
 # directory, and /metrics adds them up, so whichever worker answers a scrape reports the whole
@@ -94,6 +95,7 @@ def on_starting(server):
     if _settings is None:
         server.log.error("Configuration error: %s", _config_error)
         sys.exit(1)
+    _refuse_an_evicting_redis(server, _settings.state_url)
     # A directory given by the operator may hold the files of an earlier run: start from zero.
     os.makedirs(os.environ[_METRICS_DIR], exist_ok=True)
     for stale in glob.glob(os.path.join(os.environ[_METRICS_DIR], "*.db")):
@@ -117,6 +119,23 @@ def on_starting(server):
         # sandbox, so a key issued through one worker is visible to the others.
         os.environ["IAMPORT_API_URL"] = url
         server.log.warning("SANDBOX MODE: I'mport sandbox started at %s", url)
+
+
+def _refuse_an_evicting_redis(server, url):
+    """Here, once, like the other settings (each worker's app checks again, and checks a Redis
+    unreachable now on first contact)."""
+    if not url.startswith(REDIS_SCHEMES):
+        return
+    store = SharedStore(url)
+    try:
+        store.check()
+    except UnsafeRedis as exc:
+        server.log.error("Configuration error: %s", exc)
+        sys.exit(1)
+    except StateUnavailable:
+        pass
+    finally:
+        store.close()
 
 
 def _notice_url(settings):

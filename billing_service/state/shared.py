@@ -102,6 +102,9 @@ class SharedStore:
         self._policy_read = False
         self._run(lambda r: r.ping())
 
+    def close(self) -> None:
+        self._redis.close()
+
     def verify(self) -> str | None:
         """Read the eviction policy now (UnsafeRedis, StateUnavailable as ``check``); a warning
         if Redis keeps nothing on disk that survives its restart (None: it does)."""
