@@ -164,6 +164,21 @@ def customer_in(body: bytes | None) -> str | None:
     return customer if isinstance(customer, str) else None
 
 
+def _newest_kept(
+    newest: Callable[[int], tuple[list[EventRecord], bool]], limit: int, keep: Keep
+) -> list[EventRecord]:
+    """The first ``limit`` records that ``keep`` keeps, from ``newest(count)`` (the newest
+    ``count`` records, and whether there may be more): 4 times as many each round, until
+    enough are kept or none are left."""
+    count = limit
+    while True:
+        records, more = newest(count)
+        kept = list(islice(filter(keep, records), limit))
+        if len(kept) == limit or not more or keep is None:
+            return kept
+        count *= 4
+
+
 def _unique(urls: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(urls))
 
@@ -303,24 +318,23 @@ class EmbeddedOutbox(_Common):
 
     def records(self, status: str | None, limit: int = 100, keep: Keep = None) -> list[EventRecord]:
         where, args = ("WHERE d.status = ?", (status,)) if status else ("", ())
-        self._ensure_schema()
-        try:
-            # Read lazily, newest first, until ``limit`` are kept.
-            rows = self._db._connection().execute(
+
+        def newest(count: int) -> tuple[list[EventRecord], bool]:
+            rows = self._query(
                 f"SELECT {_RECORD_COLUMNS}, e.body FROM outbox_deliveries d "  # noqa: S608
                 f"JOIN outbox_events e USING (event_id) {where} "
-                "ORDER BY e.created_at DESC, d.event_id, d.url",
-                args,
+                "ORDER BY e.created_at DESC, d.event_id, d.url LIMIT ?",
+                (*args, count),
             )
-            records = (
+            records = [
                 EventRecord(
                     r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7], r[8], customer_in(r[9])
                 )
                 for r in rows
-            )
-            return list(islice(filter(keep, records), limit))
-        except sqlite3.Error as exc:
-            raise StateUnavailable("The outbox cannot be read.") from exc
+            ]
+            return records, len(rows) == count
+
+        return _newest_kept(newest, limit, keep)
 
     def customer_of(self, event_id: str) -> str | None:
         rows = self._query("SELECT body FROM outbox_events WHERE event_id = ?", (event_id,))
@@ -539,27 +553,23 @@ class SharedOutbox(_Common):
     def records(self, status: str | None, limit: int = 100, keep: Keep = None) -> list[EventRecord]:
         statuses = [status] if status else list(STATUSES)
 
-        def newest(r: redis.Redis, count: int) -> tuple[list[Any], bool]:
-            """The newest ``count`` deliveries' fields; whether there may be more."""
-            pipe = r.pipeline(transaction=False)
-            for name in statuses:
-                pipe.zrevrange(_STATUS + name, 0, count - 1, withscores=True)
-            ranked_lists = pipe.execute()
-            ranked = sorted((item for items in ranked_lists for item in items), key=lambda i: -i[1])
-            pipe = r.pipeline(transaction=False)
-            for delivery_id, _ in ranked[:count]:
-                pipe.hmget(_DELIVERY + delivery_id.decode(), *_RECORD_FIELDS, "body")
-            rows = [row for row in pipe.execute() if row[0] is not None]
-            return rows, any(len(items) == count for items in ranked_lists)
+        def newest(count: int) -> tuple[list[EventRecord], bool]:
+            def read(r: redis.Redis) -> tuple[list[Any], bool]:
+                pipe = r.pipeline(transaction=False)
+                for name in statuses:
+                    pipe.zrevrange(_STATUS + name, 0, count - 1, withscores=True)
+                ranked_lists = pipe.execute()
+                ranked = sorted((i for items in ranked_lists for i in items), key=lambda i: -i[1])
+                pipe = r.pipeline(transaction=False)
+                for delivery_id, _ in ranked[:count]:
+                    pipe.hmget(_DELIVERY + delivery_id.decode(), *_RECORD_FIELDS, "body")
+                rows = [row for row in pipe.execute() if row[0] is not None]
+                return rows, any(len(items) == count for items in ranked_lists)
 
-        count = limit
-        while True:
-            # Read 4 times as many each round until ``limit`` are kept or none are left.
-            rows, more = self._run(lambda r: newest(r, count))  # noqa: B023
-            kept = list(islice(filter(keep, map(_record_of, rows)), limit))
-            if len(kept) == limit or not more or keep is None:
-                return kept
-            count *= 4
+            rows, more = self._run(read)
+            return [_record_of(row) for row in rows], more
+
+        return _newest_kept(newest, limit, keep)
 
     def customer_of(self, event_id: str) -> str | None:
         def body(r: redis.Redis) -> Any:
