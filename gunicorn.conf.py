@@ -9,8 +9,9 @@ import subprocess
 import sys
 import tempfile
 
-from billing_service.config import ConfigError, Settings, longest_request
+from billing_service.config import REDIS_SCHEMES, ConfigError, Settings, longest_request
 from billing_service.observability import logs
+from billing_service.state import SharedStore, StateUnavailable, UnsafeRedis
 
 # Metrics (prometheus-client multiprocess mode): every worker writes its numbers to files in this
 # directory, and /metrics adds them up, so whichever worker answers a scrape reports the whole
@@ -96,6 +97,7 @@ def on_starting(server):
     if _settings is None:
         server.log.error("Configuration error: %s", _config_error)
         sys.exit(1)
+    _refuse_an_evicting_redis(server, _settings.state_url)
     # A directory given by the operator may hold the files of an earlier run: start from zero.
     os.makedirs(os.environ[_METRICS_DIR], exist_ok=True)
     for stale in glob.glob(os.path.join(os.environ[_METRICS_DIR], "*.db")):
@@ -121,6 +123,23 @@ def on_starting(server):
         server.log.warning("SANDBOX MODE: I'mport sandbox started at %s", url)
 
 
+def _refuse_an_evicting_redis(server, url):
+    """Here, once, like the other settings (each worker's app checks again, and checks a Redis
+    unreachable now on first contact)."""
+    if not url.startswith(REDIS_SCHEMES):
+        return
+    store = SharedStore(url)
+    try:
+        store.check()
+    except UnsafeRedis as exc:
+        server.log.error("Configuration error: %s", exc)
+        sys.exit(1)
+    except StateUnavailable:
+        pass
+    finally:
+        store.close()
+
+
 def _notice_url(settings):
     token = settings.webhook_token
     path = "/webhooks/iamport" + (f"/{token}" if token else "")
@@ -128,11 +147,13 @@ def _notice_url(settings):
 
 
 def post_worker_init(worker):
-    """Start this worker's event consumer: after the fork (no thread crosses one) and after
-    the app is loaded. It installs no signal handler, so gunicorn's own stay in charge."""
-    events = getattr(worker.wsgi, "extensions", {}).get("events")
-    if events is not None:  # another WSGI app (the benchmark's) has none
-        events.consumer.start()
+    """Start this worker's event consumer and readiness checks: after the fork (no thread
+    crosses one) and after the app is loaded. They install no signal handler, so gunicorn's
+    own stay in charge."""
+    extensions = getattr(worker.wsgi, "extensions", {})
+    if "events" in extensions:  # another WSGI app (the benchmark's) has none
+        extensions["events"].consumer.start()
+        extensions["readiness"].start()
 
 
 def worker_exit(server, worker):

@@ -20,8 +20,16 @@ from .events import EventConsumer
 from .gateway import IamportClient
 from .observability import instrumentation, logs, request_ids
 from .observability.metrics import Metrics
+from .observability.readiness import Readiness
 from .security import audit, card_testing
-from .state import EmbeddedStore, StateStore, StateUnavailable, open_store
+from .state import (
+    EmbeddedStore,
+    SharedStore,
+    StateStore,
+    StateUnavailable,
+    UnsafeRedis,
+    open_store,
+)
 from .state.keys import instance_key
 from .state.outbox import EmbeddedOutbox, Outbox, SharedOutbox
 
@@ -57,10 +65,11 @@ unusable, charges, cancels and schedules are 503 `state_unavailable` before anyt
 CALLER_KEY_DESCRIPTION = """\
 A caller secret from `BILLING_API_KEYS` (`caller:secret[:scopes]`, or `caller:sha256=<hex>[:scopes]`
 so that only the secret's SHA-256 sits in the environment). Scopes, joined with `+`: `issue`
-(issue billing keys), `read` (look up keys, payments, schedules and events), `charge`, `cancel`,
-`delete`, `schedule`; none listed means all. A key without an operation's scope gets 403
+(issue billing keys), `read` (look up keys, payments and schedules), `charge`, `cancel`,
+`delete`, `schedule`, `events` (list and re-send the events to your services: operations data,
+not given with `read`); none listed means all. A key without an operation's scope gets 403
 `forbidden`. `caller:secret:scopes:prefix=shop_` limits the caller to the customers whose
-`customer_uid` starts with `shop_`.
+`customer_uid` starts with `shop_`, their events included.
 """
 
 
@@ -110,6 +119,11 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     if settings.webhook_token is not None:
         logs.redact(settings.webhook_token, "<token>")
     app.extensions["events"] = _events(app, settings, metrics)
+    # Its checks' threads start after the fork, like the consumer (gunicorn.conf.py), or on the
+    # first /readyz of a process.
+    app.extensions["readiness"] = Readiness(
+        app.extensions["iamport"], store, app.extensions["events"].consumer, metrics
+    )
 
     instrumentation.init_app(app, metrics)  # first: it times and logs the whole request
     request_ids.init_app(app)
@@ -147,8 +161,9 @@ def _state(settings: Settings, metrics: Metrics) -> tuple[StateStore, dict[str, 
     """The state store, and where the card-testing limits count (StoreCounters' options)."""
     try:
         store = open_store(settings.state_url)
-        if settings.state_url.startswith("sqlite:///"):
+        if not isinstance(store, SharedStore):
             return store, {"primary": store}
+        _verify_redis(store)
         # Replicas share Redis; with Redis down, each instance counts in its embedded store.
         embedded = EmbeddedStore(os.path.join(settings.data_dir, "state.db"))
     except StateUnavailable as exc:
@@ -159,6 +174,23 @@ def _state(settings: Settings, metrics: Metrics) -> tuple[StateStore, dict[str, 
         "on_fallback": metrics.observe_state_fallback,
     }
     return store, options
+
+
+def _verify_redis(store: SharedStore) -> None:
+    """Refuse a Redis that may evict keys; warn of one that keeps nothing across a restart."""
+    try:
+        warning = store.verify()
+    except UnsafeRedis as exc:
+        raise ConfigError(str(exc)) from exc
+    except StateUnavailable:
+        # Checked on first contact: until then, nothing that needs the store runs (503).
+        logger.warning(
+            "The Redis of BILLING_STATE_URL cannot be reached: its eviction policy will be "
+            "checked on first contact; charges, cancels and schedules answer 503 until then."
+        )
+        return
+    if warning:
+        logger.warning(warning)
 
 
 def _events(app: Flask, settings: Settings, metrics: Metrics) -> PaymentEvents:

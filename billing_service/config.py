@@ -23,7 +23,7 @@ DEFAULT_API_URL = "https://api.iamport.kr"
 SANDBOX_API_KEY = "imp_sandbox_key"
 SANDBOX_API_SECRET = "imp_sandbox_secret"
 
-SCOPES = frozenset({"issue", "read", "charge", "cancel", "delete", "schedule"})
+SCOPES = frozenset({"issue", "read", "charge", "cancel", "delete", "schedule", "events"})
 # Where the embedded state store and the instance's generated keys live; it must survive a
 # restart (the image declares it a volume).
 DEFAULT_DATA_DIR = "var"

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -107,6 +107,16 @@ def service_env(sandbox_url: str, **overrides: str) -> dict[str, str]:
         "BILLING_DATA_DIR": tempfile.mkdtemp(prefix="billing-test-"),
         **overrides,
     }
+
+
+def poll(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Whether ``condition`` held before ``timeout`` s passed (asked every 50 ms)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def free_port() -> int:
@@ -216,12 +226,14 @@ def known_cards_in(text: str) -> list[str]:
 class RedisServer:
     """A throwaway redis-server on a free loopback port (Debian's redis-server package)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, args: Sequence[str] = ()) -> None:
+        """``args``: more redis-server options (``--maxmemory-policy allkeys-lru``); given
+        last, they override the defaults here."""
         self.port = port or free_port()  # a port: the one of a server stopped, to restart it
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-            + ["--save", "", "--appendonly", "no"],
+            + ["--save", "", "--appendonly", "no", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

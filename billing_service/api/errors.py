@@ -121,7 +121,7 @@ ERRORS = {
         ErrorKind(502, "gateway_error", "I'mport answered in a way the service cannot use."),
         ErrorKind(502, "gateway_auth_failed", "I'mport refused the service's API credentials."),
         ErrorKind(503, "gateway_unavailable", "I'mport could not be reached."),
-        ErrorKind(503, "not_ready", "The service cannot get an I'mport access token."),
+        ErrorKind(503, "not_ready", "This instance cannot serve now."),
         ErrorKind(
             503,
             "state_unavailable",
@@ -157,6 +157,12 @@ class ErrorSchema(ma.Schema):
     payment = ma.fields.Nested(
         PaymentSchema,
         metadata={"description": "The failed payment, when I'mport kept one (card_declined)."},
+    )
+    checks = ma.fields.Dict(
+        metadata={
+            "description": "What each readiness check found, as in `/readyz`'s 200 "
+            "(not_ready only)."
+        }
     )
     retryable = ma.fields.Boolean(
         metadata={
@@ -204,14 +210,14 @@ _HTTP_ERROR_CODES = {
 
 
 class NotReady(ServiceUnavailable):
-    """The service cannot get an I'mport access token (GET /readyz)."""
+    """This instance cannot serve (GET /readyz): ``reason`` is a fixed text, never a secret."""
 
     error_code = "not_ready"
 
-    def __init__(self, cause: GatewayError | None = None, *, reason: str | None = None) -> None:
+    def __init__(self, reason: str | None, *, checks: dict[str, Any]) -> None:
         super().__init__()
-        # A fixed text: a failed token fetch's class, or the reason given.
-        self.message = reason if cause is None else not_ready_reason(cause)
+        self.message = reason
+        self.extra = {"checks": checks}
 
 
 # What can keep a token from being fetched; anything else reads as gateway_error.
@@ -261,7 +267,7 @@ def http_error_response(error: HTTPException) -> Response:
     headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
     data = getattr(error, "data", None) or {}
     headers.extend((data.get("headers") or {}).items())
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = dict(getattr(error, "extra", {}))
     if "messages" in data:
         extra["errors"] = _field_errors(data["messages"])
     return error_response(kind, getattr(error, "message", None), headers=headers, **extra)

@@ -1,4 +1,4 @@
-"""Prometheus metrics: requests, I'mport calls, token fetches, rate-limit rejections.
+"""Prometheus metrics: requests, I'mport calls, token fetches, rate-limit rejections, readiness.
 
 Under gunicorn, ``PROMETHEUS_MULTIPROC_DIR`` is set (gunicorn.conf.py) and prometheus-client
 runs in multiprocess mode: each worker writes its numbers to memory-mapped files in that
@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -96,6 +96,20 @@ class Metrics:
             ("outcome",),
             registry=registry,
         )
+        self.readiness_checks = Gauge(
+            "billing_readiness_check_ok",
+            "What the background checks behind /readyz last found, by check (iamport, "
+            "state_store): 1 ok, 0 not (degraded, failing or not checked yet); the lowest of "
+            "the live workers.",
+            ("check",),
+            multiprocess_mode="livemin",
+            registry=registry,
+        )
+        # Made now, while the worker loads the app: in multiprocess mode a value's file is
+        # created with it, and one created by a check's thread while another worker reads the
+        # directory for /metrics could be read half made.
+        for check in ("iamport", "state_store"):
+            self.readiness_checks.labels(check)
         # Labelled children by label values: .labels() validates and locks on every call.
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._call_children: dict[tuple[str, str, int | None], tuple[Counter, Histogram]] = {}
@@ -118,6 +132,9 @@ class Metrics:
 
     def observe_event_delivery(self, outcome: str) -> None:
         self.event_deliveries.labels(outcome).inc()
+
+    def observe_readiness_check(self, check: str, ok: bool) -> None:
+        self.readiness_checks.labels(check).set(1 if ok else 0)
 
     def observe_state_fallback(self, degraded: bool) -> None:
         if degraded:

@@ -15,15 +15,17 @@ DROP = "drop"  # processed normally (state changes happen), then TCP reset
 LOST = "lost"  # TCP reset before anything is processed
 HANG = "hang"  # processed normally, answered after hang_seconds
 HTTP_500 = "http_500"  # HTTP 500 envelope before anything is processed
+HTTP_401 = "http_401"  # HTTP 401 envelope before anything is processed: credentials rotated
 TRICKLE_HEADERS = "trickle_headers"  # processed normally, status line and headers byte by byte
 STALL = "stall"  # held for hang_seconds before it is processed (I'mport still working on it)
 PG_REFUSAL = "pg_refusal"  # HTTP 200, code -1, the PG's refusal, before anything is processed
 
-NAMES = (DROP, LOST, HANG, HTTP_500, TRICKLE_HEADERS, STALL, PG_REFUSAL)
+NAMES = (DROP, LOST, HANG, HTTP_500, HTTP_401, TRICKLE_HEADERS, STALL, PG_REFUSAL)
 # These strike instead of processing the call; the others after it (STALL: before and after).
-BEFORE = frozenset({LOST, HTTP_500, PG_REFUSAL})
+BEFORE = frozenset({LOST, HTTP_500, HTTP_401, PG_REFUSAL})
 
 SERVER_ERROR_REPLY = envelope(500, -1, MSG_SERVER_ERROR)
+UNAUTHORIZED_REPLY = envelope(401, -1, "Unauthorized")
 # Sandbox wording, modelled on the PGs' refusals of a cancel they do not allow.
 MSG_PG_REFUSAL = "[sandbox] PG사 거절: 부분취소가 불가능한 거래입니다."
 PG_REFUSAL_REPLY = envelope(200, -1, MSG_PG_REFUSAL)
@@ -35,6 +37,8 @@ def before(fault: str) -> Reply | None:
         return SERVER_ERROR_REPLY
     if fault == PG_REFUSAL:
         return PG_REFUSAL_REPLY
+    if fault == HTTP_401:
+        return UNAUTHORIZED_REPLY
     return None  # LOST: the request never reached I'mport, nothing changes
 
 

@@ -1,8 +1,9 @@
 """Caller authentication and authorization: ``Authorization: Bearer <secret>`` and scopes.
 
 Each caller in ``BILLING_API_KEYS`` has a secret (kept only as its SHA-256) and scopes
-(``issue``, ``read``, ``charge``, ``cancel``, ``delete``). Each operation names the scope it needs
-with ``@requires``; a key without it gets 403 (OWASP API5, function-level authorization).
+(``issue``, ``read``, ``charge``, ``cancel``, ``delete``, ``schedule``, ``events``). Each
+operation names the scope it needs with ``@requires``; a key without it gets 403 (OWASP API5,
+function-level authorization).
 """
 
 from __future__ import annotations

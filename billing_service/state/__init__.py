@@ -14,10 +14,17 @@ May import ``config`` and ``gateway`` only: nothing of Flask or the HTTP side.
 from __future__ import annotations
 
 from .embedded import EmbeddedStore
-from .shared import SharedStore
+from .shared import SharedStore, UnsafeRedis
 from .store import StateStore, StateUnavailable
 
-__all__ = ["EmbeddedStore", "SharedStore", "StateStore", "StateUnavailable", "open_store"]
+__all__ = [
+    "EmbeddedStore",
+    "SharedStore",
+    "StateStore",
+    "StateUnavailable",
+    "UnsafeRedis",
+    "open_store",
+]
 
 
 def open_store(url: str) -> StateStore:

@@ -170,7 +170,10 @@ class EmbeddedStore:
             db.execute("DELETE FROM pending WHERE key = ?", (key,))
 
     def check(self) -> None:
-        self._read("SELECT 1 FROM counters WHERE key = ? AND expires_at > ?", "")
+        # Under the write lock: a database that can be read but not written (read-only,
+        # locked past the busy timeout, its disk full) cannot serve a charge either.
+        with self._transaction() as db:
+            db.execute("SELECT 1 FROM counters LIMIT 1")
 
     # plumbing
 

@@ -2,6 +2,11 @@
 
 Claims are optimistic transactions (WATCH, then MULTI/EXEC): the decision is the same code as
 the embedded store's, and a concurrent change of the key makes the loser read again.
+
+Every key the service keeps has a TTL, so a Redis allowed to evict (``maxmemory-policy`` other
+than ``noeviction``; ``volatile-*`` picks exactly the keys with a TTL) could drop an idempotency
+record or a cancel's checksum and let money move twice. The store is used only once it has read
+``noeviction`` from ``INFO memory``, and each ``check`` reads it again.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from .store import (
 # stall the request.
 _TIMEOUTS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
 _PREFIX = "billing:"
+SAFE_POLICY = "noeviction"
 # Frees a lock only for the owner that holds it (one atomic step).
 _UNLOCK = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
@@ -63,6 +69,10 @@ end
 """
 
 
+class UnsafeRedis(StateUnavailable):
+    """The Redis may evict the service's keys, or does not say whether it may."""
+
+
 class SharedStore:
     """A StateStore in the Redis at ``url``."""
 
@@ -72,6 +82,7 @@ class SharedStore:
         self._redis = redis.Redis.from_url(url, **_TIMEOUTS)
         self._hit_all = self._redis.register_script(_HIT_ALL)
         self._refund = self._redis.register_script(_REFUND)
+        self._policy_read = False  # noeviction was read; until then nothing else is done
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         name = _PREFIX + "counter:" + key
@@ -176,10 +187,67 @@ class SharedStore:
         self._run(lambda r: r.delete(_PREFIX + "pending:" + key))
 
     def check(self) -> None:
+        """Return if Redis answers and may not evict; UnsafeRedis, StateUnavailable otherwise."""
+        self._policy_read = False
         self._run(lambda r: r.ping())
+
+    def close(self) -> None:
+        self._redis.close()
+
+    def verify(self) -> str | None:
+        """Read the eviction policy now (UnsafeRedis, StateUnavailable as ``check``); a warning
+        if Redis keeps nothing on disk that survives its restart (None: it does)."""
+        self.check()
+        warning: str | None = self._run(_persistence_warning)
+        return warning
 
     def _run(self, operation: Callable[[redis.Redis], Any]) -> Any:
         try:
+            if not self._policy_read:
+                _read_policy(self._redis)
+                self._policy_read = True
             return operation(self._redis)
         except redis.RedisError as exc:
             raise StateUnavailable("The shared state store (Redis) cannot be reached.") from exc
+
+
+def _read_policy(client: redis.Redis) -> None:
+    """Raise UnsafeRedis unless ``INFO memory`` says ``maxmemory-policy noeviction``.
+
+    ``INFO``, not ``CONFIG GET``: managed Redis (ElastiCache, Memorystore, Azure Cache) refuses
+    CONFIG to its users but answers INFO.
+    """
+    try:
+        info = client.info("memory")
+    except redis.ResponseError as exc:  # NOPERM, or a renamed INFO
+        raise UnsafeRedis(
+            "The Redis of BILLING_STATE_URL refuses INFO to this user, so its eviction policy "
+            "cannot be checked: allow the INFO command (ACL: +info)."
+        ) from exc
+    policy = info.get("maxmemory_policy")
+    if policy is None:
+        raise UnsafeRedis(
+            "The Redis of BILLING_STATE_URL does not report maxmemory_policy in INFO memory: "
+            f"use a Redis that does, set to {SAFE_POLICY}."
+        )
+    if policy != SAFE_POLICY:
+        raise UnsafeRedis(
+            f"The Redis of BILLING_STATE_URL may evict keys (maxmemory-policy {policy}): "
+            f"set maxmemory-policy {SAFE_POLICY} (on managed Redis, in its parameter group or "
+            "configuration), or idempotency records could vanish and money move twice."
+        )
+
+
+def _persistence_warning(client: redis.Redis) -> str | None:
+    if client.info("persistence").get("aof_enabled") == 1:
+        return None
+    try:
+        snapshots = client.config_get("save").get("save")
+    except redis.ResponseError:  # managed Redis: CONFIG is refused, snapshots unknown
+        snapshots = None
+    kept = "nothing" if snapshots == "" else "at best the last RDB snapshot"
+    return (
+        f"The Redis of BILLING_STATE_URL runs without AOF (appendonly no): a restart of it keeps "
+        f"{kept}, and idempotency records, pending charges and events written since are lost. "
+        "Set appendonly yes."
+    )

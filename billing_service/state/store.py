@@ -171,4 +171,4 @@ class StateStore(Protocol):
         """Forget a pending charge (its outcome is known now)."""
 
     def check(self) -> None:
-        """Return if the store answers; raise StateUnavailable otherwise."""
+        """Return if the store can be read and written now; raise StateUnavailable otherwise."""

@@ -5,6 +5,10 @@ on a peer that trickles its headers."""
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +20,7 @@ from ..support import (
     CALLER_KEY,
     NO_LIMITS,
     REJECTED_CARD,
+    ROOT,
     VALID_BODY,
     InFlight,
     LiveService,
@@ -279,3 +284,25 @@ def test_headers_trickled_past_the_deadline_are_a_504_within_it(sandbox: Sandbox
     assert resp.status_code == 504
     assert resp.json()["code"] == "gateway_timeout"
     assert 1.5 <= elapsed < 3.5  # the deadline is connect + read = 1.5 s
+
+
+def test_gunicorn_refuses_to_start_on_a_redis_that_may_evict_keys(sandbox: Sandbox):
+    server = RedisServer(args=("--maxmemory-policy", "volatile-lru"))  # the managed default
+    try:
+        env = service_env(sandbox.url, BILLING_STATE_URL=server.url, **FINGERPRINT)
+        result = subprocess.run(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT,
+            env={"PATH": os.environ["PATH"], "PORT": "0", **env},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        server.stop()
+
+    assert result.returncode != 0
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    [refusal] = [line for line in lines if "may evict keys" in line["message"]]
+    assert "set maxmemory-policy noeviction" in refusal["message"]
+    assert not any("Booting worker" in line["message"] for line in lines)

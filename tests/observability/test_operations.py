@@ -15,7 +15,6 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from billing_service import create_app
 from billing_service.gateway import (
     REQUEST_ID,
     CardDetails,
@@ -25,7 +24,7 @@ from billing_service.gateway import (
     UnexpectedResponse,
 )
 from billing_service.observability.instrumentation import route_template
-from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET, start_sandbox
+from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
 from ..support import (
     CALLER_KEY,
@@ -40,6 +39,7 @@ from ..support import (
     card_numbers_in,
     free_port,
     known_cards_in,
+    poll,
     service_env,
 )
 
@@ -66,76 +66,6 @@ def value(text: str, name: str, **labels: str) -> float:
         for n, sample_labels, v in samples(text)
         if n == name and labels.items() <= sample_labels.items()
     )
-
-
-# --- /readyz --------------------------------------------------------------------------------
-
-
-def test_readyz_is_ready_when_a_token_can_be_had(app, sandbox):
-    client = app.test_client()  # no caller key: like /healthz, it needs none
-
-    first = client.get("/readyz")
-    second = client.get("/readyz")
-
-    assert (first.status_code, first.get_json()) == (200, {"status": "ready"})
-    assert (second.status_code, second.get_json()) == (200, {"status": "ready"})
-    # One token fetch, then the cached token answers; no business call is ever made.
-    assert sandbox.counts() == {TOKEN_ROUTE: 1}
-
-
-def test_readyz_is_not_ready_when_imports_refuses_the_credentials(sandbox):
-    app = create_app(service_env(sandbox.url, IAMPORT_API_SECRET="not-the-secret-xyz"))
-
-    resp = app.test_client().get("/readyz", headers={"X-Request-ID": "probe-1"})
-
-    assert resp.status_code == 503
-    body = resp.get_json()
-    assert body == {
-        "status": "failed",
-        "code": "not_ready",
-        "message": "No I'mport access token: I'mport refused the service's API credentials.",
-        "request_id": "probe-1",
-    }
-    assert "not-the-secret-xyz" not in resp.get_data(as_text=True)
-    assert sandbox.counts() == {TOKEN_ROUTE: 1}
-
-
-def test_readyz_is_not_ready_when_imports_cannot_be_reached():
-    unreachable = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    app = create_app(service_env(unreachable))
-
-    resp = app.test_client().get("/readyz")
-
-    assert resp.status_code == 503
-    assert resp.get_json()["code"] == "not_ready"
-    assert resp.get_json()["message"] == "No I'mport access token: I'mport could not be reached."
-    assert resp.get_json()["request_id"] == resp.headers["X-Request-ID"]
-    assert app.test_client().get("/healthz").status_code == 200  # liveness is not readiness
-
-
-def test_readyz_counts_a_cached_token():
-    server = start_sandbox()
-    app = create_app(service_env(server.url))
-    client = app.test_client()
-    assert client.get("/readyz").status_code == 200
-
-    server.shutdown()  # I'mport goes away, but the token this process holds is still valid
-
-    assert client.get("/readyz").status_code == 200
-    fresh = create_app(service_env(server.url)).test_client()  # no token yet: not ready
-    assert fresh.get("/readyz").status_code == 503
-
-
-def test_readyz_is_documented_with_both_answers(client):
-    operation = client.get("/openapi.json").get_json()["paths"]["/readyz"]["get"]
-
-    assert operation["security"] == []
-    assert operation["responses"]["200"]["content"]["application/json"]["example"] == {
-        "status": "ready"
-    }
-    examples = operation["responses"]["503"]["content"]["application/json"]["examples"]
-    assert examples["not_ready"]["value"]["code"] == "not_ready"
-    assert "/metrics" not in client.get("/openapi.json").get_json()["paths"]
 
 
 # --- the gateway's hooks: observer and request id ------------------------------------------
@@ -284,7 +214,17 @@ def limited_service(sandbox) -> Iterator[LiveService]:
 
 def test_metrics_add_up_every_worker_and_logs_follow_each_request(limited_service, sandbox):
     live = limited_service
-    assert requests.get(live.url + "/readyz", timeout=10).json() == {"status": "ready"}
+    # Each worker started its checks and its consumer as it started (post_worker_init).
+    ok = {"status": "ok", "message": None}
+    checks = {"iamport": ok, "state_store": ok, "event_consumer": ok}
+
+    def ready() -> bool:
+        return requests.get(live.url + "/readyz", timeout=10).json() == {
+            "status": "ready",
+            "checks": checks,
+        }
+
+    assert poll(ready), requests.get(live.url + "/readyz", timeout=10).text
 
     # Enough fresh connections that both workers answer some (each line names its pid).
     healthz = 0
@@ -399,7 +339,8 @@ def test_metrics_add_up_every_worker_and_logs_follow_each_request(limited_servic
     assert issue_call["status"] == 200
     [charge_call] = sandbox.calls(AGAIN_ROUTE)
     assert charge_call["request_id"] == paid.headers["X-Request-ID"]
-    served = {e["request_id"] for e in live.request_entries()}
+    # The rest are the token fetches of each worker's readiness check, under its own id.
+    served = {e["request_id"] for e in live.request_entries()} | {"readiness-iamport"}
     assert all(c["request_id"] in served for c in sandbox.admin("GET", "calls")["calls"])
     assert card_numbers_in(live.log()) == [] and known_cards_in(live.log()) == []
 

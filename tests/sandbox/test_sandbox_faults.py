@@ -301,3 +301,13 @@ def test_stall_processes_the_call_only_after_hang_seconds() -> None:
             now = get_payment(http, server, access_token, payment["imp_uid"]).json()["response"]
         assert now["cancel_amount"] == 100
         assert time.monotonic() - started >= 1.0
+
+
+def test_http_401_on_get_token_plays_rotated_credentials(sandbox: SandboxServer, http) -> None:
+    queue_fault(http, sandbox, GET_TOKEN, "http_401")
+
+    refused = token_call(http, sandbox)
+
+    assert refused.status_code == 401
+    assert refused.json() == {"code": -1, "message": "Unauthorized", "response": None}
+    assert token_call(http, sandbox).status_code == 200  # one strike, then as before

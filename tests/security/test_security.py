@@ -47,6 +47,7 @@ OPERATIONS = {
     ),
     "cancel": ("POST", f"{CHARGES}/imps_1/cancel", {"reason": "r"}),
     "delete": ("DELETE", f"/subscriptions/billing-keys/{VALID_BODY['customer_uid']}", None),
+    "events": ("GET", "/events", None),  # operations data: `read` does not give it
 }
 GRANTS = {
     "issuer-secret": {"issue"},

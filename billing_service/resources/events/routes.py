@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from flask.views import MethodView
 
 from ...api.blueprint import CALLER_ERRORS, Blueprint
 from ...api.events import payment_events
 from ...api.http_errors import EventNotFound
-from ...security.callers import require_caller, requires
+from ...security.callers import owns, require_caller, requires
+from ...state.outbox import EventRecord
 from .schemas import EventListSchema, EventQuerySchema, RedeliveredSchema
 
 blp = Blueprint(
@@ -29,17 +31,17 @@ class Events(MethodView):
     @blp.arguments(EventQuerySchema(), location="query")
     @blp.response(200, EventListSchema, example={"status": "success", "events": []})
     @blp.errors(*CALLER_ERRORS, "invalid_request", "state_unavailable", "internal_error")
-    @requires("read")
+    @requires("events")
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List event deliveries
 
         The latest 100 deliveries, optionally only `pending`, `delivered` or `failed` (retries
-        exhausted: re-send them with `POST /events/{event_id}/redeliver`). Scope `read`.
+        exhausted: re-send them with `POST /events/{event_id}/redeliver`). Scope `events`; a
+        caller with a `prefix=` rule sees only the events about its own customers. Subscriber
+        URLs are shown without their user info and query (they may hold credentials).
         """
-        records = payment_events().outbox.records(args.get("status"))
-        # The outbox also holds the service's own follow-ups (notices to verify, schedules to
-        # look up): not events of anyone's.
-        return {"events": [_record(r) for r in records if not r.url.startswith("internal:")]}
+        records = payment_events().outbox.records(args.get("status"), keep=_listed)
+        return {"events": [_record(r) for r in records]}
 
 
 @blp.route("/<id:event_id>/redeliver")
@@ -48,14 +50,17 @@ class Redelivery(MethodView):
     @blp.response(200, RedeliveredSchema, example={"status": "success", "redelivered": 1})
     @blp.errors(*CALLER_ERRORS, "event_not_found", "state_unavailable", "internal_error")
     @blp.long_request_line
-    @requires("read")
+    @requires("events")
     def post(self, event_id: str) -> dict[str, Any]:
         """Re-send an event whose delivery failed
 
         Its failed deliveries are queued again, due now, with their retries reset; the event
-        keeps its `webhook-id`. Scope `read`.
+        keeps its `webhook-id`. Scope `events`; a caller with a `prefix=` rule may re-send
+        only the events about its own customers (404 `event_not_found` for any other).
         """
         events = payment_events()
+        if not owns(events.outbox.customer_of(event_id)):
+            raise EventNotFound()
         redelivered = events.outbox.redeliver(event_id)
         if not redelivered:
             raise EventNotFound()
@@ -64,13 +69,25 @@ class Redelivery(MethodView):
         return {"redelivered": redelivered}
 
 
-def _record(record: Any) -> dict[str, Any]:
+def _listed(record: EventRecord) -> bool:
+    # The outbox also holds the service's own follow-ups (notices to verify, schedules to look
+    # up): not events of anyone's.
+    return not record.url.startswith("internal:") and owns(record.customer_uid)
+
+
+def _public_url(url: str) -> str:
+    """``url`` without user info, query or fragment: a subscriber's credentials live there."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+def _record(record: EventRecord) -> dict[str, Any]:
     def at(seconds: float | None) -> datetime | None:
         return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
     return {
         "event_id": record.event_id,
-        "url": record.url,
+        "url": _public_url(record.url),
         "event_type": record.event_type,
         "status": record.status,
         "attempts": record.attempts,

@@ -16,7 +16,14 @@ class EventDeliverySchema(ma.Schema):
     event_id = ma.fields.String(
         required=True, metadata={"description": "The webhook-id the subscriber sees."}
     )
-    url = ma.fields.String(required=True, metadata={"description": "The subscriber."})
+    url = ma.fields.String(
+        required=True,
+        metadata={
+            "description": "The subscriber, without the user info and query of its URL (they "
+            "may hold its credentials).",
+            "example": "https://orders.internal/billing-events",
+        },
+    )
     event_type = ma.fields.String(required=True, metadata={"example": "schedule.executed"})
     status = ma.fields.String(
         required=True, validate=validate.OneOf(["pending", "delivered", "failed"])

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
+from flask import current_app
 from flask.views import MethodView
 
 from ...api.blueprint import Blueprint
 from ...api.errors import NotReady
-from ...api.events import payment_events
-from ...api.services import iamport
-from ...gateway import GatewayError
+from ...observability.readiness import Readiness, ready
 from .schemas import HealthSchema, ReadySchema
 
 blp = Blueprint("health", __name__, description="Service status.")
+
+READY_EXAMPLE = {
+    "status": "ready",
+    "checks": {
+        "iamport": {
+            "status": "degraded",
+            "message": "No I'mport access token: I'mport could not be reached.",
+        },
+        "state_store": {"status": "ok", "message": None},
+        "event_consumer": {"status": "ok", "message": None},
+    },
+}
 
 
 @blp.route("/healthz")
@@ -26,26 +40,33 @@ class Health(MethodView):
 @blp.route("/readyz")
 class Ready(MethodView):
     @blp.doc(security=[], operationId="getReadiness")
-    @blp.response(200, ReadySchema, example={"status": "ready"})
+    @blp.response(200, ReadySchema, example=READY_EXAMPLE)
     @blp.errors(
         "not_ready",
         examples={
-            "not_ready": {"message": "No I'mport access token: I'mport could not be reached."}
+            "not_ready": {
+                "message": "No I'mport access token: I'mport refused the service's API credentials."
+            }
         },
     )
-    def get(self) -> dict[str, str]:
-        """Tell whether the service can call I'mport (no auth)
+    def get(self) -> dict[str, Any]:
+        """Tell whether this instance can serve (no auth, no I'mport call)
 
-        Ready when this process holds a valid I'mport access token, or can get one now
-        (`POST /users/getToken`); no other I'mport call is made. Otherwise 503 `not_ready`,
-        whose `message` says why: I'mport refused the service's credentials, could not be
-        reached, did not answer in time, or answered in a way the service cannot use.
+        Answers at once from what this worker's background checks last found: `iamport` (a
+        valid access token held or fetched), `state_store` (the store answers; a Redis must not
+        be able to evict keys) and `event_consumer` (its thread runs). Each is `ok`; `degraded`
+        (reported, still ready: I'mport unreachable, slow or failing, the shared Redis down, or
+        credentials refused after a first token: every replica would see the same); `failing`;
+        or `unknown` (not checked yet). 503 `not_ready` only for this instance's own faults: a
+        stopped event consumer, an unusable embedded store, a Redis that may evict keys, or
+        I'mport refusing the credentials before this worker ever got a token. Its `message`
+        names the first of them; `checks` has them all.
         """
-        try:
-            iamport().check_ready()
-        except GatewayError as exc:
-            raise NotReady(exc) from exc
-        consumer = payment_events().consumer
-        if consumer is not None and consumer.started and not consumer.alive():
-            raise NotReady(reason="The event consumer of this worker has stopped.")
-        return {"status": "ready"}
+        readiness: Readiness = current_app.extensions["readiness"]
+        readiness.start()  # a no-op once started (gunicorn does it as each worker starts)
+        findings = readiness.findings()
+        checks = {name: asdict(found) for name, found in findings.items()}
+        failing = ready(findings)
+        if failing is not None:
+            raise NotReady(failing.message, checks=checks)
+        return {"status": "ready", "checks": checks}

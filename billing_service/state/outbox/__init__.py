@@ -22,6 +22,7 @@ from .rules import (
     STATUSES,
     Delivery,
     EventRecord,
+    Keep,
     Outbox,
     Status,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "Delivery",
     "EmbeddedOutbox",
     "EventRecord",
+    "Keep",
     "Outbox",
     "SharedOutbox",
     "Status",

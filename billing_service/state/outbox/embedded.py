@@ -19,10 +19,13 @@ from .rules import (
     STATUSES,
     Delivery,
     EventRecord,
+    Keep,
     OutcomeMethods,
     Status,
+    customer_in,
     finish,
     new_event,
+    newest_kept,
     unique,
 )
 
@@ -145,18 +148,30 @@ class EmbeddedOutbox(OutcomeMethods):
                     ),
                 )
 
-    def records(self, status: str | None, limit: int = 100) -> list[EventRecord]:
+    def records(self, status: str | None, limit: int = 100, keep: Keep = None) -> list[EventRecord]:
         where, args = ("AND d.status = ?", (status,)) if status else ("", ())
-        rows = self._query(
-            f"SELECT {_RECORD_COLUMNS} FROM outbox_deliveries d "  # noqa: S608
-            "JOIN outbox_events e USING (event_id) "
-            f"WHERE (d.status = 'pending' OR e.created_at > ?) {where} "
-            "ORDER BY e.created_at DESC, d.event_id, d.url LIMIT ?",
-            (self._clock() - self._retention, *args, limit),
-        )
-        return [
-            EventRecord(r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7], r[8]) for r in rows
-        ]
+
+        def newest(count: int) -> tuple[list[EventRecord], bool]:
+            rows = self._query(
+                f"SELECT {_RECORD_COLUMNS}, e.body FROM outbox_deliveries d "  # noqa: S608
+                "JOIN outbox_events e USING (event_id) "
+                f"WHERE (d.status = 'pending' OR e.created_at > ?) {where} "
+                "ORDER BY e.created_at DESC, d.event_id, d.url LIMIT ?",
+                (self._clock() - self._retention, *args, count),
+            )
+            records = [
+                EventRecord(
+                    r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7], r[8], customer_in(r[9])
+                )
+                for r in rows
+            ]
+            return records, len(rows) == count
+
+        return newest_kept(newest, limit, keep)
+
+    def customer_of(self, event_id: str) -> str | None:
+        rows = self._query("SELECT body FROM outbox_events WHERE event_id = ?", (event_id,))
+        return customer_in(rows[0][0]) if rows else None
 
     def redeliver(self, event_id: str) -> int:
         with self._transaction() as db:

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any, Literal, Protocol
 
 Status = Literal["pending", "delivered", "failed"]
@@ -44,6 +45,11 @@ class EventRecord:
     next_attempt_at: float | None  # pending only (the end of the lease while one is claimed)
     last_error: str | None
     delivered_at: float | None
+    customer_uid: str | None = None  # whose payment the event is about (None: no customer's)
+
+
+# Which records a listing keeps (the caller's own, not internal ones): None, all of them.
+Keep = Callable[[EventRecord], bool] | None
 
 
 class Outbox(Protocol):
@@ -73,8 +79,11 @@ class Outbox(Protocol):
     def give_up(self, d: Delivery, error: str) -> None:
         """The attempt failed for the last time: ``failed`` (if ``d.lease`` is current)."""
 
-    def records(self, status: str | None, limit: int = 100) -> list[EventRecord]:
-        """Deliveries (of ``status``, or any), newest first; none past its retention."""
+    def records(self, status: str | None, limit: int = 100, keep: Keep = None) -> list[EventRecord]:
+        """The newest ``limit`` deliveries (of ``status``, or any) that ``keep`` keeps."""
+
+    def customer_of(self, event_id: str) -> str | None:
+        """The customer the event is about (None: no customer's, or no such event)."""
 
     def redeliver(self, event_id: str) -> int:
         """The event's failed deliveries pending again, due now, attempts reset; how many."""
@@ -129,6 +138,29 @@ def finish(
     if outcome == "pending":
         return Finish("pending", now if when is None else when, cut, None)
     return Finish("failed", None, cut, None)
+
+
+def customer_in(body: bytes | None) -> str | None:
+    """The ``customer_uid`` of the payment an event's body is about (None: none)."""
+    data = json.loads(body)["data"] if body else {}
+    payment = data.get("payment") if isinstance(data, dict) else None
+    customer = payment.get("customer_uid") if isinstance(payment, dict) else None
+    return customer if isinstance(customer, str) else None
+
+
+def newest_kept(
+    newest: Callable[[int], tuple[list[EventRecord], bool]], limit: int, keep: Keep
+) -> list[EventRecord]:
+    """The first ``limit`` records that ``keep`` keeps, from ``newest(count)`` (the newest
+    ``count`` records, and whether there may be more): 4 times as many each round, until
+    enough are kept or none are left."""
+    count = limit
+    while True:
+        records, more = newest(count)
+        kept = list(islice(filter(keep, records), limit))
+        if len(kept) == limit or not more or keep is None:
+            return kept
+        count *= 4
 
 
 def unique(urls: Sequence[str]) -> list[str]:

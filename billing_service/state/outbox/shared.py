@@ -18,10 +18,13 @@ from .rules import (
     STATUSES,
     Delivery,
     EventRecord,
+    Keep,
     OutcomeMethods,
     Status,
+    customer_in,
     finish,
     new_event,
+    newest_kept,
     unique,
 )
 
@@ -207,27 +210,38 @@ class SharedOutbox(OutcomeMethods):
         transaction: Any = attempt
         self._run(lambda r: r.transaction(transaction, key))
 
-    def records(self, status: str | None, limit: int = 100) -> list[EventRecord]:
+    def records(self, status: str | None, limit: int = 100, keep: Keep = None) -> list[EventRecord]:
         statuses = [status] if status else list(STATUSES)
         # Scores are the events' creation: ended deliveries past their retention are left out.
         cutoff = f"({self._clock() - self._retention!r}"
 
-        def newest(r: redis.Redis) -> list[Any]:
-            pipe = r.pipeline(transaction=False)
-            for name in statuses:
-                oldest = "-inf" if name == "pending" else cutoff
-                pipe.zrevrangebyscore(
-                    _STATUS + name, "+inf", oldest, start=0, num=limit, withscores=True
-                )
-            ranked = sorted(
-                (item for items in pipe.execute() for item in items), key=lambda i: -i[1]
-            )[:limit]
-            pipe = r.pipeline(transaction=False)
-            for delivery_id, _ in ranked:
-                pipe.hmget(_DELIVERY + delivery_id.decode(), *_RECORD_FIELDS)
-            return [row for row in pipe.execute() if row[0] is not None]
+        def newest(count: int) -> tuple[list[EventRecord], bool]:
+            def read(r: redis.Redis) -> tuple[list[Any], bool]:
+                pipe = r.pipeline(transaction=False)
+                for name in statuses:
+                    oldest = "-inf" if name == "pending" else cutoff
+                    pipe.zrevrangebyscore(
+                        _STATUS + name, "+inf", oldest, start=0, num=count, withscores=True
+                    )
+                ranked_lists = pipe.execute()
+                ranked = sorted((i for items in ranked_lists for i in items), key=lambda i: -i[1])
+                pipe = r.pipeline(transaction=False)
+                for delivery_id, _ in ranked[:count]:
+                    pipe.hmget(_DELIVERY + delivery_id.decode(), *_RECORD_FIELDS, "body")
+                rows = [row for row in pipe.execute() if row[0] is not None]
+                return rows, any(len(items) == count for items in ranked_lists)
 
-        return [_record_of(row) for row in self._run(newest)]
+            rows, more = self._run(read)
+            return [_record_of(row) for row in rows], more
+
+        return newest_kept(newest, limit, keep)
+
+    def customer_of(self, event_id: str) -> str | None:
+        def body(r: redis.Redis) -> Any:
+            delivery_id: Any = r.srandmember(_EVENT + event_id)  # one of its deliveries
+            return r.hget(_DELIVERY + delivery_id.decode(), "body") if delivery_id else None
+
+        return customer_in(self._run(body))
 
     def redeliver(self, event_id: str) -> int:
         keys = [_EVENT + event_id, _DUE, _STATUS + "failed", _STATUS + "pending"]
@@ -281,4 +295,5 @@ def _record_of(row: list[bytes | None]) -> EventRecord:
         next_attempt_at=float(text[6]) if status == "pending" and text[6] else None,
         last_error=text[7],
         delivered_at=float(text[8]) if text[8] else None,
+        customer_uid=customer_in(row[9]),
     )
