@@ -18,6 +18,7 @@ from billing_service import create_app
 
 from ..support import (
     CALLER_KEY,
+    FINGERPRINT_KEY,
     OTHER_CALLER_KEY,
     VALID_BODY,
     InFlight,
@@ -33,7 +34,7 @@ AGAIN = "POST /subscribe/payments/again"
 CANCEL = "POST /payments/cancel"
 SCHEDULE = "POST /subscribe/payments/schedule"
 UID = VALID_BODY["customer_uid"]
-FINGERPRINT = {"BILLING_CARD_FINGERPRINT_KEY": "test-fingerprint-key"}
+FINGERPRINT = {"BILLING_CARD_FINGERPRINT_KEY": FINGERPRINT_KEY}
 MONTH_AHEAD = (datetime.now(UTC) + timedelta(days=30)).isoformat()
 CHARGE = {"customer_uid": UID, "merchant_uid": "order-1", "amount": 9000, "name": "x"}
 

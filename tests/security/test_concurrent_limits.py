@@ -10,7 +10,7 @@ import pytest
 
 from billing_service import create_app
 
-from ..support import ISSUE_ROUTE, VALID_BODY, redis_url, service_env
+from ..support import FINGERPRINT_KEY, ISSUE_ROUTE, VALID_BODY, redis_url, service_env
 
 ISSUE = "/subscriptions/issue-billing"
 ATTEMPTS = 60
@@ -31,7 +31,7 @@ def test_concurrent_issuances_with_one_card_reach_iamport_at_most_the_limit(sand
     sandbox.admin("POST", "config", latency_ms=300)
     env = service_env(
         sandbox.url,
-        BILLING_CARD_FINGERPRINT_KEY="test-card-fingerprint",
+        BILLING_CARD_FINGERPRINT_KEY=FINGERPRINT_KEY,
         BILLING_LIMIT_ISSUE_PER_CARD=f"{PER_CARD}/hour",
         **({"BILLING_STATE_URL": state_url} if state_url else {}),
     )
