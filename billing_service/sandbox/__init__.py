@@ -1,5 +1,15 @@
-"""A faithful, standard-library-only fake of the I'mport (PortOne V1) REST API for tests."""
+"""Standard-library-only fakes of the payment providers' REST APIs, for tests.
 
-from .server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxServer, start_sandbox
+What any provider's fake shares lives here: `server.py` (`SandboxServer`, its lifecycle),
+`httpd.py` (the HTTP server: reading, routing, latency, route faults, hang, trickle, reset),
+`provider.py` (the seam: `Shared` and the `Fake` protocol), `wire.py` (request, reply, route,
+JSON and form bodies), `clock.py` (the sandbox clock), `faults.py` (the one-shot route faults),
+`calls.py` (the call log) and `admin.py` (the provider-neutral `/__sandbox__/` endpoints:
+calls, reset, clock, faults). None of them imports a provider package. Each provider's fake is
+a package of its own: `iamport_v1/` (I'mport, PortOne V1), the only one today.
+"""
+
+from .iamport_v1 import DEFAULT_API_KEY, DEFAULT_API_SECRET, start_sandbox
+from .server import SandboxServer
 
 __all__ = ["DEFAULT_API_KEY", "DEFAULT_API_SECRET", "SandboxServer", "start_sandbox"]

@@ -8,8 +8,8 @@ import sys
 import threading
 from types import FrameType
 
-from .server import DEFAULT_API_KEY, DEFAULT_API_SECRET, start_sandbox
-from .state import DEFAULT_TOKEN_TTL
+from .iamport_v1 import DEFAULT_API_KEY, DEFAULT_API_SECRET, start_sandbox
+from .iamport_v1.tokens import DEFAULT_TOKEN_TTL
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

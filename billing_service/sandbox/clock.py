@@ -1,4 +1,5 @@
-"""Clock moves of `POST /__sandbox__/clock`: seconds, ISO 8601 durations, ISO 8601 times.
+"""The sandbox clock (wall clock plus an offset that only grows) and the moves of
+`POST /__sandbox__/clock`: seconds, ISO 8601 durations, ISO 8601 times.
 
 Years, months, weeks and days are calendar units in Korea (Asia/Seoul, UTC+9 all year, no
 DST), where I'mport and the card companies are: 2026-01-31 KST + P1M is 2026-02-28 KST (the day
@@ -10,11 +11,14 @@ from __future__ import annotations
 import calendar
 import math
 import re
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from .cards import KST_OFFSET_SECONDS
-
+# Korea's calendar (Asia/Seoul is UTC+9, no DST), where the card companies are: card expiry
+# months and calendar moves of the clock are counted in it.
+KST_OFFSET_SECONDS = 9 * 3600
 KST = timezone(timedelta(seconds=KST_OFFSET_SECONDS), "KST")
 
 _DURATION = re.compile(
@@ -23,6 +27,40 @@ _DURATION = re.compile(
 )
 
 Move = Callable[[float], float]  # current sandbox time -> the time to move to
+
+
+class Clock:
+    """Sandbox time: the wall clock plus an offset moved by `POST /__sandbox__/clock`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._offset = 0.0
+
+    def reset(self) -> None:
+        """Back to the wall clock."""
+        with self._lock:
+            self._offset = 0.0
+
+    def now(self) -> int:
+        """Sandbox time in integer UNIX seconds (wall clock plus the admin offset)."""
+        return int(time.time() + self._offset)
+
+    def precise_now(self) -> float:
+        """Sandbox time as a float (for waiting until a due time)."""
+        return time.time() + self._offset
+
+    def move(self, target: Move) -> int:
+        """Set the clock to `target(current time)` (never backwards) and return the new `now`.
+
+        Under the lock, so a month added in KST is added to the time it is added to.
+        """
+        with self._lock:
+            current = time.time() + self._offset
+            new = target(current)
+            if new < current:
+                raise ValueError("the sandbox clock only moves forward")
+            self._offset += new - current
+        return self.now()
 
 
 def _add_months(moment: datetime, months: int) -> datetime:
@@ -86,3 +124,12 @@ def to(value: object) -> float | str:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return "to must be UNIX seconds or an ISO 8601 time with an offset"
     return float(value)
+
+
+def move_to(target: float) -> Move:
+    """The move to `target`: the current second is not backwards, only an earlier one is."""
+
+    def move(current: float) -> float:
+        return max(target, current) if math.floor(target) >= math.floor(current) else target
+
+    return move

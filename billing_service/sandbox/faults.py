@@ -1,45 +1,78 @@
-"""One-shot faults on any I'mport route, queued by `POST /__sandbox__/faults`.
+"""One-shot faults on any provider route, queued by `POST /__sandbox__/faults`.
 
 The magic cards and merchant_uid prefixes fault every time and only on two routes; these
 faults hit the next calls of any route (a cancel, a lookup, getToken) and then stop, so a test
-can check that a client gets through a lost answer and recovers on the next call.
+can check that a client gets through a lost answer and recovers on the next call. What a fault
+that answers instead of processing says is the provider's (`Fake.fault_reply`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
+from typing import Any
 
-from .wire import MSG_SERVER_ERROR, TRICKLE_INTERVAL, Reply, envelope
+from .wire import TRICKLE_INTERVAL, Reply
 
 DROP = "drop"  # processed normally (state changes happen), then TCP reset
 LOST = "lost"  # TCP reset before anything is processed
 HANG = "hang"  # processed normally, answered after hang_seconds
-HTTP_500 = "http_500"  # HTTP 500 envelope before anything is processed
-HTTP_401 = "http_401"  # HTTP 401 envelope before anything is processed: credentials rotated
+HTTP_500 = "http_500"  # HTTP 500 error before anything is processed
+HTTP_401 = "http_401"  # HTTP 401 error before anything is processed: credentials rotated
 TRICKLE_HEADERS = "trickle_headers"  # processed normally, status line and headers byte by byte
-STALL = "stall"  # held for hang_seconds before it is processed (I'mport still working on it)
-PG_REFUSAL = "pg_refusal"  # HTTP 200, code -1, the PG's refusal, before anything is processed
+STALL = "stall"  # held for hang_seconds before it is processed (the provider still working)
+PG_REFUSAL = "pg_refusal"  # the PG's refusal, before anything is processed
 
 NAMES = (DROP, LOST, HANG, HTTP_500, HTTP_401, TRICKLE_HEADERS, STALL, PG_REFUSAL)
 # These strike instead of processing the call; the others after it (STALL: before and after).
 BEFORE = frozenset({LOST, HTTP_500, HTTP_401, PG_REFUSAL})
 
-SERVER_ERROR_REPLY = envelope(500, -1, MSG_SERVER_ERROR)
-UNAUTHORIZED_REPLY = envelope(401, -1, "Unauthorized")
-# Sandbox wording, modelled on the PGs' refusals of a cancel they do not allow.
-MSG_PG_REFUSAL = "[sandbox] PG사 거절: 부분취소가 불가능한 거래입니다."
-PG_REFUSAL_REPLY = envelope(200, -1, MSG_PG_REFUSAL)
+
+@dataclasses.dataclass
+class _QueuedFault:
+    route: str  # "POST /payments/cancel"
+    fault: str  # one of NAMES
+    times: int  # calls left to strike
 
 
-def before(fault: str) -> Reply | None:
-    """The answer of a fault in BEFORE, given instead of processing (None: reset)."""
-    if fault == HTTP_500:
-        return SERVER_ERROR_REPLY
-    if fault == PG_REFUSAL:
-        return PG_REFUSAL_REPLY
-    if fault == HTTP_401:
-        return UNAUTHORIZED_REPLY
-    return None  # LOST: the request never reached I'mport, nothing changes
+class FaultQueue:
+    """The route faults still to strike, oldest first, guarded by a lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[_QueuedFault] = []
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def queue(self, route: str, fault: str, times: int) -> list[dict[str, Any]]:
+        """Queue `fault` for the next `times` calls of `route` (already validated); the queue."""
+        with self._lock:
+            self._faults.append(_QueuedFault(route, fault, times))
+            return self._snapshot()
+
+    def take(self, route: str) -> str | None:
+        """Use up one strike of the oldest fault queued for `route`; its name, or None.
+
+        Under the lock: of two concurrent calls, only one can take the last strike.
+        """
+        with self._lock:
+            for queued in self._faults:
+                if queued.route == route:
+                    queued.times -= 1
+                    if queued.times == 0:
+                        self._faults.remove(queued)
+                    return queued.fault
+            return None
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """`[{"route", "fault", "times"}, ...]`: what is still queued, oldest first."""
+        with self._lock:
+            return self._snapshot()
+
+    def _snapshot(self) -> list[dict[str, Any]]:
+        return [dataclasses.asdict(queued) for queued in self._faults]
 
 
 def after(fault: str | None, reply: Reply | None, hang_seconds: float) -> Reply | None:

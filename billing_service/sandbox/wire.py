@@ -1,36 +1,21 @@
-"""Value types shared by the sandbox modules: context, request, reply, route, I'mport envelope."""
+"""What every provider's fake puts on the wire: request, reply, route, JSON and form bodies."""
 
 from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
+from urllib.parse import parse_qsl, unquote
 
-from .notices import Notices
-from .state import SandboxState
-
-# The content type the live server was observed to send (ruby client issue #23 header dump).
+# The content type the live I'mport server was observed to send (ruby client issue #23).
 JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
-# The body of the sandbox's HTTP 500 faults (sandbox wording; the real text is unknown).
-MSG_SERVER_ERROR = "[sandbox] 일시적인 서버 오류가 발생했습니다."
-# Checked on issuance (path) and on `again` (body): spec `maxLength: 80`, old docs "String(80)".
-MAX_CUSTOMER_UID_LENGTH = 80
 # Pace of the trickle faults: one body byte per interval, so an answer of a few hundred bytes
 # takes over a minute while each byte comes well within any read timeout.
 TRICKLE_INTERVAL = 0.2
 
-
-@dataclass(frozen=True)
-class Context:
-    """What endpoint handlers may use besides the request."""
-
-    state: SandboxState
-    stopping: threading.Event  # set by shutdown(): waits must end early
-    hang_seconds: float
-    notices: Notices  # webhook notices: handlers queue them, a background thread sends them
+C = TypeVar("C")  # what a provider's handlers receive besides the request (its Context)
 
 
 @dataclass
@@ -72,9 +57,6 @@ class Reply:
     head_trickle: float = 0.0
 
 
-Handler = Callable[[Context, Request], "Reply | None"]
-
-
 def json_reply(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
     """Serialise compact UTF-8 JSON (Korean messages stay readable).
 
@@ -85,29 +67,32 @@ def json_reply(status: int, payload: Any, headers: tuple[tuple[str, str], ...] =
     return Reply(status, body, JSON_CONTENT_TYPE, headers)
 
 
-def envelope(
-    status: int,
-    code: int,
-    message: str | None,
-    response: Any = None,
-    headers: tuple[tuple[str, str], ...] = (),
-) -> Reply:
-    """I'mport's `{code, message, response}` envelope, used for successes and errors alike."""
-    return json_reply(status, {"code": code, "message": message, "response": response}, headers)
+def parse_body(raw: bytes, content_type: str) -> dict[str, Any] | None:
+    """JSON or form-encoded body as a dict (I'mport accepts both); None if unreadable."""
+    if not raw.strip():
+        return {}
+    if "application/x-www-form-urlencoded" in content_type.lower():
+        # Flat keys only: nested form params arrive literally as `extra[requester]`.
+        return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 @dataclass(frozen=True)
-class Route:
+class Route(Generic[C]):
     """One endpoint: method + path template such as `/subscribe/customers/{customer_uid}`."""
 
     method: str
     template: str
-    handler: Handler
-    auth: bool = True  # needs an access token
-    token_call: bool = False  # subject to the extra `token_latency_ms`
+    handler: Callable[[C, Request], Reply | None]
+    auth: bool = True  # needs the provider's credentials (a token, a secret)
+    token_call: bool = False  # issues tokens: subject to the extra `token_latency_ms`
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -123,3 +108,29 @@ class Route:
     def key(self) -> str:
         """``"POST /payments/cancel"``: how the call log counts it and route faults name it."""
         return f"{self.method} {self.template}"
+
+
+@dataclass(frozen=True)
+class Match(Generic[C]):
+    """Where a path led: the route (None: 404 or 405), its template, placeholders, methods."""
+
+    route: Route[C] | None
+    template: str | None  # also for a 405: the call log counts it under its route
+    params: dict[str, str]
+    allowed: list[str]  # the methods the path takes, for a 405's `Allow`
+
+
+def match(routes: tuple[Route[C], ...], method: str, path: str) -> Match[C]:
+    """The route for a request; `route` None means 404 (no `allowed`) or 405."""
+    template: str | None = None
+    allowed: list[str] = []
+    for route in routes:
+        found = route.pattern.fullmatch(path)
+        if found is None:
+            continue
+        params = {name: unquote(value) for name, value in found.groupdict().items()}
+        if route.method == method:
+            return Match(route, route.template, params, allowed)
+        template = route.template
+        allowed.append(route.method)
+    return Match(None, template, {}, allowed)

@@ -22,7 +22,7 @@ from billing_service.api.errors import ERRORS
 from billing_service.api.fields import luhn_valid
 from billing_service.resources.billing_keys.schemas import IssueBillingKeySchema
 from billing_service.resources.payments.schemas import CancelSchema, ChargeSchema
-from billing_service.sandbox.cards import FAULTS
+from billing_service.sandbox.iamport_v1.cards import FAULTS
 
 from ..support import CALLER_KEY, NO_LIMITS, VALID_BODY, service_env
 

@@ -6,9 +6,9 @@ import re
 import time
 from dataclasses import dataclass
 
-# Expiry is judged against the calendar in Korea (Asia/Seoul is UTC+9, no DST), where the
-# card companies are; a card expiring "this month" is still valid for the whole KST month.
-KST_OFFSET_SECONDS = 9 * 3600
+# Expiry is judged against the calendar in Korea, where the card companies are; a card
+# expiring "this month" is still valid for the whole KST month.
+from ..clock import KST_OFFSET_SECONDS
 
 # The docs ask for `dddd-dddd-dddd-dddd`; real clients also send 14-16 undashed digits
 # (the Java sample does), and 14/15-digit cards (Diners/Amex) end in a short last group.

@@ -1,92 +1,24 @@
-"""Thread-safe in-memory state of the sandbox: clock, token, billing keys, payments, schedules,
-config, log."""
+"""Thread-safe in-memory state of the I'mport V1 fake: billing keys, payments, schedules, config
+(its token in `tokens.py`, its time on the shared sandbox clock)."""
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import hmac
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-DEFAULT_TOKEN_TTL = 1800  # a fresh I'mport token lives 30 minutes
-TOKEN_EXTEND_WINDOW = 60  # a repeat getToken within the last minute...
-TOKEN_EXTENSION = 300  # ...extends the same token by 5 minutes
-CALL_LOG_LIMIT = 10_000  # keep memory flat under benchmarks; counts stay exact
+from ..clock import Clock
+from .config import Config
+from .tokens import DEFAULT_TOKEN_TTL, Tokens
+
 # A merchant_uid with one of these is taken: a new charge with it is refused as a duplicate.
 # `failed` (and `ready`) attempts do not block a retry with the same merchant_uid, unless the
 # `failed_blocks_merchant_uid` switch is on.
 SETTLED_STATUSES = frozenset({"paid", "cancelled"})
-# Webhook notices: the timeouts of I'mport's first delivery (readme-v1: connect 10 s, read 30 s).
-DEFAULT_WEBHOOK_CONNECT_TIMEOUT_MS = 10_000
-DEFAULT_WEBHOOK_READ_TIMEOUT_MS = 30_000
-WEBHOOK_FORMATS = ("json", "form")
 
 R = TypeVar("R")
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """Switches changeable at run time through `POST /__sandbox__/config`."""
-
-    latency_ms: int = 0  # added to every I'mport response (a network round trip)
-    token_latency_ms: int = 0  # added to getToken only (makes cold-cache races observable)
-    not_found_as_404: bool = False  # the spec's 404 instead of the observed 200 + code 1
-    unauthorized: bool = False  # every business call answers 401, even with a valid token
-    # The switches below let the sandbox play each variant of what the notes leave UNCONFIRMED
-    # (§13), so a client can be tested against all of them.
-    unknown_customer_code: int = 1  # `again`, unknown customer_uid: 1 (2018-20) or -1 (2019-)
-    duplicate_code: int = 1  # `again`, merchant_uid taken: "≠0", value unknown
-    failed_blocks_merchant_uid: bool = False  # a failed/ready attempt also takes the merchant_uid
-    partial_cancel_status: str = "paid"  # status after a partial cancel (samchon's fake: cancelled)
-    hide_sandbox_payments: bool = False  # lookups need include_sandbox=true (live since 2026-01-26)
-    # Webhook notices (the console's "결제알림(Webhook)" setting); a payment's notice_url wins.
-    webhook_url: str | None = None  # None: only payments with a notice_url are notified
-    webhook_format: str = "json"  # "json" or "form" (application/x-www-form-urlencoded)
-    webhook_connect_timeout_ms: int = DEFAULT_WEBHOOK_CONNECT_TIMEOUT_MS
-    webhook_read_timeout_ms: int = DEFAULT_WEBHOOK_READ_TIMEOUT_MS
-
-
-CONFIG_TYPES: dict[str, type] = {
-    "latency_ms": int,
-    "token_latency_ms": int,
-    "not_found_as_404": bool,
-    "unauthorized": bool,
-    "unknown_customer_code": int,
-    "duplicate_code": int,
-    "failed_blocks_merchant_uid": bool,
-    "partial_cancel_status": str,
-    "hide_sandbox_payments": bool,
-    "webhook_url": str,
-    "webhook_format": str,
-    "webhook_connect_timeout_ms": int,
-    "webhook_read_timeout_ms": int,
-}
-# Keys that also take `null`.
-CONFIG_NULLABLE = frozenset({"webhook_url"})
-# Keys that take only a few values; any other int key must be >= 0.
-CONFIG_CHOICES: dict[str, tuple[object, ...]] = {
-    "unknown_customer_code": (1, -1),
-    "duplicate_code": (1, -1),
-    "partial_cancel_status": ("paid", "cancelled"),
-    "webhook_format": WEBHOOK_FORMATS,
-}
-
-
-@dataclasses.dataclass
-class _Token:
-    value: str
-    expired_at: int
-
-
-@dataclasses.dataclass
-class _QueuedFault:
-    route: str  # "POST /payments/cancel"
-    fault: str  # faults.NAMES
-    times: int  # calls left to strike
 
 
 @dataclasses.dataclass
@@ -128,14 +60,14 @@ class SandboxState:
         self,
         api_key: str,
         api_secret: str,
+        clock: Clock,
         *,
         token_ttl: int = DEFAULT_TOKEN_TTL,
         latency_ms: int = 0,
         webhook_url: str | None = None,
     ) -> None:
-        self.api_key = api_key
-        self.api_secret = api_secret
-        self.token_ttl = token_ttl
+        self.clock = clock
+        self.tokens = Tokens(api_key, api_secret, clock, token_ttl)
         self._default_config = Config(latency_ms=latency_ms, webhook_url=webhook_url)
         self._lock = threading.Lock()
         # Set whenever the next due time may have changed (schedules added, clock moved, reset,
@@ -148,102 +80,32 @@ class SandboxState:
         self._schedule_seq = 0
         self._notice_urls: dict[str, str] = {}  # imp_uid -> the notice_url of its charge
         self.config = self._default_config
-        self._offset = 0.0
-        self._token: _Token | None = None
         self._customers: dict[str, _BillingKey] = {}
         self._payments: dict[str, dict[str, Any]] = {}  # by imp_uid, in creation order
         self._payments_by_merchant: dict[str, list[str]] = {}  # merchant_uid -> imp_uids
-        self._counts: collections.Counter[str] = collections.Counter()
-        self._calls: collections.deque[dict[str, Any]] = collections.deque(maxlen=CALL_LOG_LIMIT)
-        # Calls received and not answered yet, by route; not cleared by reset(), since they are
-        # still running.
-        self._in_flight: collections.Counter[str] = collections.Counter()
-        self._faults: list[_QueuedFault] = []  # one-shot route faults, oldest first
 
     # --- lifecycle / clock ---
 
     def reset(self) -> None:
-        """Forget keys, payments, tokens, calls, faults, clock offset; restore start-up config."""
+        """Forget keys, payments, tokens, schedules; restore start-up config (the shared parts,
+        clock, faults and call log, are reset beside it)."""
         with self._lock:
             self.config = self._default_config
-            self._offset = 0.0
-            self._token = None
             self._customers.clear()
             self._payments.clear()
             self._payments_by_merchant.clear()
-            self._counts.clear()
-            self._calls.clear()
-            self._faults.clear()
             self._schedules.clear()
             self._notice_urls.clear()
+        self.tokens.reset()
         self.schedules_changed.set()
 
     def now(self) -> int:
-        """Sandbox time in integer UNIX seconds (wall clock plus the admin offset)."""
-        return int(time.time() + self._offset)
+        """Sandbox time in integer UNIX seconds."""
+        return self.clock.now()
 
     def precise_now(self) -> float:
         """Sandbox time as a float (for waiting until a due time)."""
-        return time.time() + self._offset
-
-    def advance_clock(self, seconds: float) -> int:
-        """Move the sandbox clock forward and return the new `now`."""
-        return self.move_clock(lambda current: current + seconds)
-
-    def move_clock(self, target: Callable[[float], float]) -> int:
-        """Set the clock to `target(current time)` (never backwards) and return the new `now`.
-
-        Under the lock, so a month added in KST is added to the time it is added to.
-        """
-        with self._lock:
-            current = time.time() + self._offset
-            new = target(current)
-            if new < current:
-                raise ValueError("the sandbox clock only moves forward")
-            self._offset += new - current
-        self.schedules_changed.set()
-        return self.now()
-
-    # --- tokens ---
-
-    def credentials_ok(self, key: str, secret: str) -> bool:
-        """Compare credentials in constant time (the sandbox may be exposed on a LAN)."""
-        key_ok = hmac.compare_digest(key.encode(), self.api_key.encode())
-        secret_ok = hmac.compare_digest(secret.encode(), self.api_secret.encode())
-        return key_ok and secret_ok
-
-    def get_token(self) -> tuple[str, int, int]:
-        """Issue or reuse the token like I'mport does; return (access_token, now, expired_at).
-
-        I'mport keeps one current token per key so that many servers of one merchant end up
-        sharing it: a repeat call returns the same token and expiry, a call in the last
-        minute extends it by 5 minutes, and only an expired token is replaced.
-        """
-        with self._lock:
-            now = self.now()
-            token = self._token
-            if token is None or now >= token.expired_at:
-                token = _Token(secrets.token_hex(20), now + self.token_ttl)
-                self._token = token
-            elif token.expired_at - now <= TOKEN_EXTEND_WINDOW:
-                token.expired_at += TOKEN_EXTENSION
-            return token.value, now, token.expired_at
-
-    def token_valid(self, value: str) -> bool:
-        """True when `value` is the current, unexpired token."""
-        with self._lock:
-            token = self._token
-            if token is None or not hmac.compare_digest(value.encode(), token.value.encode()):
-                return False
-            return self.now() < token.expired_at
-
-    def expire_tokens(self) -> int:
-        """Make the current token expire now; return how many tokens were expired (0 or 1)."""
-        with self._lock:
-            if self._token is None:
-                return 0
-            self._token.expired_at = min(self._token.expired_at, self.now())
-            return 1
+        return self.clock.precise_now()
 
     # --- billing keys ---
 
@@ -497,89 +359,3 @@ class SandboxState:
         with self._lock:
             self.config = dataclasses.replace(self.config, **changes)
             return self.config
-
-    # --- one-shot route faults ---
-
-    def queue_fault(self, route: str, fault: str, times: int) -> list[dict[str, Any]]:
-        """Queue `fault` for the next `times` calls of `route` (already validated); the queue."""
-        with self._lock:
-            self._faults.append(_QueuedFault(route, fault, times))
-            return self._faults_list()
-
-    def take_fault(self, route: str) -> str | None:
-        """Use up one strike of the oldest fault queued for `route`; its name, or None.
-
-        Under the lock: of two concurrent calls, only one can take the last strike.
-        """
-        with self._lock:
-            for queued in self._faults:
-                if queued.route == route:
-                    queued.times -= 1
-                    if queued.times == 0:
-                        self._faults.remove(queued)
-                    return queued.fault
-            return None
-
-    def faults_snapshot(self) -> list[dict[str, Any]]:
-        """`[{"route", "fault", "times"}, ...]`: what is still queued, oldest first."""
-        with self._lock:
-            return self._faults_list()
-
-    def _faults_list(self) -> list[dict[str, Any]]:
-        return [dataclasses.asdict(queued) for queued in self._faults]
-
-    # --- call log (never bodies, card data or tokens) ---
-
-    def record_call(
-        self,
-        method: str,
-        route: str | None,
-        path: str,
-        status: int | None,
-        authorization: str | None,
-        request_id: str | None,
-        shapes: dict[str, str],
-    ) -> None:
-        """Remember one I'mport call; `status` None means the connection was reset.
-
-        `shapes` holds only the format of the card fields (digits as ``d``), never their values.
-        """
-        call = {
-            "method": method,
-            "route": route,
-            "path": path,
-            "status": status,
-            "authorization": authorization,
-            "request_id": request_id,
-            "shapes": shapes,
-        }
-        with self._lock:
-            self._counts[_call_key(method, route)] += 1
-            self._calls.append(call)
-
-    def call_started(self, method: str, route: str | None) -> str:
-        """Count a call as in flight until `call_ended` with the key returned."""
-        key = _call_key(method, route)
-        with self._lock:
-            self._in_flight[key] += 1
-        return key
-
-    def call_ended(self, key: str) -> None:
-        with self._lock:
-            self._in_flight[key] -= 1
-            if self._in_flight[key] <= 0:
-                del self._in_flight[key]
-
-    def calls_snapshot(self) -> dict[str, Any]:
-        """Return `{"counts": {...}, "calls": [...], "in_flight": {...}}` for the admin API."""
-        with self._lock:
-            return {
-                "counts": dict(self._counts),
-                "calls": list(self._calls),
-                "in_flight": dict(self._in_flight),
-            }
-
-
-def _call_key(method: str, route: str | None) -> str:
-    """``"POST /subscribe/customers/{customer_uid}"``; an unknown path is ``<unknown>``."""
-    return f"{method} {route if route is not None else '<unknown>'}"

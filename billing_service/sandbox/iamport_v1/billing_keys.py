@@ -1,4 +1,4 @@
-"""The faked I'mport V1 endpoints: getToken, billing-key issue / lookup / delete; route table."""
+"""The faked I'mport V1 endpoints: getToken, billing-key issue / lookup / delete."""
 
 from __future__ import annotations
 
@@ -6,21 +6,12 @@ import dataclasses
 import uuid
 from typing import Any
 
-from . import cards, payments, schedules
-from .wire import (
-    MAX_CUSTOMER_UID_LENGTH,
-    MSG_SERVER_ERROR,
-    TRICKLE_INTERVAL,
-    Context,
-    Reply,
-    Request,
-    Route,
-    envelope,
-)
+from ..wire import TRICKLE_INTERVAL, Reply, Request
+from . import cards, payments
+from .wire import MAX_CUSTOMER_UID_LENGTH, MSG_SERVER_ERROR, Context, envelope
 
 MSG_TOKEN_PARAMS_MISSING = "imp_key, imp_secret 파라메터가 누락되었습니다."
 MSG_TOKEN_AUTH_FAILED = "imp_key, imp_secret 인증에 실패하였습니다."
-MSG_UNAUTHORIZED = "Unauthorized"
 # Sandbox wording (the real text is unknown), the same as `again`'s.
 MSG_CUSTOMER_UID_TOO_LONG = payments.MSG_TOO_LONG.format("customer_uid", MAX_CUSTOMER_UID_LENGTH)
 MSG_ISSUE_FAILED = "카드정보 인증 및 빌키 발급에 실패하였습니다. "
@@ -29,10 +20,6 @@ MSG_BAD_EXPIRY = "[F113]유효기간이 올바르지 않습니다."
 MSG_BAD_BIRTH_OR_PWD = "[F114]생년월일 또는 비밀번호가 일치하지 않습니다."
 MSG_CARD_REFUSED = "[8102]거래정지된 카드입니다."
 MSG_PG_UNCONFIGURED = "비인증결제모듈 사용정보를 찾을 수 없습니다."
-
-# 401 for a missing/invalid/expired token. The `WWW-Authenticate: iamport` header was agreed
-# in iamport-rest-client issue #2 (2015); the body shape is the usual envelope (UNCONFIRMED).
-UNAUTHORIZED_REPLY = envelope(401, -1, MSG_UNAUTHORIZED, headers=(("WWW-Authenticate", "iamport"),))
 
 MAINTENANCE_PAGE = (
     '<!DOCTYPE html>\n<html lang="ko"><head><meta charset="utf-8">'
@@ -52,13 +39,13 @@ _HOLDER_FIELDS = (
 
 
 def get_token(ctx: Context, req: Request) -> Reply:
-    """`POST /users/getToken`: the shared-token semantics live in SandboxState.get_token."""
+    """`POST /users/getToken`: the shared-token semantics live in Tokens.get_token."""
     key, secret = req.field("imp_key"), req.field("imp_secret")
     if not key or not secret:
         return envelope(400, -1, MSG_TOKEN_PARAMS_MISSING)
-    if not ctx.state.credentials_ok(key, secret):
+    if not ctx.state.tokens.credentials_ok(key, secret):
         return envelope(401, -1, MSG_TOKEN_AUTH_FAILED)
-    token, now, expired_at = ctx.state.get_token()
+    token, now, expired_at = ctx.state.tokens.get_token()
     return envelope(200, 0, None, {"access_token": token, "now": now, "expired_at": expired_at})
 
 
@@ -152,32 +139,3 @@ def delete_billing_key(ctx: Context, req: Request) -> Reply:
     if annotation is None:
         return _customer_not_found(ctx, customer_uid)
     return envelope(200, 0, None, annotation)
-
-
-def schedule_payments(ctx: Context, req: Request) -> Reply | None:
-    """`POST /subscribe/payments/schedule`; card fields issue the key of a new customer."""
-    return schedules.schedule_payments(ctx, req, issue_billing_key)
-
-
-ROUTES: tuple[Route, ...] = (
-    Route("POST", "/users/getToken", get_token, auth=False, token_call=True),
-    Route("POST", "/subscribe/customers/{customer_uid}", issue_billing_key),
-    Route("GET", "/subscribe/customers/{customer_uid}", get_billing_key),
-    Route("DELETE", "/subscribe/customers/{customer_uid}", delete_billing_key),
-    Route("POST", "/subscribe/payments/again", payments.charge_again),
-    Route("POST", "/subscribe/payments/schedule", schedule_payments),
-    Route("POST", "/subscribe/payments/unschedule", schedules.unschedule),
-    # `{merchant_uid}` matches one segment: `customers/{customer_uid}` is never taken by it.
-    Route(
-        "GET",
-        "/subscribe/payments/schedule/customers/{customer_uid}",
-        schedules.list_customer_schedules,
-    ),
-    Route("GET", "/subscribe/payments/schedule/{merchant_uid}", schedules.get_schedule),
-    # The find routes come first for readability; `{imp_uid}` matches one segment only, so
-    # `/payments/find/x` could never be taken by it anyway.
-    Route("GET", "/payments/find/{merchant_uid}", payments.find_payment),
-    Route("GET", "/payments/find/{merchant_uid}/{payment_status}", payments.find_payment),
-    Route("POST", "/payments/cancel", payments.cancel_payment),
-    Route("GET", "/payments/{imp_uid}", payments.get_payment),
-)

@@ -14,9 +14,11 @@ import sys
 import traceback
 from typing import Any
 
-from . import cards, payments
+from ..wire import Reply, Request
+from . import cards, payments, records
+from .billing_keys import issue_billing_key
 from .payments import MAX_MERCHANT_UID_LENGTH, MSG_INVALID, MSG_MISSING, MSG_TOO_LONG
-from .wire import MAX_CUSTOMER_UID_LENGTH, Context, Handler, Reply, Request, envelope
+from .wire import MAX_CUSTOMER_UID_LENGTH, Context, envelope
 
 SCHEDULED, EXECUTED, REVOKED = "scheduled", "executed", "revoked"
 SCHEDULE_STATUSES = (SCHEDULED, EXECUTED, REVOKED)
@@ -32,7 +34,6 @@ MSG_SCHEDULE_DUPLICATE = "이미 예약 또는 결제된 merchant_uid({})입니�
 MSG_SCHEDULE_NOT_FOUND = "요청하신 merchant_uid({})로 예약된 결제정보를 찾을 수 없습니다."
 MSG_WINDOW_TOO_WIDE = "조회기간은 최대 3개월(90일)까지 지정할 수 있습니다."
 
-_BUYER_FIELDS = ("name", "email", "tel", "addr", "postcode")
 _DIGITS = re.compile(r"\d+")
 _INDEXED = re.compile(r"(\w+)\[(\d*)\](?:\[(\w+)\])?")  # `schedules[0][amount]`, `uid[]`
 
@@ -114,10 +115,10 @@ def _read_schedule(item: Any, key: dict[str, Any]) -> _Entry | Reply:
         **{
             # As documented for schedules: omitted buyer fields take the key's customer_x.
             f"buyer_{part}": _text(item, f"buyer_{part}") or key.get(f"customer_{part}")
-            for part in sorted(_BUYER_FIELDS)
+            for part in sorted(records.BUYER_FIELDS)
         },
         "currency": _text(item, "currency") or "KRW",
-        "custom_data": payments.custom_data_text(item.get("custom_data")),
+        "custom_data": records.custom_data_text(item.get("custom_data")),
         "customer_id": key.get("customer_id"),
         "customer_uid": key["customer_uid"],
         "executed_at": 0,
@@ -155,13 +156,13 @@ def _issued(reply: Reply | None) -> bool:
         return False
 
 
-def schedule_payments(ctx: Context, req: Request, issue: Handler) -> Reply | None:
+def schedule_payments(ctx: Context, req: Request) -> Reply | None:
     """`POST /subscribe/payments/schedule`: store every schedule, or none.
 
     Order of checks: the body (400), the customer (no key and no card fields: code 1), the
     merchant_uids (one already scheduled or paid, or repeated: code 1). A customer without a
-    key but with card fields gets one issued first by `issue` (the issuance endpoint's
-    handler); a refused card answers as the issuance would.
+    key but with card fields gets one issued first by the issuance endpoint's handler; a
+    refused card answers as the issuance would.
     """
     customer_uid = req.field("customer_uid")
     if customer_uid is None or not customer_uid.strip():
@@ -199,7 +200,7 @@ def schedule_payments(ctx: Context, req: Request, issue: Handler) -> Reply | Non
     if billing_key is None:
         params = {"customer_uid": customer_uid}
         path = f"/subscribe/customers/{customer_uid}"
-        reply = issue(ctx, Request("POST", path, params, {}, req.body))
+        reply = issue_billing_key(ctx, Request("POST", path, params, {}, req.body))
         if not _issued(reply):
             return reply
         billing_key = ctx.state.get_customer(customer_uid)
@@ -304,7 +305,7 @@ def execute_due(ctx: Context) -> list[str]:
                 now = ctx.state.now()
                 payment = payments.charge_scheduled(ctx, result, notice_url, card_quota, now)
                 ctx.state.finish_schedule(result["merchant_uid"], payment, now)
-                ctx.notices.notify(notice_url, payments.notice_body(payment))
+                ctx.notices.notify(notice_url, records.notice_body(payment))
                 executed.append(result["merchant_uid"])
     return executed
 

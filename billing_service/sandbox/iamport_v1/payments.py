@@ -3,33 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 import secrets
-import time
-from dataclasses import dataclass
 from typing import Any
 
+from ..wire import TRICKLE_INTERVAL, Reply, Request
 from . import cards
-from .wire import (
-    MAX_CUSTOMER_UID_LENGTH,
-    MSG_SERVER_ERROR,
-    TRICKLE_INTERVAL,
-    Context,
-    Reply,
-    Request,
-    envelope,
+from .records import (
+    BUYER_FIELDS,
+    CANCEL_RECEIPT_URL,
+    CANCELLED,
+    FAILED,
+    MSG_DECLINED,
+    PAID,
+    READY,
+    STATUSES,
+    Order,
+    custom_data_text,
+    new_payment,
+    notice_body,
 )
+from .wire import MAX_CUSTOMER_UID_LENGTH, MSG_SERVER_ERROR, Context, envelope
 
 MAX_MERCHANT_UID_LENGTH = 40  # spec `maxLength: 40` (smartro_v2 even truncates at 40)
-
-READY, PAID, CANCELLED, FAILED = "ready", "paid", "cancelled", "failed"
-STATUSES = frozenset({READY, PAID, CANCELLED, FAILED})
-
-# `.invalid` is a reserved TLD: a receipt link can never reach a real host.
-RECEIPT_URL = "https://receipt.sandbox.invalid/payments/{}"
-CANCEL_RECEIPT_URL = "https://receipt.sandbox.invalid/payments/{}/cancellations/{}"
 
 # --- Magic merchant_uid prefixes: the "outcome unknown" faults of a charge ---
 # The body is always read completely first, so keep-alive framing is never the cause.
@@ -42,7 +39,6 @@ FAULT_500 = "fault-500-"  # HTTP 500 envelope before anything is processed
 # Not a fault: stored as `ready` and answered. The PG is still working on it; a test settles
 # it later with `POST /__sandbox__/payments/{imp_uid}/settle`.
 PENDING = "pending-"
-SETTLE_STATUSES = (PAID, FAILED)  # what a late PG answer can make of a `ready` payment
 
 MSG_MISSING = "{} 파라메터가 누락되었습니다."  # wording of getToken's; the rest is a guess
 MSG_INVALID = "{} 파라메터의 값이 올바르지 않습니다."  # sandbox wording
@@ -51,7 +47,6 @@ MSG_UNKNOWN_BUYER = "등록되지 않은 구매자입니다."
 MSG_DUPLICATE = (
     "이미 주문이 이루어진 건입니다. (동일한 merchant_uid로 결제 또는 취소된 기록이 있습니다)"
 )
-MSG_DECLINED = "[8326]카드 한도초과"  # fail_reason of a `failed` Payment
 MSG_REFUSED = "결제승인에 실패하였습니다. [2116]개인 월 한도금액 초과"  # pyconapac-2016 #21
 MSG_NOT_FOUND = "존재하지 않는 결제정보입니다."
 # fail_reason of a scheduled execution whose billing key was deleted (sandbox wording).
@@ -65,7 +60,6 @@ MSG_CHECKSUM_MISMATCH = "요청하신 checksum({})이 취소가능금액({})과 
 
 NOT_FOUND_REPLY = envelope(404, -1, MSG_NOT_FOUND)
 
-_BUYER_FIELDS = ("name", "email", "tel", "addr", "postcode")  # buyer_x falls back to customer_x
 _NUMERIC = re.compile(r"-?\d+(?:\.\d+)?")  # form values; int()/float() would take "1_000", "nan"
 
 
@@ -91,22 +85,7 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-@dataclass(frozen=True)
-class _Order:
-    """What an `again` request asks for, validated (no card data: the key stands for the card)."""
-
-    customer_uid: str
-    merchant_uid: str
-    amount: int | float
-    name: str
-    currency: str
-    card_quota: int
-    buyer: dict[str, str | None]  # as sent; None = not sent, fall back to the key's customer_x
-    custom_data: str | None
-    notice_url: str | None = None  # where this payment's notices go (else the webhook URL)
-
-
-def _read_order(req: Request) -> _Order | Reply:
+def _read_order(req: Request) -> Order | Reply:
     required = ("customer_uid", "merchant_uid", "amount", "name")
     missing = [name for name in required if _blank(req.body.get(name))]
     if missing:
@@ -130,112 +109,20 @@ def _read_order(req: Request) -> _Order | Reply:
             return envelope(400, -1, MSG_INVALID.format("card_quota"))
         card_quota = quota
     custom_data = custom_data_text(req.body.get("custom_data"))
-    return _Order(
+    return Order(
         customer_uid=customer_uid,
         merchant_uid=merchant_uid,
         amount=amount,
         name=name,
         currency=req.field("currency") or "KRW",
         card_quota=card_quota,
-        buyer={f"buyer_{part}": req.field(f"buyer_{part}") for part in _BUYER_FIELDS},
+        buyer={f"buyer_{part}": req.field(f"buyer_{part}") for part in BUYER_FIELDS},
         custom_data=custom_data,
         notice_url=req.field("notice_url") or None,
     )
 
 
-def custom_data_text(custom_data: Any) -> str | None:
-    """Documented as a string (JSON text recommended); an object is kept as its JSON text."""
-    if custom_data is not None and not isinstance(custom_data, str):
-        return json.dumps(custom_data, ensure_ascii=False, separators=(",", ":"))
-    return custom_data
-
-
-def notice_body(payment: dict[str, Any], status: str | None = None) -> dict[str, str]:
-    """A webhook notice's body: ids and a status, never card data."""
-    return {
-        "imp_uid": payment["imp_uid"],
-        "merchant_uid": payment["merchant_uid"],
-        "status": status or payment["status"],
-    }
-
-
-def _pg_tid(pg_id: str, now: int) -> str:
-    """A PG transaction id shaped like NICE's: MID, KST timestamp, a serial."""
-    stamp = time.strftime("%y%m%d%H%M%S", time.gmtime(now + cards.KST_OFFSET_SECONDS))
-    return f"{pg_id}{stamp}{secrets.randbelow(10**6):06d}"
-
-
-def _apply_num() -> str:
-    """A card approval number: 8 digits."""
-    return f"{secrets.randbelow(10**8):08d}"
-
-
-def _new_payment(
-    imp_uid: str, order: _Order, key: dict[str, Any], status: str, now: int
-) -> dict[str, Any]:
-    """A full Payment (PaymentAnnotation), keys in alphabetical order as the live API sends them.
-
-    A `ready` payment has no PG answer yet: no pg_tid, approval number or receipt. A `failed`
-    one has a PG transaction and a receipt but no approval number.
-    """
-    paid, failed, answered = status == PAID, status == FAILED, status != READY
-    buyer = {
-        field: value if value is not None else key.get(f"customer_{field[6:]}")
-        for field, value in order.buyer.items()
-    }
-    return {
-        "amount": order.amount,
-        "apply_num": _apply_num() if paid else None,
-        "bank_code": None,
-        "bank_name": None,
-        "buyer_addr": buyer["buyer_addr"],
-        "buyer_email": buyer["buyer_email"],
-        "buyer_name": buyer["buyer_name"],
-        "buyer_postcode": buyer["buyer_postcode"],
-        "buyer_tel": buyer["buyer_tel"],
-        "cancel_amount": 0,
-        "cancel_history": [],
-        "cancel_reason": None,
-        "cancel_receipt_urls": [],
-        "cancelled_at": 0,
-        "card_code": key["card_code"],
-        "card_name": key["card_name"],
-        "card_number": key["card_number"],  # already masked when the key was issued
-        "card_quota": order.card_quota,
-        "card_type": key["card_type"],
-        "cash_receipt_issued": False,
-        "channel": "api",
-        "currency": order.currency,
-        "custom_data": order.custom_data,
-        "customer_uid": order.customer_uid,
-        "customer_uid_usage": "payment",
-        "emb_pg_provider": None,
-        "escrow": False,
-        "fail_reason": MSG_DECLINED if failed else None,
-        "failed_at": now if failed else 0,
-        "imp_uid": imp_uid,
-        "merchant_uid": order.merchant_uid,
-        "name": order.name,
-        "paid_at": now if paid else 0,
-        "pay_method": "card",
-        "pg_id": key["pg_id"],
-        "pg_provider": key["pg_provider"],
-        "pg_tid": _pg_tid(key["pg_id"], now) if answered else None,
-        "receipt_url": RECEIPT_URL.format(imp_uid) if answered else None,
-        "sandbox": True,
-        "started_at": now,
-        "status": status,
-        "user_agent": "sandbox",
-        "vbank_code": None,
-        "vbank_date": 0,
-        "vbank_holder": None,
-        "vbank_issued_at": 0,
-        "vbank_name": None,
-        "vbank_num": None,
-    }
-
-
-def _charge(ctx: Context, order: _Order, pg_silent: bool) -> Reply:
+def _charge(ctx: Context, order: Order, pg_silent: bool) -> Reply:
     """The I'mport checks, then the card company's answer; `pg_silent`: it never answers."""
     config = ctx.state.config  # one snapshot: a concurrent config change cannot mix variants
     # Always HTTP 200, even with `not_found_as_404`: every observation of `again` saw 200.
@@ -261,7 +148,7 @@ def _charge(ctx: Context, order: _Order, pg_silent: bool) -> Reply:
     now = ctx.state.now()
     payment = ctx.state.add_payment(
         order.merchant_uid,
-        lambda imp_uid: _new_payment(imp_uid, order, key, status, now),
+        lambda imp_uid: new_payment(imp_uid, order, key, status, now),
         notice_url=order.notice_url,
     )
     if payment is None:
@@ -440,14 +327,14 @@ def charge_scheduled(
     text, a deleted billing key `failed` with MSG_NO_BILLING_KEY (no PG transaction), and a
     merchant_uid paid meanwhile (through `again`) `failed` with the duplicate message.
     """
-    order = _Order(
+    order = Order(
         customer_uid=schedule["customer_uid"],
         merchant_uid=schedule["merchant_uid"],
         amount=schedule["amount"],
         name=schedule["name"],
         currency=schedule["currency"],
         card_quota=card_quota,
-        buyer={f"buyer_{part}": schedule[f"buyer_{part}"] for part in _BUYER_FIELDS},
+        buyer={f"buyer_{part}": schedule[f"buyer_{part}"] for part in BUYER_FIELDS},
         custom_data=schedule["custom_data"],
     )
     billing_key = ctx.state.get_billing_key(order.customer_uid)
@@ -472,7 +359,7 @@ def charge_scheduled(
         reason = MSG_DUPLICATE
 
     def build(imp_uid: str) -> dict[str, Any]:
-        payment = _new_payment(imp_uid, order, key, FAILED if reason else PAID, now)
+        payment = new_payment(imp_uid, order, key, FAILED if reason else PAID, now)
         payment["customer_uid_usage"] = USAGE_SCHEDULED
         if reason is not None:
             payment["fail_reason"] = reason
@@ -485,26 +372,3 @@ def charge_scheduled(
     )
     assert payment is not None  # no duplicate check: always stored
     return payment
-
-
-def settle(payment: dict[str, Any] | None, status: str, now: int) -> str | None:
-    """Give a `ready` payment the PG's late answer, in place (under the state lock).
-
-    `status` is one of SETTLE_STATUSES; the payment ends as a charge answered that way would
-    have: paid with an approval number, or declined; both with a PG transaction and a receipt.
-    Returns why it cannot be settled, or None when done.
-    """
-    if payment is None:
-        return "no payment with this imp_uid"
-    if payment["status"] != READY:
-        return f"only a ready payment can be settled; this one is {payment['status']}"
-    payment["status"] = status
-    payment["pg_tid"] = _pg_tid(payment["pg_id"], now)
-    payment["receipt_url"] = RECEIPT_URL.format(payment["imp_uid"])
-    if status == PAID:
-        payment["paid_at"] = now
-        payment["apply_num"] = _apply_num()
-    else:
-        payment["failed_at"] = now
-        payment["fail_reason"] = MSG_DECLINED
-    return None

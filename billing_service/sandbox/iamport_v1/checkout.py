@@ -12,16 +12,14 @@ from __future__ import annotations
 
 from typing import Any, TypeGuard
 
-from . import cards, notices, payments
-from .wire import MAX_CUSTOMER_UID_LENGTH, Context, Reply, Request, json_reply
+from ..admin import bad_request
+from ..wire import Reply, Request, json_reply
+from . import cards, notices, payments, records
+from .wire import MAX_CUSTOMER_UID_LENGTH, Context
 
 # The card the buyer typed into the window: a test number, only ever kept masked.
 _WINDOW_CARD = "4111111111111111"
 _FIELDS = ("merchant_uid", "amount", "name", "customer_uid", "notice_url")
-
-
-def _bad_request(message: str) -> Reply:
-    return json_reply(400, {"error": message})
 
 
 def _uid(value: object, limit: int) -> TypeGuard[str]:
@@ -33,35 +31,35 @@ def checkout(ctx: Context, req: Request) -> Reply:
     payment, notified like an approval; 409 when the merchant_uid is taken."""
     unknown = sorted(set(req.body) - set(_FIELDS))
     if unknown:
-        return _bad_request(f"unknown field(s) {unknown}; known: {list(_FIELDS)}")
+        return bad_request(f"unknown field(s) {unknown}; known: {list(_FIELDS)}")
     merchant_uid = req.body.get("merchant_uid")
     if not _uid(merchant_uid, payments.MAX_MERCHANT_UID_LENGTH):
-        return _bad_request(f"merchant_uid must be 1-{payments.MAX_MERCHANT_UID_LENGTH} chars")
+        return bad_request(f"merchant_uid must be 1-{payments.MAX_MERCHANT_UID_LENGTH} chars")
     amount = req.body.get("amount")
     if type(amount) is not int or amount <= 0:
-        return _bad_request("amount must be an int > 0")
+        return bad_request("amount must be an int > 0")
     name = req.body.get("name", "sandbox checkout")
     customer_uid = req.body.get("customer_uid")
     if customer_uid is not None and not _uid(customer_uid, MAX_CUSTOMER_UID_LENGTH):
-        return _bad_request(f"customer_uid must be null or 1-{MAX_CUSTOMER_UID_LENGTH} chars")
+        return bad_request(f"customer_uid must be null or 1-{MAX_CUSTOMER_UID_LENGTH} chars")
     notice_url = req.body.get("notice_url")
     if not isinstance(name, str) or (notice_url is not None and not notices.valid_url(notice_url)):
-        return _bad_request("name must be a string, notice_url an http(s) URL")
-    order = payments._Order(
+        return bad_request("name must be a string, notice_url an http(s) URL")
+    order = records.Order(
         customer_uid=customer_uid or "",  # the payment's own is set below: null without one
         merchant_uid=merchant_uid,
         amount=amount,
         name=name,
         currency="KRW",
         card_quota=0,
-        buyer={f"buyer_{part}": None for part in payments._BUYER_FIELDS},
+        buyer={f"buyer_{part}": None for part in records.BUYER_FIELDS},
         custom_data=None,
         notice_url=notice_url,
     )
     now = ctx.state.now()
 
     def build(imp_uid: str) -> dict[str, Any]:
-        payment = payments._new_payment(imp_uid, order, _window_card(), payments.PAID, now)
+        payment = records.new_payment(imp_uid, order, _window_card(), records.PAID, now)
         payment["channel"] = "pc"
         payment["customer_uid"] = customer_uid
         payment["customer_uid_usage"] = "issue" if customer_uid is not None else None
@@ -71,7 +69,7 @@ def checkout(ctx: Context, req: Request) -> Reply:
     payment = ctx.state.add_payment(order.merchant_uid, build, notice_url=notice_url)
     if payment is None:
         return json_reply(409, {"error": payments.MSG_DUPLICATE})
-    ctx.notices.notify(notice_url, payments.notice_body(payment))
+    ctx.notices.notify(notice_url, records.notice_body(payment))
     return json_reply(200, payment)
 
 
