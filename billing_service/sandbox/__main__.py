@@ -6,15 +6,23 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 from .iamport_v1 import DEFAULT_API_KEY, DEFAULT_API_SECRET, start_sandbox
 from .iamport_v1.tokens import DEFAULT_TOKEN_TTL
+from .server import SandboxServer
+
+# The provider API each `--api` fakes, by the function that starts its sandbox.
+APIS: dict[str, Callable[..., SandboxServer]] = {"v1": start_sandbox}
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m billing_service.sandbox", description="Fake I'mport V1 REST API."
+    )
+    parser.add_argument(
+        "--api", choices=sorted(APIS), default="v1", help="the API to fake: v1 is I'mport's"
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
@@ -40,7 +48,7 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    server = start_sandbox(
+    server = APIS[args.api](
         args.host,
         args.port,
         api_key=args.key,

@@ -22,6 +22,7 @@ from billing_service.sandbox import (
     SandboxServer,
     start_sandbox,
 )
+from billing_service.sandbox.__main__ import _parse_args
 
 from .helpers import (
     CUSTOMERS,
@@ -690,9 +691,16 @@ def test_calls_log_counts_routes_and_request_ids(sandbox: SandboxServer, http) -
 # --- CLI --------------------------------------------------------------------------------------
 
 
+def test_cli_fakes_the_v1_api_unless_told_otherwise_and_knows_no_other() -> None:
+    assert _parse_args([]).api == "v1"
+    assert _parse_args(["--api", "v1"]).api == "v1"
+    with pytest.raises(SystemExit):
+        _parse_args(["--api", "v3"])
+
+
 def test_cli_prints_url_serves_and_exits_on_sigterm() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "billing_service.sandbox", "--port", "0"]
+        [sys.executable, "-m", "billing_service.sandbox", "--api", "v1", "--port", "0"]
         + ["--key", "cli_key", "--secret", "cli_secret"],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
