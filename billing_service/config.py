@@ -179,7 +179,7 @@ class Settings:
             )
         url, proxy_url = _iamport_endpoint(env, sandbox)
         data_dir = env.get("BILLING_DATA_DIR", "").strip() or DEFAULT_DATA_DIR
-        state_url, in_memory, warnings = _state_url(env, data_dir)
+        state_url, in_memory, warnings = _state_url(env, data_dir, _shared_state_required(env))
         fingerprint_key, previous_key = _fingerprint_keys(env)
         if not sandbox and not fingerprint_key:
             raise ConfigError(
@@ -230,9 +230,17 @@ class Settings:
 
 
 def _sandbox_flag(env: Mapping[str, str]) -> bool:
-    value = env.get("BILLING_SANDBOX", "").strip().lower()
+    return _flag(env, "BILLING_SANDBOX")
+
+
+def _shared_state_required(env: Mapping[str, str]) -> bool:
+    return _flag(env, "BILLING_REQUIRE_SHARED_STATE")
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
     if value not in _FLAG_VALUES:
-        raise ConfigError("BILLING_SANDBOX must be true (or 1) or false (or 0, or unset).")
+        raise ConfigError(f"{name} must be true (or 1) or false (or 0, or unset).")
     return _FLAG_VALUES[value]
 
 
@@ -284,11 +292,27 @@ def _fingerprint_keys(env: Mapping[str, str]) -> tuple[str, str]:
     return current, previous
 
 
-def _state_url(env: Mapping[str, str], data_dir: str) -> tuple[str, bool, tuple[str, ...]]:
-    """BILLING_STATE_URL, or the deprecated BILLING_RATELIMIT_STORAGE, or the embedded store."""
+def _state_url(
+    env: Mapping[str, str], data_dir: str, shared: bool
+) -> tuple[str, bool, tuple[str, ...]]:
+    """BILLING_STATE_URL, or the deprecated BILLING_RATELIMIT_STORAGE, or the embedded store;
+    with ``shared`` (BILLING_REQUIRE_SHARED_STATE), only a redis:// URL."""
     url = env.get("BILLING_STATE_URL", "").strip()
+    if not url and "BILLING_STATE_URL" in env:
+        # Most likely a Secret whose key was left blank: taken as unset, every replica would
+        # quietly keep its own store, and a retry landing on another one would move money again.
+        raise ConfigError(
+            "BILLING_STATE_URL is set but empty: give the shared store's redis:// URL (or "
+            "sqlite:///<path>), or remove the variable to use the embedded store."
+        )
     alias = env.get("BILLING_RATELIMIT_STORAGE", "").strip()
     warnings: list[str] = []
+    if shared and not (url or alias).startswith(REDIS_SCHEMES):
+        raise ConfigError(
+            "BILLING_REQUIRE_SHARED_STATE=true: BILLING_STATE_URL must be the redis:// URL every "
+            "replica shares. An embedded sqlite:/// store is each instance's own, so a retry "
+            "landing on another replica could charge or refund again."
+        )
     if not url and alias:
         warnings.append("BILLING_RATELIMIT_STORAGE is deprecated: set BILLING_STATE_URL instead.")
         if alias.startswith("memory://"):
