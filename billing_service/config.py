@@ -169,7 +169,7 @@ class Settings:
         """Read and check the environment; raise ConfigError saying what to fix."""
         key = env.get("IAMPORT_API_KEY", "").strip()
         secret = env.get("IAMPORT_API_SECRET", "").strip()
-        sandbox = _sandbox_flag(env)
+        sandbox = _flag(env, "BILLING_SANDBOX")
         _check_mode(sandbox, key, secret)
         callers = _parse_callers(env.get("BILLING_API_KEYS", ""))
         if not sandbox and not callers:
@@ -179,7 +179,7 @@ class Settings:
             )
         url, proxy_url = _iamport_endpoint(env, sandbox)
         data_dir = env.get("BILLING_DATA_DIR", "").strip() or DEFAULT_DATA_DIR
-        state_url, in_memory, warnings = _state_url(env, data_dir, _shared_state_required(env))
+        state_url, in_memory, warnings = _state_url(env, data_dir)
         fingerprint_key, previous_key = _fingerprint_keys(env)
         if not sandbox and not fingerprint_key:
             raise ConfigError(
@@ -227,14 +227,6 @@ class Settings:
             pending_recheck_seconds=_seconds(env, "BILLING_PENDING_RECHECK_SECONDS", 60.0),
             warnings=warnings,
         )
-
-
-def _sandbox_flag(env: Mapping[str, str]) -> bool:
-    return _flag(env, "BILLING_SANDBOX")
-
-
-def _shared_state_required(env: Mapping[str, str]) -> bool:
-    return _flag(env, "BILLING_REQUIRE_SHARED_STATE")
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -292,11 +284,9 @@ def _fingerprint_keys(env: Mapping[str, str]) -> tuple[str, str]:
     return current, previous
 
 
-def _state_url(
-    env: Mapping[str, str], data_dir: str, shared: bool
-) -> tuple[str, bool, tuple[str, ...]]:
+def _state_url(env: Mapping[str, str], data_dir: str) -> tuple[str, bool, tuple[str, ...]]:
     """BILLING_STATE_URL, or the deprecated BILLING_RATELIMIT_STORAGE, or the embedded store;
-    with ``shared`` (BILLING_REQUIRE_SHARED_STATE), only a redis:// URL."""
+    only a redis:// URL with BILLING_REQUIRE_SHARED_STATE."""
     url = env.get("BILLING_STATE_URL", "").strip()
     if not url and "BILLING_STATE_URL" in env:
         # Most likely a Secret whose key was left blank: taken as unset, every replica would
@@ -307,6 +297,7 @@ def _state_url(
         )
     alias = env.get("BILLING_RATELIMIT_STORAGE", "").strip()
     warnings: list[str] = []
+    shared = _flag(env, "BILLING_REQUIRE_SHARED_STATE")
     if shared and not (url or alias).startswith(REDIS_SCHEMES):
         raise ConfigError(
             "BILLING_REQUIRE_SHARED_STATE=true: BILLING_STATE_URL must be the redis:// URL every "
