@@ -148,6 +148,16 @@ def test_a_card_number_in_a_charges_free_text_is_refused(client, sandbox, field,
     assert sandbox.count("POST /subscribe/payments/again") == 0
 
 
+@pytest.mark.parametrize("field", ["customer_name", "customer_tel", "customer_addr"])
+def test_a_card_number_in_an_issuances_customer_details_is_refused(client, sandbox, field):
+    # The key's answer, customer details included, is kept in the idempotency record.
+    resp = client.post(ISSUE, json={**VALID_BODY, field: "4242_4242_4242_4242"})
+
+    assert resp.status_code == 422
+    assert set(resp.get_json()["errors"]) == {field}
+    assert sandbox.count("POST /subscribe/customers/{customer_uid}") == 0
+
+
 def test_a_card_number_in_a_cancel_reason_is_refused(client, sandbox):
     reason = {"reason": "4242.4242.4242.4242"}
 
