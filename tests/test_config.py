@@ -189,6 +189,21 @@ def test_a_loopback_imports_is_never_reached_through_a_proxy(url):
     assert Settings.from_env({**REAL, "IAMPORT_API_URL": url, **proxies}).iamport_proxy_url is None
 
 
+def test_a_loopback_imports_is_called_directly_though_a_proxy_is_set(sandbox):
+    # The proxy named here would refuse the connection: the issuance goes to the sandbox.
+    env = service_env(sandbox.url, http_proxy="http://127.0.0.1:9")
+    client = create_app(env).test_client()
+
+    resp = client.post(
+        "/subscriptions/issue-billing",
+        json=VALID_BODY,
+        headers={"Authorization": f"Bearer {CALLER_KEY}"},
+    )
+
+    assert resp.status_code == 200
+    assert sandbox.count("POST /subscribe/customers/{customer_uid}") == 1
+
+
 def test_the_bundled_sandbox_is_never_reached_through_a_proxy():
     settings = Settings.from_env({**SANDBOX_MODE, "HTTP_PROXY": "http://proxy:3128"})
     assert settings.iamport_proxy_url is None
