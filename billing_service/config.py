@@ -169,7 +169,7 @@ class Settings:
         """Read and check the environment; raise ConfigError saying what to fix."""
         key = env.get("IAMPORT_API_KEY", "").strip()
         secret = env.get("IAMPORT_API_SECRET", "").strip()
-        sandbox = _sandbox_flag(env)
+        sandbox = _flag(env, "BILLING_SANDBOX")
         _check_mode(sandbox, key, secret)
         callers = _parse_callers(env.get("BILLING_API_KEYS", ""))
         if not sandbox and not callers:
@@ -229,10 +229,10 @@ class Settings:
         )
 
 
-def _sandbox_flag(env: Mapping[str, str]) -> bool:
-    value = env.get("BILLING_SANDBOX", "").strip().lower()
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
     if value not in _FLAG_VALUES:
-        raise ConfigError("BILLING_SANDBOX must be true (or 1) or false (or 0, or unset).")
+        raise ConfigError(f"{name} must be true (or 1) or false (or 0, or unset).")
     return _FLAG_VALUES[value]
 
 
@@ -285,10 +285,25 @@ def _fingerprint_keys(env: Mapping[str, str]) -> tuple[str, str]:
 
 
 def _state_url(env: Mapping[str, str], data_dir: str) -> tuple[str, bool, tuple[str, ...]]:
-    """BILLING_STATE_URL, or the deprecated BILLING_RATELIMIT_STORAGE, or the embedded store."""
+    """BILLING_STATE_URL, or the deprecated BILLING_RATELIMIT_STORAGE, or the embedded store;
+    only a redis:// URL with BILLING_REQUIRE_SHARED_STATE."""
     url = env.get("BILLING_STATE_URL", "").strip()
+    if not url and "BILLING_STATE_URL" in env:
+        # Most likely a Secret whose key was left blank: taken as unset, every replica would
+        # quietly keep its own store, and a retry landing on another one would move money again.
+        raise ConfigError(
+            "BILLING_STATE_URL is set but empty: give the shared store's redis:// URL (or "
+            "sqlite:///<path>), or remove the variable to use the embedded store."
+        )
     alias = env.get("BILLING_RATELIMIT_STORAGE", "").strip()
     warnings: list[str] = []
+    shared = _flag(env, "BILLING_REQUIRE_SHARED_STATE")
+    if shared and not (url or alias).startswith(REDIS_SCHEMES):
+        raise ConfigError(
+            "BILLING_REQUIRE_SHARED_STATE=true: BILLING_STATE_URL must be the redis:// URL every "
+            "replica shares. An embedded sqlite:/// store is each instance's own, so a retry "
+            "landing on another replica could charge or refund again."
+        )
     if not url and alias:
         warnings.append("BILLING_RATELIMIT_STORAGE is deprecated: set BILLING_STATE_URL instead.")
         if alias.startswith("memory://"):

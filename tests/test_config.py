@@ -67,6 +67,23 @@ def test_no_credentials_is_sandbox_mode():
         ({**REAL, "IAMPORT_CONNECT_TIMEOUT": "nan"}, "IAMPORT_CONNECT_TIMEOUT"),
         ({**REAL, "BILLING_PENDING_RECHECK_SECONDS": "0"}, "BILLING_PENDING_RECHECK_SECONDS"),
         ({**REAL, "BILLING_PENDING_RECHECK_SECONDS": "soon"}, "BILLING_PENDING_RECHECK_SECONDS"),
+        # A Secret's blank key is not "unset": each replica would keep its own store.
+        ({**REAL, "BILLING_STATE_URL": ""}, "BILLING_STATE_URL is set but empty"),
+        ({**REAL, "BILLING_STATE_URL": "  "}, "BILLING_STATE_URL is set but empty"),
+        ({**REAL, "BILLING_REQUIRE_SHARED_STATE": "yes"}, "BILLING_REQUIRE_SHARED_STATE must be"),
+        ({**REAL, "BILLING_REQUIRE_SHARED_STATE": "true"}, "BILLING_REQUIRE_SHARED_STATE=true"),
+        (
+            {**REAL, "BILLING_REQUIRE_SHARED_STATE": "1", "BILLING_STATE_URL": "sqlite:///x.db"},
+            "BILLING_REQUIRE_SHARED_STATE=true",
+        ),
+        (
+            {
+                **REAL,
+                "BILLING_REQUIRE_SHARED_STATE": "true",
+                "BILLING_RATELIMIT_STORAGE": "memory://",
+            },
+            "BILLING_REQUIRE_SHARED_STATE=true",
+        ),
     ],
 )
 def test_refuses_to_start(env, message):
@@ -153,6 +170,38 @@ def test_rate_limits_have_defaults_and_can_be_set():
 )
 def test_imports_proxy_comes_from_the_usual_variables(env, proxy):
     assert Settings.from_env({**REAL, **env}).iamport_proxy_url == proxy
+
+
+def test_a_shared_store_is_accepted_when_required():
+    env = {**REAL, "BILLING_REQUIRE_SHARED_STATE": "true", "BILLING_STATE_URL": "redis://r:6379/0"}
+
+    assert Settings.from_env(env).state_url == "redis://r:6379/0"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080", "http://localhost:8080/v1", "https://[::1]:8443"]
+)
+def test_a_loopback_imports_is_never_reached_through_a_proxy(url):
+    # http:// to loopback is allowed because the credentials stay on the machine: a proxy
+    # would carry them elsewhere in clear text.
+    proxies = {"http_proxy": "http://proxy:3128", "HTTPS_PROXY": "http://proxy:3128"}
+
+    assert Settings.from_env({**REAL, "IAMPORT_API_URL": url, **proxies}).iamport_proxy_url is None
+
+
+def test_a_loopback_imports_is_called_directly_though_a_proxy_is_set(sandbox):
+    # The proxy named here would refuse the connection: the issuance goes to the sandbox.
+    env = service_env(sandbox.url, http_proxy="http://127.0.0.1:9")
+    client = create_app(env).test_client()
+
+    resp = client.post(
+        "/subscriptions/issue-billing",
+        json=VALID_BODY,
+        headers={"Authorization": f"Bearer {CALLER_KEY}"},
+    )
+
+    assert resp.status_code == 200
+    assert sandbox.count("POST /subscribe/customers/{customer_uid}") == 1
 
 
 def test_the_bundled_sandbox_is_never_reached_through_a_proxy():

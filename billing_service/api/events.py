@@ -4,8 +4,9 @@ Whatever taught the service of a change (its own charge or cancel answer, a reco
 an I'mport notice verified by fetching the payment, a schedule looked up because its notice
 never came), the event is built from the payment as I'mport reported it, and keyed by the
 change itself (the payment, its status, what was cancelled): the same change learned twice
-makes one event, and a stale notice cannot roll a payment back, since only the payment's
-current state is ever sent. Each event carries that state and when it was verified.
+makes one event, one older than the outbox remembers events (an answer replayed, a notice
+resent, after that) makes none, and a stale notice cannot roll a payment back, since only the
+payment's current state is ever sent. Each event carries that state and when it was verified.
 
 I'mport's notices are hints: a notice is acted on only when I'mport, asked, agrees with it, and
 only for a payment made with a billing key (I'mport notifies browser checkouts too, even under a
@@ -37,7 +38,7 @@ from ..gateway import (
     IamportClient,
     Payment,
     PaymentNotFound,
-    Schedule,
+    ScheduledCharge,
     ScheduleNotFound,
 )
 from ..gateway.outcomes import failed_before
@@ -48,9 +49,10 @@ logger = logging.getLogger("billing_service.events")
 
 VERIFY_NOTICE = "internal:verify-notice"
 RECONCILE_SCHEDULE = "internal:reconcile-schedule"
-# A notice is acted on only while the outbox still remembers its change's event (the event's
-# dedup key lives DEDUP_TTL_S from when it was made, never before the change), less a day for
-# the skew between I'mport's clock and ours.
+# A change is told (whatever taught the service of it: a notice, a replayed answer, a lookup)
+# only while the outbox still remembers its event (the event's dedup key lives DEDUP_TTL_S from
+# when it was made, never before the change), less a day for the skew between I'mport's clock
+# and ours.
 NOTICE_MAX_AGE_S = DEDUP_TTL_S - 24 * 3600
 FOLLOW_UP = "internal:follow-up"
 # A retry of a scheduled charge's lookup while I'mport still shows it scheduled (a slow PG).
@@ -93,9 +95,10 @@ class PaymentEvents:
         self, payment: Payment, *, source: str, cancellation_id: str | None = None
     ) -> str | None:
         """Send the event of the payment's current state (None: no event, or already sent);
-        ``cancellation_id``: the cancel the event is about (a notice's), else the latest."""
+        ``cancellation_id``: the cancel the event is about (a notice's), else the latest.
+        A change older than the outbox remembers its event is logged, never sent again."""
         change = _change_of(payment, cancellation_id)
-        if change is None:
+        if change is None or self._stale(change, payment.imp_uid, source):
             return None
         data: dict[str, Any] = {
             "payment": PaymentSchema().dump(payment),
@@ -154,21 +157,15 @@ class PaymentEvents:
         if not self._schedule_agrees(payment):
             return "mismatch"
         change = _change_of(payment, cancellation_id)
-        if change is not None and change.older_than(self._clock() - NOTICE_MAX_AGE_S):
-            logger.warning(
-                "Notice refused: the %s of payment %s happened at %s, before the %d days for "
-                "which its event is sent only once",
-                change.event_type,
-                imp_uid,
-                change.happened_at,
-                NOTICE_MAX_AGE_S // 86400,
-            )
+        if change is not None and self._stale(change, imp_uid, "notice"):
             return "stale"
         self.payment_changed(payment, source="notice", cancellation_id=cancellation_id)
         return "verified"
 
-    def watch_schedules(self, schedules: Sequence[Schedule]) -> None:
-        """Look each schedule up a while after it is due, in case its notice never comes."""
+    def watch_schedules(self, schedules: Sequence[ScheduledCharge]) -> None:
+        """Keep a lookup of each schedule about to be sent, due a while after it is, in case
+        its notice never comes (one I'mport refused is not found then, and the lookup ends).
+        Raises StateUnavailable: then nothing may be sent, as for follow_up."""
         for schedule in schedules:
             due = schedule.schedule_at.timestamp() + self._reconcile_after
             self.outbox.add(
@@ -276,6 +273,22 @@ class PaymentEvents:
             return False
         return (schedule.customer_uid, schedule.amount) == (payment.customer_uid, payment.amount)
 
+    def _stale(self, change: _Change, imp_uid: str, source: str) -> bool:
+        """Whether the change is older than the outbox remembers its event (a replayed
+        answer, a late notice or lookup): sending it could send that event again."""
+        if not change.older_than(self._clock() - NOTICE_MAX_AGE_S):
+            return False
+        logger.warning(
+            "No event (%s): the %s of payment %s happened at %s, before the %d days for which "
+            "its event is sent only once",
+            source,
+            change.event_type,
+            imp_uid,
+            change.happened_at,
+            NOTICE_MAX_AGE_S // 86400,
+        )
+        return True
+
     def _wake(self) -> None:
         if self.consumer is not None:
             self.consumer.wake()
@@ -359,10 +372,3 @@ def publish_payment(payment: Payment, *, source: str) -> None:
         payment_events().payment_changed(payment, source=source)
     except Exception:
         logger.exception("The event of payment %s could not be kept", payment.imp_uid)
-
-
-def watch_schedules(schedules: Sequence[Schedule]) -> None:
-    try:
-        payment_events().watch_schedules(schedules)
-    except Exception:
-        logger.exception("Schedules could not be watched for their outcome")

@@ -91,11 +91,13 @@ EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-
 
 
 def email(max_length: int) -> ma.fields.String:
-    """An optional e-mail address of at most ``max_length`` characters."""
+    """An optional e-mail address of at most ``max_length`` characters, holding no card
+    number (see not_a_card_number)."""
     return ma.fields.String(
         validate=[
             validate.Length(max=max_length),
             Pattern(EMAIL_PATTERN, error="Not a valid email address."),
+            not_a_card_number,
         ],
         metadata={"pattern": EMAIL_PATTERN, "description": "An e-mail address."},
     )
@@ -179,24 +181,26 @@ def _network_prefix(digits: str) -> bool:
     )
 
 
-# A maximal run of digits, spaces and dashes between them ignored: how card numbers get written.
-DIGIT_RUN = re.compile(r"[0-9](?:[ -]*[0-9])*")
+# A maximal run of digits, the spaces, dashes, dots and underscores between them ignored: how
+# card numbers get written in text, and the separators an id may hold.
+DIGIT_RUN = re.compile(r"[0-9](?:[ ._-]*[0-9])*")
+_NOT_DIGITS = re.compile("[^0-9]")
 
 
 def holds_card_number(text: str) -> bool:
     """Whether a maximal run of digits in ``text`` is a card number (see is_card_number)."""
-    return any(is_card_number(card_digits(run)) for run in DIGIT_RUN.findall(text))
+    return any(is_card_number(_NOT_DIGITS.sub("", run)) for run in DIGIT_RUN.findall(text))
 
 
 def not_a_card_number(value: str) -> str:
-    """Validator of the ids a caller creates: a card number used as one would be stored and
-    logged with the key or payment it names (PCI DSS 3.3)."""
+    """Validator of the ids and the free text a caller creates: a card number written there
+    would be stored, logged and sent in events with the key or payment (PCI DSS 3.3)."""
     if holds_card_number(value):
         raise ma.ValidationError(NOT_A_CARD_NUMBER)
     return value
 
 
 NOT_A_CARD_NUMBER = (
-    "Must not hold a card number (13-19 digits, spaces and dashes ignored, with a card "
-    "network's prefix and a valid check digit)."
+    "Must not hold a card number (13-19 digits, spaces, dashes, dots and underscores "
+    "ignored, with a card network's prefix and a valid check digit)."
 )

@@ -33,7 +33,9 @@ def _loopback(host: str) -> bool:
 
 def proxy_for(url: str, env: Mapping[str, str]) -> str | None:
     """The proxy ``url`` is reached through, as ``<scheme>_proxy``/``all_proxy``/``no_proxy``
-    say (lower case first, as curl and requests read them); ValueError if it is malformed."""
+    say (lower case first, as curl and requests read them); ValueError if it is malformed.
+    Never one for a loopback host: http:// to it is allowed because the credentials stay on the
+    machine, and a proxy would carry them elsewhere in clear text."""
 
     def variable(name: str) -> str:
         return (env.get(name) or env.get(name.upper()) or "").strip()
@@ -46,6 +48,8 @@ def proxy_for(url: str, env: Mapping[str, str]) -> str | None:
         # Not echoed: a proxy URL may hold a password.
         raise ValueError("The proxy for I'mport (*_proxy) must be an http:// or https:// URL.")
     host = (parts.hostname or "").lower()
+    if _loopback(host):
+        return None
     for entry in variable("no_proxy").lower().split(","):
         domain = entry.strip().rsplit(":", 1)[0].lstrip(".")  # "*", a host, or a .domain
         if domain == "*" or (domain and (host == domain or host.endswith("." + domain))):

@@ -28,10 +28,12 @@ from ..gateway import REQUEST_ID
 # The loggers whose records the service writes: its own, and flask-limiter's (Redis outages).
 APP_LOGGERS = ("billing_service", "flask-limiter")
 
-# A maximal run of 13 or more digits, spaces, dashes or a percent-encoded space (a raw URL)
-# between them; the digits of a percent escape (%2D) start none.
-_LONG_DIGIT_RUN = re.compile(r"(?<!%)(?<!%[0-9A-Fa-f])[0-9](?:(?:[ -]|%20)*[0-9]){12,}")
-_RUN_SEPARATORS = re.compile(r"((?:[ -]|%20)+)")
+# A maximal run of 13 or more digits, spaces, dashes, dots, underscores or a percent-encoded
+# space (a raw URL) between them; the digits of a percent escape (%2D) start none.
+_LONG_DIGIT_RUN = re.compile(r"(?<!%)(?<!%[0-9A-Fa-f])[0-9](?:(?:[ ._-]|%20)*[0-9]){12,}")
+_RUN_SEPARATORS = re.compile(r"((?:[ ._-]|%20)+)")
+# What joins the groups of an id (which holds no spaces): its digits are read as one number.
+_ID_JOINERS = re.compile(r"[._-]+")
 MASK = "[masked]"
 # What the lines never show, and what they show instead (see redact).
 _REDACTED: dict[str, str] = {}
@@ -42,11 +44,12 @@ _UNSCRUBBED = frozenset({"request_id"})
 def mask_card_numbers(text: str) -> str:
     """``text`` with the digits of each card number in it replaced by [masked].
 
-    In each run of digits (spaces and dashes between them), every stretch of whole groups whose
-    13-19 digits are a card number (api.fields.is_card_number) is masked: a run joined by dashes
-    when it is one (what the API refuses as an id: ids hold no spaces), groups of 4-6 digits
-    across spaces (as cards are written), and one written next to other numbers ("<card> 404",
-    "<card> <expiry>"); so is a group of more than 19 digits (it may hide one).
+    In each run of digits (spaces, dashes, dots and underscores between them), every stretch of
+    whole groups whose 13-19 digits are a card number (api.fields.is_card_number) is masked: a
+    run joined by dashes, dots or underscores when it is one (what the API refuses as an id: ids
+    hold no spaces), groups of 4-6 digits across spaces (as cards are written), and one written
+    next to other numbers ("<card> 404", "<card> <expiry>"); so is a group of more than 19
+    digits (it may hide one).
     """
     return _LONG_DIGIT_RUN.sub(_mask_run, text)
 
@@ -60,7 +63,7 @@ def _mask_run(match: re.Match[str]) -> str:
         for end in range(start, len(groups)):
             if end > start:
                 digits += groups[end]
-                spaced = spaced or "-" not in separators[end] or " " in separators[end]
+                spaced = spaced or not _ID_JOINERS.fullmatch(separators[end])
                 longest = max(longest, len(groups[end]))
             if len(digits) > 19:
                 break

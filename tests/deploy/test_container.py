@@ -333,6 +333,8 @@ def test_compose_shares_state_through_a_persistent_redis_when_it_runs_one() -> N
         pytest.skip("no redis service")
     env = compose_environment(services["billing"])
     assert env["BILLING_STATE_URL"] == "redis://redis:6379/0"
+    # Scaled up (compose up --scale billing=2), no replica may fall back to its own store.
+    assert env["BILLING_REQUIRE_SHARED_STATE"] == "true"
     # Idempotency records and pending charges must survive a restart of Redis.
     command = services["redis"]["command"]
     assert command[command.index("--appendonly") + 1] == "yes"

@@ -17,6 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from billing_service.config import ConfigError, Settings
+
 from ..support import ROOT
 from .manifests import (
     K8S,
@@ -287,3 +291,32 @@ def test_hpa_scales_the_deployment(deployment: dict[str, Any]) -> None:
     (metric,) = hpa["spec"]["metrics"]
     assert metric["type"] == "Resource" and metric["resource"]["name"] == "cpu"
     assert metric["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
+
+
+POD_SECRETS = {
+    "IAMPORT_API_KEY": "k8s-test-key",
+    "IAMPORT_API_SECRET": "k8s-test-secret",
+    "BILLING_API_KEYS": "checkout:k8s-test-caller-secret",
+    "BILLING_CARD_FINGERPRINT_KEY": "k8s-test-fingerprint-key-0123456789",
+}
+
+
+@pytest.mark.parametrize(
+    ("state_url", "refusal"),
+    [
+        # The Secret's key left blank, as the example ships it.
+        ({"BILLING_STATE_URL": ""}, "BILLING_STATE_URL is set but empty"),
+        # No key at all, or an embedded store: each pod would keep its own.
+        ({}, "BILLING_REQUIRE_SHARED_STATE=true"),
+        ({"BILLING_STATE_URL": "sqlite:////data/state.db"}, "BILLING_REQUIRE_SHARED_STATE=true"),
+    ],
+)
+def test_pods_without_a_shared_store_refuse_to_start(
+    container: dict[str, Any], configmap: dict[str, Any], state_url: dict[str, str], refusal: str
+) -> None:
+    env = {k: v for k, v in container_env(container, configmap).items() if v is not None}
+
+    with pytest.raises(ConfigError, match=refusal):
+        Settings.from_env({**env, **POD_SECRETS, **state_url})
+    shared = Settings.from_env({**env, **POD_SECRETS, "BILLING_STATE_URL": "redis://r:6379/0"})
+    assert shared.state_url == "redis://r:6379/0"

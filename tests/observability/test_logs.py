@@ -41,6 +41,18 @@ def test_card_numbers_are_masked_in_every_field_whatever_its_name():
     assert entry["nested"] == {"ids": ["[masked]"]}
 
 
+def test_card_numbers_grouped_by_dots_or_underscores_are_masked():
+    entry = _line(
+        "GET /subscriptions/billing-keys/4242.4242.4242.4242 404",
+        customer_uid="4242_4242_4242_4242",
+        other="cust_5555.5555_5555-4444",
+    )
+
+    assert entry["message"] == "GET /subscriptions/billing-keys/[masked] 404"
+    assert entry["customer_uid"] == "[masked]"
+    assert entry["other"] == "cust_[masked]"
+
+
 def test_a_card_number_next_to_a_status_is_masked_and_the_status_kept():
     assert _line("POST /subscriptions/issue-billing/4242424242424242 404")["message"] == (
         "POST /subscriptions/issue-billing/[masked] 404"

@@ -20,6 +20,7 @@ from ..support import CALLER_KEY, NO_LIMITS, VALID_BODY, service_env
 SECRET = "whsec_" + base64.b64encode(b"webhook-tests-secret-of-32-bytes").decode()
 AUTH = {"Authorization": f"Bearer {CALLER_KEY}"}
 NOTICES = "/webhooks/iamport"
+CHARGES = "/subscriptions/payments"
 DECLINING_CARD = "4000-0000-0000-0341"
 
 
@@ -267,6 +268,22 @@ def test_a_notice_replayed_after_the_dedup_window_is_refused(app, paid, caplog):
 
     assert events(app) == ["payment.paid"]
     assert audited(caplog) == ["verified", "stale"]
+
+
+def test_a_charge_replayed_after_the_dedup_window_sends_no_event_again(app, caplog):
+    client = app.test_client()
+    assert client.post("/subscriptions/issue-billing", json=VALID_BODY, headers=AUTH).status_code
+    charge = {"customer_uid": VALID_BODY["customer_uid"], "merchant_uid": "w-2", "amount": 900}
+    assert client.post(CHARGES, json={**charge, "name": "x"}, headers=AUTH).status_code == 200
+
+    # The order charged again after the outbox forgot its event: I'mport's payment is answered
+    # again (replayed), and must not be told again.
+    days_later(app, DEDUP_TTL_S / 86400 + 1)
+    replayed = client.post(CHARGES, json={**charge, "name": "x"}, headers=AUTH)
+
+    assert replayed.status_code == 200 and replayed.get_json()["replayed"] is True
+    assert events(app) == ["payment.paid"]
+    assert any("No event (charge)" in r.getMessage() for r in caplog.records)
 
 
 def cancel_at_imports(sandbox, imp_uid: str, amount: int) -> str:

@@ -85,6 +85,9 @@ CARD_LIKE_IDS = [
     "6011111111111117",  # Discover
     "9410123412341237",  # a Korean domestic card
     "order_4111111111111111_x",
+    "4242.4242.4242.4242",  # dots ignored
+    "4242_4242_4242_4242",  # underscores ignored
+    "cust_5555.5555_5555-4444",
 ]
 NOT_CARD_IDS = [
     "merchant_1764230400004",  # epoch milliseconds: prefix 1
@@ -106,7 +109,7 @@ def test_the_card_rule_leaves_order_ids_alone(uid):
     assert not holds_card_number(uid)
 
 
-@pytest.mark.parametrize("uid", CARD_LIKE_IDS[:3])
+@pytest.mark.parametrize("uid", [*CARD_LIKE_IDS[:3], "4242.4242.4242.4242", "4242_4242_4242_4242"])
 def test_a_card_number_as_customer_uid_is_refused_at_issuance(client, sandbox, uid):
     resp = client.post(ISSUE, json={**VALID_BODY, "customer_uid": uid})
 
@@ -123,6 +126,67 @@ def test_a_card_number_as_an_id_of_a_charge_is_refused(client, sandbox, field):
     assert resp.status_code == 422
     assert set(resp.get_json()["errors"]) == {field}
     assert sandbox.count("POST /subscribe/payments/again") == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("name", "구독 4242.4242.4242.4242"),
+        ("buyer_name", "4242424242424242"),  # 16 characters at most
+        ("buyer_tel", "3782822463.10005"),  # American Express, 16 characters at most
+        ("buyer_addr", "Seoul, card 5555 5555 5555 4444"),
+        ("buyer_email", "4242.4242.4242.4242@example.com"),
+    ],
+)
+def test_a_card_number_in_a_charges_free_text_is_refused(client, sandbox, field, text):
+    # Kept in the idempotency record and sent in events with the payment: card data at rest.
+    resp = client.post(CHARGES, json={**CHARGE, field: text})
+
+    assert resp.status_code == 422
+    assert set(resp.get_json()["errors"]) == {field}
+    assert text not in resp.get_data(as_text=True)
+    assert sandbox.count("POST /subscribe/payments/again") == 0
+
+
+@pytest.mark.parametrize("field", ["customer_name", "customer_tel", "customer_addr"])
+def test_a_card_number_in_an_issuances_customer_details_is_refused(client, sandbox, field):
+    # The key's answer, customer details included, is kept in the idempotency record.
+    resp = client.post(ISSUE, json={**VALID_BODY, field: "4242_4242_4242_4242"})
+
+    assert resp.status_code == 422
+    assert set(resp.get_json()["errors"]) == {field}
+    assert sandbox.count("POST /subscribe/customers/{customer_uid}") == 0
+
+
+def test_a_card_number_in_a_cancel_reason_is_refused(client, sandbox):
+    reason = {"reason": "4242.4242.4242.4242"}
+
+    resp = client.post(f"{CHARGES}/imps_410026135413/cancel", json=reason)
+
+    assert resp.status_code == 422
+    assert set(resp.get_json()["errors"]) == {"reason"}
+    assert sandbox.count("POST /payments/cancel") == 0
+
+
+def test_a_card_number_in_a_scheduled_name_is_refused(client, sandbox):
+    due = (datetime.now(UTC) + timedelta(days=30)).isoformat(timespec="seconds")
+    schedule = {"merchant_uid": "order-2", "schedule_at": due, "amount": 9900}
+    body = {"customer_uid": UID, "schedules": [{**schedule, "name": "4242_4242_4242_4242"}]}
+
+    resp = client.post(SCHEDULES, json=body)
+
+    assert resp.status_code == 422
+    assert resp.get_json()["errors"] == {"schedules": [{"0": {"name": [NOT_A_CARD_NUMBER]}}]}
+    assert sandbox.count("POST /subscribe/payments/schedule") == 0
+
+
+def test_free_text_without_a_card_number_is_kept(client):
+    assert client.post(ISSUE, json=VALID_BODY).status_code == 200
+    text = {"name": "구독 2026.12 order_20261127_0001", "buyer_tel": "010-1234-5678"}
+
+    resp = client.post(CHARGES, json={**CHARGE, **text})
+
+    assert resp.status_code == 200
 
 
 def test_a_card_number_as_a_scheduled_merchant_uid_is_refused_where_it_is(client):

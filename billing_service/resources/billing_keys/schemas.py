@@ -164,12 +164,13 @@ class IssueBillingKeySchema(RequestSchema):
         validate=validate.Length(1, 55),
         metadata={"description": "I'mport console channel to use, instead of IAMPORT_CHANNEL_KEY."},
     )
-    customer_id = Text(validate=validate.Length(1, 80))
-    customer_name = Text(validate=validate.Length(max=20))
-    customer_tel = Text(validate=validate.Length(max=20))
+    # Kept with the key (its answer, in an idempotency record): no card number, as for ids.
+    customer_id = Text(validate=[validate.Length(1, 80), not_a_card_number])
+    customer_name = Text(validate=[validate.Length(max=20), not_a_card_number])
+    customer_tel = Text(validate=[validate.Length(max=20), not_a_card_number])
     customer_email = email(200)
-    customer_addr = Text(validate=validate.Length(max=200))
-    customer_postcode = Text(validate=validate.Length(max=8))
+    customer_addr = Text(validate=[validate.Length(max=200), not_a_card_number])
+    customer_postcode = Text(validate=[validate.Length(max=8), not_a_card_number])
 
     @ma.validates_schema
     def require_pwd_for_personal_cards(self, data: dict[str, Any], **kwargs: Any) -> None:

@@ -51,8 +51,11 @@ class OrderSchema(RequestSchema):
     )
     name = Text(
         required=True,
-        validate=validate.Length(1, 40),
-        metadata={"description": "Order name shown to the card holder.", "example": "월간 구독"},
+        validate=[validate.Length(1, 40), not_a_card_number],
+        metadata={
+            "description": "Order name shown to the card holder. A card number is refused (422).",
+            "example": "월간 구독",
+        },
     )
     currency = ma.fields.String(
         load_default="KRW",
@@ -66,11 +69,12 @@ class OrderSchema(RequestSchema):
         validate=validate.OneOf([0, *range(2, 13)]),
         metadata={"description": "Installment months: 0 (lump sum) or 2 to 12."},
     )
-    buyer_name = Text(validate=validate.Length(max=16))
+    # The buyer_* fields are stored with the request and sent to I'mport: no card number.
+    buyer_name = Text(validate=[validate.Length(max=16), not_a_card_number])
     buyer_email = email(64)
-    buyer_tel = Text(validate=validate.Length(max=16))
-    buyer_addr = Text(validate=validate.Length(max=128))
-    buyer_postcode = Text(validate=validate.Length(max=8))
+    buyer_tel = Text(validate=[validate.Length(max=16), not_a_card_number])
+    buyer_addr = Text(validate=[validate.Length(max=128), not_a_card_number])
+    buyer_postcode = Text(validate=[validate.Length(max=8), not_a_card_number])
     custom_data = ma.fields.Dict(
         keys=ma.fields.String(),
         metadata={"description": "Any JSON object; stored with the payment at I'mport."},
@@ -138,8 +142,11 @@ class CancelSchema(RequestSchema):
 
     reason = Text(
         required=True,
-        validate=validate.Length(1, 200),
-        metadata={"example": "고객 요청에 의한 환불"},
+        validate=[validate.Length(1, 200), not_a_card_number],
+        metadata={
+            "description": "Why the payment is cancelled. A card number is refused (422).",
+            "example": "고객 요청에 의한 환불",
+        },
     )
     amount = WholeNumber(
         validate=validate.Range(1, MAX_AMOUNT),

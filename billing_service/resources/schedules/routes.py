@@ -15,7 +15,7 @@ from ...api.blueprint import (
     REPLAYED,
     Blueprint,
 )
-from ...api.events import watch_schedules
+from ...api.events import payment_events
 from ...api.services import iamport
 from ...gateway import BillingKeyNotFound, Schedule, ScheduleNotFound
 from ...security.callers import owns, require_caller, requires
@@ -110,17 +110,21 @@ class Schedules(MethodView):
         Safe to retry with the same body: merchant_uids already scheduled as asked are answered
         again (`replayed: true`), one used otherwise is 409 `duplicate_merchant_uid`. I'mport
         charges each when due and notifies `/webhooks/iamport`; the service verifies the notice
-        and sends `schedule.executed` or `schedule.failed`. Scope `schedule`.
+        and sends `schedule.executed` or `schedule.failed`; before anything is sent, a lookup
+        of each is kept in the state store (503 `state_unavailable`, nothing sent, if it cannot
+        be), so one whose notice never comes is still told. Scope `schedule`.
         """
         customer_uid = args["customer_uid"]
         if not owns(customer_uid):
             raise BillingKeyNotFound("There is no billing key under this customer_uid.")
         orders = sorted({locks.order(charge.merchant_uid) for charge in args["schedules"]})
         with locks.held(*orders):
+            # Kept before anything is sent (StateUnavailable: 503, nothing sent), as a charge's
+            # follow-up is: a request that dies or never learns I'mport's answer is looked up.
+            payment_events().watch_schedules(args["schedules"])
             result = iamport().schedule_charges(
                 customer_uid, args["schedules"], channel_key=args.get("channel_key")
             )
-        watch_schedules(result.schedules)
         return {
             "schedules": result.schedules,
             "replayed": result.replayed,
