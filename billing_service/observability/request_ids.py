@@ -11,11 +11,13 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+from ..api.fields import holds_card_number
 from ..gateway import REQUEST_ID
 
-# Accept a caller's id only if it is short and plain, and holds no run of digits long enough to
-# be a card number, so it is safe to log and to echo.
-_REQUEST_ID = re.compile(r"(?!.*[0-9](?:[._:-]*[0-9]){11})[A-Za-z0-9._:-]{1,128}")
+# Accept a caller's id only if it is short and plain, and holds no card number (the rule ids
+# are refused by: a Luhn-valid run of 13-19 digits with a network's prefix), so it is safe to
+# log and to echo. An order id such as order_20261127_0001 stays the caller's.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def init_app(app: Flask) -> None:
@@ -26,7 +28,8 @@ def init_app(app: Flask) -> None:
 
 def _assign_request_id() -> None:
     presented = request.headers.get("X-Request-ID", "")
-    g.request_id = presented if _REQUEST_ID.fullmatch(presented) else uuid.uuid4().hex
+    plain = _REQUEST_ID.fullmatch(presented) and not holds_card_number(presented)
+    g.request_id = presented if plain else uuid.uuid4().hex
     REQUEST_ID.set(g.request_id)
 
 

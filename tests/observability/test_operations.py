@@ -7,6 +7,7 @@ metrics and log tests run gunicorn (gunicorn.conf.py, 2 workers) as `make run` d
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -161,6 +162,26 @@ def test_each_request_sends_its_own_id_to_import(client, sandbox):
     [lookup] = sandbox.calls("GET /subscribe/customers/{customer_uid}")
     assert lookup["request_id"] == generated.headers["X-Request-ID"]
     assert REQUEST_ID.get() is None  # nothing left behind for the next request on this thread
+
+
+@pytest.mark.parametrize(
+    ("presented", "kept"),
+    [
+        ("order_20261127_0001", True),  # README's example: an order id is a plain token
+        ("merchant_1764230400004", True),  # epoch milliseconds: no card number
+        ("4242-4242-4242-4242", False),  # a card number is never echoed or logged
+        ("4242.4242.4242.4242", False),
+        ("bad id", False),
+    ],
+)
+def test_a_plain_request_id_is_kept_and_one_holding_a_card_number_is_replaced(
+    client, presented, kept
+):
+    answer = client.get("/healthz", headers={"X-Request-ID": presented})
+
+    assert (answer.headers["X-Request-ID"] == presented) is kept
+    if not kept:
+        assert re.fullmatch("[0-9a-f]{32}", answer.headers["X-Request-ID"])
 
 
 # --- metrics, in process -------------------------------------------------------------------
