@@ -50,6 +50,7 @@ carry only the masked card number. Every error has the same JSON shape with a st
 
 An instance running against the I'mport sandbox (`BILLING_SANDBOX=true`) marks every answer with
 the header `X-Billing-Sandbox: true`: nothing it answers is a real payment.
+
 **The retry rule.** The money-moving POSTs (issuance, charge, cancel, schedule) take an
 `Idempotency-Key`. With one, every 5xx answer, a 409 `request_in_progress` and a 429 may be
 retried with the same key and the same body within `BILLING_IDEMPOTENCY_TTL`, and such a retry

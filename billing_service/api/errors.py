@@ -72,7 +72,9 @@ ERRORS = {
         ErrorKind(402, "card_declined", "The card company declined the charge."),
         ErrorKind(404, "not_found", "There is no such endpoint."),
         ErrorKind(404, "billing_key_not_found", "There is no billing key under this customer_uid."),
-        ErrorKind(404, "payment_not_found", "There is no payment with this imp_uid."),
+        ErrorKind(
+            404, "payment_not_found", "There is no such payment (by this imp_uid or merchant_uid)."
+        ),
         ErrorKind(
             404, "schedule_not_found", "There is no scheduled charge with this merchant_uid."
         ),
