@@ -152,3 +152,39 @@ def test_a_lost_charge_is_not_answered_with_an_earlier_decline_of_its_merchant_u
     assert payment["status"] == "paid"
     assert payment["imp_uid"] != failed["imp_uid"]
     assert sandbox.count(AGAIN) == 2
+
+
+def test_a_lost_charge_sent_again_in_the_second_of_its_decline_is_not_that_decline(
+    service, sandbox
+):
+    issue(service, card=DECLINED_CARD)
+    # The decline and the next charge in one second (I'mport stamps whole seconds): start early
+    # in a second, and check afterwards that they shared it.
+    deadline = time.monotonic() + 3
+    while time.time() % 1 > 0.1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    declined = charge(service, "order-7")
+    assert declined.status_code == 402
+    failed = declined.get_json()["payment"]
+    issue(service)  # the customer's card replaced by one that pays
+    fault(sandbox, AGAIN, "stall")  # I'mport still at work when the service looks it up
+    sent_at = time.time()
+
+    lost = charge(service, "order-7")
+
+    if int(sent_at) != int(datetime.fromisoformat(failed["failed_at"]).timestamp()):
+        pytest.skip("the machine was too slow to send both charges in one second")
+    # Not the decline found under order-7 (the one seen before sending): unknown, retryable.
+    assert lost.status_code == 504
+    assert lost.get_json()["retryable"] is True
+    deadline = time.monotonic() + 15
+    while (found := service.get(f"{CHARGES}/by-merchant-uid/order-7")).get_json()["payment"][
+        "status"
+    ] != "paid":
+        assert time.monotonic() < deadline, found.get_json()
+        time.sleep(0.1)
+    retry = charge(service, "order-7")
+    assert retry.status_code == 200
+    assert retry.get_json()["payment"]["imp_uid"] != failed["imp_uid"]
+    assert sandbox.count(AGAIN) == 2
