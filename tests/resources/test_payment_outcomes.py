@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 
 from billing_service import create_app
+from billing_service.state import StateUnavailable
 
 from ..support import CALLER_KEY, VALID_BODY, service_env
 
@@ -188,3 +189,29 @@ def test_a_lost_charge_sent_again_in_the_second_of_its_decline_is_not_that_decli
     assert retry.status_code == 200
     assert retry.get_json()["payment"]["imp_uid"] != failed["imp_uid"]
     assert sandbox.count(AGAIN) == 2
+
+
+class MarksRefused:
+    """The app's state store, but one that cannot remember an attempted order."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+
+    def mark_pending(self, key: str, ttl: float) -> None:
+        raise StateUnavailable("the store went away")
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+
+def test_a_charge_whose_attempt_cannot_be_remembered_is_not_sent(service, sandbox):
+    # Remembered before sending, not after: a worker that dies once the charge is sent must
+    # still leave the next attempt to look the order up rather than send it again.
+    app = service.application
+    app.extensions["state"] = MarksRefused(app.extensions["state"])
+
+    resp = charge(service, "order-8")
+
+    assert resp.status_code == 503
+    assert resp.get_json()["code"] == "state_unavailable"
+    assert sandbox.count(AGAIN) == 0
