@@ -183,15 +183,19 @@ class PaymentEvents:
         customer_uid: str | None = None,
         imp_uid: str | None = None,
         balance: int | None = None,
+        again: bool = False,
     ) -> None:
         """Keep a lookup of the charge of ``merchant_uid`` to ``customer_uid`` (or the cancel
         of ``imp_uid`` sent against ``balance``) about to be sent, due ``recheck_after`` s from
-        now. Raises StateUnavailable: then nothing may be sent, since a request that died
-        afterwards would leave its event untold."""
+        now; ``again``: an earlier attempt of the order is remembered. Raises
+        StateUnavailable: then nothing may be sent, since a request that died afterwards would
+        leave its event untold."""
         now = self._clock()
         if merchant_uid is not None:
             target: dict[str, Any] = {"merchant_uid": merchant_uid, "customer_uid": customer_uid}
             dedup_key = f"follow-up:charge:{merchant_uid}:{int(now)}"
+            if again:  # its own: a first attempt's of the same second ends at that one's decline
+                target["again"], dedup_key = True, f"{dedup_key}:again"
         else:
             target = {"imp_uid": imp_uid, "balance": balance}
             dedup_key = f"follow-up:cancel:{imp_uid}:{int(now)}"
@@ -239,7 +243,9 @@ class PaymentEvents:
         if payment.balance == target.get("balance"):  # the cancel not made, or not yet
             return over
         self.payment_changed(payment, source="reconciliation")
-        return True
+        # After an earlier attempt, a decline may be that one's (whatever its stamp: I'mport's are
+        # whole seconds): told, but this charge's own outcome is awaited until it is over.
+        return over if payment.status == "failed" and target.get("again") else True
 
     def _verify_later(self, delivery: Delivery) -> bool:
         notice = json.loads(delivery.body)["data"]

@@ -17,7 +17,6 @@ from .exceptions import (
     BillingKeyNotFound,
     CancelExceedsBalance,
     CancelOutcomeUnknown,
-    CancelRefused,
     CardDeclined,
     CardRejected,
     ChargeOutcomeUnknown,
@@ -27,7 +26,6 @@ from .exceptions import (
     GatewayError,
     GatewayTimeout,
     GatewayUnavailable,
-    NothingToCancel,
     PaymentNotFound,
     ProviderError,
     ScheduleNotFound,
@@ -54,9 +52,12 @@ from .outcomes import (
     DUPLICATE_HINTS,
     DUPLICATE_MESSAGE,
     HOLDS_MERCHANT_UID,
+    NOT_LOOKED_UP,
     cancelled_since,
     charge_result,
-    failed_before,
+    declined_before,
+    nothing_to_cancel,
+    refused_cancel,
     settle_used_merchant_uid,
 )
 from .parsing import (
@@ -185,15 +186,20 @@ class IamportClient:
     def charge_billing_key(self, charge: Charge, *, pending: bool = False) -> ChargeResult:
         """Charge a billing key (``POST /subscribe/payments/again``), never sending it twice.
 
-        ``pending``: an earlier charge with this merchant_uid was left ``ready`` (or may have
-        been): it is looked up first and the charge is sent only if that one failed.
+        ``pending``: an earlier attempt of this merchant_uid is remembered (it may be ``ready``,
+        or its outcome unknown): it is looked up first and the charge is sent only if that one
+        failed; a decline found after a lost answer is then this charge's only if it is not
+        the payment seen before sending (I'mport stamps whole seconds: a charge sent again in
+        the second of its decline cannot be told from it by time).
 
         Raises ChargePending (I'mport left it ``ready``), CardDeclined, BillingKeyNotFound,
         DuplicateMerchantUid, ChargeOutcomeUnknown (sent, but no answer and no payment record
         to be found), or another GatewayError.
         """
+        seen: str | None = NOT_LOOKED_UP  # the payment under the merchant_uid before sending
         if pending:
             earlier = self._find_charge(charge)
+            seen = earlier.imp_uid if earlier is not None else None
             if earlier is not None and earlier.status == "ready":
                 raise ChargePending(earlier)
             if earlier is not None and earlier.status in HOLDS_MERCHANT_UID:
@@ -212,7 +218,7 @@ class IamportClient:
             if not exc.request_sent:
                 raise
             # The charge may have run: look for it instead of sending it again.
-            return self._reconcile_charge(charge, sent_at, exc)
+            return self._reconcile_charge(charge, sent_at, seen, exc)
         return charge_result(payment)
 
     def find_payment(self, merchant_uid: str) -> Payment | None:
@@ -260,7 +266,8 @@ class IamportClient:
         lost is looked up the same way, never sent again: found, it is ``reconciled``; else
         CancelOutcomeUnknown. ``sending`` (optional) is given the checksum right before the
         cancel is sent (if it raises, nothing is sent). A refusal is explained by looking the
-        payment up: nothing left, or a balance moved since the first attempt, is
+        payment up: a retry's first attempt found there (it went through while the retry was
+        sent) is ``replayed``; nothing left, or a balance moved since the first attempt, is
         NothingToCancel; a balance still there was refused by I'mport or its PG: CancelRefused.
         ``owned`` (optional) hides payments the caller may not touch (PaymentNotFound).
 
@@ -272,7 +279,7 @@ class IamportClient:
         if owned is not None and not owned(payment):
             raise PaymentNotFound("There is no payment with this imp_uid.")
         if checksum is None:
-            if (nothing := _nothing_to_cancel(payment)) is not None:
+            if (nothing := nothing_to_cancel(payment)) is not None:
                 raise nothing
             if amount is not None and amount > payment.balance:
                 raise CancelExceedsBalance(payment.balance)
@@ -293,30 +300,19 @@ class IamportClient:
         except ProviderError as exc:
             if exc.http_status == 404:
                 raise PaymentNotFound(exc.message, http_status=404, code=exc.code) from exc
-            if exc.http_status is not None and exc.http_status < 300:  # 200 + code != 0
-                raise self._refused_cancel(imp_uid, checksum, exc) from exc
-            raise
+            if exc.http_status is None or exc.http_status >= 300:
+                raise
+            # 200 + code != 0: what it means is read from the payment as it is now.
+            now = self.get_payment(imp_uid)
+            # A retry that lost the race with its own first attempt, gone through meanwhile.
+            if since is not None and cancelled_since(now, expected, reason, began, checksum):
+                return CancelResult(now, replayed=True)
+            raise refused_cancel(now, checksum, exc) from exc
         except (GatewayTimeout, GatewayUnavailable, UnexpectedResponse) as exc:
             if not exc.request_sent:
                 raise
             return self._reconcile_cancel(imp_uid, expected, reason, began, checksum, exc)
         return CancelResult(updated)
-
-    def _refused_cancel(self, imp_uid: str, checksum: int, refusal: ProviderError) -> ProviderError:
-        """What a cancel refused with code != 0 means, from the payment as it is now.
-
-        I'mport refuses with the same envelope a payment with nothing left, a stale checksum
-        and a cancel its PG turned down (partial cancels not allowed, the window passed, ...).
-        """
-        payment = self.get_payment(imp_uid)
-        if (nothing := _nothing_to_cancel(payment)) is not None:
-            return nothing
-        if payment.balance != checksum:
-            return NothingToCancel(
-                "The payment's balance changed since this cancel was first tried: "
-                "look the payment up before cancelling again."
-            )
-        return CancelRefused(refusal.message, http_status=refusal.http_status, code=refusal.code)
 
     def _reconcile_cancel(
         self,
@@ -578,10 +574,11 @@ class IamportClient:
         ) from refusal
 
     def _reconcile_charge(
-        self, charge: Charge, sent_at: float, cause: GatewayError
+        self, charge: Charge, sent_at: float, seen: str | None, cause: GatewayError
     ) -> ChargeResult:
         """Settle a charge whose answer was lost from its own payment record, if there is one
-        (an earlier attempt's decline of the merchant_uid is not this charge's outcome)."""
+        (an earlier attempt's decline of the merchant_uid is not this charge's outcome);
+        ``seen``: the imp_uid found under the merchant_uid before sending (see declined_before)."""
         unknown = (
             "The charge was sent but its outcome is unknown; retry with the same merchant_uid."
         )
@@ -589,7 +586,7 @@ class IamportClient:
             payment = self._find_charge(charge)
         except GatewayError as exc:
             raise ChargeOutcomeUnknown(unknown) from exc
-        if payment is None or failed_before(payment, sent_at):
+        if payment is None or declined_before(payment, seen, sent_at):
             raise ChargeOutcomeUnknown(unknown) from cause
         if payment.status in HOLDS_MERCHANT_UID:
             return settle_used_merchant_uid(payment, charge, cause, reconciled=True)
@@ -636,14 +633,6 @@ class IamportClient:
         except GatewayError as exc:
             exc.request_sent = False  # the call that needed the token was never sent
             raise
-
-
-def _nothing_to_cancel(payment: Payment) -> NothingToCancel | None:
-    """The refusal of a payment with nothing left to cancel; None if something is left."""
-    # A partly cancelled payment may read "paid" or "cancelled": the balance decides.
-    if payment.status not in ("paid", "cancelled") or payment.balance <= 0:
-        return NothingToCancel(f"The payment is {payment.status}: nothing is left to cancel.")
-    return None
 
 
 _SCHEDULE_UNKNOWN = (

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import math
 
-from .exceptions import CardDeclined, ChargeOutcomeUnknown, ChargePending, DuplicateMerchantUid
+from .exceptions import (
+    CancelRefused,
+    CardDeclined,
+    ChargeOutcomeUnknown,
+    ChargePending,
+    DuplicateMerchantUid,
+    NothingToCancel,
+    ProviderError,
+)
 from .models import Cancellation, Charge, ChargeResult, Payment
 
 # I'mport refuses a merchant_uid held by a paid or cancelled payment; a failed one may be retried.
@@ -46,13 +54,31 @@ def settle_used_merchant_uid(
     raise DuplicateMerchantUid(DUPLICATE_MESSAGE) from cause
 
 
-def failed_before(payment: Payment, sent_at: float) -> bool:
-    """Whether ``payment`` is an earlier attempt's decline: it failed before the second in
-    which this charge was sent (I'mport stamps whole seconds), so it is not this one's outcome.
+# The ``seen`` of a charge sent without looking its merchant_uid up first.
+NOT_LOOKED_UP = "(not looked up)"
 
-    A decline stamped in that very second counts as this charge's: a clock of I'mport's behind
-    ours then makes it look earlier, and the outcome is said to be unknown, never guessed.
+
+def declined_before(payment: Payment, seen: str | None, sent_at: float) -> bool:
+    """Whether ``payment``, found after a charge was sent, is an earlier attempt's decline and
+    so not that charge's outcome.
+
+    ``seen``: the imp_uid found under the merchant_uid just before sending (None: none), or
+    NOT_LOOKED_UP when the host remembers no earlier attempt of the order (it remembers each
+    one, but a paid one, for days). Looked up, the payment seen then is the earlier one,
+    whatever its stamp: I'mport stamps whole seconds, and a charge sent again in the second of
+    its decline shares that second. Not looked up, only a decline from before the second the
+    charge was sent in is older (one of that very second is this charge's: a clock of
+    I'mport's behind ours would make it look earlier).
     """
+    if payment.status != "failed":
+        return False
+    if seen != NOT_LOOKED_UP:
+        return payment.imp_uid == seen
+    return failed_before(payment, sent_at)
+
+
+def failed_before(payment: Payment, sent_at: float) -> bool:
+    """Whether ``payment`` failed before the second in which ``sent_at`` falls."""
     return (
         payment.status == "failed"
         and payment.failed_at is not None
@@ -81,6 +107,30 @@ def cancelled_since(
             return True
         left -= entry.amount
     return False
+
+
+def nothing_to_cancel(payment: Payment) -> NothingToCancel | None:
+    """The refusal of a payment with nothing left to cancel; None if something is left."""
+    # A partly cancelled payment may read "paid" or "cancelled": the balance decides.
+    if payment.status not in ("paid", "cancelled") or payment.balance <= 0:
+        return NothingToCancel(f"The payment is {payment.status}: nothing is left to cancel.")
+    return None
+
+
+def refused_cancel(payment: Payment, checksum: int, refusal: ProviderError) -> ProviderError:
+    """What a cancel refused with code != 0 means, from the payment as it is now.
+
+    I'mport refuses with the same envelope a payment with nothing left, a stale checksum and a
+    cancel its PG turned down (partial cancels not allowed, the window passed, ...).
+    """
+    if (nothing := nothing_to_cancel(payment)) is not None:
+        return nothing
+    if payment.balance != checksum:
+        return NothingToCancel(
+            "The payment's balance changed since this cancel was first tried: "
+            "look the payment up before cancelling again."
+        )
+    return CancelRefused(refusal.message, http_status=refusal.http_status, code=refusal.code)
 
 
 def _in_order(history: tuple[Cancellation, ...]) -> list[Cancellation]:

@@ -117,7 +117,8 @@ class Transport:
             raise
         finally:
             DEADLINE.reset(deadline_set)
-            if sent and (sent_calls := SENT_CALLS.get()) is not None:
+            # I'mport runs no call whose token it refused (401): that one was not sent.
+            if sent and status != 401 and (sent_calls := SENT_CALLS.get()) is not None:
                 sent_calls.add(operation)
             if self._observer is not None:
                 self._notify(

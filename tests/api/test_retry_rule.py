@@ -101,6 +101,26 @@ def test_refused_credentials_are_a_retryable_502_nothing_was_sent(sandbox, heade
     assert sandbox.count(AGAIN) == 0
 
 
+@pytest.mark.parametrize("route", [AGAIN, CANCEL])
+def test_a_call_whose_token_was_refused_then_not_renewed_is_retryable(
+    client, sandbox, imp_uid, route
+):
+    # I'mport refuses the token (the call does not run), then cannot give a new one.
+    sandbox.admin("POST", "faults", route=route, fault="http_401")
+    sandbox.admin("POST", "faults", route="POST /users/getToken", fault="http_500")
+    charge = {"customer_uid": UID, "merchant_uid": "o-3", "amount": 100, "name": "x"}
+
+    if route == AGAIN:
+        resp = client.post(CHARGES, json=charge, headers=AUTH)
+    else:
+        resp = client.post(f"{CHARGES}/{imp_uid}/cancel", json={"reason": "환불"}, headers=AUTH)
+
+    assert resp.status_code in (502, 503)
+    assert resp.get_json()["retryable"] is True
+    paid = client.get(f"{CHARGES}/{imp_uid}", headers=AUTH).get_json()["payment"]
+    assert paid["cancel_amount"] == 0
+
+
 def test_reads_never_say_retryable(client, sandbox):
     sandbox.admin("POST", "faults", route=LOOKUP, fault="hang")
 

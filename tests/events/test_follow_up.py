@@ -150,6 +150,30 @@ def test_a_charge_whose_outcome_stayed_unknown_and_nobody_retried_gets_its_event
     assert sandbox.count(AGAIN) == 2
 
 
+def test_a_charge_lost_in_the_second_of_its_orders_decline_still_gets_its_event(
+    app, client, sandbox, subscriber
+):
+    issue(client, card=DECLINED_CARD)
+    app.extensions["events"].consumer.start()
+    # The decline and the next charge in one second (I'mport stamps whole seconds).
+    wait_until(lambda: time.time() % 1 < 0.1, timeout=3)
+    declined = charge(client, "order-2").get_json()["payment"]
+    issue(client)
+    sandbox.admin("POST", "faults", route=AGAIN, fault="stall")  # done after the lookup
+    sent_at = time.time()
+
+    lost = charge(client, "order-2")
+
+    if int(sent_at) != int(datetime.fromisoformat(declined["failed_at"]).timestamp()):
+        pytest.skip("the machine was too slow to send both charges in one second")
+    assert (lost.status_code, lost.get_json()["retryable"]) == (504, True)
+    # Nobody retries: the follow-up is not ended by the decline of that second, and tells this.
+    got = settled(app, subscriber, 2)
+    assert [e["type"] for e in got] == ["payment.failed", "payment.paid"]
+    assert got[1]["data"]["payment"]["imp_uid"] != declined["imp_uid"]
+    assert sandbox.count(AGAIN) == 2
+
+
 def test_a_cancel_whose_outcome_stayed_unknown_and_nobody_retried_gets_its_event(
     app, client, sandbox, subscriber
 ):

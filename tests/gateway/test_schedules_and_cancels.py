@@ -197,3 +197,19 @@ def test_a_charge_refused_while_an_earlier_attempt_is_ready_is_pending_not_decli
         client(canned.url).charge_billing_key(
             Charge(customer_uid="uid", merchant_uid="o-1", amount=9900, name="x")
         )
+
+
+def test_a_retry_refused_after_its_first_attempt_went_through_meanwhile_is_replayed(canned):
+    began = datetime.now(UTC) - timedelta(seconds=30)
+    canned.add(200, TOKEN_ANSWER)
+    canned.add(200, envelope(PAID))  # the first attempt not in the history yet
+    canned.add(200, envelope(code=1, message="checksum 불일치"))  # it has gone through since
+    canned.add(200, envelope(cancelled_by(500, "asked", began + timedelta(seconds=1))))
+
+    result = client(canned.url).cancel_payment(
+        "imps_1", "asked", 500, checksum=9900, since=began.timestamp()
+    )
+
+    assert result.replayed
+    assert result.payment.cancel_amount == 500
+    assert canned.paths.count("/payments/cancel") == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from billing_service import create_app
+from billing_service.api import locks
 
 from ..support import VALID_BODY, service_env
 
@@ -155,3 +156,32 @@ def test_a_lost_charge_is_never_reconciled_from_another_callers_order(client, sa
     assert resp.get_json()["retryable"] is True
     assert "payment" not in resp.get_json()
     assert theirs["imp_uid"] not in resp.get_data(as_text=True)
+
+
+def test_a_cancel_of_anothers_payment_is_404_even_while_a_cancel_of_it_runs(
+    client, sandbox, others_payment
+):
+    with client.application.app_context(), locks.held(locks.payment(others_payment)):
+        resp = client.post(
+            f"{CHARGES}/{others_payment}/cancel", json={"reason": "x"}, headers=auth(SHOP)
+        )
+
+    # Not 409 request_in_progress: that would tell the payment exists and is being cancelled.
+    assert resp.status_code == 404
+    assert resp.get_json()["code"] == "payment_not_found"
+    assert sandbox.count("POST /payments/cancel") == 0
+
+
+def test_an_order_left_pending_is_looked_up_not_sent_again_whoever_retries(client, sandbox):
+    body = {**VALID_BODY, "customer_uid": "shop_0001"}
+    assert client.post(ISSUE, json=body, headers=auth(SHOP)).status_code == 200
+    charge = {"customer_uid": "shop_0001", "merchant_uid": "pending-shared", "amount": 500}
+    first = client.post(CHARGES, json={**charge, "name": "x"}, headers=auth(SHOP))
+    assert first.status_code == 202
+
+    # The same order, retried by another caller allowed to charge this customer.
+    again = client.post(CHARGES, json={**charge, "name": "x"}, headers=auth(ADMIN))
+
+    assert again.status_code == 202
+    assert again.get_json()["payment"]["imp_uid"] == first.get_json()["payment"]["imp_uid"]
+    assert sandbox.count("POST /subscribe/payments/again") == 1

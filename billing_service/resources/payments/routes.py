@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Response, g, jsonify
+from flask import Response, jsonify
 from flask.views import MethodView
 
 from ...api import locks
@@ -18,6 +18,7 @@ from ...api.blueprint import (
     Blueprint,
 )
 from ...api.events import payment_events, publish_payment
+from ...api.http_errors import RequestInProgress
 from ...api.idempotency import current_attempt
 from ...api.services import iamport, state
 from ...gateway import (
@@ -25,7 +26,6 @@ from ...gateway import (
     CancelResult,
     CardDeclined,
     Charge,
-    ChargeOutcomeUnknown,
     ChargePending,
     ChargeResult,
     Payment,
@@ -43,7 +43,8 @@ from .schemas import (
 )
 
 logger = logging.getLogger(__name__)
-# How long a pending merchant_uid is remembered: longer than any PG takes to settle one.
+# How long an attempted order is remembered (looked up before it is sent again): longer than any
+# PG takes to settle one.
 PENDING_TTL = 7 * 24 * 3600.0
 
 blp = Blueprint(
@@ -182,44 +183,49 @@ class Payments(MethodView):
         charge already paid for it with the same `customer_uid` and `amount` is answered again
         (`replayed: true`) and never charged twice. When I'mport's answer is lost, the charge is
         not resent: the order is looked up (`reconciled: true` if found paid), or the answer is a
-        504 `gateway_timeout` with `retryable: true`. While another charge of this
-        `merchant_uid` runs (any caller), 409 `request_in_progress`, nothing sent. A payment of
-        another `customer_uid` under this `merchant_uid` is never shown. Before the charge is
-        sent, a follow-up is kept in the state store (503 `state_unavailable`, nothing sent, if
-        it cannot be): the service looks the order up itself `BILLING_PENDING_RECHECK_SECONDS`
-        later, and again while it is pending, so its event goes out even if nobody retries. The
-        body may also be an HTML form, without `custom_data` (a form cannot carry a JSON
-        object). Scope `charge`; declined charges count against the caller's refusal limit
-        (429).
+        504 `gateway_timeout` with `retryable: true` (never with an earlier attempt's decline).
+        While another charge of this `merchant_uid` runs (any caller), 409
+        `request_in_progress`, nothing sent. A payment of another `customer_uid` under this
+        `merchant_uid` is never shown. Before the charge is sent, a follow-up is kept in the
+        state store (503 `state_unavailable`, nothing sent, if it cannot be): the service looks
+        the order up itself `BILLING_PENDING_RECHECK_SECONDS` later, and again while it is
+        pending, so its event goes out even if nobody retries. The body may also be an HTML
+        form, without `custom_data` (a form cannot carry a JSON object). Scope `charge`;
+        declined charges count against the caller's refusal limit (429).
         """
         if not owns(charge.customer_uid):
             raise BillingKeyNotFound("There is no billing key under this customer_uid.")
-        store, pending_key = state(), f"{g.get('caller', 'anonymous')}:{charge.merchant_uid}"
+        # One mark per order, whoever sends it: another caller's attempt counts as much.
+        store, pending_key = state(), f"order:{charge.merchant_uid}"
         attempt = current_attempt()
         with locks.held(locks.order(charge.merchant_uid)):
-            # A resumed Idempotency-Key attempt may have been sent already: look it up first.
+            # An earlier attempt of the order (remembered, or this resumed one) may have been
+            # sent: the order is looked up first.
             pending = (attempt is not None and attempt.resumed) or store.is_pending(pending_key)
             # Kept before anything is sent (StateUnavailable: 503, nothing sent): whatever
             # becomes of this request, the service looks the charge up later and tells its event.
             payment_events().follow_up(
-                merchant_uid=charge.merchant_uid, customer_uid=charge.customer_uid
+                merchant_uid=charge.merchant_uid, customer_uid=charge.customer_uid, again=pending
             )
+            # Marked before sending too (StateUnavailable: 503, nothing sent), and kept unless
+            # paid: an attempt that died once sent, was left pending, lost its answer or was
+            # declined has the next one look the order up before sending (a decline and a
+            # charge sent again in its second are told apart by imp_uid, not by time).
+            store.mark_pending(pending_key, PENDING_TTL)
             try:
                 result = iamport().charge_billing_key(charge, pending=pending)
             except ChargePending as exc:
-                _keep(lambda: store.mark_pending(pending_key, PENDING_TTL))
                 return _pending(exc.payment, reconciled=exc.reconciled)
-            except ChargeOutcomeUnknown:
-                # Sent, and not found: the next attempt with this merchant_uid looks it up first.
-                _keep(lambda: store.mark_pending(pending_key, PENDING_TTL))
-                raise
             except CardDeclined as exc:
                 # I'mport sends no notice for a declined plain charge: this answer is the news.
                 if exc.payment is not None:
                     publish_payment(exc.payment, source="charge")
                 raise
-            if pending:
-                _keep(lambda: store.clear_pending(pending_key))
+            # Paid: I'mport refuses the merchant_uid from now on, so there is nothing to look up.
+            try:
+                store.clear_pending(pending_key)
+            except StateUnavailable:  # the answer stands: a retry merely looks the order up
+                logger.warning("A paid order's pending mark could not be cleared", exc_info=True)
         return _answered(result, "charge")
 
 
@@ -299,7 +305,8 @@ class PaymentCancellation(MethodView):
         that is left; a partly cancelled payment stays `paid` with a higher `cancel_amount`.
         A cancel whose answer was lost is looked up in the payment's `cancel_history`, never
         sent again (`reconciled: true`, or 504). A refusal is explained by looking the payment
-        up: nothing left (or a balance moved since this cancel's first attempt) is 409
+        up: a retry whose first attempt went through meanwhile is `replayed: true`; nothing
+        left (or a balance moved since this cancel's first attempt) is 409
         `nothing_to_cancel`; a balance still there that I'mport or the card company would not
         cancel (partial cancels not allowed, the window passed) is 422 `cancel_refused`, with
         I'mport's message and `gateway_code`, a final answer. Like a charge, a cancel is
@@ -309,26 +316,33 @@ class PaymentCancellation(MethodView):
         a cancel that had gone through answers `replayed: true`; every 5xx is then `retryable`.
         Without a key a cancel is not retry-safe: a 5xx after the cancel may have reached
         I'mport is not `retryable` (a retry would read the reduced balance and refund again).
-        While another cancel of this payment runs, 409 `request_in_progress`, nothing sent.
+        While another cancel of this payment runs, 409 `request_in_progress`, nothing sent (404
+        `payment_not_found` instead to a caller that does not own the payment's customer).
         Scope `cancel`.
         """
         attempt = current_attempt()
         retry = attempt is not None and attempt.record.checksum is not None
-        with locks.held(locks.payment(imp_uid)):
-            result = iamport().cancel_payment(
-                imp_uid,
-                args["reason"],
-                args.get("amount"),
-                checksum=attempt.record.checksum if attempt is not None else None,
-                since=attempt.record.started_at if attempt is not None and retry else None,
-                keep_checksum=attempt.keep_checksum if attempt is not None else None,
-                # Kept before the cancel is sent (StateUnavailable: 503, no cancel sent), as
-                # for charges: the service looks the payment up later and tells its event.
-                sending=lambda checksum: payment_events().follow_up(
-                    imp_uid=imp_uid, balance=checksum
-                ),
-                owned=lambda payment: owns(payment.customer_uid),
-            )
+        try:
+            with locks.held(locks.payment(imp_uid)):
+                result = iamport().cancel_payment(
+                    imp_uid,
+                    args["reason"],
+                    args.get("amount"),
+                    checksum=attempt.record.checksum if attempt is not None else None,
+                    since=attempt.record.started_at if attempt is not None and retry else None,
+                    keep_checksum=attempt.keep_checksum if attempt is not None else None,
+                    # Kept before the cancel is sent (StateUnavailable: 503, no cancel sent), as
+                    # for charges: the service looks the payment up later and tells its event.
+                    sending=lambda checksum: payment_events().follow_up(
+                        imp_uid=imp_uid, balance=checksum
+                    ),
+                    owned=lambda payment: owns(payment.customer_uid),
+                )
+        except RequestInProgress:
+            # Told only to a caller that owns the payment: another learns nothing of it, not
+            # even that a cancel of it is running.
+            _owned(iamport().get_payment(imp_uid))
+            raise
         return _answered(result, "cancel")
 
 
@@ -376,12 +390,3 @@ def _pending(payment: Payment, *, reconciled: bool) -> Response:
     response = jsonify(PendingChargeResponseSchema().dump(body))
     response.status_code = 202
     return response
-
-
-def _keep(write: Any) -> None:
-    """A pending mark that cannot be written is logged: the answer stands, and I'mport refuses
-    a paid merchant_uid, so a retry cannot charge it twice."""
-    try:
-        write()
-    except StateUnavailable:
-        logger.warning("A pending charge could not be remembered", exc_info=True)
