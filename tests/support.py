@@ -201,9 +201,11 @@ def _base_env() -> dict[str, str]:
 
 
 def card_numbers_in(text: str) -> list[str]:
-    """Luhn-valid runs of 13-19 digits (spaces or dashes allowed) standing on their own."""
+    """Luhn-valid runs of 13-19 digits (spaces or dashes allowed) standing on their own: not
+    the tail of a word such as an id (imps_113343930706 followed by a status, " 401", is no
+    card written down)."""
     hits = []
-    for match in re.finditer(r"(?<![0-9A-Za-z])[0-9](?:[ -]?[0-9]){12,18}(?![0-9A-Za-z])", text):
+    for match in re.finditer(r"(?<![0-9A-Za-z_])[0-9](?:[ -]?[0-9]){12,18}(?![0-9A-Za-z_])", text):
         digits = re.sub(r"[ -]", "", match.group())
         total = sum(
             d if i % 2 == 0 else (2 * d - 9 if d > 4 else 2 * d)

@@ -187,7 +187,9 @@ def test_a_retry_refused_by_the_order_lock_keeps_what_its_first_attempt_kept(
     sandbox.admin("POST", "faults", route=CANCEL, fault="drop")
     first = InFlight(lambda: cancel(client, imp_uid, keyed("refund-2")))
     sandbox.wait_in_flight(CANCEL)
-    sandbox.admin("POST", "faults", route=LOOKUP, fault="hang")
+    # Reset, not held: a held lookup would stay in flight at the sandbox and be taken below for
+    # the other refund's.
+    sandbox.admin("POST", "faults", route=LOOKUP, fault="lost")
     assert first.result(20).status_code == 504
     # Another refund of the payment is running when the first one's retry comes.
     sandbox.admin("POST", "config", latency_ms=1500)
