@@ -223,7 +223,7 @@ def test_a_ca_bundle_for_imports_certificate_comes_from_requests_variable():
 
 
 def test_sandbox_mode_uses_the_bundled_sandboxs_default_credentials():
-    # config.py cannot import the sandbox (the sandbox is the factory's business alone), so it
+    # config cannot import the sandbox (the sandbox is the factory's business alone), so it
     # names the same credentials; compose's sandbox container relies on them agreeing.
     from billing_service.config import SANDBOX_API_KEY, SANDBOX_API_SECRET
     from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET

@@ -1,20 +1,48 @@
-"""Configuration, read from the environment in one place and checked before the service starts."""
+"""Configuration, read from the environment in one place and checked before the service starts.
+
+- this module: ``Settings.from_env``, the whole configuration read and checked at once, and the
+  rules that tie settings together (sandbox mode, credentials, keys, the state store);
+- ``values``: single settings read and checked (seconds, flags, addresses, URLs, limits);
+- ``callers``: ``BILLING_API_KEYS``, the callers, their scopes and the customers they own;
+- ``chains``: the longest chains of I'mport calls a request makes, and so how long it lasts.
+"""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import ipaddress
-import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
-from limits import parse_many
+from ..gateway.endpoint import check_api_url, proxy_for
+from .callers import SCOPES, Caller, parse_callers
+from .chains import (
+    CALLS_PER_REQUEST,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    LONGEST_CHAINS,
+    longest_request,
+)
+from .values import (
+    ConfigError,
+    addresses,
+    delays,
+    event_secret,
+    event_urls,
+    flag,
+    limit,
+    seconds,
+    webhook_token,
+)
 
-from .gateway.endpoint import check_api_url, proxy_for
+__all__ = [
+    "CALLS_PER_REQUEST",
+    "LONGEST_CHAINS",
+    "SCOPES",
+    "Caller",
+    "ConfigError",
+    "Settings",
+    "longest_request",
+]
 
 DEFAULT_API_URL = "https://api.iamport.kr"
 # The credentials of sandbox mode: the bundled sandbox's defaults (python -m billing_service.sandbox
@@ -23,7 +51,6 @@ DEFAULT_API_URL = "https://api.iamport.kr"
 SANDBOX_API_KEY = "imp_sandbox_key"
 SANDBOX_API_SECRET = "imp_sandbox_secret"
 
-SCOPES = frozenset({"issue", "read", "charge", "cancel", "delete", "schedule", "events"})
 # Where the embedded state store and the instance's generated keys live; it must survive a
 # restart (the image declares it a volume).
 DEFAULT_DATA_DIR = "var"
@@ -35,45 +62,9 @@ REDIS_SCHEMES = ("redis://", "rediss://")
 # After each failed delivery of an event: Svix's schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
 # 10 h: over 24 h in all), the first attempt being immediate.
 DEFAULT_EVENT_RETRY_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
-DEFAULT_CONNECT_TIMEOUT = 3.0
-DEFAULT_READ_TIMEOUT = 30.0
 # How long an event's delivered and failed deliveries are kept (and listed) from its creation:
 # 30 days (BILLING_EVENT_RETENTION). Pending ones stay until they end.
 DEFAULT_EVENT_RETENTION = 30 * 24 * 3600.0
-# The longest chains of I'mport calls one request can make, with at most one token refusal
-# (only an I'mport refusing freshly issued tokens again and again makes more). The longest
-# sizes the idempotency lease, the order locks' lease and gunicorn's graceful_timeout (and,
-# above it, the container's stop grace period): Settings.longest_request.
-LONGEST_CHAINS = {
-    "pending charge": (
-        "token",
-        "order lookup -> 401",
-        "token",
-        "order lookup -> failed",
-        "charge -> refused",
-        "order lookup",
-        "key lookup",
-    ),
-    "refused charge": (
-        "token",
-        "charge -> 401",
-        "token",
-        "charge -> refused",
-        "order lookup",
-        "key lookup",
-    ),
-    "lost charge": ("token", "charge -> 401", "token", "charge -> no answer", "order lookup"),
-    "lost cancel": (
-        "token",
-        "lookup -> 401",
-        "token",
-        "lookup",
-        "cancel -> no answer",
-        "lookup",
-    ),
-}
-CALLS_PER_REQUEST = max(len(chain) for chain in LONGEST_CHAINS.values())
-
 # Card-testing limits (flask-limiter notation), each overridable by the variable of that name.
 # Generous defaults, to tune with real traffic: a limit hit by legitimate callers costs sales.
 DEFAULT_LIMITS = {
@@ -83,34 +74,6 @@ DEFAULT_LIMITS = {
     # Refused issuances and declined charges (402): what card testing produces most.
     "BILLING_LIMIT_REFUSALS_PER_CALLER": "50/hour",
 }
-
-
-class ConfigError(Exception):
-    """The environment does not describe a service that can run."""
-
-
-def longest_request(
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, read_timeout: float = DEFAULT_READ_TIMEOUT
-) -> int:
-    """Seconds the longest request can last: the longest chain of LONGEST_CHAINS (7 I'mport
-    calls: a charge left pending), each call within its deadline (connect + read timeout), and
-    5 s to spare."""
-    return math.ceil(CALLS_PER_REQUEST * (connect_timeout + read_timeout)) + 5
-
-
-@dataclass(frozen=True)
-class Caller:
-    """A calling service: its name, the SHA-256 of its secret, what it may do, and the
-    ``customer_uid`` prefix of the customers it owns (None: all of them)."""
-
-    name: str
-    secret_sha256: bytes = field(repr=False)
-    scopes: frozenset[str]
-    prefix: str | None = None
-
-    def owns(self, customer_uid: str | None) -> bool:
-        """Whether this caller may touch the customer (OWASP API1: object-level access)."""
-        return self.prefix is None or (customer_uid or "").startswith(self.prefix)
 
 
 @dataclass(frozen=True)
@@ -169,9 +132,9 @@ class Settings:
         """Read and check the environment; raise ConfigError saying what to fix."""
         key = env.get("IAMPORT_API_KEY", "").strip()
         secret = env.get("IAMPORT_API_SECRET", "").strip()
-        sandbox = _flag(env, "BILLING_SANDBOX")
+        sandbox = flag(env, "BILLING_SANDBOX")
         _check_mode(sandbox, key, secret)
-        callers = _parse_callers(env.get("BILLING_API_KEYS", ""))
+        callers = parse_callers(env.get("BILLING_API_KEYS", ""))
         if not sandbox and not callers:
             raise ConfigError(
                 "BILLING_API_KEYS is required with real I'mport credentials: "
@@ -197,8 +160,8 @@ class Settings:
             iamport_api_url=url,
             iamport_api_key=key or SANDBOX_API_KEY,
             iamport_api_secret=secret or SANDBOX_API_SECRET,
-            connect_timeout=_seconds(env, "IAMPORT_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
-            read_timeout=_seconds(env, "IAMPORT_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
+            connect_timeout=seconds(env, "IAMPORT_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
+            read_timeout=seconds(env, "IAMPORT_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
             iamport_proxy_url=proxy_url,
             iamport_ca_bundle=(
                 env.get("REQUESTS_CA_BUNDLE", "").strip()
@@ -210,33 +173,23 @@ class Settings:
             state_url=state_url,
             counters_in_memory=in_memory,
             data_dir=data_dir,
-            idempotency_ttl=_seconds(env, "BILLING_IDEMPOTENCY_TTL", 86400.0),
-            limits={name: _limit(env, name, default) for name, default in DEFAULT_LIMITS.items()},
+            idempotency_ttl=seconds(env, "BILLING_IDEMPOTENCY_TTL", 86400.0),
+            limits={name: limit(env, name, default) for name, default in DEFAULT_LIMITS.items()},
             card_fingerprint_key=fingerprint_key.encode() or None,
             card_fingerprint_key_previous=previous_key.encode() or None,
             channel_key=env.get("IAMPORT_CHANNEL_KEY", "").strip() or None,
-            webhook_allowed_ips=_addresses(env, "BILLING_WEBHOOK_ALLOWED_IPS") or None,
-            webhook_token=_webhook_token(env),
-            trusted_proxies=_addresses(env, "BILLING_TRUSTED_PROXIES"),
-            event_urls=_event_urls(env),
-            event_secret=_event_secret(env),
-            event_retry_delays=_delays(env),
-            event_lease_seconds=_seconds(env, "BILLING_EVENT_LEASE_SECONDS", 120.0),
-            event_retention=_seconds(env, "BILLING_EVENT_RETENTION", DEFAULT_EVENT_RETENTION),
-            schedule_reconcile_after=_seconds(env, "BILLING_SCHEDULE_RECONCILE_AFTER", 600.0),
-            pending_recheck_seconds=_seconds(env, "BILLING_PENDING_RECHECK_SECONDS", 60.0),
+            webhook_allowed_ips=addresses(env, "BILLING_WEBHOOK_ALLOWED_IPS") or None,
+            webhook_token=webhook_token(env),
+            trusted_proxies=addresses(env, "BILLING_TRUSTED_PROXIES"),
+            event_urls=event_urls(env),
+            event_secret=event_secret(env),
+            event_retry_delays=delays(env, DEFAULT_EVENT_RETRY_DELAYS),
+            event_lease_seconds=seconds(env, "BILLING_EVENT_LEASE_SECONDS", 120.0),
+            event_retention=seconds(env, "BILLING_EVENT_RETENTION", DEFAULT_EVENT_RETENTION),
+            schedule_reconcile_after=seconds(env, "BILLING_SCHEDULE_RECONCILE_AFTER", 600.0),
+            pending_recheck_seconds=seconds(env, "BILLING_PENDING_RECHECK_SECONDS", 60.0),
             warnings=warnings,
         )
-
-
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    value = env.get(name, "").strip().lower()
-    if value not in _FLAG_VALUES:
-        raise ConfigError(f"{name} must be true (or 1) or false (or 0, or unset).")
-    return _FLAG_VALUES[value]
-
-
-_FLAG_VALUES = {"true": True, "1": True, "false": False, "0": False, "": False}
 
 
 def _check_mode(sandbox: bool, key: str, secret: str) -> None:
@@ -297,7 +250,7 @@ def _state_url(env: Mapping[str, str], data_dir: str) -> tuple[str, bool, tuple[
         )
     alias = env.get("BILLING_RATELIMIT_STORAGE", "").strip()
     warnings: list[str] = []
-    shared = _flag(env, "BILLING_REQUIRE_SHARED_STATE")
+    shared = flag(env, "BILLING_REQUIRE_SHARED_STATE")
     if shared and not (url or alias).startswith(REDIS_SCHEMES):
         raise ConfigError(
             "BILLING_REQUIRE_SHARED_STATE=true: BILLING_STATE_URL must be the redis:// URL every "
@@ -321,130 +274,5 @@ def _state_url(env: Mapping[str, str], data_dir: str) -> tuple[str, bool, tuple[
     return url, False, tuple(warnings)
 
 
-def _addresses(env: Mapping[str, str], name: str) -> frozenset[str]:
-    """Comma-separated IP addresses (IPv4 or IPv6), normalised."""
-    addresses = set()
-    for part in filter(None, (p.strip() for p in env.get(name, "").split(","))):
-        try:
-            addresses.add(str(ipaddress.ip_address(part)))
-        except ValueError:
-            raise ConfigError(f"{name} must be comma-separated IP addresses.") from None
-    return frozenset(addresses)
-
-
-def _webhook_token(env: Mapping[str, str]) -> str | None:
-    token = env.get("BILLING_WEBHOOK_TOKEN", "").strip()
-    if token and not re.fullmatch("[A-Za-z0-9_-]{16,80}", token):
-        raise ConfigError("BILLING_WEBHOOK_TOKEN must be 16-80 of [A-Za-z0-9_-].")
-    return token or None
-
-
-def _event_urls(env: Mapping[str, str]) -> tuple[str, ...]:
-    urls = tuple(filter(None, (u.strip() for u in env.get("BILLING_EVENT_URLS", "").split(","))))
-    for url in urls:
-        if not url.startswith(("http://", "https://")) or not urlsplit(url).hostname:
-            raise ConfigError("BILLING_EVENT_URLS must be comma-separated http(s):// URLs.")
-    return urls
-
-
-def _event_secret(env: Mapping[str, str]) -> str | None:
-    secret = env.get("BILLING_EVENT_SECRET", "").strip()
-    if not secret:
-        if _event_urls(env):
-            raise ConfigError(
-                "BILLING_EVENT_SECRET (whsec_...) is required with BILLING_EVENT_URLS."
-            )
-        return None
-    try:
-        raw = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-    except ValueError:
-        raw = b""
-    if not secret.startswith("whsec_") or not 24 <= len(raw) <= 64:
-        raise ConfigError(
-            "BILLING_EVENT_SECRET must be whsec_ and the base64 of 24 to 64 random bytes."
-        )
-    return secret
-
-
-def _delays(env: Mapping[str, str]) -> tuple[float, ...]:
-    raw = env.get("BILLING_EVENT_RETRY_DELAYS", "").strip()
-    if not raw:
-        return DEFAULT_EVENT_RETRY_DELAYS
-    try:
-        delays = tuple(float(part) for part in raw.split(","))
-    except ValueError:
-        raise ConfigError("BILLING_EVENT_RETRY_DELAYS must be comma-separated seconds.") from None
-    if not delays or not all(d >= 0 and math.isfinite(d) for d in delays):
-        raise ConfigError("BILLING_EVENT_RETRY_DELAYS must be comma-separated seconds >= 0.")
-    return delays
-
-
 def _embedded(data_dir: str) -> str:
     return "sqlite:///" + os.path.join(data_dir, "state.db")
-
-
-def _parse_callers(value: str) -> tuple[Caller, ...]:
-    """``caller:secret[:scopes[:prefix=P]]`` or ``caller:sha256=<hex>[:...]``, comma-separated.
-
-    Scopes are joined with ``+`` (``issue+read``); none listed means all of them. ``prefix=P``:
-    the caller owns only the customers whose ``customer_uid`` starts with P.
-    """
-    callers: dict[str, Caller] = {}
-    for entry in filter(None, (part.strip() for part in value.split(","))):
-        name, _, rest = entry.partition(":")
-        secret, _, rest = rest.partition(":")
-        scope_list, _, ownership = rest.partition(":")
-        name, secret, ownership = name.strip(), secret.strip(), ownership.strip()
-        prefix = ownership.removeprefix("prefix=") if ownership else None
-        if ownership and (not ownership.startswith("prefix=") or not prefix):
-            raise ConfigError(
-                f"BILLING_API_KEYS: {name!r} has an ownership rule that is not prefix=<text>."
-            )
-        if not name or not secret:
-            raise ConfigError(
-                "BILLING_API_KEYS entries must look like caller:secret[:scope+scope] "
-                "or caller:sha256=<hex>[:scope+scope]."
-            )
-        if name in callers:
-            raise ConfigError(f"BILLING_API_KEYS names the caller {name!r} twice.")
-        scopes = frozenset(s.strip() for s in scope_list.split("+") if s.strip()) or SCOPES
-        if unknown := scopes - SCOPES:
-            raise ConfigError(
-                f"BILLING_API_KEYS gives {name!r} unknown scopes {sorted(unknown)}; "
-                f"known: {sorted(SCOPES)}."
-            )
-        callers[name] = Caller(name, _secret_digest(name, secret), scopes, prefix)
-    return tuple(callers.values())
-
-
-def _secret_digest(name: str, secret: str) -> bytes:
-    if secret.startswith("sha256="):
-        hex_digest = secret.removeprefix("sha256=")
-        if not re.fullmatch("[0-9a-fA-F]{64}", hex_digest):
-            raise ConfigError(
-                f"BILLING_API_KEYS: {name!r} has a sha256= that is not 64 hex digits."
-            )
-        return bytes.fromhex(hex_digest)
-    return hashlib.sha256(secret.encode()).digest()
-
-
-def _limit(env: Mapping[str, str], name: str, default: str) -> str:
-    value = env.get(name, "").strip() or default
-    try:
-        parse_many(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a rate limit such as 10/hour or 5/minute.") from None
-    return value
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds.") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise ConfigError(f"{name} must be a positive number of seconds.")
-    return value
