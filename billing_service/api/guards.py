@@ -8,7 +8,7 @@ from urllib.parse import unquote_plus
 from flask import Flask, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
-from .fields import card_digits, luhn_valid
+from .fields import card_digits, holds_card_number, luhn_valid
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -40,6 +40,10 @@ def _refuse_oversized() -> None:
 
 def _refuse_card_data_in_url() -> None:
     query = unquote_plus(request.query_string.decode("latin-1"))
+    # Any Luhn-valid run as card numbers are written (spaces, dashes), and any card number as
+    # ids are refused for holding one (dots and underscores between its digits too).
+    if holds_card_number(query):
+        raise CardDataInUrl()
     for match in _CARD_LIKE.finditer(query):
         if luhn_valid(card_digits(match.group())):
             raise CardDataInUrl()

@@ -252,7 +252,13 @@ def test_unsafe_request_id_is_replaced(client, request_id):
 
 @pytest.mark.parametrize(
     "query",
-    ["card_number=4242424242424242", "q=4242-4242-4242-4242", "x=4242%204242%204242%204242"],
+    [
+        "card_number=4242424242424242",
+        "q=4242-4242-4242-4242",
+        "x=4242%204242%204242%204242",
+        "q=4242.4242.4242.4242",  # as card-like ids are written (issue 16)
+        "q=order_4242_4242_4242_4242",
+    ],
 )
 def test_a_card_number_in_the_query_string_is_refused(client, sandbox, query):
     resp = client.post(f"{URL}?{query}", json=VALID_BODY)
