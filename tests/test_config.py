@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 
 import pytest
 
@@ -387,3 +388,20 @@ def test_the_pending_recheck_delay_can_be_set():
     settings = Settings.from_env({**REAL, "BILLING_PENDING_RECHECK_SECONDS": "90"})
 
     assert settings.pending_recheck_seconds == 90.0
+
+
+def test_the_allow_lists_take_addresses_and_cidr_ranges():
+    settings = Settings.from_env(
+        {
+            **REAL,
+            "BILLING_WEBHOOK_ALLOWED_IPS": "52.78.100.19, 52.78.48.0/24",
+            "BILLING_TRUSTED_PROXIES": "10.0.0.0/8,::1",
+        }
+    )
+    assert settings.webhook_allowed_ips == {
+        ipaddress.ip_network("52.78.100.19/32"),
+        ipaddress.ip_network("52.78.48.0/24"),
+    }
+    assert ipaddress.ip_network("10.0.0.0/8") in settings.trusted_proxies
+    with pytest.raises(ConfigError, match="BILLING_TRUSTED_PROXIES"):
+        Settings.from_env({**REAL, "BILLING_TRUSTED_PROXIES": "10.0.0.0/33"})

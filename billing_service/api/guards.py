@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import unquote_plus
 
 from flask import Flask, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
+from ..config.values import Network
 from .fields import card_digits, holds_card_number, luhn_valid
 
 MAX_BODY_BYTES = 16 * 1024
@@ -49,15 +51,24 @@ def _refuse_card_data_in_url() -> None:
             raise CardDataInUrl()
 
 
-def client_address(trusted_proxies: frozenset[str]) -> str:
+def client_address(trusted_proxies: frozenset[Network]) -> str:
     """The address the request came from: the peer's, or, when the peer is a trusted proxy,
     the last address its X-Forwarded-For names that is not one (each proxy appends the
     address it got the request from; only the ones added by trusted proxies are believed)."""
     address = request.remote_addr or ""
-    if address not in trusted_proxies:
+    if not within(address, trusted_proxies):
         return address
     forwarded = request.headers.get("X-Forwarded-For", "")
     for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
-        if hop not in trusted_proxies:
+        if not within(hop, trusted_proxies):
             return hop
     return address
+
+
+def within(address: str, networks: frozenset[Network]) -> bool:
+    """Whether ``address`` is in one of ``networks`` (an unreadable address is in none)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)

@@ -24,6 +24,7 @@ from .chains import (
 )
 from .values import (
     ConfigError,
+    Network,
     addresses,
     delays,
     event_secret,
@@ -107,9 +108,9 @@ class Settings:
     channel_key: str | None = None
     # Who may post I'mport's notices: addresses (None: anyone), the secret path segment, and
     # the proxies whose X-Forwarded-For is believed.
-    webhook_allowed_ips: frozenset[str] | None = None
+    webhook_allowed_ips: frozenset[Network] | None = None
     webhook_token: str | None = field(default=None, repr=False)
-    trusted_proxies: frozenset[str] = frozenset()
+    trusted_proxies: frozenset[Network] = frozenset()
     # Signed events to internal services.
     event_urls: tuple[str, ...] = ()
     event_secret: str | None = field(default=None, repr=False)

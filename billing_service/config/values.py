@@ -26,15 +26,21 @@ def flag(env: Mapping[str, str], name: str) -> bool:
 _FLAG_VALUES = {"true": True, "1": True, "false": False, "0": False, "": False}
 
 
-def addresses(env: Mapping[str, str], name: str) -> frozenset[str]:
-    """Comma-separated IP addresses (IPv4 or IPv6), normalised."""
-    addresses = set()
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def addresses(env: Mapping[str, str], name: str) -> frozenset[Network]:
+    """Comma-separated IP addresses or CIDR ranges (IPv4 or IPv6), normalised: an address is a
+    range of one (an ingress controller's pods change addresses within their range)."""
+    networks = set()
     for part in filter(None, (p.strip() for p in env.get(name, "").split(","))):
         try:
-            addresses.add(str(ipaddress.ip_address(part)))
+            networks.add(ipaddress.ip_network(part, strict=False))
         except ValueError:
-            raise ConfigError(f"{name} must be comma-separated IP addresses.") from None
-    return frozenset(addresses)
+            raise ConfigError(
+                f"{name} must be comma-separated IP addresses or CIDR ranges."
+            ) from None
+    return frozenset(networks)
 
 
 def webhook_token(env: Mapping[str, str]) -> str | None:

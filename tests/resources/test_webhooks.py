@@ -144,6 +144,35 @@ def test_only_the_allowed_addresses_may_post_notices(sandbox, paid):
     assert proxied.status_code == 200
 
 
+def test_allowed_senders_and_trusted_proxies_may_be_cidr_ranges(sandbox, paid):
+    # An ingress controller's pods change addresses within their range.
+    app = make(
+        sandbox,
+        BILLING_WEBHOOK_ALLOWED_IPS="52.78.100.19, 52.78.48.0/24",
+        BILLING_TRUSTED_PROXIES="10.0.0.0/16",
+    )
+    notice = {"imp_uid": paid["imp_uid"], "merchant_uid": "w-1", "status": "paid"}
+    client = app.test_client()
+
+    def from_ingress(sender: str) -> int:
+        return client.post(
+            NOTICES,
+            json=notice,
+            headers={"X-Forwarded-For": sender},
+            environ_base={"REMOTE_ADDR": "10.0.7.9"},
+        ).status_code
+
+    assert from_ingress("52.78.48.223") == 200
+    assert from_ingress("52.78.49.1") == 403
+    outside = client.post(
+        NOTICES,
+        json=notice,
+        headers={"X-Forwarded-For": "52.78.48.223"},
+        environ_base={"REMOTE_ADDR": "10.1.0.1"},  # not a trusted proxy: its header is not believed
+    )
+    assert outside.status_code == 403
+
+
 def test_with_a_token_notices_come_only_to_the_secret_path(sandbox, paid):
     token = "t0k3n-0123456789abcdef"
     app = make(sandbox, BILLING_WEBHOOK_TOKEN=token)

@@ -17,7 +17,7 @@ from werkzeug.exceptions import NotFound
 
 from ...api.blueprint import BODY_ERRORS, Blueprint
 from ...api.events import payment_events
-from ...api.guards import client_address
+from ...api.guards import client_address, within
 from ...api.http_errors import CallerForbidden
 from .schemas import NoticeAnswerSchema, NoticeSchema
 
@@ -65,7 +65,7 @@ class IamportNotice(MethodView):
             raise NotFound()
         g.audit_action = "webhook"
         allowed = settings.webhook_allowed_ips
-        if allowed is not None and client_address(settings.trusted_proxies) not in allowed:
+        if allowed is not None and not within(client_address(settings.trusted_proxies), allowed):
             raise CallerForbidden("This address may not post I'mport notices.")
         g.audit_outcome = payment_events().notice(
             notice["imp_uid"],
