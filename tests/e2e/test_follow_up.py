@@ -8,26 +8,16 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Iterator
 
-import pytest
 import requests
 
 from billing_service.api.events import FOLLOW_UP
 from billing_service.state.outbox import EmbeddedOutbox
 
 from ..support import NO_LIMITS, VALID_BODY, LiveService, Sandbox, service_env
-from .test_subscriptions import AUTH, SECRET, Subscriber, free_port
+from .test_subscriptions import AUTH, SECRET, Subscriber
 
 AGAIN = "POST /subscribe/payments/again"
-
-
-@pytest.fixture
-def subscriber() -> Iterator[Subscriber]:
-    sub = Subscriber(free_port())
-    sub.start()
-    yield sub
-    sub.stop()
 
 
 def test_a_charge_whose_worker_died_after_imports_answered_gets_its_event_once(

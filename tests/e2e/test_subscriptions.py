@@ -23,7 +23,6 @@ from ..support import (
     LiveService,
     Sandbox,
     card_numbers_in,
-    free_port,
     known_cards_in,
     service_env,
 )
@@ -81,14 +80,6 @@ class Subscriber:
             self._changed.wait_for(lambda: len(self.received) >= count, timeout)
             assert len(self.received) >= count, self.received
             return list(self.received)
-
-
-@pytest.fixture
-def subscriber() -> Iterator[Subscriber]:
-    sub = Subscriber(free_port())
-    sub.start()
-    yield sub
-    sub.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -52,13 +52,6 @@ class FailingWrites:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._outbox, name)
-
-
-@pytest.fixture
-def subscriber() -> Iterator[Subscriber]:
-    made = Subscriber()
-    yield made
-    made.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ against the sandbox, with its event consumer running and a real subscriber."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,20 +14,13 @@ from billing_service import create_app
 from billing_service.api.events import RECONCILE_SCHEDULE
 
 from ..support import CALLER_KEY, NO_LIMITS, VALID_BODY, service_env
-from .test_delivery import SECRET, Subscriber
+from .test_delivery import SECRET
 from .test_follow_up import FailingWrites, events, wait_until
 
 SCHEDULES = "/subscriptions/schedules"
 SCHEDULE = "POST /subscribe/payments/schedule"
 LOOKUP = "GET /subscribe/payments/schedule/{merchant_uid}"
 UID = VALID_BODY["customer_uid"]
-
-
-@pytest.fixture
-def subscriber() -> Iterator[Subscriber]:
-    made = Subscriber()
-    yield made
-    made.close()
 
 
 @pytest.fixture
