@@ -3,6 +3,7 @@
 - ``blueprint``: the flask-smorest ``Api`` and ``Blueprint`` every resource uses, each
   operation's error documentation, the HTML-form variants of bodies, Swagger UI's assets;
 - ``bodies``: JSON and HTML-form bodies read the same way;
+- ``error_kinds``: the error registry (each kind's status, code, message and README's "when");
 - ``errors``: the one error envelope, and the one place that turns exceptions into it (and
   says which 5xx are ``retryable``); ``http_errors``: the HTTP errors raised by name;
 - ``idempotency``: Idempotency-Key; ``locks``: an order (merchant_uid, imp_uid) is its own lock;

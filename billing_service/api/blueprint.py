@@ -15,7 +15,8 @@ from flask_smorest import Blueprint as BaseBlueprint
 from werkzeug.exceptions import HTTPException
 
 from .bodies import FORM, BodyParser
-from .errors import ERRORS, ErrorSchema, http_error_response
+from .error_kinds import ERRORS
+from .errors import ErrorSchema, http_error_response
 from .idempotency import KEY_PATTERN
 
 # Errors that every operation calling I'mport can answer, and every operation taking a body.

@@ -1,4 +1,5 @@
-"""The service's one error shape, and the one place that turns exceptions into it.
+"""The service's one error shape, and the one place that turns exceptions into it (the kinds
+are declared in api.error_kinds).
 
 Every error, from every endpoint, is ``{"status": "failed", "code", "message", "request_id"}``,
 plus ``errors`` (per field) on validation failures and ``gateway_code`` on card rejections.
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
@@ -36,102 +36,14 @@ from ..gateway import (
     ScheduleOutcomeUnknown,
     ScheduleRefused,
     SchedulesPending,
+    UnknownBillingKeyRefusal,
 )
 from ..state import StateUnavailable
+from .error_kinds import ERRORS, ErrorKind
 from .fields import constant
 from .schemas import PaymentSchema
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ErrorKind:
-    """One documented error: its HTTP status, stable code and default message."""
-
-    status: int
-    code: str
-    message: str
-
-
-ERRORS = {
-    kind.code: kind
-    for kind in (
-        ErrorKind(400, "invalid_json", "The request body is not valid JSON."),
-        ErrorKind(400, "bad_request", "The request could not be understood."),
-        ErrorKind(
-            400, "card_data_in_url", "Card data belongs in the request body, never in the URL."
-        ),
-        ErrorKind(
-            400,
-            "invalid_idempotency_key",
-            "Idempotency-Key must be one header of 1 to 255 printable ASCII characters.",
-        ),
-        ErrorKind(401, "unauthorized", "Send a valid caller key as 'Authorization: Bearer <key>'."),
-        ErrorKind(403, "forbidden", "This caller key may not use this operation."),
-        ErrorKind(402, "card_rejected", "I'mport refused to issue a billing key for this card."),
-        ErrorKind(402, "card_declined", "The card company declined the charge."),
-        ErrorKind(404, "not_found", "There is no such endpoint."),
-        ErrorKind(404, "billing_key_not_found", "There is no billing key under this customer_uid."),
-        ErrorKind(
-            404, "payment_not_found", "There is no such payment (by this imp_uid or merchant_uid)."
-        ),
-        ErrorKind(
-            404, "schedule_not_found", "There is no scheduled charge with this merchant_uid."
-        ),
-        ErrorKind(404, "event_not_found", "There is no failed delivery of this event."),
-        ErrorKind(405, "method_not_allowed", "This endpoint does not allow that method."),
-        ErrorKind(
-            409, "duplicate_merchant_uid", "This merchant_uid was already used by another payment."
-        ),
-        ErrorKind(
-            409, "schedule_not_revocable", "The scheduled charge was executed or revoked already."
-        ),
-        ErrorKind(
-            409,
-            "schedules_pending",
-            "The billing key has scheduled charges; revoke them, or delete with "
-            "revoke_schedules=true.",
-        ),
-        ErrorKind(409, "nothing_to_cancel", "The payment has nothing left to cancel."),
-        ErrorKind(
-            409,
-            "request_in_progress",
-            "A request with this Idempotency-Key, or for this order, is still running; nothing "
-            "was sent; retry after Retry-After.",
-        ),
-        ErrorKind(
-            412,
-            "billing_key_exists",
-            "This customer_uid already has a billing key (If-None-Match).",
-        ),
-        ErrorKind(413, "payload_too_large", "The request body is larger than 16 KiB."),
-        ErrorKind(
-            415,
-            "unsupported_media_type",
-            "Send the body as application/json or application/x-www-form-urlencoded.",
-        ),
-        ErrorKind(422, "invalid_request", "Some fields are invalid; see 'errors'."),
-        ErrorKind(422, "schedule_refused", "I'mport refused to schedule these charges."),
-        ErrorKind(422, "cancel_refused", "I'mport or the card company refused the cancel."),
-        ErrorKind(
-            422,
-            "idempotency_key_reused",
-            "This Idempotency-Key was used with another request; use a new key.",
-        ),
-        ErrorKind(429, "rate_limited", "Too many attempts; retry after the Retry-After delay."),
-        ErrorKind(500, "internal_error", "The service failed unexpectedly."),
-        ErrorKind(502, "gateway_error", "I'mport answered in a way the service cannot use."),
-        ErrorKind(502, "gateway_auth_failed", "I'mport refused the service's API credentials."),
-        ErrorKind(503, "gateway_unavailable", "I'mport could not be reached."),
-        ErrorKind(503, "not_ready", "This instance cannot serve now."),
-        ErrorKind(
-            503,
-            "state_unavailable",
-            "The service's state store cannot be used now; nothing was sent to I'mport.",
-        ),
-        ErrorKind(504, "gateway_timeout", "I'mport did not answer in time."),
-    )
-}
 
 
 class ErrorSchema(ma.Schema):
@@ -264,7 +176,10 @@ def http_error_response(error: HTTPException) -> Response:
     """Render any werkzeug HTTP error, the routing 404/405 and webargs' 422 included."""
     status = error.code or 500
     code = getattr(error, "error_code", None) or _HTTP_ERROR_CODES.get(status)
-    kind = ERRORS.get(code or "") or ErrorKind(status, _snake_case(error.name), error.name)
+    # One werkzeug raises that the registry does not list (say a 431) answers its own name.
+    kind = ERRORS.get(code or "") or ErrorKind(
+        status, _snake_case(error.name), error.name, when=error.description or ""
+    )
     # werkzeug's own headers carry the 405's Allow and the 401's WWW-Authenticate.
     headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
     data = getattr(error, "data", None) or {}
@@ -294,13 +209,16 @@ def gateway_error_response(error: GatewayError) -> Response:
         # Its message says "retry with the same key": there was none, and a retry under a new
         # one would read the reduced balance and refund again.
         return error_response(kind, _KEYLESS_CANCEL_UNKNOWN)
+    # I'mport's words for what it refused, or the gateway's reading of its records; a lookup
+    # that found nothing answers the fixed text (I'mport's repeats the id asked for).
     if isinstance(
         error,
         CancelOutcomeUnknown
         | DuplicateMerchantUid
         | NothingToCancel
         | ScheduleRefused
-        | ScheduleNotRevocable,
+        | ScheduleNotRevocable
+        | UnknownBillingKeyRefusal,
     ):
         return error_response(kind, error.message)
     return error_response(kind)

@@ -1,5 +1,5 @@
-"""The HTTP errors the service raises by name, each answered with its stable code (the table
-and the rendering are in api.errors)."""
+"""The HTTP errors the service raises by name, each answered with its stable code (the kinds
+are declared in api.error_kinds, rendered by api.errors)."""
 
 from __future__ import annotations
 

@@ -38,6 +38,7 @@ from .exceptions import (
     ScheduleRefused,
     SchedulesPending,
     UnexpectedResponse,
+    UnknownBillingKeyRefusal,
 )
 from .hooks import REQUEST_ID, SENT_CALLS, CallObserver
 from .models import (
@@ -90,4 +91,5 @@ __all__ = [
     "ScheduledCharge",
     "SchedulesPending",
     "UnexpectedResponse",
+    "UnknownBillingKeyRefusal",
 ]

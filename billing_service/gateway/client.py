@@ -34,6 +34,7 @@ from .exceptions import (
     ScheduleRefused,
     SchedulesPending,
     UnexpectedResponse,
+    UnknownBillingKeyRefusal,
 )
 from .hooks import CallObserver
 from .models import (
@@ -347,8 +348,9 @@ class IamportClient:
 
         A refusal is explained by asking I'mport, as for charges: every merchant_uid already
         scheduled as asked, for this customer, is this request retried (``replayed``); one
-        already used is DuplicateMerchantUid; an unknown key BillingKeyNotFound; anything else
-        ScheduleRefused with I'mport's words. A lost answer is looked up, never sent again.
+        already used is DuplicateMerchantUid; an unknown key UnknownBillingKeyRefusal and
+        anything else ScheduleRefused, both with I'mport's words. A lost answer is looked up,
+        never sent again.
 
         Raises those, ScheduleOutcomeUnknown, or another GatewayError.
         """
@@ -490,10 +492,19 @@ class IamportClient:
             except ScheduleNotFound:
                 continue
             raise DuplicateMerchantUid(DUPLICATE_MESSAGE) from refusal
-        self.get_billing_key(customer_uid)  # raises BillingKeyNotFound
+        self._refuse_if_no_key(customer_uid, refusal)
         raise ScheduleRefused(
             refusal.message, http_status=refusal.http_status, code=refusal.code
         ) from refusal
+
+    def _refuse_if_no_key(self, customer_uid: str, refusal: ProviderError) -> None:
+        """Raise UnknownBillingKeyRefusal with I'mport's refusal if the customer has no key."""
+        try:
+            self.get_billing_key(customer_uid)
+        except BillingKeyNotFound as exc:
+            raise UnknownBillingKeyRefusal(
+                refusal.message, http_status=refusal.http_status, code=refusal.code
+            ) from exc
 
     def _scheduled_as_asked(
         self, customer_uid: str, charges: Sequence[ScheduledCharge]
@@ -568,7 +579,7 @@ class IamportClient:
         # would invite charging again under a new merchant_uid.
         if any(hint in refusal.message for hint in DUPLICATE_HINTS):
             raise DuplicateMerchantUid(DUPLICATE_MESSAGE) from refusal
-        self.get_billing_key(charge.customer_uid)  # raises BillingKeyNotFound
+        self._refuse_if_no_key(charge.customer_uid, refusal)
         raise CardDeclined(
             refusal.message, http_status=refusal.http_status, code=refusal.code
         ) from refusal

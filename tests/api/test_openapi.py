@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing_service.api.errors import ERRORS
+from billing_service.api.error_kinds import ERRORS
 
 ISSUE = "/subscriptions/issue-billing"
 

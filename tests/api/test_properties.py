@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing_service import create_app
-from billing_service.api.errors import ERRORS
+from billing_service.api.error_kinds import ERRORS
 from billing_service.api.fields import luhn_valid
 from billing_service.resources.billing_keys.schemas import IssueBillingKeySchema
 from billing_service.resources.payments.schemas import CancelSchema, ChargeSchema
