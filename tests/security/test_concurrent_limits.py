@@ -36,6 +36,9 @@ def test_concurrent_issuances_with_one_card_reach_iamport_at_most_the_limit(sand
         **({"BILLING_STATE_URL": state_url} if state_url else {}),
     )
     app = create_app(env)
+    # The database made (WAL) before the burst, as a running service's readiness checks make it:
+    # 60 threads creating one new SQLite file at once can wait past its busy timeout (503).
+    app.extensions["state"].check()
     headers = {"Authorization": "Bearer test-caller-key-checkout"}
 
     def attempt(n: int) -> int:
