@@ -21,9 +21,6 @@ from .models import Cancellation, Charge, ChargeResult, Payment
 
 # I'mport refuses a merchant_uid held by a paid or cancelled payment; a failed one may be retried.
 HOLDS_MERCHANT_UID = ("paid", "cancelled")
-# I'mport's refusal reads "이미 주문이 이루어진 건입니다.
-# (동일한 merchant_uid로 결제 또는 취소된 기록이 있습니다)".
-DUPLICATE_HINTS = ("이미 주문", "동일한 merchant_uid")
 DUPLICATE_MESSAGE = "This merchant_uid was already used by another payment."
 # I'mport stamps cancels in whole seconds, by its own (NTP-synchronised) clock.
 CLOCK_SLACK = 5.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from .exceptions import GatewayError
-from .models import AccessToken
+from ..exceptions import GatewayError
+from ..models import AccessToken
 
 # Refresh a minute early: a token asked for again in its last minute comes back with five more
 # minutes (I'mport's "reuse and extend" rule), so early refreshes never multiply tokens.
