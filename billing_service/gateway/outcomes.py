@@ -1,7 +1,10 @@
-"""What an I'mport payment says of a charge or a cancel: the rules the operations apply to
-settle an answer, a refusal or a lost answer from the payment I'mport shows.
+"""What a payment says of a charge or a cancel: the rules the operations apply to settle an
+answer, a refusal or a lost answer from the payment the provider shows.
 
-Pure functions over models: no call is made here.
+Pure functions over the models (Payment, Charge): no call is made here and no provider package
+is imported, so a second provider reuses them once its payments are read into the models. The
+I'mport behaviour a rule leans on (whole-second stamps, which statuses hold an order) is noted
+where it is used.
 """
 
 from __future__ import annotations

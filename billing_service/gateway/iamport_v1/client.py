@@ -14,11 +14,7 @@ from .schedules import ScheduleCalls
 
 
 class IamportClient(ScheduleCalls):
-    """Calls I'mport with a cached access token, through one Transport (see ``IamportSession``).
-
-    Nothing is retried except a business call that I'mport answered with 401 (the token was
-    refused, so the call did not run): the token is refreshed once and the call sent once more.
-    """
+    """The I'mport gateway the app builds (its arguments and retry rule: ``IamportSession``)."""
 
     def delete_billing_key(
         self, customer_uid: str, reason: str | None = None, *, revoke_schedules: bool = False
