@@ -5,7 +5,7 @@
   (charges and cancels), ``schedules``;
 - ``envelope``: I'mport's ``{code, message, response}`` envelope read off each answer (V1 only:
   a refusal comes as HTTP 200 with ``code != 0``);
-- ``token``: the access-token cache; ``parsing``: I'mport's answers read into the models;
+- ``token``: the access token and its cache; ``parsing``: I'mport's answers read into the models;
 - what is V1-only stays here: telling a refusal apart by asking I'mport, or from its Korean
   message (``payments.DUPLICATE_HINTS``).
 

@@ -17,10 +17,10 @@ from ..exceptions import (
 )
 from ..hooks import CallObserver
 from ..http import Transport
-from ..models import AccessToken, Payment
+from ..models import Payment
 from .envelope import PROVIDER, read_answer
 from .parsing import parse_access_token, parse_payment
-from .token import AccessTokenCache
+from .token import AccessToken, AccessTokenCache
 
 
 class IamportSession:
