@@ -43,6 +43,7 @@ from .exceptions import (
     ScheduleRefused,
     SchedulesPending,
     UnexpectedResponse,
+    UnknownBillingKeyRefusal,
 )
 from .hooks import REQUEST_ID, SENT_CALLS, CallObserver
 from .iamport_v1 import SCHEDULE_HORIZON, SCHEDULE_WINDOW, IamportClient
@@ -98,4 +99,5 @@ __all__ = [
     "ScheduledCharge",
     "SchedulesPending",
     "UnexpectedResponse",
+    "UnknownBillingKeyRefusal",
 ]

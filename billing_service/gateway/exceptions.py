@@ -63,6 +63,11 @@ class BillingKeyNotFound(ProviderError):
     """I'mport has no billing key under that customer_uid."""
 
 
+class UnknownBillingKeyRefusal(BillingKeyNotFound):
+    """I'mport refused a charge or a schedule, and has no billing key under that customer_uid:
+    ``message`` and ``code`` are its refusal's."""
+
+
 class PaymentNotFound(ProviderError):
     """I'mport has no payment with that imp_uid."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..exceptions import CardRejected, ProviderError
+from ..exceptions import BillingKeyNotFound, CardRejected, ProviderError, UnknownBillingKeyRefusal
 from ..models import BillingKey, CardDetails
 from .parsing import parse_billing_key
 from .session import IamportSession, segment
@@ -52,6 +52,15 @@ class BillingKeyCalls(IamportSession):
         Raises BillingKeyNotFound, or another GatewayError.
         """
         return parse_billing_key(self._customer_call("get_billing_key", "GET", customer_uid))
+
+    def _refuse_if_no_key(self, customer_uid: str, refusal: ProviderError) -> None:
+        """Raise UnknownBillingKeyRefusal with I'mport's refusal if the customer has no key."""
+        try:
+            self.get_billing_key(customer_uid)
+        except BillingKeyNotFound as exc:
+            raise UnknownBillingKeyRefusal(
+                refusal.message, http_status=refusal.http_status, code=refusal.code
+            ) from exc
 
 
 def _dashed_card_number(digits: str) -> str:

@@ -219,7 +219,7 @@ class PaymentCalls(BillingKeyCalls):
         # would invite charging again under a new merchant_uid.
         if any(hint in refusal.message for hint in DUPLICATE_HINTS):
             raise DuplicateMerchantUid(DUPLICATE_MESSAGE) from refusal
-        self.get_billing_key(charge.customer_uid)  # raises BillingKeyNotFound
+        self._refuse_if_no_key(charge.customer_uid, refusal)
         raise CardDeclined(
             refusal.message, http_status=refusal.http_status, code=refusal.code
         ) from refusal

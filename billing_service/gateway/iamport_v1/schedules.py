@@ -46,8 +46,9 @@ class ScheduleCalls(PaymentCalls):
 
         A refusal is explained by asking I'mport, as for charges: every merchant_uid already
         scheduled as asked, for this customer, is this request retried (``replayed``); one
-        already used is DuplicateMerchantUid; an unknown key BillingKeyNotFound; anything else
-        ScheduleRefused with I'mport's words. A lost answer is looked up, never sent again.
+        already used is DuplicateMerchantUid; an unknown key UnknownBillingKeyRefusal and
+        anything else ScheduleRefused, both with I'mport's words. A lost answer is looked up,
+        never sent again.
 
         Raises those, ScheduleOutcomeUnknown, or another GatewayError.
         """
@@ -189,7 +190,7 @@ class ScheduleCalls(PaymentCalls):
             except ScheduleNotFound:
                 continue
             raise DuplicateMerchantUid(DUPLICATE_MESSAGE) from refusal
-        self.get_billing_key(customer_uid)  # raises BillingKeyNotFound
+        self._refuse_if_no_key(customer_uid, refusal)
         raise ScheduleRefused(
             refusal.message, http_status=refusal.http_status, code=refusal.code
         ) from refusal
