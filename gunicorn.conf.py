@@ -42,7 +42,7 @@ worker_class = "gthread"
 # from 8 to 128 threads (2.9-3.4 ms, 1.24-1.31 x floor; 32 and 64 threads alike). More threads
 # cost ~0.1 MB each; a worker more ~65 MB (3 x 64: 228 MB at 256 callers) for no measured gain.
 # setdefault: the workers inherit the count, and the gateway's connection pool is sized from it
-# (billing_service/gateway/transport.py, max_idle_connections): one source of truth.
+# (billing_service/gateway/http.py, max_idle_connections): one source of truth.
 threads = int(os.environ.setdefault("GUNICORN_THREADS", "128"))
 # A worker stops accepting at this many connections (running, queued and kept-alive together):
 # far above its threads, so idle keep-alive connections never shut a worker.

@@ -2,9 +2,9 @@
 
 ``POST /subscriptions/issue-billing`` takes the card fields out of the JSON body (no validation)
 and posts them to I'mport's ``POST /subscribe/customers/{customer_uid}`` with
-``billing_service.gateway.transport.Transport``: the service's own HTTP client (urllib3, one
-pool per process sized like the service's, deadline reader, envelope check), with an access
-token fetched once per process. No schemas, no limiter, no authentication, no audit, no
+``billing_service.gateway.http.Transport``: the service's own HTTP client (urllib3, one
+pool per process sized like the service's, deadline reader) reading I'mport's envelope, with an
+access token fetched once per process. No schemas, no limiter, no authentication, no audit, no
 metrics, no logging: what is left is Flask, gunicorn and the call itself, which the service
 cannot do without. Served by gunicorn with the service's gunicorn.conf.py
 (``gunicorn -c gunicorn.conf.py bench.bare_flask:app``), so the service's CPU per issuance can be
@@ -19,7 +19,8 @@ from typing import Any
 
 from flask import Flask, request
 
-from billing_service.gateway.transport import Transport
+from billing_service.gateway.http import Transport
+from billing_service.gateway.iamport_v1.envelope import PROVIDER, read_answer
 
 from . import noevents
 
@@ -30,7 +31,7 @@ CREDENTIALS = {
 }
 CARD_FIELDS = ("card_number", "expiry", "birth", "pwd_2digit")
 
-transport = Transport(API_URL)
+transport = Transport(API_URL, read_answer, provider=PROVIDER)
 _token: tuple[int, str] | None = None  # (pid, access token): once per process
 _token_lock = threading.Lock()
 

@@ -17,7 +17,7 @@ from .api.events import PaymentEvents
 from .api.fields import IdConverter, id_parameter_schema
 from .config import CARD_FINGERPRINT_KEY_FILE, ConfigError, Settings
 from .events import EventConsumer
-from .gateway import IamportClient
+from .gateway import IamportClient, PaymentGateway
 from .observability import instrumentation, logs, request_ids
 from .observability.metrics import Metrics
 from .observability.readiness import Readiness
@@ -233,7 +233,7 @@ def _instance_key(settings: Settings) -> bytes:
         ) from exc
 
 
-def _iamport_client(app: Flask, settings: Settings, metrics: Metrics) -> IamportClient:
+def _iamport_client(app: Flask, settings: Settings, metrics: Metrics) -> PaymentGateway:
     url = settings.iamport_api_url
     if url is None:  # sandbox mode, and no sandbox given: start the bundled one in-process
         from .sandbox import start_sandbox

@@ -35,8 +35,8 @@ from flask import current_app
 from ..events import EventConsumer
 from ..gateway import (
     GatewayError,
-    IamportClient,
     Payment,
+    PaymentGateway,
     PaymentNotFound,
     ScheduledCharge,
     ScheduleNotFound,
@@ -66,7 +66,7 @@ class PaymentEvents:
         self,
         outbox: Outbox,
         urls: Sequence[str],
-        client: IamportClient,
+        client: PaymentGateway,
         *,
         reconcile_after: float,
         recheck_after: float,

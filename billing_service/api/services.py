@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from flask import current_app
 
-from ..gateway import IamportClient
+from ..gateway import PaymentGateway
 from ..state import StateStore
 
 
-def iamport() -> IamportClient:
-    """The app's I'mport client."""
-    client: IamportClient = current_app.extensions["iamport"]
+def iamport() -> PaymentGateway:
+    """The app's gateway client (I'mport's)."""
+    client: PaymentGateway = current_app.extensions["iamport"]
     return client
 
 

@@ -1,20 +1,25 @@
-"""The I'mport gateway: plain Python, the only code that speaks HTTP to I'mport.
+"""The payment gateway: plain Python, the only code that speaks HTTP to a payment provider.
 
-- ``transport``: the one choke point every call goes through (connections, timeouts and the
-  total deadline, size cap, status and envelope checks, error classification, the observer);
-- ``client``: the I'mport operations, each a short method over the transport;
+Shared by every provider (none of these imports a provider package):
+
+- ``interface``: ``PaymentGateway``, the provider-neutral protocol the routes and the event
+  publisher use (keys behind the caller's ``customer_uid``, orders by ``merchant_uid``);
+- ``models``: the values passed in and out; ``exceptions``: the typed failures;
+- ``http``: the transport every call goes through (connections, timeouts and the total deadline,
+  size cap, error classification, the observer), reading answers the provider's way;
 - ``outcomes``: what a payment says of a charge or a cancel (a lost answer, a refusal);
-- ``token``: the access-token cache; ``models``: the values passed in and out;
-- ``parsing``: I'mport's answers read into models; ``exceptions``: the typed failures;
 - ``hooks``: what the host may plug in (the request id, a call observer);
-- ``endpoint``: the rules of I'mport's URL and the proxy it is reached through (start-up).
+- ``endpoint``: the rules of a provider's URL and the proxy it is reached through (start-up).
+
+A provider package each: ``iamport_v1`` (I'mport, PortOne V1: ``IamportClient``, its envelope,
+token and parsing). Only ``gateway`` and the app factory that builds a client import one; the
+rest of the service imports this package's names.
 
 Imports nothing from Flask, werkzeug, flask-smorest, prometheus_client or the rest of the
 service (but ``billing_service.deadline``, the calls' deadline it shares with the event
 consumer): the service depends on the gateway, never the other way round.
 """
 
-from .client import SCHEDULE_HORIZON, SCHEDULE_WINDOW, IamportClient
 from .exceptions import (
     BillingKeyNotFound,
     CancelExceedsBalance,
@@ -41,6 +46,8 @@ from .exceptions import (
     UnknownBillingKeyRefusal,
 )
 from .hooks import REQUEST_ID, SENT_CALLS, CallObserver
+from .iamport_v1 import SCHEDULE_HORIZON, SCHEDULE_WINDOW, IamportClient
+from .interface import PaymentGateway
 from .models import (
     BillingKey,
     CancelResult,
@@ -80,6 +87,7 @@ __all__ = [
     "IamportClient",
     "NothingToCancel",
     "Payment",
+    "PaymentGateway",
     "PaymentNotFound",
     "ProviderError",
     "Schedule",

@@ -1,5 +1,6 @@
-"""Small value objects passed to and returned by the I'mport gateway (no behaviour, no imports
-of the gateway's other modules: exceptions carry them, parsing builds them)."""
+"""Small value objects passed to and returned by the gateway, whichever the provider (no
+behaviour, no imports of the gateway's other modules: exceptions carry them, a provider's parsing
+builds them)."""
 
 from __future__ import annotations
 
@@ -22,14 +23,6 @@ class CardDetails:
     expiry: str = field(repr=False)  # YYYY-MM
     birth: str = field(repr=False)  # YYMMDD or a 10-digit business registration number
     pwd_2digit: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class AccessToken:
-    """An I'mport access token and how many seconds it has left, by I'mport's own clock."""
-
-    value: str = field(repr=False)
-    lifetime: int
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
-"""What an I'mport payment says of a charge or a cancel: the rules the operations apply to
-settle an answer, a refusal or a lost answer from the payment I'mport shows.
+"""What a payment says of a charge or a cancel: the rules the operations apply to settle an
+answer, a refusal or a lost answer from the payment the provider shows.
 
-Pure functions over models: no call is made here.
+Pure functions over the models (Payment, Charge): no call is made here and no provider package
+is imported, so a second provider reuses them once its payments are read into the models. The
+I'mport behaviour a rule leans on (whole-second stamps, which statuses hold an order) is noted
+where it is used.
 """
 
 from __future__ import annotations
@@ -21,9 +24,6 @@ from .models import Cancellation, Charge, ChargeResult, Payment
 
 # I'mport refuses a merchant_uid held by a paid or cancelled payment; a failed one may be retried.
 HOLDS_MERCHANT_UID = ("paid", "cancelled")
-# I'mport's refusal reads "이미 주문이 이루어진 건입니다.
-# (동일한 merchant_uid로 결제 또는 취소된 기록이 있습니다)".
-DUPLICATE_HINTS = ("이미 주문", "동일한 merchant_uid")
 DUPLICATE_MESSAGE = "This merchant_uid was already used by another payment."
 # I'mport stamps cancels in whole seconds, by its own (NTP-synchronised) clock.
 CLOCK_SLACK = 5.0

@@ -22,7 +22,7 @@ from typing import Literal
 
 from ..api.errors import not_ready_reason
 from ..events import EventConsumer
-from ..gateway import REQUEST_ID, GatewayAuthFailed, GatewayError, IamportClient
+from ..gateway import REQUEST_ID, GatewayAuthFailed, GatewayError, PaymentGateway
 from ..state import SharedStore, StateStore, StateUnavailable, UnsafeRedis
 from .metrics import Metrics
 
@@ -53,7 +53,7 @@ class Readiness:
 
     def __init__(
         self,
-        client: IamportClient,
+        client: PaymentGateway,
         store: StateStore,
         consumer: EventConsumer | None,
         metrics: Metrics,

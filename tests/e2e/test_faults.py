@@ -24,7 +24,7 @@ from billing_service.gateway import (
     IamportClient,
     UnexpectedResponse,
 )
-from billing_service.gateway.transport import MAX_RESPONSE_BYTES
+from billing_service.gateway.http import MAX_RESPONSE_BYTES
 from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
 from ..support import (

@@ -27,7 +27,7 @@ from billing_service.gateway import (
     ProviderError,
     UnexpectedResponse,
 )
-from billing_service.gateway.token import REFRESH_MARGIN
+from billing_service.gateway.iamport_v1.token import REFRESH_MARGIN
 from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
 from ..support import CARD, ISSUE_ROUTE, REJECTED_CARD, TOKEN_ANSWER, TOKEN_ROUTE, envelope

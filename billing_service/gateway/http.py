@@ -1,10 +1,11 @@
-"""The one way to I'mport: every call goes through ``Transport.request``.
+"""The one way to a payment provider: every call goes through ``Transport.request``.
 
-It owns what every call needs, whatever the operation: one pool of kept-alive connections per
-process (or a proxy manager), connect and read timeouts and a total deadline, the size cap on
-answers, the check of the HTTP status and of I'mport's ``{code, message, response}`` envelope,
-the classification of every failure into the gateway's exceptions, the request id header, and
-the observer that is told about each call.
+It owns what every call needs, whatever the provider and the operation: one pool of kept-alive
+connections per process (or a proxy manager), connect and read timeouts and a total deadline,
+the size cap on answers, the classification of every failure to get an answer into the
+gateway's exceptions, the request id header, and the observer that is told about each call.
+What an answer means (its status, a provider's envelope) is the provider's: each gives the
+transport its ``AnswerReader`` (I'mport's is ``iamport_v1.envelope.read_answer``).
 """
 
 from __future__ import annotations
@@ -24,25 +25,23 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTime
 from urllib3.exceptions import HTTPError as TransportError
 
 from ..deadline import DEADLINE, POOL_CLASSES
-from .exceptions import (
-    GatewayAuthFailed,
-    GatewayError,
-    GatewayTimeout,
-    GatewayUnavailable,
-    ProviderError,
-    UnexpectedResponse,
-)
+from .exceptions import GatewayError, GatewayTimeout, GatewayUnavailable, UnexpectedResponse
 from .hooks import REQUEST_ID, SENT_CALLS, CallObserver
-from .parsing import is_whole
 
 logger = logging.getLogger(__name__)
 
-# What calls go through: a pool of connections to I'mport, or a manager of pools to a proxy.
+# What calls go through: a pool of connections to the provider, or a manager of pools to a proxy.
 _Connections = urllib3.HTTPConnectionPool | urllib3.ProxyManager
+# Reads a whole answer (its HTTP status and body) into what the call returns, or raises the
+# gateway's exception for it: the provider's rules (its statuses, its envelope).
+AnswerReader = Callable[[int, bytes], Any]
 
 
 class Transport:
-    """Sends calls to I'mport and reads their answers; nothing is ever retried here.
+    """Sends calls to one provider and reads their answers; nothing is ever retried here.
+
+    ``read_answer`` reads each answer the provider's way; ``provider`` names the provider in the
+    failures' messages ("I'mport could not be reached.").
 
     ``observer`` (optional) is told about every call and token fetch (see ``hooks``); every
     call carries ``hooks.REQUEST_ID`` as ``X-Request-ID`` when it is set.
@@ -51,7 +50,9 @@ class Transport:
     def __init__(
         self,
         base_url: str,
+        read_answer: AnswerReader,
         *,
+        provider: str,
         connect_timeout: float = 3.0,
         read_timeout: float = 30.0,
         proxy_url: str | None = None,
@@ -59,9 +60,11 @@ class Transport:
         observer: CallObserver | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._read_answer = read_answer
+        self._provider = provider
         self._path_prefix = urllib3.util.parse_url(self.base_url).path or ""
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
-        # The read timeout bounds each wait for the next bytes, not the whole answer: an I'mport
+        # The read timeout bounds each wait for the next bytes, not the whole answer: a provider
         # (or a proxy) that trickles bytes could hold a call, and a gunicorn thread, forever.
         # Every call must end within this total instead (see deadline.py).
         self._deadline = connect_timeout + read_timeout
@@ -81,12 +84,9 @@ class Transport:
         params: Mapping[str, str] | None = None,
         token: str | None = None,
     ) -> Any:
-        """Send one request and return the envelope's ``response``.
+        """Send one request and return what the provider's ``read_answer`` reads of its answer.
 
-        I'mport wraps every answer, errors included, in ``{code, message, response}`` and reports
-        most business failures as HTTP 200 with ``code != 0``: both the status and the code are
-        checked, and the envelope is read on 4xx too. ``operation`` names the call for the
-        observer (a fixed, low-cardinality name).
+        ``operation`` names the call for the observer (a fixed, low-cardinality name).
         """
         # time.monotonic, not the injected clock: that one measures token lifetimes (tests freeze
         # it), this one measures real waiting.
@@ -100,7 +100,7 @@ class Transport:
             resp = self._send(method, path, body, params, token)
             status = resp.status
             try:
-                raw_body = _read_body(resp)
+                raw_body = _read_body(resp, self._provider)
             finally:
                 # A body read to its end has already put the connection back in the pool
                 # (urllib3 does so at EOF) and close() leaves it alone. Any other way out
@@ -109,7 +109,7 @@ class Transport:
                 # the pool its slot back (it reconnects on the slot's next use).
                 resp.close()
                 resp.release_conn()
-            result = _unwrap(status, raw_body)
+            result = self._read_answer(status, raw_body)
             outcome = "ok"
             return result
         except GatewayError as exc:
@@ -117,7 +117,7 @@ class Transport:
             raise
         finally:
             DEADLINE.reset(deadline_set)
-            # I'mport runs no call whose token it refused (401): that one was not sent.
+            # A provider runs no call whose credentials it refused (401): that one was not sent.
             if sent and status != 401 and (sent_calls := SENT_CALLS.get()) is not None:
                 sent_calls.add(operation)
             if self._observer is not None:
@@ -175,26 +175,25 @@ class Transport:
                 # Return once the headers are in: the body is read by the caller, against a size
                 # cap. The status line and headers (and a proxy's answer to CONNECT) are read in
                 # here, the body there, both by the call's deadline, as is the resolution of
-                # I'mport's name (deadline.py). Not bounded by it, only wait by wait by the
+                # the provider's name (deadline.py). Not bounded by it, only wait by wait by the
                 # connect timeout: the connect to each address and the TLS handshake.
                 preload_content=False,
             )
         except NewConnectionError as exc:  # refused, unreachable, unknown host: nothing was sent
-            raise GatewayUnavailable("I'mport could not be reached.", request_sent=False) from exc
+            raise GatewayUnavailable(_unreachable(self._provider), request_sent=False) from exc
         except ConnectTimeoutError as exc:  # connect, or name resolution, took too long
-            raise GatewayTimeout("I'mport did not answer in time.", request_sent=False) from exc
+            raise GatewayTimeout(_too_slow(self._provider), request_sent=False) from exc
         except ReadTimeoutError as exc:  # the read timeout or the deadline, once it was sent
-            raise GatewayTimeout("I'mport did not answer in time.") from exc
+            raise GatewayTimeout(_too_slow(self._provider)) from exc
         except (TransportError, OSError) as exc:  # reset, closed, TLS failure: maybe received
-            raise GatewayUnavailable("I'mport could not be reached.") from exc
+            raise GatewayUnavailable(_unreachable(self._provider)) from exc
 
-    @staticmethod
-    def _notify(event: Callable[..., None], *args: Any) -> None:
+    def _notify(self, event: Callable[..., None], *args: Any) -> None:
         """Tell the observer; its failure must never change what a call returns or raises."""
         try:
             event(*args)
         except Exception:
-            logger.exception("The I'mport call observer failed")
+            logger.exception("The %s call observer failed", self._provider)
 
     def _connections(self) -> tuple[_Connections, str]:
         # A forked worker must not share its parent's sockets: one pool per process. Two threads
@@ -255,13 +254,13 @@ def max_idle_connections() -> int:
     return int(threads) + _EXTRA_IDLE_CONNECTIONS
 
 
-# The most we read of one I'mport answer (after decompression); its largest real answers, a
-# payment with its cancel history, are a few KiB.
+# The most we read of one answer (after decompression); I'mport's largest real answers, a payment
+# with its cancel history, are a few KiB.
 MAX_RESPONSE_BYTES = 1 << 20
 _READ_SIZE = 64 * 1024
 
 
-def _read_body(resp: urllib3.BaseHTTPResponse) -> bytes:
+def _read_body(resp: urllib3.BaseHTTPResponse, provider: str) -> bytes:
     """Read the whole body, at most MAX_RESPONSE_BYTES of it; by the deadline (_DeadlineReader).
 
     ``read1`` returns whatever has arrived (at most one socket read) instead of waiting for a
@@ -270,7 +269,7 @@ def _read_body(resp: urllib3.BaseHTTPResponse) -> bytes:
     """
     declared = resp.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
-        raise UnexpectedResponse("I'mport's answer is too large.")
+        raise UnexpectedResponse(f"{provider}'s answer is too large.")
     chunks: list[bytes] = []
     size = 0
     try:
@@ -280,36 +279,17 @@ def _read_body(resp: urllib3.BaseHTTPResponse) -> bytes:
                 return b"".join(chunks)
             size += len(chunk)
             if size > MAX_RESPONSE_BYTES:
-                raise UnexpectedResponse("I'mport's answer is too large.")
+                raise UnexpectedResponse(f"{provider}'s answer is too large.")
             chunks.append(chunk)
     except ReadTimeoutError as exc:  # the read timeout or the deadline
-        raise GatewayTimeout("I'mport did not answer in time.") from exc
+        raise GatewayTimeout(_too_slow(provider)) from exc
     except TransportError as exc:  # connection reset or closed mid-body, bad chunking or gzip
-        raise GatewayUnavailable("I'mport's answer was cut off.") from exc
+        raise GatewayUnavailable(f"{provider}'s answer was cut off.") from exc
 
 
-def _unwrap(status: int, raw_body: bytes) -> Any:
-    """Check an answer's status and envelope; return the envelope's ``response``."""
-    if status == 401:
-        raise GatewayAuthFailed("I'mport refused our API credentials.", http_status=status)
-    if status >= 500 or 300 <= status < 400:
-        raise UnexpectedResponse(f"I'mport answered HTTP {status}.", http_status=status)
-    try:
-        # bytes: json detects UTF-8 (what I'mport sends), UTF-16/32 and a BOM by itself.
-        envelope = json.loads(raw_body)
-    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
-        envelope = None
-    if not isinstance(envelope, dict) or not is_whole(envelope.get("code")):
-        if status == 404:  # a bare 404 (from a proxy, say) still means "no such thing"
-            raise ProviderError("I'mport answered 404.", http_status=404)
-        raise UnexpectedResponse("I'mport answered without its JSON envelope.")
-    if envelope["code"] != 0:
-        message = envelope.get("message")
-        raise ProviderError(
-            message if isinstance(message, str) and message else "I'mport refused the request.",
-            http_status=status,
-            code=envelope["code"],
-        )
-    if status >= 400:
-        raise UnexpectedResponse(f"I'mport answered HTTP {status} with code 0.")
-    return envelope.get("response")
+def _unreachable(provider: str) -> str:
+    return f"{provider} could not be reached."
+
+
+def _too_slow(provider: str) -> str:
+    return f"{provider} did not answer in time."

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from .exceptions import UnexpectedResponse
-from .models import AccessToken, BillingKey, Cancellation, Payment, Schedule
+from ..exceptions import UnexpectedResponse
+from ..models import BillingKey, Cancellation, Payment, Schedule
+from .token import AccessToken
 
 # I'mport reports card_type as 0 (credit), 1 (check/debit) or null; old docs typed it as a string.
 _CARD_TYPES = {0: "credit", 1: "debit", "0": "credit", "1": "debit"}

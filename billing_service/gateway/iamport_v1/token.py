@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from .exceptions import GatewayError
-from .models import AccessToken
+from ..exceptions import GatewayError
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """An I'mport access token and how many seconds it has left, by I'mport's own clock."""
+
+    value: str = field(repr=False)
+    lifetime: int
+
 
 # Refresh a minute early: a token asked for again in its last minute comes back with five more
 # minutes (I'mport's "reuse and extend" rule), so early refreshes never multiply tokens.
