@@ -50,6 +50,7 @@ def held(*locks: str) -> Iterator[None]:
             try:
                 busy_until = store.lock(lock, owner, lease)
             except StateUnavailable as exc:
+                logger.warning("An order lock could not be taken: %s", exc, exc_info=True)
                 raise StateUnavailableError() from exc
             if busy_until is not None:
                 raise RequestInProgress(until=busy_until)

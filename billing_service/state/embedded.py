@@ -43,6 +43,7 @@ _SWEEP_EVERY = 500
 # How long a writer waits for another one: longer than any write takes, short enough that a
 # stuck database turns into a 503 well within a caller's timeout.
 BUSY_TIMEOUT_S = 5.0
+_FIRST_CONNECTIONS = threading.Lock()
 
 
 class EmbeddedStore:
@@ -229,16 +230,20 @@ class EmbeddedStore:
     def _connection(self) -> sqlite3.Connection:
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
-            # isolation_level None: no implicit BEGIN; transactions are begun explicitly.
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode: durable across a crash of the service, not of the machine's
-            # power; no fsync per request.
-            db.execute("PRAGMA synchronous=NORMAL")
-            # Here, not at start-up: a database that is broken then answers 503 to what needs
-            # it, and the service still serves the rest (lookups, health).
-            for statement in _SCHEMA:
-                db.execute(statement)
+            # One thread of the process at a time: a new file's switch to WAL and its tables
+            # take exclusive locks, and a burst of threads opening it at once (a worker's first
+            # requests, its consumer and checks) made some wait past the busy timeout (503).
+            with _FIRST_CONNECTIONS:
+                # isolation_level None: no implicit BEGIN; transactions are begun explicitly.
+                db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode: durable across a crash of the service, not of the
+                # machine's power; no fsync per request.
+                db.execute("PRAGMA synchronous=NORMAL")
+                # Here, not at start-up: a database that is broken then answers 503 to what
+                # needs it, and the service still serves the rest (lookups, health).
+                for statement in _SCHEMA:
+                    db.execute(statement)
             local.db, local.pid = db, os.getpid()
         db_: sqlite3.Connection = local.db
         return db_

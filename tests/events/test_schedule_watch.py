@@ -94,7 +94,7 @@ def test_the_watch_of_a_refused_schedule_ends_quietly(app, client, sandbox, subs
 
     resp = schedule(client, "refused-1", in_seconds=1)  # this customer has no billing key
 
-    assert resp.status_code == 404
+    assert resp.status_code == 404, resp.get_json()
     assert resp.get_json()["code"] == "billing_key_not_found"
     [watch] = wait_until(lambda: [r for r in watches(app) if r.status == "delivered"])
     assert (watch.attempts, watch.last_error) == (1, None)
