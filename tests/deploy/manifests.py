@@ -49,6 +49,15 @@ def container_env(container: dict[str, Any], configmap: dict[str, Any]) -> dict[
     return env
 
 
+def plain_env(container: dict[str, Any], configmap: dict[str, Any]) -> dict[str, str]:
+    """The container's environment without the values it takes from the Secret."""
+    return {
+        name: value
+        for name, value in container_env(container, configmap).items()
+        if value is not None
+    }
+
+
 def secret_refs(container: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return {
         var["name"]: (ref["name"], ref["key"])

@@ -24,6 +24,7 @@ from .manifests import (
     container_env,
     interpolate,
     load,
+    plain_env,
     secret_refs,
 )
 
@@ -40,11 +41,7 @@ def test_an_empty_secret_stops_the_pods(
     container: dict[str, Any], configmap: dict[str, Any], secret: dict[str, Any]
 ) -> None:
     # The example Secret as it is, with the ConfigMap: the service must refuse to start.
-    env = {
-        name: value
-        for name, value in container_env(container, configmap).items()
-        if value is not None
-    }
+    env = plain_env(container, configmap)
     env.update(secret["stringData"], PATH=os.environ.get("PATH", ""))
     result = subprocess.run(
         [

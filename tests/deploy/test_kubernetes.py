@@ -29,6 +29,7 @@ from .manifests import (
     container_env,
     load,
     manifests,
+    plain_env,
     secret_refs,
 )
 
@@ -156,11 +157,7 @@ def test_stop_grace_period_exceeds_gunicorns_graceful_timeout(
 ) -> None:
     # gunicorn.conf.py read with the pod's settings; Secret values made up but well-formed, so
     # the service's own Settings compute graceful_timeout rather than the fallback.
-    env = {
-        name: value
-        for name, value in container_env(container, configmap).items()
-        if value is not None
-    }
+    env = plain_env(container, configmap)
     env.update(
         IAMPORT_API_KEY="k8s-test-key",
         IAMPORT_API_SECRET="k8s-test-secret",
