@@ -41,7 +41,7 @@ from ..gateway import (
     ScheduledCharge,
     ScheduleNotFound,
 )
-from ..gateway.outcomes import failed_before
+from ..gateway.outcomes import charged_to, failed_before
 from ..state.outbox import DEDUP_TTL_S, Delivery, Outbox
 from .schemas import PaymentSchema
 
@@ -228,8 +228,7 @@ class PaymentEvents:
             payment is not None
             and "merchant_uid" in target
             and (
-                payment.customer_uid != target["customer_uid"]
-                or not payment.by_billing_key
+                not charged_to(payment, target["customer_uid"])
                 or failed_before(payment, target["kept_at"])
             )
         ):

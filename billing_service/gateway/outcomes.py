@@ -54,6 +54,13 @@ def settle_used_merchant_uid(
     raise DuplicateMerchantUid(DUPLICATE_MESSAGE) from cause
 
 
+def charged_to(payment: Payment, customer_uid: str) -> bool:
+    """Whether ``payment`` can be a charge of ``customer_uid``'s billing key: another
+    customer's payment, or a browser checkout paid under a merchant_uid one of our charges once
+    used, is never that charge's outcome."""
+    return payment.customer_uid == customer_uid and payment.by_billing_key
+
+
 # The ``seen`` of a charge sent without looking its merchant_uid up first.
 NOT_LOOKED_UP = "(not looked up)"
 

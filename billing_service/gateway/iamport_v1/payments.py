@@ -32,6 +32,7 @@ from ..outcomes import (
     NOT_LOOKED_UP,
     cancelled_since,
     charge_result,
+    charged_to,
     declined_before,
     nothing_to_cancel,
     refused_cancel,
@@ -99,12 +100,7 @@ class PaymentCalls(BillingKeyCalls):
         another customer's payment is never this charge's outcome, and is not shown (as if it
         did not exist) to a caller that may not own it."""
         payment = self.find_payment(charge.merchant_uid)
-        # A browser checkout paid under a merchant_uid one of our charges once used is not ours.
-        if payment is None or payment.customer_uid != charge.customer_uid:
-            return None
-        if not payment.by_billing_key:
-            return None
-        return payment
+        return payment if payment is not None and charged_to(payment, charge.customer_uid) else None
 
     def get_payment(self, imp_uid: str) -> Payment:
         """Look up a payment (``GET /payments/{imp_uid}``); raise PaymentNotFound."""
