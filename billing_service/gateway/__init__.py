@@ -21,6 +21,7 @@ service (but ``billing_service.deadline``, the calls' deadline it shares with th
 consumer): the service depends on the gateway, never the other way round.
 """
 
+from .call_context import REQUEST_ID, SENT_CALLS, CallObserver
 from .exceptions import (
     BillingKeyNotFound,
     CancelExceedsBalance,
@@ -46,7 +47,6 @@ from .exceptions import (
     UnexpectedResponse,
     UnknownBillingKeyRefusal,
 )
-from .call_context import REQUEST_ID, SENT_CALLS, CallObserver
 from .iamport_v1 import SCHEDULE_HORIZON, SCHEDULE_WINDOW, IamportClient
 from .interface import PaymentGateway
 from .models import (

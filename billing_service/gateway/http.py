@@ -25,8 +25,8 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTime
 from urllib3.exceptions import HTTPError as TransportError
 
 from ..deadline import DEADLINE, POOL_CLASSES
-from .exceptions import GatewayError, GatewayTimeout, GatewayUnavailable, UnexpectedResponse
 from .call_context import REQUEST_ID, SENT_CALLS, CallObserver
+from .exceptions import GatewayError, GatewayTimeout, GatewayUnavailable, UnexpectedResponse
 
 logger = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from ..call_context import CallObserver
 from ..exceptions import (
     BillingKeyNotFound,
     GatewayAuthFailed,
@@ -15,7 +16,6 @@ from ..exceptions import (
     PaymentNotFound,
     ProviderError,
 )
-from ..call_context import CallObserver
 from ..http import Transport
 from ..models import Payment
 from .envelope import PROVIDER, read_answer
