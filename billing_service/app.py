@@ -90,7 +90,14 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
             },
         },
     )
-    billing = extensions.init_app(app, settings)
+    sandbox = None
+    if settings.iamport_api_url is None:  # sandbox mode, and no sandbox given: the bundled one
+        from .sandbox import start_sandbox
+
+        sandbox = start_sandbox(
+            api_key=settings.iamport_api_key, api_secret=settings.iamport_api_secret
+        )
+    billing = extensions.init_app(app, settings, sandbox=sandbox)
     if not settings.callers:
         logger.warning("BILLING_API_KEYS is not set: callers are NOT authenticated (sandbox only).")
     for warning in settings.warnings:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from flask import Flask, current_app
 
@@ -37,8 +37,14 @@ from .state.counters import Counters, FixedWindowCounters, StoreCounters
 from .state.keys import instance_key
 from .state.outbox import EmbeddedOutbox, Outbox, SharedOutbox
 
-if TYPE_CHECKING:  # the sandbox is imported only when this app starts it
-    from .sandbox import SandboxServer
+
+class Sandbox(Protocol):
+    """The bundled I'mport sandbox the factory started (only the factory imports it)."""
+
+    url: str
+
+    def shutdown(self) -> None: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +64,7 @@ class Shared:
     metrics: Metrics
     readiness: Readiness
     events: PaymentEvents
-    sandbox: SandboxServer | None = None  # the bundled sandbox, when this app started it
+    sandbox: Sandbox | None = None  # the bundled sandbox, when this app started it
 
 
 def shared(app: Flask | None = None) -> Shared:
@@ -77,11 +83,12 @@ def state() -> StateStore:
     return shared().state
 
 
-def init_app(app: Flask, settings: Settings) -> Shared:
-    """Build what ``app`` shares, from ``settings``, and keep it on the app."""
+def init_app(app: Flask, settings: Settings, *, sandbox: Sandbox | None = None) -> Shared:
+    """Build what ``app`` shares, from ``settings``, and keep it on the app; ``sandbox``: the
+    bundled sandbox the gateway talks to when settings name no I'mport."""
     # Multiprocess mode under gunicorn: the variable comes from the process, never from `env`.
     metrics = Metrics(os.environ)
-    client, sandbox = _gateway(settings, metrics)
+    client = _gateway(settings, metrics, sandbox)
     store, counters = _state(settings, metrics)
     fingerprint_key = settings.card_fingerprint_key or _instance_key(settings)
     events = _events(settings, metrics, client)
@@ -176,15 +183,11 @@ def _instance_key(settings: Settings) -> bytes:
         ) from exc
 
 
-def _gateway(settings: Settings, metrics: Metrics) -> tuple[PaymentGateway, SandboxServer | None]:
-    """The I'mport client, and the bundled sandbox it talks to when no I'mport was given."""
-    url, sandbox = settings.iamport_api_url, None
-    if url is None:  # sandbox mode, and no sandbox given: start the bundled one in-process
-        from .sandbox import start_sandbox
-
-        sandbox = start_sandbox(
-            api_key=settings.iamport_api_key, api_secret=settings.iamport_api_secret
-        )
+def _gateway(settings: Settings, metrics: Metrics, sandbox: Sandbox | None) -> PaymentGateway:
+    """The I'mport client (of the bundled sandbox when settings name no I'mport)."""
+    url = settings.iamport_api_url
+    if url is None:
+        assert sandbox is not None, "the factory starts the sandbox when no I'mport is set"
         url = sandbox.url
     if settings.sandbox:
         logger.warning(
@@ -192,7 +195,7 @@ def _gateway(settings: Settings, metrics: Metrics) -> tuple[PaymentGateway, Sand
             "No real billing key will be issued; every answer carries X-Billing-Sandbox: true.",
             url,
         )
-    client = IamportClient(
+    return IamportClient(
         url,
         settings.iamport_api_key,
         settings.iamport_api_secret,
@@ -203,4 +206,3 @@ def _gateway(settings: Settings, metrics: Metrics) -> tuple[PaymentGateway, Sand
         observer=metrics,
         channel_key=settings.channel_key,
     )
-    return client, sandbox

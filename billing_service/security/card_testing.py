@@ -34,7 +34,7 @@ from ..state.store import Hit
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The prefix of every counter's key (as the limits were keyed when flask-limiter counted them).
+# In every counter's key (the keys flask-limiter gave them: counts carry over an upgrade).
 _NAMESPACE = "billing"
 REFUSALS = "refusals_per_caller"
 # Statuses of requests refused for their own faults, before anything was sent to I'mport.
@@ -53,9 +53,9 @@ class _Window(NamedTuple):
     expiry: int  # seconds
     item: RateLimitItem
 
-    def hit(self, first: str, second: str, *, count: bool = True) -> Hit:
+    def hit(self, first: str, second: str, *, counts: bool = True) -> Hit:
         # The key the limits library gives (LIMITER/billing/<first>/<second>/<the window>).
-        return Hit(self.item.key_for(_NAMESPACE, first, second), self.limit, self.expiry, count)
+        return Hit(self.item.key_for(_NAMESPACE, first, second), self.limit, self.expiry, counts)
 
 
 class CardTestingLimits:
@@ -106,7 +106,7 @@ def limited(*limits: Limit) -> Callable[[F], F]:
             app_limits = extensions.shared().limits
             # The refusal budget first: a caller out of it spends no other limit.
             names = {
-                window.hit(_caller(), "refusals", count=False): REFUSALS
+                window.hit(_caller(), "refusals", counts=False): REFUSALS
                 for window in app_limits.windows[REFUSALS]
             }
             for limit in limits:
@@ -135,8 +135,8 @@ def _settle(response: Response) -> Response:
     counters = extensions.shared().limits.counters
     if response.status_code == _REFUSED:
         for hit in hits:
-            if not hit.count:
+            if not hit.counts:
                 counters.incr(hit.key, hit.expiry)
     elif response.status_code in _NOT_SENT:
-        counters.refund([hit.key for hit in hits if hit.count])
+        counters.refund([hit.key for hit in hits if hit.counts])
     return response

@@ -163,7 +163,7 @@ class FixedWindowCounters(Storage):
             if full:
                 return max(full, key=lambda refused: refused.retry_after)
             for hit in hits:
-                if hit.count:
+                if hit.counts:
                     self._add(hit.key, hit.expiry, 1, now)
         return None
 

@@ -80,7 +80,7 @@ class EmbeddedStore:
             if full:
                 return max(full, key=lambda refused: refused.retry_after)
             for hit in hits:
-                if hit.count:
+                if hit.counts:
                     self._add(db, hit.key, hit.expiry, 1, now)
         return None
 

@@ -109,7 +109,7 @@ class SharedStore:
 
     def hit_all(self, hits: Sequence[Hit]) -> Refused | None:
         keys = [_PREFIX + "counter:" + hit.key for hit in hits]
-        windows = [n for hit in hits for n in (hit.limit, hit.expiry * 1000, int(hit.count))]
+        windows = [n for hit in hits for n in (hit.limit, hit.expiry * 1000, int(hit.counts))]
         full = self._run(lambda _: self._hit_all(keys=keys, args=windows))
         return None if full is None else Refused(hits[int(full[0]) - 1], int(full[1]) / 1000)
 

@@ -59,14 +59,14 @@ class IdempotencyRecord:
 class Hit(NamedTuple):
     """One attempt to count in the fixed window ``key``: ``limit`` attempts per ``expiry`` s.
 
-    A check-only hit (``count=False``) is refused when its window is full but counts nothing:
+    A check-only hit (``counts=False``) is refused when its window is full but counts nothing:
     its window counts outcomes, later (the refusal budget counts 402s).
     """
 
     key: str
     limit: int
     expiry: int
-    count: bool = True
+    counts: bool = True
 
 
 class Refused(NamedTuple):
