@@ -113,18 +113,18 @@ def init_app(app: Flask, settings: Settings, *, sandbox: Sandbox | None = None) 
 
 def _state(settings: Settings, metrics: Metrics) -> tuple[StateStore, Counters]:
     """The state store, and where the card-testing limits count."""
+    fallback = None
     try:
         store = open_store(settings.state_url)
-        if settings.counters_in_memory:
-            return store, FixedWindowCounters()
-        if not isinstance(store, SharedStore):
-            return store, StoreCounters(store)
-        _verify_redis(store)
-        # Replicas share Redis; with Redis down, each instance counts in its embedded store.
-        embedded = EmbeddedStore(os.path.join(settings.data_dir, "state.db"))
+        if isinstance(store, SharedStore):
+            _verify_redis(store)
+            # Replicas share Redis; with Redis down, each instance counts in its embedded store.
+            fallback = EmbeddedStore(os.path.join(settings.data_dir, "state.db"))
     except StateUnavailable as exc:
         raise ConfigError(f"{exc} Check BILLING_DATA_DIR and BILLING_STATE_URL.") from exc
-    return store, StoreCounters(store, embedded, metrics.observe_state_fallback)
+    if settings.counters_in_memory:
+        return store, FixedWindowCounters()
+    return store, StoreCounters(store, fallback, metrics.observe_state_fallback)
 
 
 def _verify_redis(store: SharedStore) -> None:

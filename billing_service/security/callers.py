@@ -8,6 +8,7 @@ the scope; a key without it gets 403 (OWASP API5, function-level authorization).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -45,9 +46,8 @@ def requires(scope: str) -> Callable[[F], F]:
                 raise CallerForbidden(f"This caller key lacks the '{scope}' scope.")
             return view(*args, **kwargs)
 
-        run.__dict__.update(view.__dict__)
-        run.__name__, run.__doc__ = view.__name__, view.__doc__
-        return run  # type: ignore[return-value]
+        # Its OpenAPI doc (flask-smorest's _apidoc) with it: copied once, nothing per request.
+        return functools.update_wrapper(run, view)  # type: ignore[return-value]
 
     return decorate
 

@@ -17,6 +17,7 @@ view, is counted when the answer is a 402.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
@@ -45,7 +46,8 @@ _REFUSED = 402
 class Limit(NamedTuple):
     name: str  # the ``limit`` label of the 429 metric; BILLING_LIMIT_<NAME> sets it
     scope: str  # in its counters' keys
-    per: Callable[[Any], str]  # what it counts attempts of, from the parsed arguments
+    # What it counts attempts of, from the parsed arguments (and the app's limits).
+    per: Callable[[Any, CardTestingLimits], str]
 
 
 class _Window(NamedTuple):
@@ -75,19 +77,19 @@ class CardTestingLimits:
         }
 
 
-def _caller(_: Any = None) -> str:
+def _caller(*_: Any) -> str:
     return str(g.get("caller", "anonymous"))
 
 
-def _customer(args: Mapping[str, Any]) -> str:
+def _customer(args: Mapping[str, Any], _: CardTestingLimits) -> str:
     customer_uid: str = args["customer_uid"]
     return customer_uid
 
 
-def _card_fingerprint(args: Mapping[str, Any]) -> str:
+def _card_fingerprint(args: Mapping[str, Any], limits: CardTestingLimits) -> str:
     """An HMAC of the card's number (digits only, validated by the schema)."""
-    key = extensions.shared().limits.fingerprint_key
-    return hmac.new(key, args["card"].number.encode(), hashlib.sha256).hexdigest()
+    number: str = args["card"].number
+    return hmac.new(limits.fingerprint_key, number.encode(), hashlib.sha256).hexdigest()
 
 
 ISSUANCE = (
@@ -104,26 +106,25 @@ def limited(*limits: Limit) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         def run(self: Any, args: Any, *rest: Any, **kwargs: Any) -> Any:
             app_limits = extensions.shared().limits
-            # The refusal budget first: a caller out of it spends no other limit.
+            # hit_all counts all or none: a caller out of its refusal budget spends no limit.
             names = {
                 window.hit(_caller(), "refusals", counts=False): REFUSALS
                 for window in app_limits.windows[REFUSALS]
             }
             for limit in limits:
-                value = limit.per(args)
+                value = limit.per(args, app_limits)
                 for window in app_limits.windows[limit.name]:
                     names[window.hit(limit.scope, value)] = limit.name
             refused = app_limits.counters.hit_all(list(names))
             if refused is not None:
                 g.rate_limit = names[refused.hit]
                 raise TooManyRequests(retry_after=max(1, math.ceil(refused.retry_after)))
-            g.limit_hits = list(names)
+            g.limit_hits = app_limits.counters, list(names)
             after_this_request(_settle)
             return view(self, args, *rest, **kwargs)
 
-        run.__dict__.update(view.__dict__)
-        run.__name__, run.__doc__ = view.__name__, view.__doc__
-        return run  # type: ignore[return-value]
+        # Its OpenAPI doc (flask-smorest's _apidoc) with it: copied once, nothing per request.
+        return functools.update_wrapper(run, view)  # type: ignore[return-value]
 
     return decorate
 
@@ -131,8 +132,9 @@ def limited(*limits: Limit) -> Callable[[F], F]:
 def _settle(response: Response) -> Response:
     """Count a refusal (402) in the refusal budget; take back the attempts of a request refused
     for its own faults."""
-    hits: list[Hit] = g.limit_hits
-    counters = extensions.shared().limits.counters
+    counters: Counters
+    hits: list[Hit]
+    counters, hits = g.limit_hits
     if response.status_code == _REFUSED:
         for hit in hits:
             if not hit.counts:
