@@ -1,4 +1,4 @@
-"""The application factory: configuration, the I'mport client, the API and its blueprints."""
+"""The application factory: configuration, what the app shares (extensions), hooks, blueprints."""
 
 from __future__ import annotations
 
