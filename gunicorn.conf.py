@@ -150,17 +150,17 @@ def post_worker_init(worker):
     """Start this worker's event consumer and readiness checks: after the fork (no thread
     crosses one) and after the app is loaded. They install no signal handler, so gunicorn's
     own stay in charge."""
-    extensions = getattr(worker.wsgi, "extensions", {})
-    if "events" in extensions:  # another WSGI app (the benchmark's) has none
-        extensions["events"].consumer.start()
-        extensions["readiness"].start()
+    billing = getattr(worker.wsgi, "extensions", {}).get("billing")
+    if billing is not None:  # another WSGI app (the benchmark's) has none
+        billing.events.consumer.start()
+        billing.readiness.start()
 
 
 def worker_exit(server, worker):
     """Let the consumer finish the delivery in flight (one attempt lasts at most 15 s)."""
-    events = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("events")
-    if events is not None:
-        events.consumer.stop(timeout=20)
+    billing = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("billing")
+    if billing is not None:
+        billing.events.consumer.stop(timeout=20)
 
 
 def child_exit(server, worker):

@@ -9,6 +9,7 @@ import pytest
 
 from billing_service import create_app
 from billing_service.config import DEFAULT_API_URL, SCOPES, ConfigError, Settings
+from billing_service.extensions import shared
 
 from .support import CALLER_KEY, FINGERPRINT_KEY, SANDBOX_MODE, VALID_BODY, service_env
 
@@ -125,7 +126,7 @@ def test_sandbox_mode_starts_the_bundled_sandbox_and_warns(caplog):
         assert "SANDBOX MODE" in caplog.text
         assert "NOT authenticated" in caplog.text
     finally:
-        app.extensions["sandbox"].shutdown()
+        shared(app).sandbox.shutdown()
 
 
 def test_callers_may_have_scopes_and_hashed_secrets():
@@ -381,7 +382,7 @@ def test_the_generated_key_file_is_a_sandbox_convenience(tmp_path):
     try:
         assert (tmp_path / "card-fingerprint.key").exists()
     finally:
-        app.extensions["sandbox"].shutdown()
+        shared(app).sandbox.shutdown()
 
 
 def test_the_pending_recheck_delay_can_be_set():

@@ -9,9 +9,10 @@
 - ``idempotency``: Idempotency-Key; ``locks``: an order (merchant_uid, imp_uid) is its own lock;
 - ``fields``: field types and validators, the path converter of ids;
 - ``schemas``: response schemas more than one resource (or an error) answers with;
-- ``headers``: headers every answer carries; ``guards``: body size, no card data in URLs;
-- ``services``: what the app holds for its views (the I'mport client).
+- ``headers``: headers every answer carries; ``guards``: body size, no card data in URLs.
 
-May import its siblings ``security`` and ``observability``, and below: ``state``, ``config``,
-``gateway``. Never ``resources`` or ``app``.
+What the app shares (the gateway client, the state store) comes from ``extensions``.
+
+May import its siblings ``security``, ``observability`` and ``extensions``, and below:
+``state``, ``config``, ``gateway``. Never ``resources`` or ``app``.
 """

@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from .bodies import FORM, BodyParser
 from .error_kinds import ERRORS
 from .errors import ErrorSchema, http_error_response
-from .idempotency import KEY_PATTERN
+from .idempotency import KEY_PATTERN, idempotent
 
 # Errors that every operation calling I'mport can answer, and every operation taking a body.
 GATEWAY_ERRORS = (
@@ -171,12 +171,13 @@ class Blueprint(BaseBlueprint):
     def idempotent(
         self, *headers: dict[str, Any], example: str | None = None
     ) -> Callable[..., Any]:
-        """Document the Idempotency-Key header of an operation (see api.idempotency), with an
-        ``example`` where every call should send one, and any other ``headers`` parameters it
-        takes (one list: a second doc() would replace it)."""
+        """Make the operation honour Idempotency-Key (api.idempotency; above the body and the
+        limits: a replay runs neither) and document the header, with an ``example`` where every
+        call should send one, and any other ``headers`` parameters it takes (one list: a second
+        doc() would replace it)."""
         key = IDEMPOTENCY_KEY if example is None else {**IDEMPOTENCY_KEY, "example": example}
-        decorator: Callable[..., Any] = self.doc(parameters=[key, *headers])
-        return decorator
+        document = self.doc(parameters=[key, *headers])
+        return lambda func: document(idempotent(func))
 
     def long_request_line(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Document gunicorn's 414 on an operation whose path or query the caller fills in."""

@@ -230,7 +230,7 @@ _KEYLESS_CANCEL_UNKNOWN = (
 )
 
 
-# The I'mport calls (hooks.SENT_CALLS names) that move money or issue a key.
+# The I'mport calls (call_context.SENT_CALLS names) that move money or issue a key.
 _MOVING_CALLS = frozenset({"issue_billing_key", "charge", "cancel_payment", "schedule"})
 
 

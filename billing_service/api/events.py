@@ -30,8 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app
-
+from .. import extensions
 from ..events import EventConsumer
 from ..gateway import (
     GatewayError,
@@ -365,8 +364,7 @@ def _summary(payment: Payment) -> dict[str, Any]:
 
 def payment_events() -> PaymentEvents:
     """The app's events."""
-    events: PaymentEvents = current_app.extensions["events"]
-    return events
+    return extensions.shared().events
 
 
 def publish_payment(payment: Payment, *, source: str) -> None:

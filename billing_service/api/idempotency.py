@@ -28,10 +28,11 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, g, request
+from flask import Response, current_app, g, request
 
+from .. import extensions
 from ..gateway import SENT_CALLS
 from ..state import StateStore, StateUnavailable
 from ..state.store import AttemptSuperseded, IdempotencyRecord
@@ -61,6 +62,8 @@ _NOT_RUN_CODES = frozenset({"request_in_progress"})
 # safely (a charge is looked up by merchant_uid first, a cancel reuses its checksum).
 _PENDING = 202
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 @dataclass
 class Attempt:
@@ -84,59 +87,14 @@ def current_attempt() -> Attempt | None:
     return attempt
 
 
-def init_app(
-    app: Flask,
-    store: StateStore,
-    *,
-    key: bytes,
-    ttl: float,
-    lease: float,
-    endpoints: tuple[str, ...],
-    previous_key: bytes | None = None,
-) -> None:
-    """Make ``endpoints`` (registered and limited already) honour Idempotency-Key; records made
-    under ``previous_key`` (before a rotation) are still found."""
-    keys = (key,) if previous_key is None else (key, previous_key)
-    for endpoint in endpoints:
-        view = app.view_functions[endpoint]
-        app.view_functions[endpoint] = _idempotent(view, store, keys, ttl, lease)
+def idempotent(view: F) -> F:
+    """Make the view method honour Idempotency-Key, and record the I'mport calls it sends.
 
+    Goes above the body's parsing and the limits: a replay runs neither, and a body refused by
+    its schema releases the record.
+    """
 
-def _idempotent(
-    view: Callable[..., Any],
-    store: StateStore,
-    keys: tuple[bytes, ...],
-    ttl: float,
-    lease: float,
-) -> Callable[..., Any]:
-    def keyed(presented: str, *args: Any, **kwargs: Any) -> Response:
-        try:
-            name, key = _record_name(store, presented, keys)
-            claim = store.claim(name, _fingerprint(key), lease=lease, ttl=ttl)
-        except StateUnavailable as exc:
-            raise StateUnavailableError() from exc
-        if claim.outcome == "mismatch":
-            raise IdempotencyKeyReused()
-        if claim.outcome == "in_progress":
-            raise RequestInProgress(until=claim.record.lease_until)
-        if claim.outcome == "replay":
-            return _replay(claim.record)
-        attempt = Attempt(store, name, claim.record, resumed=claim.outcome == "resume")
-        g.idempotency = attempt
-        try:
-            try:
-                response = current_app.make_response(view(*args, **kwargs))
-            except Exception as exc:
-                handled = current_app.handle_user_exception(exc)  # re-raises a bug (500)
-                response = current_app.make_response(handled)
-        except Exception:
-            _settle(attempt, 500, "")  # a bug: its outcome is unknown, as a 5xx's
-            raise
-        _settle(attempt, response.status_code, response.get_data(as_text=True))
-        return response
-
-    @functools.wraps(view)
-    def run(*args: Any, **kwargs: Any) -> Response:
+    def run(*args: Any, **kwargs: Any) -> Any:
         # What this request sends to I'mport, for errors.py to tell whether its 5xx is safe to
         # retry (with a key it is; without, only if nothing that moves money was sent).
         g.sent_calls = set()
@@ -144,12 +102,44 @@ def _idempotent(
         try:
             presented = _presented_key()
             if presented is None:
-                return current_app.make_response(view(*args, **kwargs))
-            return keyed(presented, *args, **kwargs)
+                return view(*args, **kwargs)
+            return _keyed(presented, view, args, kwargs)
         finally:
             SENT_CALLS.reset(sent_calls)
 
-    return run
+    # Its OpenAPI doc (flask-smorest's _apidoc) with it: copied once, nothing per request.
+    return functools.update_wrapper(run, view)  # type: ignore[return-value]
+
+
+def _keyed(presented: str, view: Callable[..., Any], args: Any, kwargs: Any) -> Response:
+    billing = extensions.shared()
+    store, settings = billing.state, billing.settings
+    try:
+        name, key = _record_name(store, presented, billing.idempotency_keys)
+        claim = store.claim(
+            name, _fingerprint(key), lease=settings.longest_request, ttl=settings.idempotency_ttl
+        )
+    except StateUnavailable as exc:
+        raise StateUnavailableError() from exc
+    if claim.outcome == "mismatch":
+        raise IdempotencyKeyReused()
+    if claim.outcome == "in_progress":
+        raise RequestInProgress(until=claim.record.lease_until)
+    if claim.outcome == "replay":
+        return _replay(claim.record)
+    attempt = Attempt(store, name, claim.record, resumed=claim.outcome == "resume")
+    g.idempotency = attempt
+    try:
+        try:
+            response = current_app.make_response(view(*args, **kwargs))
+        except Exception as exc:
+            handled = current_app.handle_user_exception(exc)  # re-raises a bug (500)
+            response = current_app.make_response(handled)
+    except Exception:
+        _settle(attempt, 500, "")  # a bug: its outcome is unknown, as a 5xx's
+        raise
+    _settle(attempt, response.status_code, response.get_data(as_text=True))
+    return response
 
 
 def _record_name(store: StateStore, presented: str, keys: tuple[bytes, ...]) -> tuple[str, bytes]:

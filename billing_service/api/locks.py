@@ -15,18 +15,11 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Flask, current_app
-
+from .. import extensions
 from ..state import StateUnavailable
 from .http_errors import RequestInProgress, StateUnavailableError
-from .services import state
 
 logger = logging.getLogger(__name__)
-
-
-def init_app(app: Flask, *, lease: float) -> None:
-    """Hold order locks for ``lease`` seconds at most (the longest request)."""
-    app.extensions["order_lock_lease"] = lease
 
 
 def order(merchant_uid: str) -> str:
@@ -42,8 +35,8 @@ def payment(imp_uid: str) -> str:
 @contextmanager
 def held(*locks: str) -> Iterator[None]:
     """Hold every one of ``locks`` for the block, or refuse the request (409, 503)."""
-    store, owner = state(), uuid.uuid4().hex
-    lease: float = current_app.extensions["order_lock_lease"]
+    billing, owner = extensions.shared(), uuid.uuid4().hex
+    store, lease = billing.state, billing.settings.longest_request
     taken: list[str] = []
     try:
         for lock in locks:

@@ -66,7 +66,8 @@ DEFAULT_EVENT_RETRY_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 3600
 # How long an event's delivered and failed deliveries are kept (and listed) from its creation:
 # 30 days (BILLING_EVENT_RETENTION). Pending ones stay until they end.
 DEFAULT_EVENT_RETENTION = 30 * 24 * 3600.0
-# Card-testing limits (flask-limiter notation), each overridable by the variable of that name.
+# Card-testing limits (the limits library's notation: 10/hour, 5/minute), each overridable by
+# the variable of that name.
 # Generous defaults, to tune with real traffic: a limit hit by legitimate callers costs sales.
 DEFAULT_LIMITS = {
     "BILLING_LIMIT_ISSUE_PER_CALLER": "300/minute",

@@ -8,7 +8,8 @@ Shared by every provider (none of these imports a provider package):
 - ``http``: the transport every call goes through (connections, timeouts and the total deadline,
   size cap, error classification, the observer), reading answers the provider's way;
 - ``outcomes``: what a payment says of a charge or a cancel (a lost answer, a refusal);
-- ``hooks``: what the host may plug in (the request id, a call observer);
+- ``call_context``: what the host attaches to each call: the request id, the record of calls
+  sent (SENT_CALLS), a call observer;
 - ``endpoint``: the rules of a provider's URL and the proxy it is reached through (start-up).
 
 A provider package each: ``iamport_v1`` (I'mport, PortOne V1: ``IamportClient``, its envelope,
@@ -20,6 +21,7 @@ service (but ``billing_service.deadline``, the calls' deadline it shares with th
 consumer): the service depends on the gateway, never the other way round.
 """
 
+from .call_context import REQUEST_ID, SENT_CALLS, CallObserver
 from .exceptions import (
     BillingKeyNotFound,
     CancelExceedsBalance,
@@ -45,7 +47,6 @@ from .exceptions import (
     UnexpectedResponse,
     UnknownBillingKeyRefusal,
 )
-from .hooks import REQUEST_ID, SENT_CALLS, CallObserver
 from .iamport_v1 import SCHEDULE_HORIZON, SCHEDULE_WINDOW, IamportClient
 from .interface import PaymentGateway
 from .models import (

@@ -25,8 +25,8 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTime
 from urllib3.exceptions import HTTPError as TransportError
 
 from ..deadline import DEADLINE, POOL_CLASSES
+from .call_context import REQUEST_ID, SENT_CALLS, CallObserver
 from .exceptions import GatewayError, GatewayTimeout, GatewayUnavailable, UnexpectedResponse
-from .hooks import REQUEST_ID, SENT_CALLS, CallObserver
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +43,8 @@ class Transport:
     ``read_answer`` reads each answer the provider's way; ``provider`` names the provider in the
     failures' messages ("I'mport could not be reached.").
 
-    ``observer`` (optional) is told about every call and token fetch (see ``hooks``); every
-    call carries ``hooks.REQUEST_ID`` as ``X-Request-ID`` when it is set.
+    ``observer`` (optional) is told about every call and token fetch (see ``call_context``); every
+    call carries ``call_context.REQUEST_ID`` as ``X-Request-ID`` when it is set.
     """
 
     def __init__(

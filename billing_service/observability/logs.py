@@ -25,8 +25,8 @@ from gunicorn.glogging import Logger
 from ..api.fields import is_card_number
 from ..gateway import REQUEST_ID
 
-# The loggers whose records the service writes: its own, and flask-limiter's (Redis outages).
-APP_LOGGERS = ("billing_service", "flask-limiter")
+# The loggers whose records the service writes: its own.
+APP_LOGGERS = ("billing_service",)
 
 # A maximal run of 13 or more digits, spaces, dashes, dots, underscores or a percent-encoded
 # space (a raw URL) between them; the digits of a percent escape (%2D) start none.

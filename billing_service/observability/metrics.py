@@ -140,7 +140,7 @@ class Metrics:
         if degraded:
             self.state_fallbacks.inc()
 
-    # CallObserver (billing_service.gateway.hooks)
+    # CallObserver (billing_service.gateway.call_context)
 
     def on_call(
         self, operation: str, outcome: str, http_status: int | None, seconds: float

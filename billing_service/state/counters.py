@@ -1,8 +1,9 @@
-"""The card-testing limits' counters, as storages of the ``limits`` library.
+"""The card-testing limits' counters (``Counters``: what security.card_testing counts in).
 
 ``StoreCounters`` counts in the state store (the embedded one: shared by an instance's workers;
 the shared one: by every replica), and in the embedded store while the shared one is down.
-``FixedWindowCounters`` counts in this process's memory (``memory://``, for tests only).
+``FixedWindowCounters`` counts in this process's memory (``memory://``, for tests only); it is
+also a storage of the ``limits`` library (``billing-fixed-window-memory://``).
 
 FixedWindowCounters: fixed-window counters, dropped on expiry.
 
@@ -13,8 +14,7 @@ hundred times a second, under the GIL the request threads need. Here each counte
 goes on a heap when the window opens, and every update first pops the windows that have ended:
 the work per request is a heap operation, however many counters there are.
 
-Only the fixed-window strategy is supported, flask-limiter's default and the one the service
-uses.
+Only the fixed-window strategy is supported, the one the service uses.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from limits.storage import Storage
 
@@ -39,27 +39,34 @@ T = TypeVar("T")
 RETRY_SHARED_AFTER = 5.0
 
 
-class StoreCounters(Storage):
+class Counters(Protocol):
+    """Where the card-testing limits count (security.card_testing)."""
+
+    def hit_all(self, hits: Sequence[Hit]) -> Refused | None:
+        """See StateStore.hit_all; StateUnavailable when it cannot be done."""
+
+    def refund(self, keys: Sequence[str]) -> None:
+        """Take one attempt back from each open window; a failure is logged, not raised."""
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        """Count an outcome (a 402); a failure is logged, not raised: the answer stands."""
+
+
+class StoreCounters:
     """Fixed-window counters in ``primary``, or in ``fallback`` while ``primary`` is down.
 
-    The issuance limits are checked and counted before the request (``hit_all``), and a store
-    that cannot do it refuses the request (503, nothing sent to I'mport). The refusal budget is
-    deducted after the answer (``deduct_when``): before the view it is only read, and a count
-    that cannot be written then is logged, not raised: the answer, a charge's included, stands.
+    The limits are checked and counted before the request (``hit_all``), and a store that
+    cannot do it refuses the request (503, nothing sent to I'mport). The refusal budget is
+    counted after the answer (a 402): a count that cannot be written then is logged, not
+    raised: the answer, a charge's included, stands.
     """
-
-    STORAGE_SCHEME = ["billing-state"]
 
     def __init__(
         self,
-        uri: str | None = None,
-        wrap_exceptions: bool = False,
-        *,
         primary: StateStore,
         fallback: StateStore | None = None,
         on_fallback: Callable[[bool], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        **options: Any,
     ) -> None:
         self._primary = primary
         self._fallback = fallback
@@ -67,11 +74,6 @@ class StoreCounters(Storage):
         self._clock = clock
         self._retry_at = 0.0
         self._degraded = False
-        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-
-    @property
-    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
-        return StateUnavailable
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         try:
@@ -79,9 +81,6 @@ class StoreCounters(Storage):
         except StateUnavailable:
             logger.warning("A card-testing counter could not be written", exc_info=True)
             return amount
-
-    def get(self, key: str) -> int:
-        return self._use(lambda store: store.get(key))
 
     def hit_all(self, hits: Sequence[Hit]) -> Refused | None:
         return self._use(lambda store: store.hit_all(hits))
@@ -91,22 +90,6 @@ class StoreCounters(Storage):
             self._use(lambda store: store.refund(keys))
         except StateUnavailable:
             logger.warning("A card-testing counter could not be taken back", exc_info=True)
-
-    def get_expiry(self, key: str) -> float:
-        return self._use(lambda store: store.get_expiry(key))
-
-    def check(self) -> bool:
-        try:
-            self._use(lambda store: store.check())
-        except StateUnavailable:
-            return False
-        return True
-
-    def reset(self) -> int | None:
-        return None
-
-    def clear(self, key: str) -> None:
-        self._use(lambda store: store.clear(key))
 
     def _use(self, operation: Callable[[StateStore], T]) -> T:
         if self._fallback is not None and self._clock() < self._retry_at:
@@ -180,7 +163,8 @@ class FixedWindowCounters(Storage):
             if full:
                 return max(full, key=lambda refused: refused.retry_after)
             for hit in hits:
-                self._add(hit.key, hit.expiry, 1, now)
+                if hit.counts:
+                    self._add(hit.key, hit.expiry, 1, now)
         return None
 
     def refund(self, keys: Sequence[str]) -> None:

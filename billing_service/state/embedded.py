@@ -80,7 +80,8 @@ class EmbeddedStore:
             if full:
                 return max(full, key=lambda refused: refused.retry_after)
             for hit in hits:
-                self._add(db, hit.key, hit.expiry, 1, now)
+                if hit.counts:
+                    self._add(db, hit.key, hit.expiry, 1, now)
         return None
 
     def refund(self, keys: Sequence[str]) -> None:

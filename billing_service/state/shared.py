@@ -38,14 +38,15 @@ _UNLOCK = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 )
 
-# KEYS: the counters; ARGV: each one's limit and window (ms), in turn. Nil when every count was
-# under its limit (each counted now), else {the full window that ends last (1-based), its ms}.
+# KEYS: the counters; ARGV: each one's limit, window (ms) and whether it counts (1) or is only
+# checked (0), in turn. Nil when every count was under its limit (each counting one counted
+# now), else {the full window that ends last (1-based), its ms}.
 _HIT_ALL = """
 local full, wait = nil, -1
 for i, key in ipairs(KEYS) do
   local count = tonumber(redis.call('GET', key) or '0')
   local ttl = math.max(redis.call('PTTL', key), 0)
-  if count >= tonumber(ARGV[2 * i - 1]) and ttl > wait then
+  if count >= tonumber(ARGV[3 * i - 2]) and ttl > wait then
     full, wait = i, ttl
   end
 end
@@ -53,8 +54,8 @@ if full then
   return {full, wait}
 end
 for i, key in ipairs(KEYS) do
-  if redis.call('INCR', key) == 1 then
-    redis.call('PEXPIRE', key, ARGV[2 * i])
+  if ARGV[3 * i] == '1' and redis.call('INCR', key) == 1 then
+    redis.call('PEXPIRE', key, ARGV[3 * i - 1])
   end
 end
 return nil
@@ -108,7 +109,7 @@ class SharedStore:
 
     def hit_all(self, hits: Sequence[Hit]) -> Refused | None:
         keys = [_PREFIX + "counter:" + hit.key for hit in hits]
-        windows = [n for hit in hits for n in (hit.limit, hit.expiry * 1000)]
+        windows = [n for hit in hits for n in (hit.limit, hit.expiry * 1000, int(hit.counts))]
         full = self._run(lambda _: self._hit_all(keys=keys, args=windows))
         return None if full is None else Refused(hits[int(full[0]) - 1], int(full[1]) / 1000)
 

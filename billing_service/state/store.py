@@ -57,11 +57,16 @@ class IdempotencyRecord:
 
 
 class Hit(NamedTuple):
-    """One attempt to count in the fixed window ``key``: ``limit`` attempts per ``expiry`` s."""
+    """One attempt to count in the fixed window ``key``: ``limit`` attempts per ``expiry`` s.
+
+    A check-only hit (``counts=False``) is refused when its window is full but counts nothing:
+    its window counts outcomes, later (the refusal budget counts 402s).
+    """
 
     key: str
     limit: int
     expiry: int
+    counts: bool = True
 
 
 class Refused(NamedTuple):
@@ -133,9 +138,9 @@ class StateStore(Protocol):
         """Drop the counter."""
 
     def hit_all(self, hits: Sequence[Hit]) -> Refused | None:
-        """Check and count one attempt in every window, atomically and all or none: None when
-        each was under its limit (each counts one more now), else the full window that ends
-        last (nothing counted)."""
+        """Check every window and count one attempt in each counting one, atomically and all or
+        none: None when each was under its limit (each counting one counts one more now), else
+        the full window that ends last (nothing counted)."""
 
     def refund(self, keys: Sequence[str]) -> None:
         """Take one attempt back from each open window (one that never reached I'mport)."""

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from billing_service import create_app
+from billing_service.extensions import shared
 
 from ..support import (
     CALLER_KEY,
@@ -225,7 +226,7 @@ def test_unexpected_exception_is_a_json_500_without_internals(app, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("boom 4242424242424242 /srv/app.py")
 
-    monkeypatch.setattr(app.extensions["iamport"], "issue_billing_key", explode)
+    monkeypatch.setattr(shared(app).gateway, "issue_billing_key", explode)
     resp = client.post(URL, json=VALID_BODY, headers={"Authorization": f"Bearer {CALLER_KEY}"})
 
     assert_error(resp, 500, "internal_error")

@@ -21,6 +21,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from billing_service import create_app
 from billing_service.events import EventConsumer, check_secret
 from billing_service.events import delivery as delivery_module
+from billing_service.extensions import shared
 from billing_service.state import StateUnavailable
 from billing_service.state.outbox import Delivery, EmbeddedOutbox, Outbox, SharedOutbox
 from billing_service.state.outbox import embedded as embedded_outbox
@@ -556,7 +557,7 @@ def test_a_delivered_event_leaves_the_listing_once_its_retention_ends(sandbox, s
     app = create_app(env)
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {CALLER_KEY}"
-    events = app.extensions["events"]
+    events = shared(app).events
     event_id = add(events.outbox, [subscriber.url])
     events.consumer.start()
     try:

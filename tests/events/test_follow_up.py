@@ -14,6 +14,7 @@ import pytest
 
 from billing_service import create_app
 from billing_service.api.events import FOLLOW_UP
+from billing_service.extensions import shared
 from billing_service.state import StateUnavailable
 from billing_service.state.outbox import Outbox
 
@@ -67,7 +68,7 @@ def app(sandbox, subscriber):
     )
     app = create_app(env)
     yield app
-    app.extensions["events"].consumer.stop(5)
+    shared(app).events.consumer.stop(5)
 
 
 @pytest.fixture
@@ -88,7 +89,7 @@ def charge(client, merchant_uid: str):
 
 
 def follow_ups(app) -> list[Any]:
-    return [r for r in app.extensions["events"].outbox.records(None) if r.url == FOLLOW_UP]
+    return [r for r in shared(app).events.outbox.records(None) if r.url == FOLLOW_UP]
 
 
 def events(subscriber: Subscriber) -> list[dict[str, Any]]:
@@ -104,7 +105,7 @@ def settled(app, subscriber: Subscriber, count: int) -> list[dict[str, Any]]:
 
 def test_a_pending_charge_nobody_follows_up_gets_its_failed_event(app, client, sandbox, subscriber):
     issue(client)
-    app.extensions["events"].consumer.start()
+    shared(app).events.consumer.start()
 
     pending = charge(client, "pending-1")
 
@@ -126,7 +127,7 @@ def test_a_charge_whose_outcome_stayed_unknown_and_nobody_retried_gets_its_event
     app, client, sandbox, subscriber
 ):
     issue(client, card=DECLINED_CARD)
-    app.extensions["events"].consumer.start()
+    shared(app).events.consumer.start()
     declined = charge(client, "order-1").get_json()["payment"]  # an earlier attempt's decline
     issue(client)
     # I'mport stamps whole seconds: the next charge goes out in a later one than the decline.
@@ -147,7 +148,7 @@ def test_a_charge_lost_in_the_second_of_its_orders_decline_still_gets_its_event(
     app, client, sandbox, subscriber
 ):
     issue(client, card=DECLINED_CARD)
-    app.extensions["events"].consumer.start()
+    shared(app).events.consumer.start()
     # The decline and the next charge in one second (I'mport stamps whole seconds).
     wait_until(lambda: time.time() % 1 < 0.1, timeout=3)
     declined = charge(client, "order-2").get_json()["payment"]
@@ -172,7 +173,7 @@ def test_a_cancel_whose_outcome_stayed_unknown_and_nobody_retried_gets_its_event
 ):
     issue(client)
     paid = charge(client, "order-1").get_json()["payment"]
-    app.extensions["events"].consumer.start()
+    shared(app).events.consumer.start()
     sandbox.admin("POST", "faults", route=CANCEL, fault="stall")
 
     lost = client.post(
@@ -192,7 +193,7 @@ def test_a_decline_whose_event_could_not_be_written_still_gets_it_once(
     app, client, sandbox, subscriber
 ):
     issue(client, card=DECLINED_CARD)
-    events_ = app.extensions["events"]
+    events_ = shared(app).events
     events_.outbox = FailingWrites(events_.outbox, failing={2})  # the follow-up, then the event
     events_.consumer.start()
 
@@ -209,7 +210,7 @@ def test_a_change_learned_by_the_answer_and_the_follow_up_is_one_event(
     app, client, sandbox, subscriber
 ):
     issue(client, card=DECLINED_CARD)
-    app.extensions["events"].consumer.start()
+    shared(app).events.consumer.start()
 
     assert charge(client, "order-1").status_code == 402
 
@@ -222,7 +223,7 @@ def test_nothing_is_sent_when_the_follow_up_cannot_be_kept(app, client, sandbox,
     issue(client)
     paid = charge(client, "order-1").get_json()["payment"]
     before = sandbox.counts()
-    events_ = app.extensions["events"]
+    events_ = shared(app).events
     events_.outbox = FailingWrites(events_.outbox, failing={1})
 
     if cancel:
@@ -239,7 +240,7 @@ def test_nothing_is_sent_when_the_follow_up_cannot_be_kept(app, client, sandbox,
 def test_a_verified_notice_that_cannot_be_recorded_is_503_for_imports_to_resend(app, client):
     issue(client)
     paid = charge(client, "order-1").get_json()["payment"]
-    events_ = app.extensions["events"]
+    events_ = shared(app).events
     events_.outbox = FailingWrites(events_.outbox, failing=set(range(1, 10)))
     notice = {"imp_uid": paid["imp_uid"], "merchant_uid": "order-1", "status": "paid"}
 

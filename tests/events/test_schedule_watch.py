@@ -12,6 +12,7 @@ import pytest
 
 from billing_service import create_app
 from billing_service.api.events import RECONCILE_SCHEDULE
+from billing_service.extensions import shared
 
 from ..support import CALLER_KEY, NO_LIMITS, VALID_BODY, service_env
 from .test_delivery import SECRET
@@ -37,7 +38,7 @@ def app(sandbox, subscriber):
     )
     app = create_app(env)
     yield app
-    app.extensions["events"].consumer.stop(5)
+    shared(app).events.consumer.stop(5)
 
 
 @pytest.fixture
@@ -54,12 +55,12 @@ def schedule(client, merchant_uid: str, in_seconds: float = 2.0):
 
 
 def watches(app) -> list[Any]:
-    return [r for r in app.extensions["events"].outbox.records(None) if r.url == RECONCILE_SCHEDULE]
+    return [r for r in shared(app).events.outbox.records(None) if r.url == RECONCILE_SCHEDULE]
 
 
 def test_nothing_is_scheduled_when_its_watch_cannot_be_kept(app, client, sandbox):
     assert client.post("/subscriptions/issue-billing", json=VALID_BODY).status_code == 200
-    events_ = app.extensions["events"]
+    events_ = shared(app).events
     events_.outbox = FailingWrites(events_.outbox, failing={1})
 
     resp = schedule(client, "later-1", in_seconds=3600)
@@ -77,7 +78,7 @@ def test_a_schedule_whose_answer_was_lost_is_still_told(app, client, sandbox, su
     # sandbox has no webhook URL).
     sandbox.admin("POST", "faults", route=SCHEDULE, fault="drop")
     sandbox.admin("POST", "faults", route=LOOKUP, fault="http_500", times=3)
-    app.extensions["events"].consumer.start()
+    shared(app).events.consumer.start()
 
     resp = schedule(client, "quiet-1")
 
@@ -90,7 +91,7 @@ def test_a_schedule_whose_answer_was_lost_is_still_told(app, client, sandbox, su
 
 
 def test_the_watch_of_a_refused_schedule_ends_quietly(app, client, sandbox, subscriber):
-    app.extensions["events"].consumer.start()
+    shared(app).events.consumer.start()
 
     resp = schedule(client, "refused-1", in_seconds=1)  # this customer has no billing key
 

@@ -16,6 +16,7 @@ import redis as redis_client
 from prometheus_client.parser import text_string_to_metric_families
 
 from billing_service import create_app
+from billing_service.extensions import shared
 from billing_service.sandbox import start_sandbox
 
 from ..support import (
@@ -53,7 +54,7 @@ def apps() -> Iterator[list]:
     made: list = []
     yield made
     for app in made:
-        app.extensions["readiness"].stop()
+        shared(app).readiness.stop()
 
 
 def make(apps: list, url: str, **env: str):
@@ -151,7 +152,7 @@ def test_credentials_refused_after_a_first_token_stay_ready(apps, sandbox):
     lookup = client.get("/subscriptions/billing-keys/anyone_0001", headers=AUTH)
     assert lookup.get_json()["code"] == "gateway_auth_failed"  # the cached token is dropped
 
-    app.extensions["readiness"].run("iamport")  # what its thread does every 5 s
+    shared(app).readiness.run("iamport")  # what its thread does every 5 s
     resp = client.get("/readyz")
 
     assert resp.status_code == 200

@@ -9,6 +9,7 @@ import base64
 import pytest
 
 from billing_service import create_app
+from billing_service.extensions import shared
 from billing_service.state.outbox import EmbeddedOutbox, Outbox, SharedOutbox
 
 from ..support import NO_LIMITS, VALID_BODY, redis_url, service_env
@@ -59,11 +60,11 @@ def events(app) -> dict[str, str]:
     client = app.test_client()
     charge(client, "shop_0001", "e-1")
     charge(client, "other_0001", "e-2")
-    fail_every_delivery(app.extensions["events"].outbox)
+    fail_every_delivery(shared(app).events.outbox)
     listed = client.get("/events", headers=auth(ADMIN)).get_json()["events"]
     ids = {e["event_id"]: e for e in listed}
     assert len(ids) == 2
-    outbox = app.extensions["events"].outbox
+    outbox = shared(app).events.outbox
     return {outbox.customer_of(event_id): event_id for event_id in ids}
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 
 from billing_service import create_app
+from billing_service.extensions import shared
 from billing_service.state import StateUnavailable
 
 from ..support import CALLER_KEY, VALID_BODY, service_env
@@ -208,7 +209,7 @@ def test_a_charge_whose_attempt_cannot_be_remembered_is_not_sent(service, sandbo
     # Remembered before sending, not after: a worker that dies once the charge is sent must
     # still leave the next attempt to look the order up rather than send it again.
     app = service.application
-    app.extensions["state"] = MarksRefused(app.extensions["state"])
+    shared(app).state = MarksRefused(shared(app).state)
 
     resp = charge(service, "order-8")
 

@@ -12,6 +12,7 @@ import requests
 
 from billing_service import create_app
 from billing_service.api.events import VERIFY_NOTICE, PaymentEvents
+from billing_service.extensions import shared
 from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from billing_service.state.outbox import DEDUP_TTL_S, EmbeddedOutbox
 
@@ -52,7 +53,7 @@ def paid(app) -> dict:
 
 
 def events(app) -> list[str]:
-    records = app.extensions["events"].outbox.records(None)
+    records = shared(app).events.outbox.records(None)
     return sorted(r.event_type for r in records if not r.url.startswith("internal:"))
 
 
@@ -111,7 +112,7 @@ def test_a_notice_that_cannot_be_verified_now_is_kept(app, paid, sandbox):
 
     kept = [
         r
-        for r in app.extensions["events"].outbox.records(None)
+        for r in shared(app).events.outbox.records(None)
         if r.url == "internal:verify-notice"  # not the charge's own follow-up
     ]
     assert [r.status for r in kept] == ["pending"]
@@ -185,7 +186,7 @@ def test_with_a_token_notices_come_only_to_the_secret_path(sandbox, paid):
 
 
 def test_readyz_reports_a_stopped_event_consumer(app):
-    consumer = app.extensions["events"].consumer
+    consumer = shared(app).events.consumer
     client = app.test_client()
     consumer.start()
     try:
@@ -274,11 +275,11 @@ def days_later(app, days: float) -> None:
     def later() -> float:
         return time.time() + days * 86400
 
-    current = app.extensions["events"]
-    app.extensions["events"] = PaymentEvents(
+    current = shared(app).events
+    shared(app).events = PaymentEvents(
         EmbeddedOutbox(current.outbox.path, later),
         current.urls,
-        app.extensions["iamport"],
+        shared(app).gateway,
         reconcile_after=60,
         recheck_after=60,
         request_lasts=240,
@@ -358,10 +359,10 @@ def test_each_cancels_deferred_notice_is_kept_and_becomes_its_event(app, sandbox
     client = app.test_client()
     for notice in (first, second):
         assert client.post(NOTICES, json=notice).status_code == 200
-    kept = [r for r in app.extensions["events"].outbox.records(None) if r.url == VERIFY_NOTICE]
+    kept = [r for r in shared(app).events.outbox.records(None) if r.url == VERIFY_NOTICE]
     assert len(kept) == 2
 
-    consumer = app.extensions["events"].consumer
+    consumer = shared(app).events.consumer
     consumer.start()
     try:
         deadline = time.monotonic() + 20

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from billing_service import create_app
+from billing_service.extensions import shared
 
 from ..support import FINGERPRINT_KEY, ISSUE_ROUTE, VALID_BODY, redis_url, service_env
 
@@ -38,7 +39,7 @@ def test_concurrent_issuances_with_one_card_reach_iamport_at_most_the_limit(sand
     app = create_app(env)
     # The database made (WAL) before the burst, as a running service's readiness checks make it:
     # 60 threads creating one new SQLite file at once can wait past its busy timeout (503).
-    app.extensions["state"].check()
+    shared(app).state.check()
     headers = {"Authorization": "Bearer test-caller-key-checkout"}
 
     def attempt(n: int) -> int:

@@ -107,3 +107,16 @@ def test_a_refund_takes_one_attempt_back_and_never_goes_below_zero(counters):
     assert counters.get("card") == 0 and counters.get("never-hit") == 0
     assert counters.hit_all([hit]) is None
     assert counters.hit_all([hit]) is not None
+
+
+def test_a_check_only_hit_refuses_when_full_and_counts_nothing(counters):
+    # The refusal budget: checked with the limits, counted only when the answer is a 402.
+    budget, card = Hit("refusals", 1, 3600, counts=False), Hit("card", 5, 3600)
+
+    assert counters.hit_all([budget, card]) is None
+    assert (counters.get("refusals"), counters.get("card")) == (0, 1)
+    counters.incr("refusals", 3600)
+    refused = counters.hit_all([budget, card])
+
+    assert refused is not None and refused.hit == budget
+    assert counters.get("card") == 1  # a caller out of its budget spends no limit

@@ -14,6 +14,7 @@ import redis as redis_client
 
 from billing_service import create_app
 from billing_service.config import ConfigError
+from billing_service.extensions import shared
 from billing_service.state import UnsafeRedis
 
 from ..support import CALLER_KEY, NO_LIMITS, VALID_BODY, RedisServer, free_port, service_env
@@ -96,7 +97,7 @@ def test_a_redis_away_at_start_is_checked_on_first_contact(sandbox, servers, cap
     # Checked again whenever the store is checked (readiness does, every second).
     redis_client.Redis.from_url(server.url).config_set("maxmemory-policy", "volatile-lru")
     with pytest.raises(UnsafeRedis, match="volatile-lru"):
-        app.extensions["state"].check()
+        shared(app).state.check()
     refused_again = charged(3)
     assert (refused_again.status_code, refused_again.get_json()["code"]) == (
         503,

@@ -10,7 +10,8 @@
   message (``payments.DUPLICATE_HINTS``).
 
 Imports the shared gateway modules (``http``, ``models``, ``exceptions``, ``outcomes``,
-``hooks``); nothing outside ``gateway`` (but the app factory that builds the client) imports it.
+``call_context``); nothing outside ``gateway`` (but ``extensions``, which builds the client)
+imports it.
 """
 
 from .client import IamportClient

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from ..call_context import CallObserver
 from ..exceptions import (
     BillingKeyNotFound,
     GatewayAuthFailed,
@@ -15,7 +16,6 @@ from ..exceptions import (
     PaymentNotFound,
     ProviderError,
 )
-from ..hooks import CallObserver
 from ..http import Transport
 from ..models import Payment
 from .envelope import PROVIDER, read_answer
@@ -29,8 +29,8 @@ class IamportSession:
     Nothing is retried except a business call that I'mport answered with 401 (the token was
     refused, so the call did not run): the token is refreshed once and the call sent once more.
 
-    ``observer`` (optional) is told about every call and token fetch (see ``hooks``); every
-    call carries ``hooks.REQUEST_ID`` as ``X-Request-ID`` when it is set.
+    ``observer`` (optional) is told about every call and token fetch (see ``call_context``); every
+    call carries ``call_context.REQUEST_ID`` as ``X-Request-ID`` when it is set.
     """
 
     def __init__(

@@ -17,9 +17,10 @@ from ...api.blueprint import (
     Blueprint,
 )
 from ...api.http_errors import BillingKeyExists, CallerForbidden
-from ...api.services import iamport
+from ...extensions import gateway
 from ...gateway import BillingKeyNotFound
-from ...security.callers import owns, require_caller, requires
+from ...security.callers import owns, requires
+from ...security.card_testing import ISSUANCE, limited
 from .schemas import (
     BillingKeyResponseSchema,
     DeleteBillingKeyQuerySchema,
@@ -34,7 +35,6 @@ blp = Blueprint(
     description="Billing keys: issue one from card details, look it up, delete it. "
     "Card data is never stored or logged.",
 )
-blp.before_request(require_caller)
 
 ISSUE_EXAMPLE = {
     "card_number": "4242-4242-4242-4242",
@@ -93,7 +93,7 @@ def _require_owned(customer_uid: str) -> None:
 
 def _refuse_if_exists(customer_uid: str) -> None:
     try:
-        iamport().get_billing_key(customer_uid)
+        gateway().get_billing_key(customer_uid)
     except BillingKeyNotFound:
         return
     raise BillingKeyExists()
@@ -101,9 +101,10 @@ def _refuse_if_exists(customer_uid: str) -> None:
 
 @blp.route("/issue-billing")
 class IssueBilling(MethodView):
+    @requires("issue")
     @blp.operation("issueBillingKey", **KEY_LINKS)
-    @blp.body(IssueBillingKeySchema, example=ISSUE_EXAMPLE)
     @blp.idempotent(IF_NONE_MATCH)
+    @blp.body(IssueBillingKeySchema, example=ISSUE_EXAMPLE)
     @blp.response(
         200,
         IssueBillingKeyResponseSchema,
@@ -125,7 +126,7 @@ class IssueBilling(MethodView):
         *GATEWAY_ERRORS,
         examples={"state_unavailable": {"retryable": True}},
     )
-    @requires("issue")
+    @limited(*ISSUANCE)
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """Issue a billing key from card details
 
@@ -145,12 +146,13 @@ class IssueBilling(MethodView):
             if precondition.strip() != "*":
                 raise BadRequest("If-None-Match takes only '*' here.")
             _refuse_if_exists(customer_uid)
-        billing_key = iamport().issue_billing_key(customer_uid, args["card"], args["customer"])
+        billing_key = gateway().issue_billing_key(customer_uid, args["card"], args["customer"])
         return {"billing_key": billing_key}
 
 
 @blp.route("/billing-keys/<id:customer_uid>")
 class BillingKeysById(MethodView):
+    @requires("read")
     @blp.operation(
         "getBillingKey",
         deleteBillingKey=KEY_LINKS["deleteBillingKey"],
@@ -163,16 +165,16 @@ class BillingKeysById(MethodView):
     )
     @blp.errors(*CALLER_ERRORS, "billing_key_not_found", *GATEWAY_ERRORS)
     @blp.long_request_line
-    @requires("read")
     def get(self, customer_uid: str) -> dict[str, Any]:
         """Look up a billing key
 
         Calls `GET /subscribe/customers/{customer_uid}`. The card number is masked. Scope `read`.
         """
         _require_owned(customer_uid)
-        return {"billing_key": iamport().get_billing_key(customer_uid)}
+        return {"billing_key": gateway().get_billing_key(customer_uid)}
 
     # After a deletion, the key must be gone (Schemathesis's use_after_free check).
+    @requires("delete")
     @blp.operation("deleteBillingKey", getBillingKey=KEY_LINKS["getBillingKey"])
     @blp.arguments(DeleteBillingKeyQuerySchema(), location="query")
     @blp.response(
@@ -188,7 +190,6 @@ class BillingKeysById(MethodView):
         *GATEWAY_ERRORS,
     )
     @blp.long_request_line
-    @requires("delete")
     def delete(self, args: dict[str, Any], customer_uid: str) -> dict[str, Any]:
         """Delete a billing key
 
@@ -198,7 +199,7 @@ class BillingKeysById(MethodView):
         revokes them first. Scope `delete`.
         """
         _require_owned(customer_uid)
-        deleted = iamport().delete_billing_key(
+        deleted = gateway().delete_billing_key(
             customer_uid, args.get("reason"), revoke_schedules=args["revoke_schedules"]
         )
         return {"billing_key": deleted}

@@ -11,7 +11,7 @@ from flask.views import MethodView
 from ...api.blueprint import CALLER_ERRORS, Blueprint
 from ...api.events import payment_events
 from ...api.http_errors import EventNotFound
-from ...security.callers import owns, require_caller, requires
+from ...security.callers import owns, requires
 from ...state.outbox import EventRecord
 from .schemas import EventListSchema, EventQuerySchema, RedeliveredSchema
 
@@ -22,16 +22,15 @@ blp = Blueprint(
     description="Signed events to your services (Standard Webhooks): deliveries that exhausted "
     "their retries are kept here, to be re-sent.",
 )
-blp.before_request(require_caller)
 
 
 @blp.route("")
 class Events(MethodView):
+    @requires("events")
     @blp.doc(operationId="listEvents")
     @blp.arguments(EventQuerySchema(), location="query")
     @blp.response(200, EventListSchema, example={"status": "success", "events": []})
     @blp.errors(*CALLER_ERRORS, "invalid_request", "state_unavailable", "internal_error")
-    @requires("events")
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List event deliveries
 
@@ -46,11 +45,11 @@ class Events(MethodView):
 
 @blp.route("/<id:event_id>/redeliver")
 class Redelivery(MethodView):
+    @requires("events")
     @blp.doc(operationId="redeliverEvent")
     @blp.response(200, RedeliveredSchema, example={"status": "success", "redelivered": 1})
     @blp.errors(*CALLER_ERRORS, "event_not_found", "state_unavailable", "internal_error")
     @blp.long_request_line
-    @requires("events")
     def post(self, event_id: str) -> dict[str, Any]:
         """Re-send an event whose delivery failed
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 
 from ...api.blueprint import Blueprint
 from ...api.errors import NotReady
-from ...observability.readiness import Readiness, ready
+from ...extensions import shared
+from ...observability.readiness import ready
 from .schemas import HealthSchema, ReadySchema
 
 blp = Blueprint("health", __name__, description="Service status.")
@@ -62,7 +62,7 @@ class Ready(MethodView):
         I'mport refusing the credentials before this worker ever got a token. Its `message`
         names the first of them; `checks` has them all.
         """
-        readiness: Readiness = current_app.extensions["readiness"]
+        readiness = shared().readiness
         readiness.start()  # a no-op once started (gunicorn does it as each worker starts)
         findings = readiness.findings()
         checks = {name: asdict(found) for name, found in findings.items()}

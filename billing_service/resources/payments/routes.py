@@ -20,7 +20,7 @@ from ...api.blueprint import (
 from ...api.events import payment_events, publish_payment
 from ...api.http_errors import RequestInProgress
 from ...api.idempotency import current_attempt
-from ...api.services import iamport, state
+from ...extensions import gateway, state
 from ...gateway import (
     BillingKeyNotFound,
     CancelResult,
@@ -31,7 +31,8 @@ from ...gateway import (
     Payment,
     PaymentNotFound,
 )
-from ...security.callers import owns, require_caller, requires
+from ...security.callers import owns, requires
+from ...security.card_testing import limited
 from ...state import StateUnavailable
 from .schemas import (
     CancelResponseSchema,
@@ -53,7 +54,6 @@ blp = Blueprint(
     url_prefix="/subscriptions",
     description="Charge billing keys, look payments up and cancel them.",
 )
-blp.before_request(require_caller)
 
 PAYMENT_EXAMPLE = {
     "imp_uid": "imps_410026135413",
@@ -97,7 +97,9 @@ PAYMENT_LINKS = {
 
 @blp.route("/payments")
 class Payments(MethodView):
+    @requires("charge")
     @blp.operation("chargeBillingKey", **PAYMENT_LINKS)
+    @blp.idempotent()
     @blp.body(
         ChargeSchema,
         example={
@@ -107,7 +109,6 @@ class Payments(MethodView):
             "name": "월간 구독",
         },
     )
-    @blp.idempotent()
     @blp.response(
         200,
         ChargeResponseSchema,
@@ -175,7 +176,7 @@ class Payments(MethodView):
             "state_unavailable": {"retryable": True},
         },
     )
-    @requires("charge")
+    @limited()  # the refusal budget: a declined charge spends it
     def post(self, charge: Charge) -> dict[str, Any] | Response:
         """Charge a billing key
 
@@ -213,7 +214,7 @@ class Payments(MethodView):
             # charge sent again in its second are told apart by imp_uid, not by time).
             store.mark_pending(pending_key, PENDING_TTL)
             try:
-                result = iamport().charge_billing_key(charge, pending=pending)
+                result = gateway().charge_billing_key(charge, pending=pending)
             except ChargePending as exc:
                 return _pending(exc.payment, reconciled=exc.reconciled)
             except CardDeclined as exc:
@@ -231,26 +232,27 @@ class Payments(MethodView):
 
 @blp.route("/payments/<id:imp_uid>")
 class PaymentsById(MethodView):
+    @requires("read")
     @blp.operation("getPayment", cancelPayment=PAYMENT_LINKS["cancelPayment"])
     @blp.response(
         200, PaymentResponseSchema, example={"status": "success", "payment": PAYMENT_EXAMPLE}
     )
     @blp.errors(*CALLER_ERRORS, "payment_not_found", *GATEWAY_ERRORS)
     @blp.long_request_line
-    @requires("read")
     def get(self, imp_uid: str) -> dict[str, Any]:
         """Look up a payment
 
         Calls `GET /payments/{imp_uid}`. Scope `read`.
         """
-        return {"payment": _owned(iamport().get_payment(imp_uid))}
+        return {"payment": _owned(gateway().get_payment(imp_uid))}
 
 
 @blp.route("/payments/<id:imp_uid>/cancel")
 class PaymentCancellation(MethodView):
+    @requires("cancel")
     @blp.operation("cancelPayment", **PAYMENT_LINKS)
-    @blp.body(CancelSchema, example={"reason": "고객 요청에 의한 환불"})
     @blp.idempotent(example="refund-20261128-0001")
+    @blp.body(CancelSchema, example={"reason": "고객 요청에 의한 환불"})
     @blp.response(
         200,
         CancelResponseSchema,
@@ -296,7 +298,6 @@ class PaymentCancellation(MethodView):
         },
     )
     @blp.long_request_line
-    @requires("cancel")
     def post(self, args: dict[str, Any], imp_uid: str) -> dict[str, Any]:
         """Cancel a payment, fully or partly
 
@@ -324,7 +325,7 @@ class PaymentCancellation(MethodView):
         retry = attempt is not None and attempt.record.checksum is not None
         try:
             with locks.held(locks.payment(imp_uid)):
-                result = iamport().cancel_payment(
+                result = gateway().cancel_payment(
                     imp_uid,
                     args["reason"],
                     args.get("amount"),
@@ -341,27 +342,27 @@ class PaymentCancellation(MethodView):
         except RequestInProgress:
             # Told only to a caller that owns the payment: another learns nothing of it, not
             # even that a cancel of it is running.
-            _owned(iamport().get_payment(imp_uid))
+            _owned(gateway().get_payment(imp_uid))
             raise
         return _answered(result, "cancel")
 
 
 @blp.route("/payments/by-merchant-uid/<id:merchant_uid>")
 class PaymentsByMerchantUid(MethodView):
+    @requires("read")
     @blp.operation("getPaymentByMerchantUid", cancelPayment=PAYMENT_LINKS["cancelPayment"])
     @blp.response(
         200, PaymentResponseSchema, example={"status": "success", "payment": PAYMENT_EXAMPLE}
     )
     @blp.errors(*CALLER_ERRORS, "payment_not_found", *GATEWAY_ERRORS)
     @blp.long_request_line
-    @requires("read")
     def get(self, merchant_uid: str) -> dict[str, Any]:
         """Look up a payment by your order id
 
         Calls `GET /payments/find/{merchant_uid}`: the latest payment made with the
         `merchant_uid`. Follows up a charge answered `202 pending`. Scope `read`.
         """
-        payment = iamport().find_payment(merchant_uid)
+        payment = gateway().find_payment(merchant_uid)
         if payment is None:
             raise PaymentNotFound("There is no payment with this merchant_uid.")
         return {"payment": _owned(payment)}

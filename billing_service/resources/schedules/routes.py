@@ -16,9 +16,9 @@ from ...api.blueprint import (
     Blueprint,
 )
 from ...api.events import payment_events
-from ...api.services import iamport
+from ...extensions import gateway
 from ...gateway import BillingKeyNotFound, Schedule, ScheduleNotFound
-from ...security.callers import owns, require_caller, requires
+from ...security.callers import owns, requires
 from .schemas import (
     ScheduleListSchema,
     ScheduleRequestSchema,
@@ -34,7 +34,6 @@ blp = Blueprint(
     description="Scheduled charges: I'mport charges the key when each is due; the outcome comes "
     "as an I'mport notice, verified, then as a signed event to your services.",
 )
-blp.before_request(require_caller)
 
 SCHEDULE_EXAMPLE = {
     "customer_uid": "gildong_0001_1234",
@@ -59,7 +58,9 @@ SCHEDULE_LINKS = {
 
 @blp.route("/schedules")
 class Schedules(MethodView):
+    @requires("schedule")
     @blp.operation("scheduleCharges", **SCHEDULE_LINKS)
+    @blp.idempotent()
     @blp.body(
         ScheduleRequestSchema,
         example={
@@ -80,7 +81,6 @@ class Schedules(MethodView):
             ],
         },
     )
-    @blp.idempotent()
     @blp.response(
         200,
         SchedulesResponseSchema,
@@ -102,7 +102,6 @@ class Schedules(MethodView):
         *GATEWAY_ERRORS,
         examples={"state_unavailable": {"retryable": True}},
     )
-    @requires("schedule")
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """Schedule charges of a billing key
 
@@ -122,7 +121,7 @@ class Schedules(MethodView):
             # Kept before anything is sent (StateUnavailable: 503, nothing sent), as a charge's
             # follow-up is: a request that dies or never learns I'mport's answer is looked up.
             payment_events().watch_schedules(args["schedules"])
-            result = iamport().schedule_charges(
+            result = gateway().schedule_charges(
                 customer_uid, args["schedules"], channel_key=args.get("channel_key")
             )
         return {
@@ -134,13 +133,13 @@ class Schedules(MethodView):
 
 @blp.route("/schedules/<id:merchant_uid>")
 class SchedulesById(MethodView):
+    @requires("read")
     @blp.operation("getSchedule", revokeSchedule=SCHEDULE_LINKS["revokeSchedule"])
     @blp.response(
         200, ScheduleResponseSchema, example={"status": "success", "schedule": SCHEDULE_EXAMPLE}
     )
     @blp.errors(*CALLER_ERRORS, "schedule_not_found", *GATEWAY_ERRORS)
     @blp.long_request_line
-    @requires("read")
     def get(self, merchant_uid: str) -> dict[str, Any]:
         """Look up a scheduled charge
 
@@ -148,8 +147,9 @@ class SchedulesById(MethodView):
         (`scheduled`, `executed`, `revoked`) and, once executed, `payment_status` and `imp_uid`.
         Scope `read`.
         """
-        return {"schedule": _owned(iamport().get_schedule(merchant_uid))}
+        return {"schedule": _owned(gateway().get_schedule(merchant_uid))}
 
+    @requires("schedule")
     @blp.operation("revokeSchedule", getSchedule=SCHEDULE_LINKS["getSchedule"])
     @blp.response(
         200,
@@ -165,19 +165,19 @@ class SchedulesById(MethodView):
     )
     @blp.errors(*CALLER_ERRORS, "schedule_not_found", "schedule_not_revocable", *GATEWAY_ERRORS)
     @blp.long_request_line
-    @requires("schedule")
     def delete(self, merchant_uid: str) -> dict[str, Any]:
         """Revoke a scheduled charge
 
         Calls `POST /subscribe/payments/unschedule`. Once executed (or revoked), a schedule
         cannot be revoked: 409 `schedule_not_revocable`. Scope `schedule`.
         """
-        _owned(iamport().get_schedule(merchant_uid))
-        return {"schedule": iamport().revoke_schedule(merchant_uid)}
+        _owned(gateway().get_schedule(merchant_uid))
+        return {"schedule": gateway().revoke_schedule(merchant_uid)}
 
 
 @blp.route("/billing-keys/<id:customer_uid>/schedules")
 class BillingKeySchedules(MethodView):
+    @requires("read")
     @blp.operation("listSchedules")
     @blp.arguments(ScheduleWindowQuerySchema(), location="query")
     @blp.response(
@@ -187,7 +187,6 @@ class BillingKeySchedules(MethodView):
     )
     @blp.errors(*CALLER_ERRORS, "billing_key_not_found", "invalid_request", *GATEWAY_ERRORS)
     @blp.long_request_line
-    @requires("read")
     def get(self, window: dict[str, Any], customer_uid: str) -> dict[str, Any]:
         """List a billing key's scheduled charges in a time window
 
@@ -198,16 +197,16 @@ class BillingKeySchedules(MethodView):
         """
         if not owns(customer_uid):
             raise BillingKeyNotFound("There is no billing key under this customer_uid.")
-        schedules, complete = iamport().list_schedules(
+        schedules, complete = gateway().list_schedules(
             customer_uid, window["start"], window["end"], window["status"]
         )
         return {"schedules": schedules, "complete": complete}
 
+    @requires("schedule")
     @blp.operation("revokeSchedules")
     @blp.response(200, SchedulesResponseSchema, example={"status": "success", "schedules": []})
     @blp.errors(*CALLER_ERRORS, "billing_key_not_found", *GATEWAY_ERRORS)
     @blp.long_request_line
-    @requires("schedule")
     def delete(self, customer_uid: str) -> dict[str, Any]:
         """Revoke all of a billing key's scheduled charges
 
@@ -216,7 +215,7 @@ class BillingKeySchedules(MethodView):
         """
         if not owns(customer_uid):
             raise BillingKeyNotFound("There is no billing key under this customer_uid.")
-        return {"schedules": iamport().revoke_customer_schedules(customer_uid)}
+        return {"schedules": gateway().revoke_customer_schedules(customer_uid)}
 
 
 def _owned(schedule: Schedule) -> Schedule:

@@ -1,4 +1,4 @@
-"""What the gateway lets its host plug in, without knowing who the host is (no Flask here).
+"""The context of each call the gateway sends, which its host (no Flask here) fills in.
 
 - ``REQUEST_ID``: the id of the request being served in this context. The host sets it per
   request; every call to I'mport sends it as ``X-Request-ID``, so one request can be followed
