@@ -31,7 +31,7 @@ from .state import (
     open_store,
 )
 from .state.keys import instance_key
-from .state.outbox import EmbeddedOutbox, Outbox, SharedOutbox
+from .events.outbox import EmbeddedOutbox, Outbox, SharedOutbox
 
 logger = logging.getLogger(__name__)
 

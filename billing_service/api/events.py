@@ -42,7 +42,7 @@ from ..gateway import (
     ScheduleNotFound,
 )
 from ..gateway.outcomes import charged_to, failed_before
-from ..state.outbox import DEDUP_TTL_S, Delivery, Outbox
+from ..events.outbox import DEDUP_TTL_S, Delivery, Outbox
 from .schemas import PaymentSchema
 
 logger = logging.getLogger("billing_service.events")

@@ -39,7 +39,7 @@ from urllib3.exceptions import TimeoutError as TransportTimeout
 
 from ..deadline import DEADLINE, POOL_CLASSES
 from ..state.embedded import BUSY_TIMEOUT_S
-from ..state.outbox import PRUNE_BATCH, Delivery, Outbox
+from .outbox import PRUNE_BATCH, Delivery, Outbox
 from ..state.store import StateUnavailable
 
 logger = logging.getLogger(__name__)

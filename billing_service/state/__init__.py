@@ -4,8 +4,6 @@
 - ``embedded``: the embedded store (SQLite, WAL): one instance's workers;
 - ``shared``: the shared store (Redis): every replica;
 - ``counters``: the card-testing limits' counters as ``limits`` storages;
-- ``outbox``: the event outbox (``rules``; its SQLite and Redis backends, ``embedded`` and
-  ``shared``);
 - ``keys``: the instance's own keys, generated once in the data directory.
 
 May import ``config`` and ``gateway`` only: nothing of Flask or the HTTP side.

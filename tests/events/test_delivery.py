@@ -22,9 +22,9 @@ from billing_service import create_app
 from billing_service.events import EventConsumer, check_secret
 from billing_service.events import delivery as delivery_module
 from billing_service.state import StateUnavailable
-from billing_service.state.outbox import Delivery, EmbeddedOutbox, Outbox, SharedOutbox
-from billing_service.state.outbox import embedded as embedded_outbox
-from billing_service.state.outbox import shared as shared_outbox
+from billing_service.events.outbox import Delivery, EmbeddedOutbox, Outbox, SharedOutbox
+from billing_service.events.outbox import embedded as embedded_outbox
+from billing_service.events.outbox import shared as shared_outbox
 
 from ..support import CALLER_KEY, RedisServer, free_port, redis_url, service_env
 

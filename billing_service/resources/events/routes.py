@@ -12,7 +12,7 @@ from ...api.blueprint import CALLER_ERRORS, Blueprint
 from ...api.events import payment_events
 from ...api.http_errors import EventNotFound
 from ...security.callers import owns, require_caller, requires
-from ...state.outbox import EventRecord
+from ...events.outbox import EventRecord
 from .schemas import EventListSchema, EventQuerySchema, RedeliveredSchema
 
 blp = Blueprint(

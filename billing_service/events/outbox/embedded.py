@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from ...config import DEFAULT_EVENT_RETENTION
-from ..embedded import EmbeddedStore
-from ..store import StateUnavailable
+from ...state.embedded import EmbeddedStore
+from ...state.store import StateUnavailable
 from .rules import (
     DEDUP_TTL_S,
     PRUNE_BATCH,

@@ -11,7 +11,7 @@ from typing import Any
 import redis
 
 from ...config import DEFAULT_EVENT_RETENTION
-from ..shared import SharedStore
+from ...state.shared import SharedStore
 from .rules import (
     DEDUP_TTL_S,
     PRUNE_BATCH,
