@@ -17,6 +17,7 @@ from .api.events import PaymentEvents
 from .api.fields import IdConverter, id_parameter_schema
 from .config import CARD_FINGERPRINT_KEY_FILE, ConfigError, Settings
 from .events import EventConsumer
+from .events.outbox import EmbeddedOutbox, Outbox, SharedOutbox
 from .gateway import IamportClient, PaymentGateway
 from .observability import instrumentation, logs, request_ids
 from .observability.metrics import Metrics
@@ -31,7 +32,6 @@ from .state import (
     open_store,
 )
 from .state.keys import instance_key
-from .events.outbox import EmbeddedOutbox, Outbox, SharedOutbox
 
 logger = logging.getLogger(__name__)
 

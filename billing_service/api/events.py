@@ -33,6 +33,7 @@ from typing import Any
 from flask import current_app
 
 from ..events import EventConsumer
+from ..events.outbox import DEDUP_TTL_S, Delivery, Outbox
 from ..gateway import (
     GatewayError,
     Payment,
@@ -42,7 +43,6 @@ from ..gateway import (
     ScheduleNotFound,
 )
 from ..gateway.outcomes import charged_to, failed_before
-from ..events.outbox import DEDUP_TTL_S, Delivery, Outbox
 from .schemas import PaymentSchema
 
 logger = logging.getLogger("billing_service.events")

@@ -39,8 +39,8 @@ from urllib3.exceptions import TimeoutError as TransportTimeout
 
 from ..deadline import DEADLINE, POOL_CLASSES
 from ..state.embedded import BUSY_TIMEOUT_S
-from .outbox import PRUNE_BATCH, Delivery, Outbox
 from ..state.store import StateUnavailable
+from .outbox import PRUNE_BATCH, Delivery, Outbox
 
 logger = logging.getLogger(__name__)
 

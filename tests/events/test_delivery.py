@@ -21,10 +21,10 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from billing_service import create_app
 from billing_service.events import EventConsumer, check_secret
 from billing_service.events import delivery as delivery_module
-from billing_service.state import StateUnavailable
 from billing_service.events.outbox import Delivery, EmbeddedOutbox, Outbox, SharedOutbox
 from billing_service.events.outbox import embedded as embedded_outbox
 from billing_service.events.outbox import shared as shared_outbox
+from billing_service.state import StateUnavailable
 
 from ..support import CALLER_KEY, RedisServer, free_port, redis_url, service_env
 

@@ -14,8 +14,8 @@ import pytest
 
 from billing_service import create_app
 from billing_service.api.events import FOLLOW_UP
-from billing_service.state import StateUnavailable
 from billing_service.events.outbox import Outbox
+from billing_service.state import StateUnavailable
 
 from ..support import CALLER_KEY, NO_LIMITS, VALID_BODY, service_env
 from .test_delivery import SECRET, Subscriber

@@ -12,8 +12,8 @@ import requests
 
 from billing_service import create_app
 from billing_service.api.events import VERIFY_NOTICE, PaymentEvents
-from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from billing_service.events.outbox import DEDUP_TTL_S, EmbeddedOutbox
+from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
 from ..support import CALLER_KEY, NO_LIMITS, VALID_BODY, service_env
 

@@ -6,13 +6,12 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from ...config import DEFAULT_EVENT_RETENTION
 from ...state.embedded import EmbeddedStore
-from ...state.store import StateUnavailable
 from .rules import (
     DEDUP_TTL_S,
     PRUNE_BATCH,
@@ -211,28 +210,20 @@ class EmbeddedOutbox(OutcomeMethods):
 
     # plumbing: the embedded store's connections and transactions, and this outbox's tables
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         self._ensure_schema()
-        with self._db._transaction() as db:
-            yield db
+        return self._db.transaction()
 
     def _query(self, query: str, args: tuple[Any, ...]) -> list[Any]:
         self._ensure_schema()
-        try:
-            return self._db._connection().execute(query, args).fetchall()
-        except sqlite3.Error as exc:
-            raise StateUnavailable("The outbox cannot be read.") from exc
+        return self._db.query(query, args)
 
     def _ensure_schema(self) -> None:
-        # Once per process, outside any transaction (each statement commits on its own), so a
-        # rolled-back transaction cannot take the tables with it.
+        # Once per process, in a transaction of its own, so that a rolled-back operation cannot
+        # take the tables with it.
         if self._schema_pid == os.getpid():
             return
-        try:
-            db = self._db._connection()
+        with self._db.transaction() as db:
             for statement in _SCHEMA:
                 db.execute(statement)
-        except sqlite3.Error as exc:
-            raise StateUnavailable("The outbox's tables cannot be created.") from exc
         self._schema_pid = os.getpid()

@@ -11,8 +11,8 @@ from flask.views import MethodView
 from ...api.blueprint import CALLER_ERRORS, Blueprint
 from ...api.events import payment_events
 from ...api.http_errors import EventNotFound
-from ...security.callers import owns, require_caller, requires
 from ...events.outbox import EventRecord
+from ...security.callers import owns, require_caller, requires
 from .schemas import EventListSchema, EventQuerySchema, RedeliveredSchema
 
 blp = Blueprint(
