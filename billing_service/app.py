@@ -13,8 +13,8 @@ from . import resources
 from .api import guards, headers, idempotency, locks
 from .api.blueprint import Api, swagger_ui_assets
 from .api.errors import register_error_handlers
-from .api.events import PaymentEvents
 from .api.fields import IdConverter, id_parameter_schema
+from .api.publisher import EventPublisher
 from .config import CARD_FINGERPRINT_KEY_FILE, ConfigError, Settings
 from .events import EventConsumer
 from .events.outbox import EmbeddedOutbox, Outbox, SharedOutbox
@@ -194,7 +194,7 @@ def _verify_redis(store: SharedStore) -> None:
         logger.warning(warning)
 
 
-def _events(app: Flask, settings: Settings, metrics: Metrics) -> PaymentEvents:
+def _events(app: Flask, settings: Settings, metrics: Metrics) -> EventPublisher:
     """The outbox in the state store, and its consumer (started by gunicorn.conf.py in each
     worker, after the fork: a thread must not cross one)."""
     retention = settings.event_retention
@@ -203,7 +203,7 @@ def _events(app: Flask, settings: Settings, metrics: Metrics) -> PaymentEvents:
         outbox: Outbox = EmbeddedOutbox(path, retention=retention)
     else:
         outbox = SharedOutbox(settings.state_url, retention=retention)
-    events = PaymentEvents(
+    events = EventPublisher(
         outbox,
         settings.event_urls,
         app.extensions["iamport"],

@@ -10,8 +10,10 @@
 - ``fields``: field types and validators, the path converter of ids;
 - ``schemas``: response schemas more than one resource (or an error) answers with;
 - ``headers``: headers every answer carries; ``guards``: body size, no card data in URLs;
+- ``publisher``: ``EventPublisher``, which turns answers and verified notices into events (the
+  payment rendered with the API's schemas) and keeps the follow-up jobs in the outbox;
 - ``services``: what the app holds for its views (the I'mport client).
 
-May import its siblings ``security`` and ``observability``, and below: ``state``, ``config``,
-``gateway``. Never ``resources`` or ``app``.
+May import its siblings ``security`` and ``observability``, and below: ``events``, ``state``,
+``config``, ``gateway``. Never ``resources`` or ``app``.
 """

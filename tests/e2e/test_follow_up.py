@@ -11,7 +11,7 @@ import time
 
 import requests
 
-from billing_service.api.events import FOLLOW_UP
+from billing_service.api.publisher import FOLLOW_UP
 from billing_service.events.outbox import EmbeddedOutbox
 
 from ..support import NO_LIMITS, VALID_BODY, LiveService, Sandbox, service_env

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from billing_service import create_app
-from billing_service.api.events import FOLLOW_UP
+from billing_service.api.publisher import FOLLOW_UP
 from billing_service.events.outbox import Outbox
 from billing_service.state import StateUnavailable
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from billing_service import create_app
-from billing_service.api.events import RECONCILE_SCHEDULE
+from billing_service.api.publisher import RECONCILE_SCHEDULE
 
 from ..support import CALLER_KEY, NO_LIMITS, VALID_BODY, service_env
 from .test_delivery import SECRET

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from billing_service import create_app
-from billing_service.api.events import VERIFY_NOTICE, PaymentEvents
+from billing_service.api.publisher import VERIFY_NOTICE, EventPublisher
 from billing_service.events.outbox import DEDUP_TTL_S, EmbeddedOutbox
 from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
@@ -275,7 +275,7 @@ def days_later(app, days: float) -> None:
         return time.time() + days * 86400
 
     current = app.extensions["events"]
-    app.extensions["events"] = PaymentEvents(
+    app.extensions["events"] = EventPublisher(
         EmbeddedOutbox(current.outbox.path, later),
         current.urls,
         app.extensions["iamport"],

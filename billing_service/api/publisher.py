@@ -59,8 +59,8 @@ FOLLOW_UP = "internal:follow-up"
 _SCHEDULED = "internal: still scheduled"
 
 
-class PaymentEvents:
-    """The service's events, over an outbox; one per app."""
+class EventPublisher:
+    """Publishes the service's events into an outbox, and runs its follow-up jobs; one per app."""
 
     def __init__(
         self,
@@ -363,9 +363,9 @@ def _summary(payment: Payment) -> dict[str, Any]:
     }
 
 
-def payment_events() -> PaymentEvents:
+def event_publisher() -> EventPublisher:
     """The app's events."""
-    events: PaymentEvents = current_app.extensions["events"]
+    events: EventPublisher = current_app.extensions["events"]
     return events
 
 
@@ -374,6 +374,6 @@ def publish_payment(payment: Payment, *, source: str) -> None:
     written is logged, never turned into an error: the answer, money moved, stands, and the
     follow-up kept before the charge or cancel was sent tells the change later."""
     try:
-        payment_events().payment_changed(payment, source=source)
+        event_publisher().payment_changed(payment, source=source)
     except Exception:
         logger.exception("The event of payment %s could not be kept", payment.imp_uid)
