@@ -361,7 +361,7 @@ def test_a_delivery_can_be_due_later(make_outbox):
     assert len(outbox.claim(16, 10)) == 1
 
 
-def test_internal_deliveries_go_to_their_handler(outbox, consumers):
+def test_jobs_go_to_the_handler_of_their_kind(outbox, consumers):
     answers = [False, True]
     handled: list[Delivery] = []
 
@@ -370,8 +370,9 @@ def test_internal_deliveries_go_to_their_handler(outbox, consumers):
         return answers.pop(0)
 
     outcomes = Outcomes()
-    event_id = add(outbox, ["internal:check"])
-    consumers(outbox, handlers={"internal:check": handler}, on_outcome=outcomes)
+    event_id = outbox.add_job("check", {"imp_uid": "imp_1"}, dedup_key="check:1")
+    assert event_id is not None
+    consumers(outbox, handlers={"check": handler}, on_outcome=outcomes)
 
     outcomes.wait_for("delivered")
     assert outcomes.seen == ["retry", "delivered"]

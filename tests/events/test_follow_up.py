@@ -45,10 +45,16 @@ class FailingWrites:
         self.writes = 0
 
     def add(self, *args: Any, **kwargs: Any) -> str | None:
+        return self._write(self._outbox.add, *args, **kwargs)
+
+    def add_job(self, *args: Any, **kwargs: Any) -> str | None:
+        return self._write(self._outbox.add_job, *args, **kwargs)
+
+    def _write(self, write: Callable[..., str | None], *args: Any, **kwargs: Any) -> str | None:
         self.writes += 1
         if self.writes in self._failing:
             raise StateUnavailable("the store went away")
-        return self._outbox.add(*args, **kwargs)
+        return write(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._outbox, name)
@@ -88,7 +94,7 @@ def charge(client, merchant_uid: str):
 
 
 def follow_ups(app) -> list[Any]:
-    return [r for r in app.extensions["events"].outbox.records(None) if r.url == FOLLOW_UP]
+    return [r for r in app.extensions["events"].outbox.records(None) if r.kind == FOLLOW_UP]
 
 
 def events(subscriber: Subscriber) -> list[dict[str, Any]]:

@@ -54,7 +54,9 @@ def schedule(client, merchant_uid: str, in_seconds: float = 2.0):
 
 
 def watches(app) -> list[Any]:
-    return [r for r in app.extensions["events"].outbox.records(None) if r.url == RECONCILE_SCHEDULE]
+    return [
+        r for r in app.extensions["events"].outbox.records(None) if r.kind == RECONCILE_SCHEDULE
+    ]
 
 
 def test_nothing_is_scheduled_when_its_watch_cannot_be_kept(app, client, sandbox):

@@ -12,7 +12,7 @@ import requests
 
 from billing_service import create_app
 from billing_service.api.publisher import VERIFY_NOTICE, EventPublisher
-from billing_service.events.outbox import DEDUP_TTL_S, EmbeddedOutbox
+from billing_service.events.outbox import DEDUP_TTL_S, DELIVERY, EmbeddedOutbox
 from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
 from ..support import CALLER_KEY, NO_LIMITS, VALID_BODY, service_env
@@ -53,7 +53,7 @@ def paid(app) -> dict:
 
 def events(app) -> list[str]:
     records = app.extensions["events"].outbox.records(None)
-    return sorted(r.event_type for r in records if not r.url.startswith("internal:"))
+    return sorted(r.event_type for r in records if r.kind == DELIVERY)
 
 
 def test_a_charge_is_an_event_and_its_notice_adds_none(app, paid, caplog):
@@ -112,7 +112,7 @@ def test_a_notice_that_cannot_be_verified_now_is_kept(app, paid, sandbox):
     kept = [
         r
         for r in app.extensions["events"].outbox.records(None)
-        if r.url == "internal:verify-notice"  # not the charge's own follow-up
+        if r.kind == VERIFY_NOTICE  # not the charge's own follow-up
     ]
     assert [r.status for r in kept] == ["pending"]
 
@@ -358,7 +358,7 @@ def test_each_cancels_deferred_notice_is_kept_and_becomes_its_event(app, sandbox
     client = app.test_client()
     for notice in (first, second):
         assert client.post(NOTICES, json=notice).status_code == 200
-    kept = [r for r in app.extensions["events"].outbox.records(None) if r.url == VERIFY_NOTICE]
+    kept = [r for r in app.extensions["events"].outbox.records(None) if r.kind == VERIFY_NOTICE]
     assert len(kept) == 2
 
     consumer = app.extensions["events"].consumer

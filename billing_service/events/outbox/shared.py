@@ -16,16 +16,16 @@ from .rules import (
     DEDUP_TTL_S,
     PRUNE_BATCH,
     STATUSES,
+    CommonMethods,
     Delivery,
     EventRecord,
     Keep,
-    OutcomeMethods,
     Status,
     customer_in,
     finish,
+    kind_of,
     new_event,
     newest_kept,
-    unique,
 )
 
 _KEY = "billing:outbox:"
@@ -44,6 +44,7 @@ _RECORD_FIELDS = (
     "due_at",
     "last_error",
     "delivered_at",
+    "kind",  # absent from rows kept before jobs had a kind (kind_of reads their URL)
 )
 
 
@@ -51,7 +52,7 @@ def _delivery_id(event_id: str, url: str) -> str:
     return event_id + ":" + hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
-class SharedOutbox(OutcomeMethods):
+class SharedOutbox(CommonMethods):
     """An Outbox in the Redis at ``url`` (the shared store's client, timeouts and errors).
 
     Claims and additions are Lua scripts; an outcome is a WATCH/MULTI transaction on its
@@ -71,39 +72,36 @@ class SharedOutbox(OutcomeMethods):
         self._store = SharedStore(url, clock)
         # Each script (outbox/lua/) is one atomic step; the delivery hashes it names are not in
         # KEYS, so the outbox needs one Redis (or a primary with replicas), not a Redis Cluster.
-        self._add = self._store.script(__package__, "add.lua")
-        self._claim = self._store.script(__package__, "claim.lua")
-        self._redeliver = self._store.script(__package__, "redeliver.lua")
-        self._prune = self._store.script(__package__, "prune.lua")
+        self._add_script = self._store.script(__package__, "add.lua")
+        self._claim_script = self._store.script(__package__, "claim.lua")
+        self._redeliver_script = self._store.script(__package__, "redeliver.lua")
+        self._prune_script = self._store.script(__package__, "prune.lua")
 
-    def add(
+    def _add(
         self,
         event_type: str,
         data: dict[str, Any],
-        urls: Sequence[str],
+        targets: Sequence[tuple[str, str]],
         *,
         dedup_key: str,
-        due_at: float | None = None,
+        due_at: float | None,
     ) -> str | None:
         now = self._clock()
         event_id, body = new_event(event_type, data, now)
-        pairs = [part for url in unique(urls) for part in (_delivery_id(event_id, url), url)]
+        rows = [part for url, kind in targets for part in (_delivery_id(event_id, url), url, kind)]
         keys = [_DEDUP + dedup_key, _DUE, _STATUS + "pending", _EVENT + event_id]
         due = repr(now if due_at is None else due_at)
         args: list[str | bytes | int] = [int(DEDUP_TTL_S * 1000), repr(now), event_id]
-        args += [event_type, _DELIVERY, due, body, *pairs]
-        added = self._store.run(lambda r: self._add(keys=keys, args=args, client=r))
+        args += [event_type, _DELIVERY, due, body, *rows]
+        added = self._store.run(lambda r: self._add_script(keys=keys, args=args, client=r))
         return event_id if added else None
 
     def claim(self, limit: int, lease_seconds: float) -> list[Delivery]:
         now = self._clock()
         lease = secrets.token_hex(8)
         args: list[str | int] = [repr(now), limit, repr(now + lease_seconds), lease, _DELIVERY]
-        rows = self._store.run(lambda r: self._claim(keys=[_DUE], args=args, client=r))
-        return [
-            Delivery(row[0].decode(), row[1].decode(), row[2].decode(), row[3], int(row[4]), lease)
-            for row in rows
-        ]
+        rows = self._store.run(lambda r: self._claim_script(keys=[_DUE], args=args, client=r))
+        return [_claimed(row, lease) for row in rows]
 
     def _record(
         self, d: Delivery, outcome: Status, *, when: float | None = None, error: str | None = None
@@ -186,7 +184,9 @@ class SharedOutbox(OutcomeMethods):
     def redeliver(self, event_id: str) -> int:
         keys = [_EVENT + event_id, _DUE, _STATUS + "failed", _STATUS + "pending"]
         args = [repr(self._clock()), _DELIVERY]
-        return int(self._store.run(lambda r: self._redeliver(keys=keys, args=args, client=r)))
+        return int(
+            self._store.run(lambda r: self._redeliver_script(keys=keys, args=args, client=r))
+        )
 
     def next_due(self) -> float | None:
         first = self._store.run(lambda r: r.zrange(_DUE, 0, 0, withscores=True))
@@ -209,7 +209,7 @@ class SharedOutbox(OutcomeMethods):
             _DELIVERY,
             _EVENT,
         ]
-        return int(self._store.run(lambda r: self._prune(keys=keys, args=args, client=r)))
+        return int(self._store.run(lambda r: self._prune_script(keys=keys, args=args, client=r)))
 
     def check(self) -> None:
         self._store.check()
@@ -232,5 +232,19 @@ def _record_of(row: list[bytes | None]) -> EventRecord:
         next_attempt_at=float(text[6]) if status == "pending" and text[6] else None,
         last_error=text[7],
         delivered_at=float(text[8]) if text[8] else None,
-        customer_uid=customer_in(row[9]),
+        customer_uid=customer_in(row[10]),
+        kind=kind_of(text[9], text[1] or ""),
+    )
+
+
+def _claimed(row: list[Any], lease: str) -> Delivery:
+    event_id, url, event_type, body, attempts, kind = row
+    return Delivery(
+        event_id.decode(),
+        url.decode(),
+        event_type.decode(),
+        body,
+        int(attempts),
+        lease,
+        kind_of(kind.decode() if kind else None, url.decode()),
     )

@@ -11,7 +11,7 @@ from flask.views import MethodView
 from ...api.blueprint import CALLER_ERRORS, Blueprint
 from ...api.http_errors import EventNotFound
 from ...api.publisher import event_publisher
-from ...events.outbox import EventRecord
+from ...events.outbox import DELIVERY, EventRecord
 from ...security.callers import owns, require_caller, requires
 from .schemas import EventListSchema, EventQuerySchema, RedeliveredSchema
 
@@ -70,9 +70,9 @@ class Redelivery(MethodView):
 
 
 def _listed(record: EventRecord) -> bool:
-    # The outbox also holds the service's own follow-ups (notices to verify, schedules to look
-    # up): not events of anyone's.
-    return not record.url.startswith("internal:") and owns(record.customer_uid)
+    # The outbox also holds the service's own jobs (notices to verify, schedules and charges to
+    # look up): not deliveries to anyone.
+    return record.kind == DELIVERY and owns(record.customer_uid)
 
 
 def _public_url(url: str) -> str:
