@@ -32,7 +32,8 @@ _MAX_ERROR = 100
 
 @dataclass(frozen=True)
 class Delivery:
-    """One event for one subscriber, as claimed: send ``body`` (signed) to ``url``."""
+    """One row as claimed: an event for one subscriber (send ``body``, signed, to ``url``), or a
+    job of ``kind`` for its handler."""
 
     event_id: str  # the Standard Webhooks webhook-id: the same for every subscriber and retry
     url: str
@@ -60,7 +61,7 @@ class EventRecord:
     kind: str = DELIVERY  # any other: a job of the service's own (its url "")
 
 
-# Which records a listing keeps (the caller's own, not internal ones): None, all of them.
+# Which records a listing keeps (the caller's own deliveries, not jobs): None, all of them.
 Keep = Callable[[EventRecord], bool] | None
 
 
