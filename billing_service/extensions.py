@@ -18,9 +18,10 @@ from typing import Protocol
 from flask import Flask, current_app
 
 from .api.blueprint import Api
-from .api.events import PaymentEvents
+from .api.publisher import EventPublisher
 from .config import CARD_FINGERPRINT_KEY_FILE, ConfigError, Settings
 from .events import EventConsumer
+from .events.outbox import EmbeddedOutbox, Outbox, SharedOutbox
 from .gateway import IamportClient, PaymentGateway
 from .observability.metrics import Metrics
 from .observability.readiness import Readiness
@@ -35,7 +36,6 @@ from .state import (
 )
 from .state.counters import Counters, FixedWindowCounters, StoreCounters
 from .state.keys import instance_key
-from .state.outbox import EmbeddedOutbox, Outbox, SharedOutbox
 
 
 class Sandbox(Protocol):
@@ -63,7 +63,7 @@ class Shared:
     idempotency_keys: tuple[bytes, ...]
     metrics: Metrics
     readiness: Readiness
-    events: PaymentEvents
+    events: EventPublisher
     sandbox: Sandbox | None = None  # the bundled sandbox, when this app started it
 
 
@@ -144,7 +144,7 @@ def _verify_redis(store: SharedStore) -> None:
         logger.warning(warning)
 
 
-def _events(settings: Settings, metrics: Metrics, client: PaymentGateway) -> PaymentEvents:
+def _events(settings: Settings, metrics: Metrics, client: PaymentGateway) -> EventPublisher:
     """The outbox in the state store, and its consumer (started by gunicorn.conf.py in each
     worker, after the fork: a thread must not cross one)."""
     retention = settings.event_retention
@@ -153,7 +153,7 @@ def _events(settings: Settings, metrics: Metrics, client: PaymentGateway) -> Pay
         outbox: Outbox = EmbeddedOutbox(path, retention=retention)
     else:
         outbox = SharedOutbox(settings.state_url, retention=retention)
-    events = PaymentEvents(
+    events = EventPublisher(
         outbox,
         settings.event_urls,
         client,

@@ -9,10 +9,12 @@
 - ``idempotency``: Idempotency-Key; ``locks``: an order (merchant_uid, imp_uid) is its own lock;
 - ``fields``: field types and validators, the path converter of ids;
 - ``schemas``: response schemas more than one resource (or an error) answers with;
-- ``headers``: headers every answer carries; ``guards``: body size, no card data in URLs.
+- ``headers``: headers every answer carries; ``guards``: body size, no card data in URLs;
+- ``publisher``: ``EventPublisher``, which turns answers and verified notices into events (the
+  payment rendered with the API's schemas) and keeps the follow-up jobs in the outbox.
 
 What the app shares (the gateway client, the state store) comes from ``extensions``.
 
 May import its siblings ``security``, ``observability`` and ``extensions``, and below:
-``state``, ``config``, ``gateway``. Never ``resources`` or ``app``.
+``events``, ``state``, ``config``, ``gateway``. Never ``resources`` or ``app``.
 """

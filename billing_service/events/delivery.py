@@ -39,8 +39,8 @@ from urllib3.exceptions import TimeoutError as TransportTimeout
 
 from ..deadline import DEADLINE, POOL_CLASSES
 from ..state.embedded import BUSY_TIMEOUT_S
-from ..state.outbox import PRUNE_BATCH, Delivery, Outbox
 from ..state.store import StateUnavailable
+from .outbox import DELIVERY, PRUNE_BATCH, Delivery, Outbox
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +80,8 @@ class EventConsumer:
     ``delays``: the wait after each failed attempt (the first attempt is immediate), so a
     delivery is attempted at most ``len(delays) + 1`` times. ``lease_seconds``: how long a
     claim holds its deliveries; longer than ``timeout``, the most one attempt lasts (≤ 15 s).
-    ``handlers``: deliveries whose ``url`` is one of its keys are not sent but given to the
-    handler, which answers True (done) or False (not yet: retried like a failed attempt).
+    ``handlers``: a job (a row whose kind is not ``DELIVERY``) is given to the handler of its
+    kind, which answers True (done) or False (not yet: retried like a failed attempt).
     ``on_outcome`` is told "delivered", "retry" or "failed" after each recorded attempt.
     """
 
@@ -213,7 +213,7 @@ class EventConsumer:
         try:
             error = self._send(d)
         except Exception:
-            logger.exception("The delivery of event %s to %s failed", d.event_id, _where(d.url))
+            logger.exception("The delivery of event %s to %s failed", d.event_id, _to(d))
             error = "error"
         try:
             if error is None:
@@ -236,7 +236,7 @@ class EventConsumer:
             "event %s (%s) to %s, attempt %d: %s%s",
             d.event_id,
             d.event_type,
-            _where(d.url),
+            _to(d),
             d.attempts + 1,
             outcome,
             f" ({error})" if error else "",
@@ -249,8 +249,10 @@ class EventConsumer:
 
     def _send(self, d: Delivery) -> str | None:
         """Attempt ``d``: None if it is done, else a short fixed text saying why not."""
-        handler = self._handlers.get(d.url)
-        if handler is not None:
+        if d.kind != DELIVERY:
+            handler = self._handlers.get(d.kind)
+            if handler is None:  # a job of a kind this process does not run
+                return "no handler"
             return None if handler(d) else "not done yet"
         if self._webhook is None:
             return "no event secret"
@@ -302,6 +304,11 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> str
         else:
             resp.close()  # a longer (or broken) answer: not worth reading
     return None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
+
+
+def _to(d: Delivery) -> str:
+    """Where ``d`` goes, as logged: its subscriber, or the handler of its job's kind."""
+    return _where(d.url) if d.kind == DELIVERY else f"the {d.kind} handler"
 
 
 def _where(url: str) -> str:

@@ -2,10 +2,9 @@
 
 - ``store``: what every store offers, and the rules of idempotency records;
 - ``embedded``: the embedded store (SQLite, WAL): one instance's workers;
-- ``shared``: the shared store (Redis): every replica;
+- ``shared``: the shared store (Redis): every replica (its Lua scripts in ``lua/``, shipped as
+  package data);
 - ``counters``: the card-testing limits' counters as ``limits`` storages;
-- ``outbox``: the event outbox (``rules``; its SQLite and Redis backends, ``embedded`` and
-  ``shared``);
 - ``keys``: the instance's own keys, generated once in the data directory.
 
 May import ``config`` and ``gateway`` only: nothing of Flask or the HTTP side.

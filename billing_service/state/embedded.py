@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from .store import (
@@ -177,6 +177,20 @@ class EmbeddedStore:
         with self._transaction() as db:
             db.execute("SELECT 1 FROM counters LIMIT 1")
 
+    # what the tables kept in the same file by others (the outbox) use
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One read-then-write on this thread's connection (``BEGIN IMMEDIATE``): committed when
+        the block ends, rolled back if it raises; every SQLite error StateUnavailable."""
+        return self._transaction()
+
+    def query(self, query: str, args: tuple[Any, ...]) -> list[Any]:
+        """The rows ``query`` reads; every SQLite error StateUnavailable."""
+        try:
+            return self._connection().execute(query, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StateUnavailable("The state database cannot be read.") from exc
+
     # plumbing
 
     @staticmethod
@@ -199,10 +213,8 @@ class EmbeddedStore:
         )
 
     def _read(self, query: str, key: str) -> Any:
-        try:
-            return self._connection().execute(query, (key, self._clock())).fetchone()
-        except sqlite3.Error as exc:
-            raise StateUnavailable("The state database cannot be read.") from exc
+        rows = self.query(query, (key, self._clock()))
+        return rows[0] if rows else None
 
     @contextmanager
     def _transaction(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:

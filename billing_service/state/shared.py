@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from importlib.resources import files
 from typing import Any
 
 import redis
+from redis.commands.core import Script
 
 from .store import (
     AttemptSuperseded,
@@ -33,41 +35,6 @@ from .store import (
 _TIMEOUTS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
 _PREFIX = "billing:"
 SAFE_POLICY = "noeviction"
-# Frees a lock only for the owner that holds it (one atomic step).
-_UNLOCK = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-)
-
-# KEYS: the counters; ARGV: each one's limit, window (ms) and whether it counts (1) or is only
-# checked (0), in turn. Nil when every count was under its limit (each counting one counted
-# now), else {the full window that ends last (1-based), its ms}.
-_HIT_ALL = """
-local full, wait = nil, -1
-for i, key in ipairs(KEYS) do
-  local count = tonumber(redis.call('GET', key) or '0')
-  local ttl = math.max(redis.call('PTTL', key), 0)
-  if count >= tonumber(ARGV[3 * i - 2]) and ttl > wait then
-    full, wait = i, ttl
-  end
-end
-if full then
-  return {full, wait}
-end
-for i, key in ipairs(KEYS) do
-  if ARGV[3 * i] == '1' and redis.call('INCR', key) == 1 then
-    redis.call('PEXPIRE', key, ARGV[3 * i - 1])
-  end
-end
-return nil
-"""
-# KEYS: the counters to take one attempt back from (never below 0, never reopening a window).
-_REFUND = """
-for _, key in ipairs(KEYS) do
-  if tonumber(redis.call('GET', key) or '0') > 0 then
-    redis.call('DECR', key)
-  end
-end
-"""
 
 
 class UnsafeRedis(StateUnavailable):
@@ -81,8 +48,9 @@ class SharedStore:
         self.url = url
         self._clock = clock
         self._redis = redis.Redis.from_url(url, **_TIMEOUTS)
-        self._hit_all = self._redis.register_script(_HIT_ALL)
-        self._refund = self._redis.register_script(_REFUND)
+        self._hit_all = self.script(__package__, "hit_all.lua")
+        self._refund = self.script(__package__, "refund.lua")
+        self._unlock = self.script(__package__, "unlock.lua")
         self._policy_read = False  # noeviction was read; until then nothing else is done
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
@@ -93,29 +61,29 @@ class SharedStore:
             pipe.expire(name, expiry, nx=True)  # the window opens with its first hit
             return pipe.execute()[0]
 
-        return int(self._run(lambda r: run(r.pipeline())))
+        return int(self.run(lambda r: run(r.pipeline())))
 
     def get(self, key: str) -> int:
-        value = self._run(lambda r: r.get(_PREFIX + "counter:" + key))
+        value = self.run(lambda r: r.get(_PREFIX + "counter:" + key))
         return int(value) if value is not None else 0
 
     def get_expiry(self, key: str) -> float:
-        ttl_ms = self._run(lambda r: r.pttl(_PREFIX + "counter:" + key))
+        ttl_ms = self.run(lambda r: r.pttl(_PREFIX + "counter:" + key))
         now = self._clock()
         return now + ttl_ms / 1000 if ttl_ms > 0 else now
 
     def clear(self, key: str) -> None:
-        self._run(lambda r: r.delete(_PREFIX + "counter:" + key))
+        self.run(lambda r: r.delete(_PREFIX + "counter:" + key))
 
     def hit_all(self, hits: Sequence[Hit]) -> Refused | None:
         keys = [_PREFIX + "counter:" + hit.key for hit in hits]
         windows = [n for hit in hits for n in (hit.limit, hit.expiry * 1000, int(hit.counts))]
-        full = self._run(lambda _: self._hit_all(keys=keys, args=windows))
+        full = self.run(lambda _: self._hit_all(keys=keys, args=windows))
         return None if full is None else Refused(hits[int(full[0]) - 1], int(full[1]) / 1000)
 
     def refund(self, keys: Sequence[str]) -> None:
         names = [_PREFIX + "counter:" + key for key in keys]
-        self._run(lambda _: self._refund(keys=names))
+        self.run(lambda _: self._refund(keys=names))
 
     def claim(self, key: str, fingerprint: str, *, lease: float, ttl: float) -> Claim:
         name = _PREFIX + "idempotency:" + key
@@ -132,13 +100,13 @@ class SharedStore:
             return claim
 
         transaction: Any = attempt  # redis-py types the callable as returning None
-        claim: Claim = self._run(
+        claim: Claim = self.run(
             lambda r: r.transaction(transaction, name, value_from_callable=True)
         )
         return claim
 
     def has_record(self, key: str) -> bool:
-        return bool(self._run(lambda r: r.exists(_PREFIX + "idempotency:" + key)))
+        return bool(self.run(lambda r: r.exists(_PREFIX + "idempotency:" + key)))
 
     def save(self, key: str, record: IdempotencyRecord) -> None:
         self._if_held(
@@ -164,33 +132,33 @@ class SharedStore:
             return True
 
         transaction: Any = run  # redis-py types the callable as returning None
-        if not self._run(lambda r: r.transaction(transaction, name, value_from_callable=True)):
+        if not self.run(lambda r: r.transaction(transaction, name, value_from_callable=True)):
             raise AttemptSuperseded("Another attempt holds the idempotency record now.")
 
     def lock(self, key: str, owner: str, lease: float) -> float | None:
         name = _PREFIX + "lock:" + key
-        if self._run(lambda r: r.set(name, owner, nx=True, px=int(lease * 1000))):
+        if self.run(lambda r: r.set(name, owner, nx=True, px=int(lease * 1000))):
             return None
-        ttl_ms: int = self._run(lambda r: r.pttl(name))
+        ttl_ms: int = self.run(lambda r: r.pttl(name))
         # Freed meanwhile (ttl_ms < 0): busy all the same; the caller's retry takes it.
         return self._clock() + max(ttl_ms, 0) / 1000
 
     def unlock(self, key: str, owner: str) -> None:
-        self._run(lambda r: r.eval(_UNLOCK, 1, _PREFIX + "lock:" + key, owner))
+        self.run(lambda _: self._unlock(keys=[_PREFIX + "lock:" + key], args=[owner]))
 
     def mark_pending(self, key: str, ttl: float) -> None:
-        self._run(lambda r: r.set(_PREFIX + "pending:" + key, 1, px=int(ttl * 1000)))
+        self.run(lambda r: r.set(_PREFIX + "pending:" + key, 1, px=int(ttl * 1000)))
 
     def is_pending(self, key: str) -> bool:
-        return bool(self._run(lambda r: r.exists(_PREFIX + "pending:" + key)))
+        return bool(self.run(lambda r: r.exists(_PREFIX + "pending:" + key)))
 
     def clear_pending(self, key: str) -> None:
-        self._run(lambda r: r.delete(_PREFIX + "pending:" + key))
+        self.run(lambda r: r.delete(_PREFIX + "pending:" + key))
 
     def check(self) -> None:
         """Return if Redis answers and may not evict; UnsafeRedis, StateUnavailable otherwise."""
         self._policy_read = False
-        self._run(lambda r: r.ping())
+        self.run(lambda r: r.ping())
 
     def close(self) -> None:
         self._redis.close()
@@ -199,10 +167,20 @@ class SharedStore:
         """Read the eviction policy now (UnsafeRedis, StateUnavailable as ``check``); a warning
         if Redis keeps nothing on disk that survives its restart (None: it does)."""
         self.check()
-        warning: str | None = self._run(_persistence_warning)
+        warning: str | None = self.run(_persistence_warning)
         return warning
 
-    def _run(self, operation: Callable[[redis.Redis], Any]) -> Any:
+    # what the keys kept in the same Redis by others (the outbox) use
+
+    def script(self, package: str, name: str) -> Script:
+        """The Lua script ``lua/<name>`` shipped with ``package``, to run on this store's
+        client: one atomic step (run it inside ``run``)."""
+        source = (files(package) / "lua" / name).read_text(encoding="utf-8")
+        return self._redis.register_script(source)
+
+    def run(self, operation: Callable[[redis.Redis], Any]) -> Any:
+        """``operation`` on this store's client, once the eviction policy was read; every Redis
+        error StateUnavailable."""
         try:
             if not self._policy_read:
                 _read_policy(self._redis)

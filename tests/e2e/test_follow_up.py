@@ -11,8 +11,8 @@ import time
 
 import requests
 
-from billing_service.api.events import FOLLOW_UP
-from billing_service.state.outbox import EmbeddedOutbox
+from billing_service.api.publisher import FOLLOW_UP
+from billing_service.events.outbox import EmbeddedOutbox
 
 from ..support import NO_LIMITS, VALID_BODY, LiveService, Sandbox, service_env
 from .test_subscriptions import AUTH, SECRET, Subscriber
@@ -64,7 +64,7 @@ def test_a_charge_whose_worker_died_after_imports_answered_gets_its_event_once(
         assert event["data"]["payment"]["merchant_uid"] == "die-1"
         outbox = EmbeddedOutbox(os.path.join(env["BILLING_DATA_DIR"], "state.db"))
         deadline = time.monotonic() + 30
-        while [r.status for r in outbox.records(None) if r.url == FOLLOW_UP] != ["delivered"]:
+        while [r.status for r in outbox.records(None) if r.kind == FOLLOW_UP] != ["delivered"]:
             assert time.monotonic() < deadline, "the follow-up never finished"
             time.sleep(0.1)
         assert len(subscriber.received) == 1

@@ -8,6 +8,7 @@ import binascii
 import json
 import secrets
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,11 +22,17 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from billing_service import create_app
 from billing_service.events import EventConsumer, check_secret
 from billing_service.events import delivery as delivery_module
+from billing_service.events.outbox import (
+    DELIVERY,
+    Delivery,
+    EmbeddedOutbox,
+    Outbox,
+    SharedOutbox,
+)
+from billing_service.events.outbox import embedded as embedded_outbox
+from billing_service.events.outbox import shared as shared_outbox
 from billing_service.extensions import shared
 from billing_service.state import StateUnavailable
-from billing_service.state.outbox import Delivery, EmbeddedOutbox, Outbox, SharedOutbox
-from billing_service.state.outbox import embedded as embedded_outbox
-from billing_service.state.outbox import shared as shared_outbox
 
 from ..support import CALLER_KEY, RedisServer, free_port, redis_url, service_env
 
@@ -362,7 +369,7 @@ def test_a_delivery_can_be_due_later(make_outbox):
     assert len(outbox.claim(16, 10)) == 1
 
 
-def test_internal_deliveries_go_to_their_handler(outbox, consumers):
+def test_jobs_go_to_the_handler_of_their_kind(outbox, consumers):
     answers = [False, True]
     handled: list[Delivery] = []
 
@@ -371,12 +378,76 @@ def test_internal_deliveries_go_to_their_handler(outbox, consumers):
         return answers.pop(0)
 
     outcomes = Outcomes()
-    event_id = add(outbox, ["internal:check"])
-    consumers(outbox, handlers={"internal:check": handler}, on_outcome=outcomes)
+    event_id = outbox.add_job("check", {"imp_uid": "imp_1"}, dedup_key="check:1")
+    assert event_id is not None
+    consumers(outbox, handlers={"check": handler}, on_outcome=outcomes)
 
     outcomes.wait_for("delivered")
     assert outcomes.seen == ["retry", "delivered"]
     assert [d.event_id for d in handled] == [event_id, event_id]
+
+
+def test_jobs_are_kept_apart_from_deliveries(outbox):
+    event_id = add(outbox, ["http://a.test/e"])
+    job_id = outbox.add_job("check", {"imp_uid": "imp_1"}, dedup_key="check:1")
+    with pytest.raises(ValueError):
+        outbox.add_job(DELIVERY, {}, dedup_key="check:2")
+
+    listed = {(r.event_id, r.kind, r.url) for r in outbox.records(None)}
+    claimed = {(d.event_id, d.kind, d.url) for d in outbox.claim(16, 10)}
+    assert listed == claimed == {(event_id, DELIVERY, "http://a.test/e"), (job_id, "check", "")}
+
+
+# The outbox's tables before jobs had a kind: a job's kind was its URL, "internal:<kind>".
+_TABLES_BEFORE_KINDS = (
+    "CREATE TABLE outbox_events (event_id TEXT PRIMARY KEY, event_type TEXT NOT NULL, "
+    "body BLOB NOT NULL, created_at REAL NOT NULL)",
+    "CREATE TABLE outbox_deliveries (event_id TEXT NOT NULL, url TEXT NOT NULL, "
+    "status TEXT NOT NULL, attempts INTEGER NOT NULL, due_at REAL, lease TEXT, "
+    "last_error TEXT, delivered_at REAL, PRIMARY KEY (event_id, url))",
+)
+
+
+def test_a_job_kept_before_jobs_had_a_kind_is_run_as_its_kind_embedded(tmp_path):
+    path, now = str(tmp_path / "state.db"), time.time()
+    with sqlite3.connect(path) as db:
+        for statement in _TABLES_BEFORE_KINDS:
+            db.execute(statement)
+        db.execute(
+            "INSERT INTO outbox_events VALUES ('evt_old', 'internal.follow-up', ?, ?)",
+            (b'{"type":"internal.follow-up","data":{}}', now),
+        )
+        db.execute(
+            "INSERT INTO outbox_deliveries (event_id, url, status, attempts, due_at) "
+            "VALUES ('evt_old', 'internal:follow-up', 'pending', 0, ?)",
+            (now,),
+        )
+    db.close()
+    outbox = EmbeddedOutbox(path)
+
+    (job,) = outbox.claim(16, 10)
+    assert (job.event_id, job.kind) == ("evt_old", "follow-up")
+    outbox.delivered(job)
+    assert [(r.kind, r.status) for r in outbox.records(None)] == [("follow-up", "delivered")]
+
+
+def test_a_job_kept_before_jobs_had_a_kind_is_run_as_its_kind_shared(redis_server_url):
+    with redis_client.Redis.from_url(redis_server_url) as client:
+        client.flushdb()
+        outbox = SharedOutbox(redis_server_url)
+        # As it was kept then: a delivery to that URL, its hash without a kind.
+        event_id = outbox.add("internal.follow-up", {}, ["internal:follow-up"], dedup_key="old")
+        (key,) = client.keys("billing:outbox:delivery:*")
+        client.hdel(key, "kind")
+        try:
+            (job,) = outbox.claim(16, 10)
+            assert (job.event_id, job.kind) == (event_id, "follow-up")
+            outbox.delivered(job)
+            assert [(r.kind, r.status) for r in outbox.records(None)] == [
+                ("follow-up", "delivered")
+            ]
+        finally:
+            outbox.close()
 
 
 def test_alive_until_stopped(outbox, consumers):

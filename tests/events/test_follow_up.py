@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from billing_service import create_app
-from billing_service.api.events import FOLLOW_UP
+from billing_service.api.publisher import FOLLOW_UP
+from billing_service.events.outbox import Outbox
 from billing_service.extensions import shared
 from billing_service.state import StateUnavailable
-from billing_service.state.outbox import Outbox
 
 from ..support import CALLER_KEY, NO_LIMITS, VALID_BODY, service_env
 from .test_delivery import SECRET, Subscriber
@@ -46,10 +46,16 @@ class FailingWrites:
         self.writes = 0
 
     def add(self, *args: Any, **kwargs: Any) -> str | None:
+        return self._write(self._outbox.add, *args, **kwargs)
+
+    def add_job(self, *args: Any, **kwargs: Any) -> str | None:
+        return self._write(self._outbox.add_job, *args, **kwargs)
+
+    def _write(self, write: Callable[..., str | None], *args: Any, **kwargs: Any) -> str | None:
         self.writes += 1
         if self.writes in self._failing:
             raise StateUnavailable("the store went away")
-        return self._outbox.add(*args, **kwargs)
+        return write(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._outbox, name)
@@ -89,7 +95,7 @@ def charge(client, merchant_uid: str):
 
 
 def follow_ups(app) -> list[Any]:
-    return [r for r in shared(app).events.outbox.records(None) if r.url == FOLLOW_UP]
+    return [r for r in shared(app).events.outbox.records(None) if r.kind == FOLLOW_UP]
 
 
 def events(subscriber: Subscriber) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from billing_service import create_app
-from billing_service.api.events import RECONCILE_SCHEDULE
+from billing_service.api.publisher import RECONCILE_SCHEDULE
 from billing_service.extensions import shared
 
 from ..support import CALLER_KEY, NO_LIMITS, VALID_BODY, service_env
@@ -55,7 +55,7 @@ def schedule(client, merchant_uid: str, in_seconds: float = 2.0):
 
 
 def watches(app) -> list[Any]:
-    return [r for r in shared(app).events.outbox.records(None) if r.url == RECONCILE_SCHEDULE]
+    return [r for r in shared(app).events.outbox.records(None) if r.kind == RECONCILE_SCHEDULE]
 
 
 def test_nothing_is_scheduled_when_its_watch_cannot_be_kept(app, client, sandbox):

@@ -9,8 +9,8 @@ import base64
 import pytest
 
 from billing_service import create_app
+from billing_service.events.outbox import EmbeddedOutbox, Outbox, SharedOutbox
 from billing_service.extensions import shared
-from billing_service.state.outbox import EmbeddedOutbox, Outbox, SharedOutbox
 
 from ..support import NO_LIMITS, VALID_BODY, redis_url, service_env
 

@@ -11,10 +11,10 @@ import pytest
 import requests
 
 from billing_service import create_app
-from billing_service.api.events import VERIFY_NOTICE, PaymentEvents
+from billing_service.api.publisher import VERIFY_NOTICE, EventPublisher
+from billing_service.events.outbox import DEDUP_TTL_S, DELIVERY, EmbeddedOutbox
 from billing_service.extensions import shared
 from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
-from billing_service.state.outbox import DEDUP_TTL_S, EmbeddedOutbox
 
 from ..support import CALLER_KEY, NO_LIMITS, VALID_BODY, service_env
 
@@ -54,7 +54,7 @@ def paid(app) -> dict:
 
 def events(app) -> list[str]:
     records = shared(app).events.outbox.records(None)
-    return sorted(r.event_type for r in records if not r.url.startswith("internal:"))
+    return sorted(r.event_type for r in records if r.kind == DELIVERY)
 
 
 def test_a_charge_is_an_event_and_its_notice_adds_none(app, paid, caplog):
@@ -113,7 +113,7 @@ def test_a_notice_that_cannot_be_verified_now_is_kept(app, paid, sandbox):
     kept = [
         r
         for r in shared(app).events.outbox.records(None)
-        if r.url == "internal:verify-notice"  # not the charge's own follow-up
+        if r.kind == VERIFY_NOTICE  # not the charge's own follow-up
     ]
     assert [r.status for r in kept] == ["pending"]
 
@@ -276,7 +276,7 @@ def days_later(app, days: float) -> None:
         return time.time() + days * 86400
 
     current = shared(app).events
-    shared(app).events = PaymentEvents(
+    shared(app).events = EventPublisher(
         EmbeddedOutbox(current.outbox.path, later),
         current.urls,
         shared(app).gateway,
@@ -359,7 +359,7 @@ def test_each_cancels_deferred_notice_is_kept_and_becomes_its_event(app, sandbox
     client = app.test_client()
     for notice in (first, second):
         assert client.post(NOTICES, json=notice).status_code == 200
-    kept = [r for r in shared(app).events.outbox.records(None) if r.url == VERIFY_NOTICE]
+    kept = [r for r in shared(app).events.outbox.records(None) if r.kind == VERIFY_NOTICE]
     assert len(kept) == 2
 
     consumer = shared(app).events.consumer

@@ -9,10 +9,10 @@ from urllib.parse import urlsplit, urlunsplit
 from flask.views import MethodView
 
 from ...api.blueprint import CALLER_ERRORS, Blueprint
-from ...api.events import payment_events
 from ...api.http_errors import EventNotFound
+from ...api.publisher import event_publisher
+from ...events.outbox import DELIVERY, EventRecord
 from ...security.callers import owns, requires
-from ...state.outbox import EventRecord
 from .schemas import EventListSchema, EventQuerySchema, RedeliveredSchema
 
 blp = Blueprint(
@@ -39,7 +39,7 @@ class Events(MethodView):
         caller with a `prefix=` rule sees only the events about its own customers. Subscriber
         URLs are shown without their user info and query (they may hold credentials).
         """
-        records = payment_events().outbox.records(args.get("status"), keep=_listed)
+        records = event_publisher().outbox.records(args.get("status"), keep=_listed)
         return {"events": [_record(r) for r in records]}
 
 
@@ -57,7 +57,7 @@ class Redelivery(MethodView):
         keeps its `webhook-id`. Scope `events`; a caller with a `prefix=` rule may re-send
         only the events about its own customers (404 `event_not_found` for any other).
         """
-        events = payment_events()
+        events = event_publisher()
         if not owns(events.outbox.customer_of(event_id)):
             raise EventNotFound()
         redelivered = events.outbox.redeliver(event_id)
@@ -69,9 +69,9 @@ class Redelivery(MethodView):
 
 
 def _listed(record: EventRecord) -> bool:
-    # The outbox also holds the service's own follow-ups (notices to verify, schedules to look
-    # up): not events of anyone's.
-    return not record.url.startswith("internal:") and owns(record.customer_uid)
+    # The outbox also holds the service's own jobs (notices to verify, schedules and charges to
+    # look up): not deliveries to anyone.
+    return record.kind == DELIVERY and owns(record.customer_uid)
 
 
 def _public_url(url: str) -> str:

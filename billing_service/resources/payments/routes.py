@@ -17,9 +17,9 @@ from ...api.blueprint import (
     REPLAYED,
     Blueprint,
 )
-from ...api.events import payment_events, publish_payment
 from ...api.http_errors import RequestInProgress
 from ...api.idempotency import current_attempt
+from ...api.publisher import event_publisher, publish_payment
 from ...extensions import gateway, state
 from ...gateway import (
     BillingKeyNotFound,
@@ -205,7 +205,7 @@ class Payments(MethodView):
             pending = (attempt is not None and attempt.resumed) or store.is_pending(pending_key)
             # Kept before anything is sent (StateUnavailable: 503, nothing sent): whatever
             # becomes of this request, the service looks the charge up later and tells its event.
-            payment_events().follow_up(
+            event_publisher().follow_up(
                 merchant_uid=charge.merchant_uid, customer_uid=charge.customer_uid, again=pending
             )
             # Marked before sending too (StateUnavailable: 503, nothing sent), and kept unless
@@ -334,7 +334,7 @@ class PaymentCancellation(MethodView):
                     keep_checksum=attempt.keep_checksum if attempt is not None else None,
                     # Kept before the cancel is sent (StateUnavailable: 503, no cancel sent), as
                     # for charges: the service looks the payment up later and tells its event.
-                    sending=lambda checksum: payment_events().follow_up(
+                    sending=lambda checksum: event_publisher().follow_up(
                         imp_uid=imp_uid, balance=checksum
                     ),
                     owned=lambda payment: owns(payment.customer_uid),

@@ -15,7 +15,7 @@ from ...api.blueprint import (
     REPLAYED,
     Blueprint,
 )
-from ...api.events import payment_events
+from ...api.publisher import event_publisher
 from ...extensions import gateway
 from ...gateway import BillingKeyNotFound, Schedule, ScheduleNotFound
 from ...security.callers import owns, requires
@@ -120,7 +120,7 @@ class Schedules(MethodView):
         with locks.held(*orders):
             # Kept before anything is sent (StateUnavailable: 503, nothing sent), as a charge's
             # follow-up is: a request that dies or never learns I'mport's answer is looked up.
-            payment_events().watch_schedules(args["schedules"])
+            event_publisher().watch_schedules(args["schedules"])
             result = gateway().schedule_charges(
                 customer_uid, args["schedules"], channel_key=args.get("channel_key")
             )

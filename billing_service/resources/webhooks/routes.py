@@ -16,9 +16,9 @@ from flask.views import MethodView
 from werkzeug.exceptions import NotFound
 
 from ...api.blueprint import BODY_ERRORS, Blueprint
-from ...api.events import payment_events
 from ...api.guards import client_address, within
 from ...api.http_errors import CallerForbidden
+from ...api.publisher import event_publisher
 from .schemas import NoticeAnswerSchema, NoticeSchema
 
 blp = Blueprint(
@@ -67,7 +67,7 @@ class IamportNotice(MethodView):
         allowed = settings.webhook_allowed_ips
         if allowed is not None and not within(client_address(settings.trusted_proxies), allowed):
             raise CallerForbidden("This address may not post I'mport notices.")
-        g.audit_outcome = payment_events().notice(
+        g.audit_outcome = event_publisher().notice(
             notice["imp_uid"],
             notice.get("merchant_uid"),
             notice.get("status"),

@@ -6,27 +6,26 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from ...config import DEFAULT_EVENT_RETENTION
-from ..embedded import EmbeddedStore
-from ..store import StateUnavailable
+from ...state.embedded import EmbeddedStore
 from .rules import (
     DEDUP_TTL_S,
     PRUNE_BATCH,
     STATUSES,
+    CommonMethods,
     Delivery,
     EventRecord,
     Keep,
-    OutcomeMethods,
     Status,
     customer_in,
     finish,
+    kind_of,
     new_event,
     newest_kept,
-    unique,
 )
 
 _SCHEMA = (
@@ -34,7 +33,7 @@ _SCHEMA = (
     "event_type TEXT NOT NULL, body BLOB NOT NULL, created_at REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS outbox_deliveries (event_id TEXT NOT NULL, url TEXT NOT NULL, "
     "status TEXT NOT NULL, attempts INTEGER NOT NULL, due_at REAL, lease TEXT, "
-    "last_error TEXT, delivered_at REAL, PRIMARY KEY (event_id, url))",
+    "last_error TEXT, delivered_at REAL, kind TEXT, PRIMARY KEY (event_id, url))",
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox_deliveries (due_at) WHERE status = 'pending'",
     "CREATE TABLE IF NOT EXISTS outbox_dedup (key TEXT PRIMARY KEY, expires_at REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS outbox_created ON outbox_events (created_at)",
@@ -43,11 +42,11 @@ _SCHEMA = (
 _SWEEP_EVERY = 500
 _RECORD_COLUMNS = (
     "d.event_id, d.url, e.event_type, d.status, d.attempts, e.created_at, d.due_at, "
-    "d.last_error, d.delivered_at"
+    "d.last_error, d.delivered_at, d.kind"
 )
 
 
-class EmbeddedOutbox(OutcomeMethods):
+class EmbeddedOutbox(CommonMethods):
     """An Outbox in the embedded store's SQLite file ``path``.
 
     Its connections and transactions are the embedded store's own (per thread and process,
@@ -69,14 +68,14 @@ class EmbeddedOutbox(OutcomeMethods):
         self._schema_pid: int | None = None
         self._adds = 0
 
-    def add(
+    def _add(
         self,
         event_type: str,
         data: dict[str, Any],
-        urls: Sequence[str],
+        targets: Sequence[tuple[str, str]],
         *,
         dedup_key: str,
-        due_at: float | None = None,
+        due_at: float | None,
     ) -> str | None:
         now = self._clock()
         event_id, body = new_event(event_type, data, now)
@@ -100,9 +99,9 @@ class EmbeddedOutbox(OutcomeMethods):
                 (event_id, event_type, body, now),
             )
             db.executemany(
-                "INSERT INTO outbox_deliveries (event_id, url, status, attempts, due_at) "
-                "VALUES (?, ?, 'pending', 0, ?)",
-                [(event_id, url, now if due_at is None else due_at) for url in unique(urls)],
+                "INSERT INTO outbox_deliveries (event_id, url, kind, status, attempts, due_at) "
+                "VALUES (?, ?, ?, 'pending', 0, ?)",
+                [(event_id, url, kind, now if due_at is None else due_at) for url, kind in targets],
             )
         return event_id
 
@@ -111,7 +110,7 @@ class EmbeddedOutbox(OutcomeMethods):
         lease = secrets.token_hex(8)
         with self._transaction() as db:
             rows = db.execute(
-                "SELECT d.event_id, d.url, e.event_type, e.body, d.attempts "
+                "SELECT d.event_id, d.url, e.event_type, e.body, d.attempts, d.kind "
                 "FROM outbox_deliveries d JOIN outbox_events e USING (event_id) "
                 "WHERE d.status = 'pending' AND d.due_at <= ? ORDER BY d.due_at LIMIT ?",
                 (now, limit),
@@ -121,7 +120,10 @@ class EmbeddedOutbox(OutcomeMethods):
                 "WHERE event_id = ? AND url = ?",
                 [(now + lease_seconds, lease, row[0], row[1]) for row in rows],
             )
-        return [Delivery(r[0], r[1], r[2], bytes(r[3]), int(r[4]), lease) for r in rows]
+        return [
+            Delivery(r[0], r[1], r[2], bytes(r[3]), int(r[4]), lease, kind_of(r[5], r[1]))
+            for r in rows
+        ]
 
     def _record(
         self, d: Delivery, outcome: Status, *, when: float | None = None, error: str | None = None
@@ -161,7 +163,17 @@ class EmbeddedOutbox(OutcomeMethods):
             )
             records = [
                 EventRecord(
-                    r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7], r[8], customer_in(r[9])
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    int(r[4]),
+                    r[5],
+                    r[6],
+                    r[7],
+                    r[8],
+                    customer_in(r[10]),
+                    kind_of(r[9], r[1]),
                 )
                 for r in rows
             ]
@@ -211,28 +223,23 @@ class EmbeddedOutbox(OutcomeMethods):
 
     # plumbing: the embedded store's connections and transactions, and this outbox's tables
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         self._ensure_schema()
-        with self._db._transaction() as db:
-            yield db
+        return self._db.transaction()
 
     def _query(self, query: str, args: tuple[Any, ...]) -> list[Any]:
         self._ensure_schema()
-        try:
-            return self._db._connection().execute(query, args).fetchall()
-        except sqlite3.Error as exc:
-            raise StateUnavailable("The outbox cannot be read.") from exc
+        return self._db.query(query, args)
 
     def _ensure_schema(self) -> None:
-        # Once per process, outside any transaction (each statement commits on its own), so a
-        # rolled-back transaction cannot take the tables with it.
+        # Once per process, in a transaction of its own, so that a rolled-back operation cannot
+        # take the tables with it.
         if self._schema_pid == os.getpid():
             return
-        try:
-            db = self._db._connection()
+        with self._db.transaction() as db:
             for statement in _SCHEMA:
                 db.execute(statement)
-        except sqlite3.Error as exc:
-            raise StateUnavailable("The outbox's tables cannot be created.") from exc
+            columns = {row[1] for row in db.execute("PRAGMA table_info(outbox_deliveries)")}
+            if "kind" not in columns:  # a table made before jobs had a kind (kind_of reads them)
+                db.execute("ALTER TABLE outbox_deliveries ADD COLUMN kind TEXT")
         self._schema_pid = os.getpid()

@@ -12,12 +12,13 @@ I'mport's notices are hints: a notice is acted on only when I'mport, asked, agre
 only for a payment made with a billing key (I'mport notifies browser checkouts too, even under a
 merchant_uid a failed charge of ours once used) whose change is recent enough for the outbox to
 still hold its dedup key. One that cannot be verified now (I'mport unreachable) is kept in the
-outbox as an internal delivery and verified on the events' retry schedule; scheduled charges
+outbox as a job and verified on the events' retry schedule; scheduled charges
 are looked up a while after they were due, so a missing notice loses nothing. Every charge and
 cancel is followed up the same way: before it is sent, a lookup is kept in the outbox, due a
 while later and repeated on the retry schedule while the payment is ``ready``, so a pending
 charge, an unknown outcome nobody retried and a request that died after I'mport answered all
-still get their event.
+still get their event. Each of these follow-ups is a job of the outbox, of its own kind
+(``VERIFY_NOTICE``, ``RECONCILE_SCHEDULE``, ``FOLLOW_UP``), which ``handlers`` run.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 
 from .. import extensions
 from ..events import EventConsumer
+from ..events.outbox import DEDUP_TTL_S, Delivery, Outbox
 from ..gateway import (
     GatewayError,
     Payment,
@@ -41,25 +43,23 @@ from ..gateway import (
     ScheduleNotFound,
 )
 from ..gateway.outcomes import charged_to, failed_before
-from ..state.outbox import DEDUP_TTL_S, Delivery, Outbox
 from .schemas import PaymentSchema
 
 logger = logging.getLogger("billing_service.events")
 
-VERIFY_NOTICE = "internal:verify-notice"
-RECONCILE_SCHEDULE = "internal:reconcile-schedule"
+# The kinds of the outbox's jobs the publisher keeps and runs.
+VERIFY_NOTICE = "verify-notice"
+RECONCILE_SCHEDULE = "reconcile-schedule"
+FOLLOW_UP = "follow-up"
 # A change is told (whatever taught the service of it: a notice, a replayed answer, a lookup)
 # only while the outbox still remembers its event (the event's dedup key lives DEDUP_TTL_S from
 # when it was made, never before the change), less a day for the skew between I'mport's clock
 # and ours.
 NOTICE_MAX_AGE_S = DEDUP_TTL_S - 24 * 3600
-FOLLOW_UP = "internal:follow-up"
-# A retry of a scheduled charge's lookup while I'mport still shows it scheduled (a slow PG).
-_SCHEDULED = "internal: still scheduled"
 
 
-class PaymentEvents:
-    """The service's events, over an outbox; one per app."""
+class EventPublisher:
+    """Publishes the service's events into an outbox, and runs its follow-up jobs; one per app."""
 
     def __init__(
         self,
@@ -83,7 +83,7 @@ class PaymentEvents:
 
     @property
     def handlers(self) -> Mapping[str, Callable[[Delivery], bool]]:
-        """The internal deliveries the consumer runs instead of sending them."""
+        """The handler of each kind of job the publisher keeps, for the consumer."""
         return {
             VERIFY_NOTICE: self._verify_later,
             RECONCILE_SCHEDULE: self._reconcile_schedule,
@@ -140,10 +140,9 @@ class PaymentEvents:
             }
             # Each cancel's notice is kept apart: a second cancel is not the first's resend.
             key = f"notice:{imp_uid}:{merchant_uid}:{status}"
-            self.outbox.add(
-                "internal.notice",
+            self.outbox.add_job(
+                VERIFY_NOTICE,
                 body,
-                (VERIFY_NOTICE,),
                 dedup_key=f"{key}:{cancellation_id}" if cancellation_id else key,
             )
             self._wake()
@@ -167,10 +166,9 @@ class PaymentEvents:
         Raises StateUnavailable: then nothing may be sent, as for follow_up."""
         for schedule in schedules:
             due = schedule.schedule_at.timestamp() + self._reconcile_after
-            self.outbox.add(
-                "internal.schedule",
+            self.outbox.add_job(
+                RECONCILE_SCHEDULE,
                 {"merchant_uid": schedule.merchant_uid},
-                (RECONCILE_SCHEDULE,),
                 dedup_key=f"schedule:{schedule.merchant_uid}:{int(due)}",
                 due_at=due,
             )
@@ -198,11 +196,10 @@ class PaymentEvents:
         else:
             target = {"imp_uid": imp_uid, "balance": balance}
             dedup_key = f"follow-up:cancel:{imp_uid}:{int(now)}"
-        self.outbox.add(
-            "internal.follow-up",
+        self.outbox.add_job(
+            FOLLOW_UP,
             # By then the request is over: what it would have made is there, or never will be.
             {**target, "kept_at": now, "over_at": now + self._request_lasts},
-            (FOLLOW_UP,),
             # Attempts of one order in the same second share one lookup.
             dedup_key=dedup_key,
             due_at=now + self._recheck_after,
@@ -362,7 +359,7 @@ def _summary(payment: Payment) -> dict[str, Any]:
     }
 
 
-def payment_events() -> PaymentEvents:
+def event_publisher() -> EventPublisher:
     """The app's events."""
     return extensions.shared().events
 
@@ -372,6 +369,6 @@ def publish_payment(payment: Payment, *, source: str) -> None:
     written is logged, never turned into an error: the answer, money moved, stands, and the
     follow-up kept before the charge or cancel was sent tells the change later."""
     try:
-        payment_events().payment_changed(payment, source=source)
+        event_publisher().payment_changed(payment, source=source)
     except Exception:
         logger.exception("The event of payment %s could not be kept", payment.imp_uid)

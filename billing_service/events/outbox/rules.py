@@ -1,4 +1,10 @@
-"""What every outbox holds and offers, and the rules of recording an attempt's outcome."""
+"""What every outbox holds and offers, and the rules of recording an attempt's outcome.
+
+A row of the outbox is a delivery of its event to a subscriber's URL (kind ``DELIVERY``), or a
+job of the service's own (its follow-ups: verify a notice later, reconcile a schedule, look a
+charge or cancel up), run by the consumer's handler of its kind: a job has no URL, is never
+sent, and is never listed to callers as a delivery.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +22,18 @@ STATUSES: tuple[Status, ...] = ("pending", "delivered", "failed")
 DEDUP_TTL_S = 30 * 24 * 3600
 # The most deliveries one prune deletes (one short transaction, one script run).
 PRUNE_BATCH = 500
+# The kind of a row that is sent to a subscriber's URL; any other kind is a job.
+DELIVERY = "delivery"
+# Rows kept before jobs had a kind of their own named it in their URL: "internal:<kind>".
+_JOB_URL = "internal:"
 # last_error is a short fixed text ("HTTP 503", "timeout"): cut anything longer.
 _MAX_ERROR = 100
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """One event for one subscriber, as claimed: send ``body`` (signed) to ``url``."""
+    """One row as claimed: an event for one subscriber (send ``body``, signed, to ``url``), or a
+    job of ``kind`` for its handler."""
 
     event_id: str  # the Standard Webhooks webhook-id: the same for every subscriber and retry
     url: str
@@ -30,6 +41,7 @@ class Delivery:
     body: bytes  # the exact JSON bytes to sign and send: {"type", "timestamp", "data"}
     attempts: int  # attempts made before this one
     lease: str  # the token of this claim: outcomes are recorded only under it
+    kind: str = DELIVERY  # any other: a job, given to the handler of its kind ("" its url)
 
 
 @dataclass(frozen=True)
@@ -46,9 +58,10 @@ class EventRecord:
     last_error: str | None
     delivered_at: float | None
     customer_uid: str | None = None  # whose payment the event is about (None: no customer's)
+    kind: str = DELIVERY  # any other: a job of the service's own (its url "")
 
 
-# Which records a listing keeps (the caller's own, not internal ones): None, all of them.
+# Which records a listing keeps (the caller's own deliveries, not jobs): None, all of them.
 Keep = Callable[[EventRecord], bool] | None
 
 
@@ -66,6 +79,11 @@ class Outbox(Protocol):
     ) -> str | None:
         """One delivery per URL, due now (or at ``due_at``); the event id, or None if
         ``dedup_key`` was added before (kept DEDUP_TTL_S): one state change, one event."""
+
+    def add_job(
+        self, kind: str, data: dict[str, Any], *, dedup_key: str, due_at: float | None = None
+    ) -> str | None:
+        """One job of ``kind`` (its event's type too), due now (or at ``due_at``); as ``add``."""
 
     def claim(self, limit: int, lease_seconds: float) -> list[Delivery]:
         """Take at most ``limit`` due deliveries, due again after ``lease_seconds``."""
@@ -163,14 +181,36 @@ def newest_kept(
         count *= 4
 
 
-def unique(urls: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(urls))
+def kind_of(kind: str | None, url: str) -> str:
+    """A row's kind: as kept, or, for a row kept before jobs had one, as its URL names it."""
+    if kind:
+        return kind
+    return url.removeprefix(_JOB_URL) if url.startswith(_JOB_URL) else DELIVERY
 
 
-class OutcomeMethods:
-    """The outcome methods, over one operation each store implements atomically."""
+class CommonMethods:
+    """The methods both outboxes share, over the operations each implements atomically."""
 
     _clock: Callable[[], float]
+
+    def add(
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        urls: Sequence[str],
+        *,
+        dedup_key: str,
+        due_at: float | None = None,
+    ) -> str | None:
+        targets = [(url, DELIVERY) for url in dict.fromkeys(urls)]
+        return self._add(event_type, data, targets, dedup_key=dedup_key, due_at=due_at)
+
+    def add_job(
+        self, kind: str, data: dict[str, Any], *, dedup_key: str, due_at: float | None = None
+    ) -> str | None:
+        if kind == DELIVERY:
+            raise ValueError("A job's kind cannot be the deliveries' own.")
+        return self._add(kind, data, [("", kind)], dedup_key=dedup_key, due_at=due_at)
 
     def delivered(self, d: Delivery) -> None:
         self._record(d, "delivered")
@@ -180,6 +220,18 @@ class OutcomeMethods:
 
     def give_up(self, d: Delivery, error: str) -> None:
         self._record(d, "failed", error=error)
+
+    def _add(
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        targets: Sequence[tuple[str, str]],
+        *,
+        dedup_key: str,
+        due_at: float | None,
+    ) -> str | None:
+        """One event, one row per (url, kind) of ``targets``: what ``add`` and ``add_job`` do."""
+        raise NotImplementedError
 
     def _record(
         self, d: Delivery, outcome: Status, *, when: float | None = None, error: str | None = None

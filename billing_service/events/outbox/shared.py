@@ -11,21 +11,21 @@ from typing import Any
 import redis
 
 from ...config import DEFAULT_EVENT_RETENTION
-from ..shared import SharedStore
+from ...state.shared import SharedStore
 from .rules import (
     DEDUP_TTL_S,
     PRUNE_BATCH,
     STATUSES,
+    CommonMethods,
     Delivery,
     EventRecord,
     Keep,
-    OutcomeMethods,
     Status,
     customer_in,
     finish,
+    kind_of,
     new_event,
     newest_kept,
-    unique,
 )
 
 _KEY = "billing:outbox:"
@@ -34,68 +34,6 @@ _DELIVERY = _KEY + "delivery:"  # hash per delivery
 _STATUS = _KEY + "status:"  # sorted set per status: delivery ids by their event's creation
 _EVENT = _KEY + "event:"  # set per event: its delivery ids
 _DEDUP = _KEY + "dedup:"  # SET NX, kept DEDUP_TTL_S
-
-# Each script is one atomic step; the delivery hashes it names are not in KEYS, so the outbox
-# needs one Redis (or a primary with replicas), not a Redis Cluster.
-_ADD = """
-if not redis.call('SET', KEYS[1], ARGV[3], 'NX', 'PX', ARGV[1]) then return 0 end
-for i = 8, #ARGV, 2 do
-  local id = ARGV[i]
-  redis.call('HSET', ARGV[5] .. id, 'event_id', ARGV[3], 'url', ARGV[i + 1],
-    'event_type', ARGV[4], 'body', ARGV[7], 'status', 'pending', 'attempts', 0,
-    'created_at', ARGV[2], 'due_at', ARGV[6])
-  redis.call('ZADD', KEYS[2], ARGV[6], id)
-  redis.call('ZADD', KEYS[3], ARGV[2], id)
-  redis.call('SADD', KEYS[4], id)
-end
-return 1
-"""
-_CLAIM = """
-local out = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])) do
-  local key = ARGV[5] .. id
-  if redis.call('EXISTS', key) == 0 then
-    redis.call('ZREM', KEYS[1], id)
-  else
-    redis.call('ZADD', KEYS[1], ARGV[3], id)
-    local attempts = redis.call('HINCRBY', key, 'attempts', 1) - 1
-    redis.call('HSET', key, 'due_at', ARGV[3], 'lease', ARGV[4])
-    local f = redis.call('HMGET', key, 'event_id', 'url', 'event_type', 'body')
-    table.insert(out, {f[1], f[2], f[3], f[4], attempts})
-  end
-end
-return out
-"""
-_REDELIVER = """
-local n = 0
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local key = ARGV[2] .. id
-  if redis.call('HGET', key, 'status') == 'failed' then
-    redis.call('HSET', key, 'status', 'pending', 'attempts', 0, 'due_at', ARGV[1])
-    redis.call('HDEL', key, 'lease')
-    redis.call('ZREM', KEYS[3], id)
-    redis.call('ZADD', KEYS[4], redis.call('HGET', key, 'created_at'), id)
-    redis.call('ZADD', KEYS[2], ARGV[1], id)
-    n = n + 1
-  end
-end
-return n
-"""
-# KEYS: the delivered and failed sets; ARGV: the retention's cutoff, the batch, the prefixes of
-# deliveries and events. A delivery id is its event id, ':', a digest of its URL.
-_PRUNE = """
-local n = 0
-for _, set in ipairs(KEYS) do
-  local ids = redis.call('ZRANGEBYSCORE', set, '-inf', ARGV[1], 'LIMIT', 0, ARGV[2] - n)
-  for _, id in ipairs(ids) do
-    redis.call('DEL', ARGV[3] .. id)
-    redis.call('ZREM', set, id)
-    redis.call('SREM', ARGV[4] .. string.match(id, '^(.*):'), id)
-    n = n + 1
-  end
-end
-return n
-"""
 _RECORD_FIELDS = (
     "event_id",
     "url",
@@ -106,6 +44,7 @@ _RECORD_FIELDS = (
     "due_at",
     "last_error",
     "delivered_at",
+    "kind",  # absent from rows kept before jobs had a kind (kind_of reads their URL)
 )
 
 
@@ -113,7 +52,7 @@ def _delivery_id(event_id: str, url: str) -> str:
     return event_id + ":" + hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
-class SharedOutbox(OutcomeMethods):
+class SharedOutbox(CommonMethods):
     """An Outbox in the Redis at ``url`` (the shared store's client, timeouts and errors).
 
     Claims and additions are Lua scripts; an outcome is a WATCH/MULTI transaction on its
@@ -131,39 +70,38 @@ class SharedOutbox(OutcomeMethods):
         self._clock = clock
         self._retention = retention
         self._store = SharedStore(url, clock)
-        client = self._store._redis
-        self._add, self._claim = client.register_script(_ADD), client.register_script(_CLAIM)
-        self._redeliver = client.register_script(_REDELIVER)
-        self._prune = client.register_script(_PRUNE)
+        # Each script (outbox/lua/) is one atomic step; the delivery hashes it names are not in
+        # KEYS, so the outbox needs one Redis (or a primary with replicas), not a Redis Cluster.
+        self._add_script = self._store.script(__package__, "add.lua")
+        self._claim_script = self._store.script(__package__, "claim.lua")
+        self._redeliver_script = self._store.script(__package__, "redeliver.lua")
+        self._prune_script = self._store.script(__package__, "prune.lua")
 
-    def add(
+    def _add(
         self,
         event_type: str,
         data: dict[str, Any],
-        urls: Sequence[str],
+        targets: Sequence[tuple[str, str]],
         *,
         dedup_key: str,
-        due_at: float | None = None,
+        due_at: float | None,
     ) -> str | None:
         now = self._clock()
         event_id, body = new_event(event_type, data, now)
-        pairs = [part for url in unique(urls) for part in (_delivery_id(event_id, url), url)]
+        rows = [part for url, kind in targets for part in (_delivery_id(event_id, url), url, kind)]
         keys = [_DEDUP + dedup_key, _DUE, _STATUS + "pending", _EVENT + event_id]
         due = repr(now if due_at is None else due_at)
         args: list[str | bytes | int] = [int(DEDUP_TTL_S * 1000), repr(now), event_id]
-        args += [event_type, _DELIVERY, due, body, *pairs]
-        added = self._run(lambda r: self._add(keys=keys, args=args, client=r))
+        args += [event_type, _DELIVERY, due, body, *rows]
+        added = self._store.run(lambda r: self._add_script(keys=keys, args=args, client=r))
         return event_id if added else None
 
     def claim(self, limit: int, lease_seconds: float) -> list[Delivery]:
         now = self._clock()
         lease = secrets.token_hex(8)
         args: list[str | int] = [repr(now), limit, repr(now + lease_seconds), lease, _DELIVERY]
-        rows = self._run(lambda r: self._claim(keys=[_DUE], args=args, client=r))
-        return [
-            Delivery(row[0].decode(), row[1].decode(), row[2].decode(), row[3], int(row[4]), lease)
-            for row in rows
-        ]
+        rows = self._store.run(lambda r: self._claim_script(keys=[_DUE], args=args, client=r))
+        return [_claimed(row, lease) for row in rows]
 
     def _record(
         self, d: Delivery, outcome: Status, *, when: float | None = None, error: str | None = None
@@ -208,7 +146,7 @@ class SharedOutbox(OutcomeMethods):
                 pipe.zadd(_STATUS + change.status, {delivery_id: float(created_at)})
 
         transaction: Any = attempt
-        self._run(lambda r: r.transaction(transaction, key))
+        self._store.run(lambda r: r.transaction(transaction, key))
 
     def records(self, status: str | None, limit: int = 100, keep: Keep = None) -> list[EventRecord]:
         statuses = [status] if status else list(STATUSES)
@@ -231,7 +169,7 @@ class SharedOutbox(OutcomeMethods):
                 rows = [row for row in pipe.execute() if row[0] is not None]
                 return rows, any(len(items) == count for items in ranked_lists)
 
-            rows, more = self._run(read)
+            rows, more = self._store.run(read)
             return [_record_of(row) for row in rows], more
 
         return newest_kept(newest, limit, keep)
@@ -241,15 +179,17 @@ class SharedOutbox(OutcomeMethods):
             delivery_id: Any = r.srandmember(_EVENT + event_id)  # one of its deliveries
             return r.hget(_DELIVERY + delivery_id.decode(), "body") if delivery_id else None
 
-        return customer_in(self._run(body))
+        return customer_in(self._store.run(body))
 
     def redeliver(self, event_id: str) -> int:
         keys = [_EVENT + event_id, _DUE, _STATUS + "failed", _STATUS + "pending"]
         args = [repr(self._clock()), _DELIVERY]
-        return int(self._run(lambda r: self._redeliver(keys=keys, args=args, client=r)))
+        return int(
+            self._store.run(lambda r: self._redeliver_script(keys=keys, args=args, client=r))
+        )
 
     def next_due(self) -> float | None:
-        first = self._run(lambda r: r.zrange(_DUE, 0, 0, withscores=True))
+        first = self._store.run(lambda r: r.zrange(_DUE, 0, 0, withscores=True))
         return float(first[0][1]) if first else None
 
     def counts(self) -> dict[str, int]:
@@ -259,7 +199,7 @@ class SharedOutbox(OutcomeMethods):
                 pipe.zcard(_STATUS + status)
             return pipe.execute()
 
-        return dict(zip(STATUSES, (int(n) for n in self._run(count)), strict=True))
+        return dict(zip(STATUSES, (int(n) for n in self._store.run(count)), strict=True))
 
     def prune(self) -> int:
         keys = [_STATUS + "delivered", _STATUS + "failed"]
@@ -269,17 +209,14 @@ class SharedOutbox(OutcomeMethods):
             _DELIVERY,
             _EVENT,
         ]
-        return int(self._run(lambda r: self._prune(keys=keys, args=args, client=r)))
+        return int(self._store.run(lambda r: self._prune_script(keys=keys, args=args, client=r)))
 
     def check(self) -> None:
         self._store.check()
 
     def close(self) -> None:
         """Close the connections to Redis (a worker exiting; tests)."""
-        self._store._redis.close()
-
-    def _run(self, operation: Callable[[redis.Redis], Any]) -> Any:
-        return self._store._run(operation)
+        self._store.close()
 
 
 def _record_of(row: list[bytes | None]) -> EventRecord:
@@ -295,5 +232,19 @@ def _record_of(row: list[bytes | None]) -> EventRecord:
         next_attempt_at=float(text[6]) if status == "pending" and text[6] else None,
         last_error=text[7],
         delivered_at=float(text[8]) if text[8] else None,
-        customer_uid=customer_in(row[9]),
+        customer_uid=customer_in(row[10]),
+        kind=kind_of(text[9], text[1] or ""),
+    )
+
+
+def _claimed(row: list[Any], lease: str) -> Delivery:
+    event_id, url, event_type, body, attempts, kind = row
+    return Delivery(
+        event_id.decode(),
+        url.decode(),
+        event_type.decode(),
+        body,
+        int(attempts),
+        lease,
+        kind_of(kind.decode() if kind else None, url.decode()),
     )
