@@ -161,8 +161,35 @@ def log_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) -> 
         logger.handle(record)
 
 
+class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A StreamHandler that formats a record before it takes the handler's lock.
+
+    logging's Handler.handle holds the lock around emit, formatting included; this formatter
+    (JSON, card masking) is most of a line's cost, so under load the lock was held for as long
+    as its holder waited for the GIL, and the other request threads queued behind it (py-spy at
+    256 callers, 200 ms: a handful of a worker's threads waiting in Handler.acquire in every
+    dump). Only the write and the flush stay under the lock, so lines never interleave.
+    """
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        rv = self.filter(record)
+        if rv:
+            try:
+                line = self.format(record) + self.terminator
+            except Exception:
+                self.handleError(record)
+                return rv
+            with self.lock:  # type: ignore[union-attr]  # set by createLock in __init__
+                try:
+                    self.stream.write(line)
+                    self.flush()
+                except Exception:
+                    self.handleError(record)
+        return rv
+
+
 def json_handler(stream: TextIO | None = None) -> logging.Handler:
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler = _LineHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter())
     return handler
 
