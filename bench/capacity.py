@@ -9,6 +9,7 @@ the load generator and the sandbox, it reaches only about half of the floor at 2
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from .phase import Phase, Runner
@@ -95,6 +96,7 @@ def report(
         row["new_connections_per_1000"] = None if None in conns else max(conns)  # type: ignore
         add_shared_figures(row, runs)
         row["missing_calls"] = sum(max(0, p.requests - p.issue_calls) for p in runs)
+        row["busy_cores"] = median(runs, "busy_cores")
         figures[target] = row
         cpu = "—" if target == "floor" else f"{row['cpu_ms_per_issue']:.2f}"
         per_1000 = row["new_connections_per_1000"]
@@ -138,6 +140,13 @@ def report(
             f"  service req/s / floor req/s     = {service['rate'] / floor['rate']:5.2f}×"
             f"   p50 {service['p50_ms'] / floor['p50_ms']:.2f}×, p99 "
             f"{service['p99_ms'] / floor['p99_ms']:.2f}× (service p99 {service['p99_ms']:.0f} ms)"
+        )
+    if bare and service:
+        cores = len(os.sched_getaffinity(0))
+        print(
+            f"  machine busy meanwhile          = bare Flask {bare['busy_cores']:.2f}, service "
+            f"{service['busy_cores']:.2f} of {cores} cores (every process: near {cores}, the "
+            "phase is CPU-bound)"
         )
     if service:
         errors = service["failures"] + service["missing_calls"]
