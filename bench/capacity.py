@@ -145,8 +145,8 @@ def report(
         cores = len(os.sched_getaffinity(0))
         print(
             f"  machine busy meanwhile          = bare Flask {bare['busy_cores']:.2f}, service "
-            f"{service['busy_cores']:.2f} of {cores} cores (every process: near {cores}, the "
-            "phase is CPU-bound)"
+            f"{service['busy_cores']:.2f} of {cores} cores (all processes; near {cores}: "
+            "CPU-bound)"
         )
     if service:
         errors = service["failures"] + service["missing_calls"]
