@@ -1,21 +1,26 @@
 """The capacity phase: a real network's I'mport (200 ms) and many callers, and its report.
 
-Floor, seed-literal and service each get 64, then 256 closed-loop callers (``--capacity-*``),
-sampled for memory and upstream connections (bench/sampler.py); one table per caller count with
-the service's ratios to the floor and the capacity targets.
+Floor, seed-literal, bare Flask view and service each get 64, then 256 closed-loop callers
+(``--capacity-*``), sampled for memory and upstream connections (bench/sampler.py); one table per
+caller count with the service's ratios to the floor and to the bare Flask view, and the capacity
+targets. The yardstick is the bare view under the same gunicorn settings: on 2 cores shared with
+the load generator and the sandbox, it reaches only about half of the floor at 256 callers.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from .phase import Phase, Runner
 from .report import add_shared_figures, median, print_failures, verdict, warn_if_disturbed
 from .targets import LABELS, TARGETS
 
-CAPACITY_TARGETS = ("floor", "seed", "service")
-CAPACITY_RATE_MIN = {64: 0.95, 256: 0.6}  # service req/s / floor req/s
-CAPACITY_P50_MAX = {64: 1.05}  # service p50 / floor p50
+CAPACITY_TARGETS = ("floor", "seed", "bare", "service")
+# Issue 17's, against the bare Flask view (same run, same gunicorn settings).
+CAPACITY_RATE_MIN = {64: 0.9, 256: 0.7}  # service req/s / bare req/s
+CAPACITY_P50_MAX = {64: 1.1}  # service p50 / bare p50
+CAPACITY_P99_MAX = {256: 2.0}  # service p99 / bare p99
 NEW_CONNECTIONS_MAX = 1.0  # per 1000 upstream calls, once warm
 RSS_MAX_MB = 250.0  # the instance (master + workers) with 256 in flight
 RSS_AT = 256
@@ -91,6 +96,7 @@ def report(
         row["new_connections_per_1000"] = None if None in conns else max(conns)  # type: ignore
         add_shared_figures(row, runs)
         row["missing_calls"] = sum(max(0, p.requests - p.issue_calls) for p in runs)
+        row["busy_cores"] = median(runs, "busy_cores")
         figures[target] = row
         cpu = "—" if target == "floor" else f"{row['cpu_ms_per_issue']:.2f}"
         per_1000 = row["new_connections_per_1000"]
@@ -113,26 +119,34 @@ def report(
         for phase in runs:
             print_failures(target, phase)
     verdicts: dict[str, Any] = {}
-    floor, service = figures.get("floor"), figures.get("service")
+    floor, bare, service = (figures.get(t) for t in ("floor", "bare", "service"))
     print("ratios and targets:")
+    if bare and service:
+        for name, attr, limits, at_least in (
+            ("req/s", "rate", CAPACITY_RATE_MIN, True),
+            ("p50", "p50_ms", CAPACITY_P50_MAX, False),
+            ("p99", "p99_ms", CAPACITY_P99_MAX, False),
+        ):
+            ratio = service[attr] / bare[attr]
+            line = f"  service {name} / bare Flask {name:<5} = {ratio:5.2f}×"
+            if concurrency in limits:
+                limit = limits[concurrency]
+                ok = ratio >= limit if at_least else ratio <= limit
+                verdicts[f"{attr}_vs_bare"] = {"value": ratio, "met": ok}
+                line += f"   target {'≥' if at_least else '≤'} {limit:.2f}×: {verdict(ok)}"
+            print(line)
     if floor and service:
-        ratio = service["rate"] / floor["rate"]
-        line = f"  service req/s / floor req/s     = {ratio:5.2f}×"
-        if concurrency in CAPACITY_RATE_MIN:
-            ok = ratio >= CAPACITY_RATE_MIN[concurrency]
-            verdicts["rate_vs_floor"] = {"value": ratio, "met": ok}
-            line += f"   target ≥ {CAPACITY_RATE_MIN[concurrency]:.2f}×: {verdict(ok)}"
-        print(line)
-        ratio = service["p50_ms"] / floor["p50_ms"]
-        line = f"  service p50 / floor p50         = {ratio:5.2f}×"
-        if concurrency in CAPACITY_P50_MAX:
-            ok = ratio <= CAPACITY_P50_MAX[concurrency]
-            verdicts["p50_vs_floor"] = {"value": ratio, "met": ok}
-            line += f"   target ≤ {CAPACITY_P50_MAX[concurrency]:.2f}×: {verdict(ok)}"
-        print(line)
         print(
-            f"  service p99 / floor p99         = {service['p99_ms'] / floor['p99_ms']:5.2f}×"
-            f"   (service p99 {service['p99_ms']:.0f} ms)"
+            f"  service req/s / floor req/s     = {service['rate'] / floor['rate']:5.2f}×"
+            f"   p50 {service['p50_ms'] / floor['p50_ms']:.2f}×, p99 "
+            f"{service['p99_ms'] / floor['p99_ms']:.2f}× (service p99 {service['p99_ms']:.0f} ms)"
+        )
+    if bare and service:
+        cores = len(os.sched_getaffinity(0))
+        print(
+            f"  machine busy meanwhile          = bare Flask {bare['busy_cores']:.2f}, service "
+            f"{service['busy_cores']:.2f} of {cores} cores (all processes; near {cores}: "
+            "CPU-bound)"
         )
     if service:
         errors = service["failures"] + service["missing_calls"]

@@ -58,11 +58,15 @@ def run(
     timeout: float = 60.0,
     owners: Owners | None = None,
     processes: int = 1,
+    seconds: float | None = None,
+    ready: Callable[[], object] | None = None,
 ) -> LoadResult:
     """Send requests ``first`` .. ``first + count - 1`` with ``concurrency`` connections.
 
     With ``owners``, the connections are first spread evenly over the server's ``processes``
-    (see ``_spread``).
+    (see ``_spread``). With ``seconds``, no request is sent after that long (two runs in
+    parallel load their targets for the same time); ``ready`` is called once the connections
+    are open (a barrier's ``wait``, so that two runs start together).
     """
     numbers = itertools.count(first)  # next() on a count is atomic under the GIL
     end = first + count
@@ -78,9 +82,11 @@ def run(
     conns = [connect() for _ in range(concurrency)]
     spread = _spread(conns, connect, owners, processes) if owners else []
 
+    stop_at = float("inf")
+
     def worker(latencies: list[float], conn: http.client.HTTPConnection) -> None:
         perf = time.perf_counter
-        while (i := next(numbers)) < end:
+        while (i := next(numbers)) < end and perf() < stop_at:
             method, path, body, headers = make_request(i)
             started = perf()
             outcome = None
@@ -107,8 +113,12 @@ def run(
         threading.Thread(target=worker, args=(per_thread[n], conns[n]), daemon=True)
         for n in range(concurrency)
     ]
+    if ready is not None:
+        ready()
     cpu_before = _cpu_self()
     started = time.perf_counter()
+    if seconds is not None:
+        stop_at = started + seconds
     for thread in threads:
         thread.start()
     for thread in threads:

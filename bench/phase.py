@@ -45,6 +45,7 @@ class Phase:
     warmup_token_calls: int
     spread: list[int]  # keep-alive connections per worker process
     other_cpu_s: float  # CPU used meanwhile by every other process on the machine
+    busy_cpu_s: float  # CPU the whole machine used meanwhile (all processes, all cores)
     concurrency: int = 0
     # Capacity phases only (bench/sampler.py): the tree's memory and upstream connections.
     rss_peak_mb: float | None = None  # master + workers, added up, highest sample
@@ -62,6 +63,10 @@ class Phase:
         if self.new_connections is None or not self.upstream_calls:
             return None
         return 1000 * self.new_connections / self.upstream_calls
+
+    @property
+    def busy_cores(self) -> float:
+        return self.busy_cpu_s / self.elapsed if self.elapsed else 0.0
 
     @property
     def cpu_ms_per_issue(self) -> float:
@@ -178,6 +183,7 @@ def measure(
         warmup_token_calls=delta(TOKEN_ROUTE, before_warmup, counts_before),
         spread=result.spread,
         other_cpu_s=max(0.0, busy - accounted),
+        busy_cpu_s=busy,
         concurrency=concurrency,
         rss_peak_mb=sampler.rss_peak / 2**20 if sampler else None,
         pss_mb=sampler.pss_end / 2**20 if sampler else None,

@@ -1,4 +1,4 @@
-"""The report of the latency phases: one table per latency, its ratios and issue 5's targets.
+"""The report of the latency phases: one table per latency, its ratios and targets.
 
 Also what the capacity report shares with it (medians, verdicts, the CPU columns, the warnings),
 the service's token fetches against their target, and how its CPU split between its processes.
@@ -13,11 +13,13 @@ from typing import Any
 from .phase import Phase
 from .targets import LABELS, TARGETS
 
-# Issue 5's targets, all ratios from the same run.
-P50_VS_FLOOR_MAX = 1.10  # at 20 ms
-THROUGHPUT_VS_SEED_MIN = 3.0  # at 0 ms
+# The targets, all ratios from the same run: issue 17's (p50 and throughput), issue 5's (CPU
+# against the seed). The CPU against the bare Flask view is the paired phase's (paired.py).
+P50_VS_FLOOR_MAX = 1.20  # at 20 ms, 8 callers
+# At 0 ms, where both are CPU-bound. At 20 ms the seed's two calls in a row (getToken, then the
+# issuance) cap the ratio near 2 whatever the service does; it is printed there too.
+THROUGHPUT_VS_SEED_MIN = 2.5
 CPU_VS_SEED_MAX = 1 / 3  # at 0 ms
-CPU_VS_BARE_MAX = 1.4  # at 0 ms: the service against the bare Flask floor of its own stack
 
 
 def median(phases: list[Phase], attr: str) -> float:
@@ -149,12 +151,10 @@ def report(
         print(f"  service p50 / seed p50          = {service['p50_ms'] / seed['p50_ms']:5.2f}×")
     if bare and service:
         ratio = service["cpu_ms_per_issue"] / bare["cpu_ms_per_issue"]
-        line = f"  service CPU / bare Flask CPU    = {ratio:5.2f}×"
-        if latency_ms == 0:
-            ok = ratio <= CPU_VS_BARE_MAX
-            verdicts["cpu_vs_bare"] = {"value": ratio, "met": ok}
-            line += f"   target ≤ {CPU_VS_BARE_MAX:.2f}× at 0 ms: {verdict(ok)}"
-        print(line)
+        print(
+            f"  service CPU / bare Flask CPU    = {ratio:5.2f}×   (rows one after the other: "
+            "the target is the paired phase's)"
+        )
         print(f"  service p50 / bare Flask p50    = {service['p50_ms'] / bare['p50_ms']:5.2f}×")
     return {"figures": figures, "verdicts": verdicts}
 

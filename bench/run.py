@@ -1,24 +1,28 @@
-"""`make bench`: the floor, the seed-literal implementation and the service, side by side.
+"""`make bench`: the floor, the seed-literal implementation, the bare Flask view and the service.
 
-One run starts the I'mport sandbox, then the seed-literal app and the service, each under
-gunicorn with the service's gunicorn.conf.py and the same environment (real-mode credentials
-pointing at the sandbox, caller keys set, rate limits out of the way). For each I'mport latency
-(default 20 ms, then 0 ms; the sandbox's ``latency_ms``) it sends the same issuance requests,
-one unique ``customer_uid`` each, at a fixed concurrency over keep-alive connections, to:
+One run starts the I'mport sandbox, then the seed-literal app, the bare Flask view and the
+service, each under gunicorn with the service's gunicorn.conf.py and the same environment
+(real-mode credentials pointing at the sandbox, caller keys set, rate limits out of the way).
+For each I'mport latency (default 20 ms, then 0 ms; the sandbox's ``latency_ms``) it sends the
+same issuance requests, one unique ``customer_uid`` each, at a fixed concurrency over keep-alive
+connections, to:
 
 1. the floor: the sandbox's ``POST /subscribe/customers/{uid}`` with a valid token;
 2. the seed-literal app (bench/seed_literal.py);
-3. the service (``wsgi:app``).
+3. the bare Flask view (bench/bare_flask.py);
+4. the service (``wsgi:app``).
 
 It measures p50/p99 latency, requests per second, the CPU time of each target's process tree
 (gunicorn master and workers, from /proc) per issuance, and the I'mport token calls per 1000
-issuances (the sandbox's call counts), then prints a table per latency with the targets of
-issue 5 as ratios from the same run. Finally it profiles the service at 0 ms latency with
-py-spy (when installed) and prints where its CPU goes. It always exits 0: it is a report.
+issuances (the sandbox's call counts), then prints a table per latency with the targets as
+ratios from the same run. Then the paired phase loads the bare view and the service at the same
+moment (their CPU ratio), the capacity phase runs at 200 ms with 64 and 256 callers, and a
+py-spy profile of the service at 0 ms shows where its CPU goes. It always exits 0: it is a
+report.
 
 This module is the command line and the run's order; the targets and how they start are in
-targets.py, one measured phase in phase.py, the tables in report.py and capacity.py, the profile
-in profile.py.
+targets.py, one measured phase in phase.py, the tables in report.py, paired.py and capacity.py,
+the profile in profile.py.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from . import capacity, procs, report
+from . import capacity, paired, procs, report
 from .phase import Phase, Runner, check_for, make_factory
 from .targets import (
     APPS,
@@ -101,6 +105,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="issuances per target and caller count in the capacity phase (default 2000)",
     )
     parser.add_argument("--capacity-rounds", type=int, default=1)
+    parser.add_argument(
+        "--paired-seconds",
+        type=float,
+        default=float(os.environ.get("PAIRED_SECONDS", 10)),
+        help="seconds of each round of the paired phase: bare Flask and service loaded at once "
+        "at 0 ms, --concurrency callers each (default 10; 0: no paired phase)",
+    )
+    parser.add_argument("--paired-rounds", type=int, default=3)
     return parser.parse_args(argv)
 
 
@@ -180,6 +192,16 @@ def main(argv: list[str] | None = None) -> int:
                 server.start(workers)
         service_started = time.monotonic()
         per_latency = measure_latencies(runner, latencies, targets, args, run_id)
+        pair_rounds = []
+        if args.paired_seconds > 0 and all(t in targets for t in paired.PAIR):
+            pair_rounds = paired.measure(
+                runner,
+                concurrency=args.concurrency,
+                seconds=args.paired_seconds,
+                rounds=args.paired_rounds,
+                warmup=args.warmup,
+                run_id=run_id,
+            )
         per_capacity = capacity.measure_all(
             runner,
             latency_ms=args.capacity_latency_ms,
@@ -198,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
                 results,
                 concurrency=args.concurrency,
                 gunicorn_desc=gunicorn_desc,
+            )
+        if pair_rounds:
+            summary["paired"] = paired.report(
+                pair_rounds, concurrency=args.concurrency, seconds=args.paired_seconds
             )
         summary["capacity"] = {}
         for concurrency, results in per_capacity.items():
@@ -237,7 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         for p in runner.phases
     ]
     (OUT / "results.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
-    tables = [*summary["latencies"].values(), *summary.get("capacity", {}).values()]
+    tables = [
+        *summary["latencies"].values(),
+        *([summary["paired"]] if "paired" in summary else []),
+        *summary.get("capacity", {}).values(),
+    ]
     verdicts = [v["met"] for table in tables for v in table["verdicts"].values()]
     if "token_fetches" in summary:
         verdicts.append(summary["token_fetches"]["met"])

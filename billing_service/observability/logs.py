@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from datetime import UTC, datetime
@@ -161,8 +162,46 @@ def log_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) -> 
         logger.handle(record)
 
 
+class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A StreamHandler that takes no lock of its own where its stream is a file descriptor.
+
+    logging's Handler.handle holds the handler's lock around emit: formatting (JSON, card
+    masking), the write and the flush. The write releases the GIL and needs it back before the
+    lock is released, so under load the lock was held for as long as its holder waited for the
+    GIL, and the request threads that log queued behind it (py-spy at 256 callers, 200 ms
+    I'mport: a handful of each worker's threads in Handler.acquire in every dump). Here a line
+    is formatted first, then written whole with one ``os.write`` (one system call: Linux keeps
+    a write to a pipe, up to PIPE_BUF, and to a file whole, so lines never interleave); a
+    stream without a descriptor (tests' StringIO) is written under the lock as before.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        try:
+            self._fd: int | None = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+            self._fd = None
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        rv = self.filter(record)
+        if rv:
+            try:
+                line = self.format(record) + self.terminator
+                if self._fd is None:
+                    with self.lock:  # type: ignore[union-attr]  # set by createLock
+                        self.stream.write(line)
+                        self.flush()
+                    return rv
+                data = line.encode(self.stream.encoding, self.stream.errors or "strict")
+                while data:
+                    data = data[os.write(self._fd, data) :]
+            except Exception:
+                self.handleError(record)
+        return rv
+
+
 def json_handler(stream: TextIO | None = None) -> logging.Handler:
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler = _LineHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter())
     return handler
 
