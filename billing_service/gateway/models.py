@@ -41,6 +41,7 @@ class BillingKey:
     customer_tel: str | None
     issued_at: datetime
     updated_at: datetime
+    provider: str = "iamport_v1"  # or "portone_v2": which provider keeps the key
 
     @property
     def replaced(self) -> bool:
@@ -157,6 +158,7 @@ class Payment:
     # "issue" (a one-off payment that stored the card); None when not a billing-key payment.
     customer_uid_usage: str | None = None
     sandbox: bool = False  # paid through a test channel: no real money moved
+    provider: str = "iamport_v1"  # or "portone_v2": which provider made the payment
 
     @property
     def by_billing_key(self) -> bool:
