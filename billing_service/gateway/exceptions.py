@@ -144,6 +144,20 @@ class ChargePending(GatewayError):
         self.reconciled = reconciled
 
 
+class CancelPending(GatewayError):
+    """The provider accepted the cancel but settles it later (PortOne V2's ``REQUESTED``
+    cancellation): follow the payment up, as a pending charge is."""
+
+    def __init__(self, payment: Payment) -> None:
+        super().__init__("PortOne has not settled the cancel yet; follow the payment up.")
+        self.payment = payment
+
+
+class RequestOutstanding(GatewayError):
+    """The provider is still running an earlier attempt of this very request (PortOne V2's 409
+    ``IDEMPOTENCY_OUTSTANDING_REQUEST`` to the same Idempotency-Key): retry it later as is."""
+
+
 class CancelOutcomeUnknown(GatewayTimeout):
     """A cancel was sent, its answer was lost, and the payment shows no such cancel (yet).
 

@@ -7,6 +7,11 @@
   answer came, or the failure came after the request was written). The host sets a fresh set
   per request to tell a request that sent nothing that moves money, safe to retry, from one
   that may have.
+- ``IDEMPOTENCY_SEED``: what the request being served is, as a secret-derived string the host
+  computes (the hex HMAC, under its fingerprint key, of the caller, the caller's
+  Idempotency-Key or the order's claim, its method and path: never the caller's raw key). A
+  provider that takes idempotency keys (PortOne V2) derives each call's own from it and the
+  call's method and path, so a resumed request sends the same keys again; unset, none is sent.
 - ``CallObserver``: told about every HTTP call to I'mport and every access-token fetch (metrics).
 """
 
@@ -17,6 +22,7 @@ from typing import Protocol
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("billing_request_id", default=None)
 SENT_CALLS: ContextVar[set[str] | None] = ContextVar("billing_sent_calls", default=None)
+IDEMPOTENCY_SEED: ContextVar[str | None] = ContextVar("billing_idempotency_seed", default=None)
 
 
 class CallObserver(Protocol):

@@ -159,6 +159,7 @@ class Payment:
     customer_uid_usage: str | None = None
     sandbox: bool = False  # paid through a test channel: no real money moved
     provider: str = "iamport_v1"  # or "portone_v2": which provider made the payment
+    pg_code: str | None = None  # a failed payment's PG code (PortOne V2's failure.pgCode)
 
     @property
     def by_billing_key(self) -> bool:
