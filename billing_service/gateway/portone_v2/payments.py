@@ -200,20 +200,23 @@ class PaymentCalls(BillingKeyCalls):
     ) -> ChargeResult:
         """Settle a charge from its own attempt, if PortOne shows one (an earlier attempt's
         decline is not this charge's outcome): after a lost answer (``cause``), a typed decline
-        (``decline``: its words when the payment has none) or a success (its payment)."""
+        (``decline``: a decline once the payment reads failed, with its words when the payment
+        has none) or a success (its payment)."""
         try:
             payment = self._find_charge(charge)
         except GatewayError as exc:
             raise ChargeOutcomeUnknown(UNKNOWN_CHARGE) from exc
-        if payment is None or declined_before(payment, seen, sent_at):
-            raise ChargeOutcomeUnknown(UNKNOWN_CHARGE) from cause
-        if payment.status == "failed" and decline is not None:
+        if payment is not None and payment.status == "failed" and decline is not None:
+            # PortOne said "declined" (its answer, or the replay of it to a resumed attempt):
+            # the payment is read for its details, whichever attempt of the order it shows.
             raise CardDeclined(
                 payment.fail_reason or decline.words,
                 payment=payment,
                 http_status=decline.http_status,
                 pg_code=payment.pg_code or decline.pg_code,
             ) from decline
+        if payment is None or declined_before(payment, seen, sent_at):
+            raise ChargeOutcomeUnknown(UNKNOWN_CHARGE) from cause
         if payment.status in HOLDS_MERCHANT_UID and cause is not None:
             return settle_used_merchant_uid(payment, charge, cause, reconciled=True)
         return charge_result(payment, reconciled=reconciled)

@@ -165,13 +165,25 @@ def test_a_pg_refusal_is_a_decline_once_the_payment_reads_failed(canned):
     assert (info.value.message, info.value.pg_code) == ("[8326]카드 한도초과", "8326")
 
 
-def test_a_pg_refusal_that_finds_an_earlier_attempts_decline_is_an_unknown_outcome(canned):
+def test_a_resumed_charge_whose_decline_portone_replays_is_declined(canned):
     canned.add(200, key_info())
+    canned.add(200, payment("FAILED"))  # the first attempt's decline, seen before resending
+    # The same Idempotency-Key: PortOne replays its answer, the decline.
     canned.add(502, error("PG_PROVIDER", "PG refused", pgCode="8326", pgMessage="한도초과"))
-    canned.add(200, payment("FAILED"))  # failed before this charge was sent
+    canned.add(200, payment("FAILED"))
+
+    with pytest.raises(CardDeclined):
+        make_client(canned.url, known()).charge_billing_key(CHARGE, pending=True)
+
+
+def test_a_lost_answer_that_finds_only_an_earlier_attempts_decline_is_unknown(canned):
+    canned.add(200, key_info())
+    canned.add(200, payment("FAILED"))  # seen before sending
+    canned.add(500, b"<html>oops</html>", {"Content-Type": "text/html"})
+    canned.add(200, payment("FAILED"))
 
     with pytest.raises(ChargeOutcomeUnknown):
-        make_client(canned.url, known()).charge_billing_key(CHARGE)
+        make_client(canned.url, known()).charge_billing_key(CHARGE, pending=True)
 
 
 def test_a_pg_refusal_whose_payment_is_not_failed_is_an_unknown_outcome(canned):
