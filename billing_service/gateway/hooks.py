@@ -36,11 +36,12 @@ class CallObserver(Protocol):
         ``operation``: a fixed name (``get_token``, ``issue_billing_key``, ``get_billing_key``,
         ``delete_billing_key``, ``charge``, ``find_payment``, ``get_payment``,
         ``cancel_payment``; PortOne V2 adds ``find_billing_keys``, ``search_payments`` and
-        ``check_ready``, and fetches no token); ``outcome``: ``ok``, or the class name of the GatewayError it raised
-        (``ProviderError`` when I'mport refused with its envelope's code != 0,
-        ``GatewayTimeout``, ``GatewayUnavailable``, ``GatewayAuthFailed``,
-        ``UnexpectedResponse``), or ``error`` for anything else; ``http_status``: I'mport's
-        status, None when no answer came; ``seconds``: how long it took.
+        ``check_ready``, and fetches no token); ``outcome``: ``ok``, or the class name of the
+        GatewayError it raised (``ProviderError`` when I'mport refused with its envelope's
+        code != 0, or PortOne with its typed error, ``GatewayTimeout``, ``GatewayUnavailable``,
+        ``GatewayAuthFailed``, ``UnexpectedResponse``), or ``error`` for anything else;
+        ``http_status``: the provider's status, None when no answer came; ``seconds``: how long
+        it took.
         """
 
     def on_token_fetch(self) -> None:

@@ -46,21 +46,31 @@ class Refusal(ProviderError):
 
 def read_answer(status: int, raw_body: bytes) -> Any:
     """Return the resource of a 2xx answer; raise the gateway's exception for anything else."""
-    body = _json(raw_body)
     if status == 401:
         raise GatewayAuthFailed("PortOne refused our API secret.", http_status=status)
+    try:
+        # bytes: json detects UTF-8 (what PortOne sends), UTF-16/32 and a BOM by itself.
+        body = json.loads(raw_body)
+    except (ValueError, RecursionError) as exc:  # not JSON, or nested deeper than we recurse
+        raise _untyped(status) from exc
     if 200 <= status < 300:
         if not isinstance(body, dict):
             raise UnexpectedResponse("PortOne answered without a JSON object.", http_status=status)
         return body
     refusal = _refusal(status, body)
-    if refusal is not None:
-        if refusal.error_type == "FORBIDDEN":  # our secret may not act on this store
-            raise GatewayAuthFailed(refusal.message, http_status=status) from refusal
-        raise refusal
-    if status == 404:  # a bare 404 (from a proxy, say) still means "no such thing"
-        raise ProviderError("PortOne answered 404.", http_status=404)
-    raise UnexpectedResponse(f"PortOne answered HTTP {status}.", http_status=status)
+    if refusal is None:
+        raise _untyped(status)
+    if refusal.error_type == "FORBIDDEN":  # our secret may not act on this store
+        raise GatewayAuthFailed(refusal.message, http_status=status) from refusal
+    raise refusal
+
+
+def _untyped(status: int) -> ProviderError | UnexpectedResponse:
+    """An answer without PortOne's typed body: a bare 404 (from a proxy, say) still means "no
+    such thing"; anything else says nothing of what PortOne did."""
+    if status == 404:
+        return ProviderError("PortOne answered 404.", http_status=404)
+    return UnexpectedResponse(f"PortOne answered HTTP {status}.", http_status=status)
 
 
 def _refusal(status: int, body: Any) -> Refusal | None:
@@ -80,14 +90,6 @@ def _refusal(status: int, body: Any) -> Refusal | None:
         pg_code=pg_code,
         pg_message=pg_message,
     )
-
-
-def _json(raw_body: bytes) -> Any:
-    try:
-        # bytes: json detects UTF-8 (what PortOne sends), UTF-16/32 and a BOM by itself.
-        return json.loads(raw_body)
-    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
-        return None
 
 
 def _text(value: Any) -> str | None:
