@@ -42,11 +42,14 @@ class BillingKey:
     issued_at: datetime
     updated_at: datetime
     provider: str = "iamport_v1"  # or "portone_v2": which provider keeps the key
+    # This issuance replaced a key of the customer_uid, as the provider tells it (PortOne V2's
+    # keys are new ones: their dates alone may share a second); V1 tells it by the dates.
+    reissued: bool = False
 
     @property
     def replaced(self) -> bool:
         """True when the customer_uid already had a key that this one replaced."""
-        return self.issued_at != self.updated_at
+        return self.reissued or self.issued_at != self.updated_at
 
 
 @dataclass(frozen=True, kw_only=True)

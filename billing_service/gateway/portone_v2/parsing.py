@@ -75,9 +75,8 @@ def key_channel(info: Mapping[str, Any]) -> Mapping[str, Any]:
 def parse_billing_key(
     info: Mapping[str, Any], *, first_issued: datetime | None = None
 ) -> BillingKey:
-    """Build from an ISSUED ``BillingKeyInfo``; ``first_issued``: when the customer_uid's first
-    key still kept was issued, if this one replaced it (``replaced`` is read off the two dates,
-    as V1's ``inserted`` and ``updated``)."""
+    """Build from an ISSUED ``BillingKeyInfo``; ``first_issued``: when the key this one replaced
+    was issued, if it replaced one (the dates then read as V1's ``inserted`` and ``updated``)."""
     customer = _mapping(info, "customer")
     channel = key_channel(info)
     card = _key_card(info)
@@ -97,6 +96,7 @@ def parse_billing_key(
         issued_at=first_issued or issued_at,
         updated_at=issued_at,
         provider=PORTONE_V2,
+        reissued=first_issued is not None,
     )
 
 
