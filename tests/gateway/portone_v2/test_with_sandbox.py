@@ -12,7 +12,10 @@ import urllib3
 
 from billing_service.gateway import (
     BillingKeyNotFound,
+    CancelExceedsBalance,
+    CancelOutcomeUnknown,
     CancelPending,
+    CancelRefused,
     CardDeclined,
     CardDetails,
     CardRejected,
@@ -310,3 +313,85 @@ def test_readiness_checks_the_secret(v2, directory):
     PortOneClient(v2.url, DEFAULT_API_SECRET, DEFAULT_STORE_ID, directory).check_ready()
     with pytest.raises(GatewayAuthFailed):
         PortOneClient(v2.url, "wrong", DEFAULT_STORE_ID, directory).check_ready()
+
+
+def fault(v2: SandboxServer, route: str, name: str) -> None:
+    body = {"route": route, "fault": name}
+    response = urllib3.request("POST", f"{v2.url}/__sandbox__/faults", json=body, timeout=5)
+    assert response.status == 200, response.data
+
+
+CANCEL_ROUTE = "POST /payments/{paymentId}/cancel"
+
+
+def paid_payment(client: PortOneClient):
+    client.issue_billing_key("uid", card())
+    return client.charge_billing_key(charge()).payment
+
+
+def test_a_cancel_the_pg_refuses_is_refused_with_its_words(client, v2):
+    paid = paid_payment(client)
+    fault(v2, CANCEL_ROUTE, "pg_refusal")
+
+    with pytest.raises(CancelRefused) as info:
+        client.cancel_payment(paid.imp_uid, "r", 100)
+    assert info.value.pg_code is not None
+
+
+def test_a_cancel_the_pg_fails_is_refused(client, v2):
+    configure(v2, cancel_outcome="FAILED")
+    paid = paid_payment(client)
+
+    with pytest.raises(CancelRefused):
+        client.cancel_payment(paid.imp_uid, "r")
+
+
+@pytest.mark.parametrize(("name", "found"), [("drop", True), ("lost", False), ("http_500", False)])
+def test_a_cancel_whose_answer_is_lost_is_settled_from_the_payment(client, v2, name, found):
+    paid = paid_payment(client)
+    fault(v2, CANCEL_ROUTE, name)
+
+    if found:  # processed, then the connection reset: in the payment's cancellations
+        result = client.cancel_payment(paid.imp_uid, "r", 100)
+        assert result.reconciled and result.payment.cancel_amount == 100
+    else:
+        with pytest.raises(CancelOutcomeUnknown):
+            client.cancel_payment(paid.imp_uid, "r", 100)
+
+
+def test_more_than_is_left_is_refused_before_anything_is_sent(client):
+    paid = paid_payment(client)
+
+    with pytest.raises(CancelExceedsBalance):
+        client.cancel_payment(paid.imp_uid, "r", 10_000)
+
+
+def test_a_key_older_than_portones_default_window_is_still_found(client, v2, directory):
+    issued = client.issue_billing_key("uid", card())
+    response = urllib3.request(
+        "POST", f"{v2.url}/__sandbox__/clock", json={"advance": "P200D"}, timeout=5
+    )
+    assert response.status == 200
+    directory.keys.clear()
+
+    assert client.get_billing_key("uid").card_number == issued.card_number
+
+
+def test_a_revoked_secret_is_an_auth_failure(client, v2):
+    configure(v2, unauthorized=True)
+
+    with pytest.raises(GatewayAuthFailed):
+        client.check_ready()
+
+
+def test_a_resumed_charge_portone_will_not_replay_is_an_unknown_outcome(client, v2):
+    configure(v2, idempotency_mismatch="reject", failed_blocks_payment_id=False)
+    client.issue_billing_key("uid", card(magic.DECLINING_CARD))
+    with seeded("resumed"):
+        with pytest.raises(CardDeclined):
+            client.charge_billing_key(charge("o-9"))
+        # The same key with another body (a key re-issued in between): PortOne's 400 is no
+        # final refusal, and the decline found is the first attempt's, not this one's.
+        client.issue_billing_key("uid", card())
+        with pytest.raises(ChargeOutcomeUnknown):
+            client.charge_billing_key(charge("o-9"), pending=True)
