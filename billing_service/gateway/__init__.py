@@ -9,23 +9,27 @@ Shared by every provider (none of these imports a provider package):
   size cap, error classification, the observer), reading answers the provider's way;
 - ``outcomes``: what a payment says of a charge or a cancel (a lost answer, a refusal);
 - ``call_context``: what the host attaches to each call: the request id, the record of calls
-  sent (SENT_CALLS), a call observer;
-- ``endpoint``: the rules of a provider's URL and the proxy it is reached through (start-up).
+  sent (SENT_CALLS), the idempotency seed, a call observer;
+- ``endpoint``: the rules of a provider's URL and the proxy it is reached through (start-up);
+- ``fields``: a provider's JSON fields read into the models' types (amounts, masked numbers).
 
 A provider package each: ``iamport_v1`` (I'mport, PortOne V1: ``IamportClient``, its envelope,
-token and parsing). Only ``gateway`` and the app factory that builds a client import one; the
-rest of the service imports this package's names.
+token and parsing), ``portone_v2`` (PortOne V2: ``PortOneClient``, its answers, parsing and the
+``Directory`` of V2 ids the host keeps); neither imports the other. Only ``gateway`` and the
+app factory that builds a client import one; the rest of the service imports this package's
+names.
 
 Imports nothing from Flask, werkzeug, flask-smorest, prometheus_client or the rest of the
 service (but ``billing_service.deadline``, the calls' deadline it shares with the event
 consumer): the service depends on the gateway, never the other way round.
 """
 
-from .call_context import REQUEST_ID, SENT_CALLS, CallObserver
+from .call_context import IDEMPOTENCY_SEED, REQUEST_ID, SENT_CALLS, CallObserver
 from .exceptions import (
     BillingKeyNotFound,
     CancelExceedsBalance,
     CancelOutcomeUnknown,
+    CancelPending,
     CancelRefused,
     CardDeclined,
     CardRejected,
@@ -37,8 +41,11 @@ from .exceptions import (
     GatewayTimeout,
     GatewayUnavailable,
     NothingToCancel,
+    NotSupportedByProvider,
     PaymentNotFound,
     ProviderError,
+    RequestNotSupported,
+    RequestOutstanding,
     ScheduleNotFound,
     ScheduleNotRevocable,
     ScheduleOutcomeUnknown,
@@ -60,10 +67,13 @@ from .models import (
     ScheduledCharge,
     ScheduleResult,
 )
+from .portone_v2 import Directory as PortOneDirectory
+from .portone_v2 import PortOneClient
 
 __all__ = [
     "SCHEDULE_HORIZON",
     "SCHEDULE_WINDOW",
+    "IDEMPOTENCY_SEED",
     "REQUEST_ID",
     "SENT_CALLS",
     "CallObserver",
@@ -71,6 +81,7 @@ __all__ = [
     "BillingKeyNotFound",
     "CancelExceedsBalance",
     "CancelOutcomeUnknown",
+    "CancelPending",
     "CancelRefused",
     "CancelResult",
     "CardDeclined",
@@ -86,11 +97,16 @@ __all__ = [
     "GatewayTimeout",
     "GatewayUnavailable",
     "IamportClient",
+    "NotSupportedByProvider",
     "NothingToCancel",
     "Payment",
     "PaymentGateway",
     "PaymentNotFound",
+    "PortOneClient",
+    "PortOneDirectory",
     "ProviderError",
+    "RequestNotSupported",
+    "RequestOutstanding",
     "Schedule",
     "ScheduleNotFound",
     "ScheduleNotRevocable",

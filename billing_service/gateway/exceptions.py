@@ -1,4 +1,6 @@
-"""Exceptions raised by the I'mport gateway, from the most general to the most specific."""
+"""Exceptions raised by the gateway, whichever the provider, from the most general to the most
+specific (the messages say "I'mport"; under PortOne V2 they carry PortOne's words where it gives
+them)."""
 
 from __future__ import annotations
 
@@ -20,18 +22,22 @@ class GatewayError(Exception):
         http_status: int | None = None,
         code: int | None = None,
         request_sent: bool = True,
+        pg_code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.http_status = http_status
+        # I'mport V1's envelope code; PortOne V2 has none (its refusals are typed by HTTP status
+        # and error type) but passes on the PG's own code, ``pg_code``, on a PG's refusal.
         self.code = code
+        self.pg_code = pg_code
         # False only when the connection failed before anything was sent: I'mport did nothing.
         self.request_sent = request_sent
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(message={self.message!r}, "
-            f"http_status={self.http_status!r}, code={self.code!r})"
+            f"http_status={self.http_status!r}, code={self.code!r}, pg_code={self.pg_code!r})"
         )
 
 
@@ -53,6 +59,23 @@ class UnexpectedResponse(GatewayError):
 
 class ProviderError(GatewayError):
     """I'mport refused the request, mostly by answering with its envelope's ``code`` != 0."""
+
+
+class NotSupportedByProvider(GatewayError):
+    """The configured provider has no such operation (PortOne V2's schedules, until the service
+    schedules through it): nothing was sent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, request_sent=False)
+
+
+class RequestNotSupported(GatewayError):
+    """The configured provider cannot take one field of the request as given (PortOne V2: a
+    currency other than KRW, a ``notice_url``): nothing was sent. ``field`` names it."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message, request_sent=False)
+        self.field = field
 
 
 class CardRejected(ProviderError):
@@ -119,6 +142,20 @@ class ChargePending(GatewayError):
         super().__init__("I'mport has not settled the charge yet; follow it up by merchant_uid.")
         self.payment = payment
         self.reconciled = reconciled
+
+
+class CancelPending(GatewayError):
+    """The provider accepted the cancel but settles it later (PortOne V2's ``REQUESTED``
+    cancellation): follow the payment up, as a pending charge is."""
+
+    def __init__(self, payment: Payment) -> None:
+        super().__init__("PortOne has not settled the cancel yet; follow the payment up.")
+        self.payment = payment
+
+
+class RequestOutstanding(GatewayError):
+    """The provider is still running an earlier attempt of this very request (PortOne V2's 409
+    ``IDEMPOTENCY_OUTSTANDING_REQUEST`` to the same Idempotency-Key): retry it later as is."""
 
 
 class CancelOutcomeUnknown(GatewayTimeout):

@@ -5,7 +5,8 @@ connections per process (or a proxy manager), connect and read timeouts and a to
 the size cap on answers, the classification of every failure to get an answer into the
 gateway's exceptions, the request id header, and the observer that is told about each call.
 What an answer means (its status, a provider's envelope) is the provider's: each gives the
-transport its ``AnswerReader`` (I'mport's is ``iamport_v1.envelope.read_answer``).
+transport its ``AnswerReader`` (I'mport's is ``iamport_v1.envelope.read_answer``, PortOne
+V2's ``portone_v2.answer.read_answer``).
 """
 
 from __future__ import annotations
@@ -63,11 +64,8 @@ class Transport:
         self._read_answer = read_answer
         self._provider = provider
         self._path_prefix = urllib3.util.parse_url(self.base_url).path or ""
-        self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
-        # The read timeout bounds each wait for the next bytes, not the whole answer: a provider
-        # (or a proxy) that trickles bytes could hold a call, and a gunicorn thread, forever.
-        # Every call must end within this total instead (see deadline.py).
-        self._deadline = connect_timeout + read_timeout
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
         self._proxy_url = proxy_url
         self._ca_bundle = ca_bundle
         # (pid, connections, what goes before a call's path): one attribute, read in one step.
@@ -83,21 +81,32 @@ class Transport:
         *,
         params: Mapping[str, str] | None = None,
         token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        read_timeout: float | None = None,
     ) -> Any:
         """Send one request and return what the provider's ``read_answer`` reads of its answer.
 
-        ``operation`` names the call for the observer (a fixed, low-cardinality name).
+        ``operation`` names the call for the observer (a fixed, low-cardinality name);
+        ``token`` is sent as a Bearer token, ``headers`` (a provider's own: PortOne V2's
+        ``Authorization`` scheme, an ``Idempotency-Key``) as they are; ``read_timeout``, when
+        given, replaces the transport's for this call (PortOne V2 waits longer for calls that
+        move money than for lookups).
         """
+        read_timeout = self._read_timeout if read_timeout is None else read_timeout
+        timeout = urllib3.Timeout(connect=self._connect_timeout, read=read_timeout)
         # time.monotonic, not the injected clock: that one measures token lifetimes (tests freeze
         # it), this one measures real waiting.
         started = time.monotonic()
-        # Read where the answer's reader is made, in this thread, inside urllib3 (see deadline.py).
-        deadline_set = DEADLINE.set(started + self._deadline)
+        # The read timeout bounds each wait for the next bytes, not the whole answer: a provider
+        # (or a proxy) that trickles bytes could hold a call, and a gunicorn thread, forever.
+        # Every call must end within this total instead, set where the answer's reader is made,
+        # in this thread, inside urllib3 (see deadline.py).
+        deadline_set = DEADLINE.set(started + self._connect_timeout + read_timeout)
         status: int | None = None
         outcome = "error"
         sent = True  # unless the connection failed before the request was written
         try:
-            resp = self._send(method, path, body, params, token)
+            resp = self._send(method, path, body, params, _headers(token, headers), timeout)
             status = resp.status
             try:
                 raw_body = _read_body(resp, self._provider)
@@ -140,7 +149,8 @@ class Transport:
         path: str,
         body: Mapping[str, Any] | None,
         params: Mapping[str, str] | None,
-        token: str | None,
+        headers: dict[str, str],
+        timeout: urllib3.Timeout,
     ) -> urllib3.BaseHTTPResponse:
         """Send the request and return once the answer's status line and headers are in.
 
@@ -149,12 +159,6 @@ class Transport:
         everything else the service does for an issuance, and none of it is needed by a fixed
         JSON API with no cookies or redirects (the proxy is read once, by config.py).
         """
-        headers = dict(_HEADERS)
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        request_id = REQUEST_ID.get()
-        if request_id is not None:
-            headers["X-Request-ID"] = request_id
         payload = None
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -167,7 +171,7 @@ class Transport:
                 url,
                 body=payload,
                 headers=headers,
-                timeout=self._timeout,
+                timeout=timeout,
                 # Never sent twice behind the gateway's back: a charge must not run twice.
                 retries=False,
                 # A redirect would re-post card data to another host (OWASP API10).
@@ -224,6 +228,18 @@ class Transport:
         )
         manager.pool_classes_by_scheme = POOL_CLASSES
         return manager, self.base_url
+
+
+def _headers(token: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+    """A call's headers: the fixed ones, its credentials, the request id, the provider's own."""
+    headers = dict(_HEADERS)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        headers["X-Request-ID"] = request_id
+    headers.update(extra or {})
+    return headers
 
 
 # Sent on every call. gzip: the body is read through urllib3's decoder, against the size cap.

@@ -1,5 +1,6 @@
 """The provider-neutral gateway: what the routes and the event publisher ask of a payment
-provider, whichever one answers (I'mport V1 today, ``iamport_v1.IamportClient``; PortOne V2 next).
+provider, whichever one answers (I'mport V1, ``iamport_v1.IamportClient``; PortOne V2,
+``portone_v2.PortOneClient``, whose schedule operations raise NotSupportedByProvider for now).
 
 Written against the V1 → V2 mapping (``portone-v2-api.md`` §7), in the service's own terms:
 

@@ -41,11 +41,15 @@ class BillingKey:
     customer_tel: str | None
     issued_at: datetime
     updated_at: datetime
+    provider: str = "iamport_v1"  # or "portone_v2": which provider keeps the key
+    # This issuance replaced a key of the customer_uid, as the provider tells it (PortOne V2's
+    # keys are new ones: their dates alone may share a second); V1 tells it by the dates.
+    reissued: bool = False
 
     @property
     def replaced(self) -> bool:
         """True when the customer_uid already had a key that this one replaced."""
-        return self.issued_at != self.updated_at
+        return self.reissued or self.issued_at != self.updated_at
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,6 +161,8 @@ class Payment:
     # "issue" (a one-off payment that stored the card); None when not a billing-key payment.
     customer_uid_usage: str | None = None
     sandbox: bool = False  # paid through a test channel: no real money moved
+    provider: str = "iamport_v1"  # or "portone_v2": which provider made the payment
+    pg_code: str | None = None  # a failed payment's PG code (PortOne V2's failure.pgCode)
 
     @property
     def by_billing_key(self) -> bool:

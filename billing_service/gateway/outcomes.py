@@ -25,6 +25,10 @@ from .models import Cancellation, Charge, ChargeResult, Payment
 # I'mport refuses a merchant_uid held by a paid or cancelled payment; a failed one may be retried.
 HOLDS_MERCHANT_UID = ("paid", "cancelled")
 DUPLICATE_MESSAGE = "This merchant_uid was already used by another payment."
+BALANCE_MOVED = (
+    "The payment's balance changed since this cancel was first tried: "
+    "look the payment up before cancelling again."
+)
 # I'mport stamps cancels in whole seconds, by its own (NTP-synchronised) clock.
 CLOCK_SLACK = 5.0
 
@@ -35,7 +39,9 @@ def charge_result(payment: Payment, *, reconciled: bool = False) -> ChargeResult
         return ChargeResult(payment, reconciled=reconciled)
     if payment.status == "failed":
         raise CardDeclined(
-            payment.fail_reason or "The card company declined the charge.", payment=payment
+            payment.fail_reason or "The card company declined the charge.",
+            payment=payment,
+            pg_code=payment.pg_code,
         )
     if payment.status == "ready":
         raise ChargePending(payment, reconciled=reconciled)
@@ -133,10 +139,7 @@ def refused_cancel(payment: Payment, checksum: int, refusal: ProviderError) -> P
     if (nothing := nothing_to_cancel(payment)) is not None:
         return nothing
     if payment.balance != checksum:
-        return NothingToCancel(
-            "The payment's balance changed since this cancel was first tried: "
-            "look the payment up before cancelling again."
-        )
+        return NothingToCancel(BALANCE_MOVED)
     return CancelRefused(refusal.message, http_status=refusal.http_status, code=refusal.code)
 
 

@@ -6,6 +6,9 @@ No auth, plain JSON, not logged. A provider's own ones (its config, notices...) 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from . import clock as clock_moves
 from . import faults
 from .provider import Sandbox
@@ -19,6 +22,42 @@ _CLOCK_FIELDS = ("advance", "to")
 def bad_request(message: str) -> Reply:
     """An admin call's 400: `{"error": message}`."""
     return json_reply(400, {"error": message})
+
+
+def config_changes(
+    body: Mapping[str, Any],
+    types: Mapping[str, type],
+    choices: Mapping[str, tuple[object, ...]],
+    nullable: frozenset[str] = frozenset(),
+    check: Callable[[str, Any], str | None] = lambda name, value: None,
+) -> dict[str, Any] | str:
+    """A fake's `POST /__sandbox__/config` body checked against its switches: the changes, or
+    why not (one bad value changes nothing).
+
+    `check` is the fake's own rule for a key (a URL, a minimum), run before the type check.
+    """
+    changes: dict[str, Any] = {}
+    for name, value in body.items():
+        expected = types.get(name)
+        if expected is None:
+            return f"unknown config key {name!r}; known: {sorted(types)}"
+        if value is None and name in nullable:
+            changes[name] = None
+            continue
+        refusal = check(name, value)
+        if refusal is not None:
+            return refusal
+        # bool is a subclass of int: reject `true` for a millisecond field explicitly.
+        if type(value) is not expected:
+            return f"{name} must be {expected.__name__}"
+        allowed = choices.get(name)
+        if allowed is not None:
+            if value not in allowed:
+                return f"{name} must be one of {list(allowed)}"
+        elif isinstance(value, int) and value < 0:
+            return f"{name} must be >= 0"
+        changes[name] = value
+    return changes
 
 
 def calls(sandbox: Sandbox, req: Request) -> Reply:

@@ -1,6 +1,6 @@
 """One-shot faults on any provider route, queued by `POST /__sandbox__/faults`.
 
-The magic cards and merchant_uid prefixes fault every time and only on two routes; these
+The magic cards and order-id prefixes fault every time and only on two routes; these
 faults hit the next calls of any route (a cancel, a lookup, getToken) and then stop, so a test
 can check that a client gets through a lost answer and recovers on the next call. What a fault
 that answers instead of processing says is the provider's (`Fake.fault_reply`).
@@ -26,6 +26,19 @@ PG_REFUSAL = "pg_refusal"  # the PG's refusal, before anything is processed
 NAMES = (DROP, LOST, HANG, HTTP_500, HTTP_401, TRICKLE_HEADERS, STALL, PG_REFUSAL)
 # These strike instead of processing the call; the others after it (STALL: before and after).
 BEFORE = frozenset({LOST, HTTP_500, HTTP_401, PG_REFUSAL})
+
+# --- Magic order-id prefixes: the "outcome unknown" faults of a charge, in every fake ---
+# (I'mport's `merchant_uid`, PortOne V2's `paymentId`). The body is always read completely
+# first, so keep-alive framing is never the cause.
+FAULT_DROP = "fault-drop-"  # processed normally (paid/failed stored), then TCP reset
+FAULT_HANG = "fault-hang-"  # processed normally, answered after hang_seconds
+FAULT_TRICKLE = "fault-trickle-"  # processed normally, answered one byte per TRICKLE_INTERVAL
+FAULT_READY = "fault-ready-"  # stored as not yet answered by the PG, then TCP reset
+FAULT_LOST = "fault-lost-"  # TCP reset before anything is processed
+FAULT_500 = "fault-500-"  # HTTP 500 before anything is processed
+# Not a fault: stored as not yet answered by the PG, and answered. The PG is still working on
+# it; a test settles it later through the fake's admin endpoint.
+PENDING = "pending-"
 
 
 @dataclasses.dataclass

@@ -97,7 +97,8 @@ class _Handler(BaseHTTPRequestHandler):
             request = None
             if body is not None:
                 query = dict(parse_qsl(query_string))
-                request = Request(self.command, path, found.params, query, body)
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                request = Request(self.command, path, found.params, query, body, headers)
             reply = fake.answer(route, credential, request)
         if fault not in faults.BEFORE:
             reply = faults.after(fault, reply, shared.hang_seconds)

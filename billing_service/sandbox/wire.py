@@ -20,13 +20,15 @@ C = TypeVar("C")  # what a provider's handlers receive besides the request (its 
 
 @dataclass
 class Request:
-    """A parsed request; `body` holds JSON or form fields, `params` the path placeholders."""
+    """A parsed request; `body` holds JSON or form fields, `params` the path placeholders,
+    `headers` the request headers by lower-case name."""
 
     method: str
     path: str
     params: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
     def field(self, name: str) -> str | None:
         """Return a body field as a string; numbers are stringified, objects/lists ignored."""

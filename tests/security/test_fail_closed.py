@@ -11,7 +11,7 @@ import requests
 
 from billing_service import create_app
 from billing_service.api.fields import NOT_A_CARD_NUMBER, holds_card_number
-from billing_service.gateway.iamport_v1.parsing import mask_card_number
+from billing_service.gateway.fields import mask_card_number
 
 from ..sandbox import helpers
 from ..support import (

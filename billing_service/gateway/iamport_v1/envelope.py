@@ -11,10 +11,10 @@ import json
 from typing import Any
 
 from ..exceptions import GatewayAuthFailed, ProviderError, UnexpectedResponse
-from .parsing import is_whole
+from ..fields import is_whole
+from .parsing import PROVIDER
 
-# The provider's name in the transport's messages ("I'mport could not be reached.").
-PROVIDER = "I'mport"
+__all__ = ["PROVIDER", "read_answer"]
 
 
 def read_answer(status: int, raw_body: bytes) -> Any:

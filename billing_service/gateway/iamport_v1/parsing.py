@@ -11,9 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..exceptions import UnexpectedResponse
+from ..fields import is_whole, mask_card_number, money, optional_str
 from ..models import BillingKey, Cancellation, Payment, Schedule
 from .token import AccessToken
 
+# The provider's name in the transport's and the readers' messages ("I'mport could not be
+# reached.").
+PROVIDER = "I'mport"
 # I'mport reports card_type as 0 (credit), 1 (check/debit) or null; old docs typed it as a string.
 _CARD_TYPES = {0: "credit", 1: "debit", "0": "credit", "1": "debit"}
 
@@ -121,20 +125,6 @@ def parse_schedules(data: Any) -> list[Schedule]:
     return [parse_schedule(item) for item in data]
 
 
-def mask_card_number(number: str | None) -> str | None:
-    """Return I'mport's masked number as is, or mask it ourselves if it arrived in clear.
-
-    I'mport masks digits 7-12, showing at most the first six and last four (what PCI DSS allows
-    to keep); a number with no mask at all, or showing more digits than those ten, would be a
-    provider fault, and we still must not pass it on: only its last four are shown.
-    """
-    digits = "".join(c for c in number or "" if c.isdigit())
-    if number is None or ("*" in number and len(digits) <= 10):
-        return number
-    length = len(digits) + number.count("*")
-    return "*" * (length - 4) + digits[-4:] if len(digits) > 4 else number
-
-
 def _card_type(value: Any) -> str | None:
     """Unknown or malformed values count as 'not reported', as null does."""
     if isinstance(value, bool) or not isinstance(value, int | str):
@@ -143,12 +133,7 @@ def _card_type(value: Any) -> str | None:
 
 
 def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    raise UnexpectedResponse(f"I'mport returned a malformed {key}.")
+    return optional_str(data, key, PROVIDER)
 
 
 def _flag(data: Mapping[str, Any], key: str) -> bool:
@@ -161,13 +146,7 @@ def _flag(data: Mapping[str, Any], key: str) -> bool:
 
 
 def _money(data: Mapping[str, Any], key: str, default: int | None = None) -> int:
-    # JSON numbers: KRW amounts are integers, but nothing stops a 1000.0.
-    value = data.get(key, default)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise UnexpectedResponse(f"I'mport returned a malformed {key}.")
-    return value
+    return money(data, key, PROVIDER, default)
 
 
 def _optional_timestamp(data: Mapping[str, Any], key: str) -> datetime | None:
@@ -181,8 +160,3 @@ def _timestamp(data: Mapping[str, Any], key: str) -> datetime:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise UnexpectedResponse(f"I'mport returned a malformed {key} timestamp.")
     return datetime.fromtimestamp(value, UTC)
-
-
-def is_whole(value: Any) -> bool:
-    """A JSON integer (JSON's true and false are not numbers, though Python's bools are)."""
-    return isinstance(value, int) and not isinstance(value, bool)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..admin import PREFIX, bad_request
+from ..admin import PREFIX, bad_request, config_changes
 from ..wire import Reply, Request, Route, json_reply
 from . import checkout, notices, records
 from .config import CONFIG_CHOICES, CONFIG_NULLABLE, CONFIG_TYPES
@@ -25,30 +25,20 @@ def get_config(ctx: Context, req: Request) -> Reply:
     return json_reply(200, dataclasses.asdict(ctx.state.config))
 
 
+def _check(name: str, value: object) -> str | None:
+    """I'mport's own rules: a webhook URL, timeouts of at least a millisecond."""
+    if name == "webhook_url" and not notices.valid_url(value):
+        return "webhook_url must be an http(s) URL or null"
+    if name.endswith("_timeout_ms") and (type(value) is not int or value < 1):
+        return f"{name} must be an int >= 1"
+    return None
+
+
 def set_config(ctx: Context, req: Request) -> Reply:
     """Change any of the switches in config.CONFIG_TYPES; one bad value changes nothing."""
-    changes: dict[str, object] = {}
-    for name, value in req.body.items():
-        expected = CONFIG_TYPES.get(name)
-        if expected is None:
-            return bad_request(f"unknown config key {name!r}; known: {sorted(CONFIG_TYPES)}")
-        if value is None and name in CONFIG_NULLABLE:
-            changes[name] = None
-            continue
-        if name == "webhook_url" and not notices.valid_url(value):
-            return bad_request("webhook_url must be an http(s) URL or null")
-        if name.endswith("_timeout_ms") and (type(value) is not int or value < 1):
-            return bad_request(f"{name} must be an int >= 1")
-        # bool is a subclass of int: reject `true` for a millisecond field explicitly.
-        if type(value) is not expected:
-            return bad_request(f"{name} must be {expected.__name__}")
-        choices = CONFIG_CHOICES.get(name)
-        if choices is not None:
-            if value not in choices:
-                return bad_request(f"{name} must be one of {list(choices)}")
-        elif isinstance(value, int) and value < 0:
-            return bad_request(f"{name} must be >= 0")
-        changes[name] = value
+    changes = config_changes(req.body, CONFIG_TYPES, CONFIG_CHOICES, CONFIG_NULLABLE, _check)
+    if isinstance(changes, str):
+        return bad_request(changes)
     return json_reply(200, dataclasses.asdict(ctx.state.update_config(changes)))
 
 

@@ -8,6 +8,15 @@ import re
 import secrets
 from typing import Any
 
+from ..faults import (
+    FAULT_500,
+    FAULT_DROP,
+    FAULT_HANG,
+    FAULT_LOST,
+    FAULT_READY,
+    FAULT_TRICKLE,
+    PENDING,
+)
 from ..wire import TRICKLE_INTERVAL, Reply, Request
 from . import cards
 from .records import (
@@ -27,18 +36,6 @@ from .records import (
 from .wire import MAX_CUSTOMER_UID_LENGTH, MSG_SERVER_ERROR, Context, envelope
 
 MAX_MERCHANT_UID_LENGTH = 40  # spec `maxLength: 40` (smartro_v2 even truncates at 40)
-
-# --- Magic merchant_uid prefixes: the "outcome unknown" faults of a charge ---
-# The body is always read completely first, so keep-alive framing is never the cause.
-FAULT_DROP = "fault-drop-"  # processed normally (paid/failed stored), then TCP reset
-FAULT_HANG = "fault-hang-"  # processed normally, answered after hang_seconds
-FAULT_TRICKLE = "fault-trickle-"  # processed normally, answered one byte per TRICKLE_INTERVAL
-FAULT_READY = "fault-ready-"  # stored as `ready` (the PG never answered), then TCP reset
-FAULT_LOST = "fault-lost-"  # TCP reset before anything is processed
-FAULT_500 = "fault-500-"  # HTTP 500 envelope before anything is processed
-# Not a fault: stored as `ready` and answered. The PG is still working on it; a test settles
-# it later with `POST /__sandbox__/payments/{imp_uid}/settle`.
-PENDING = "pending-"
 
 MSG_MISSING = "{} 파라메터가 누락되었습니다."  # wording of getToken's; the rest is a guess
 MSG_INVALID = "{} 파라메터의 값이 올바르지 않습니다."  # sandbox wording

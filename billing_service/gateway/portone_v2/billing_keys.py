@@ -1,0 +1,184 @@
+"""PortOne V2's billing keys behind the caller's ``customer_uid``: issue, find, look up, and
+delete the keys a re-issuance replaced.
+
+V2 generates each key's id; we issue every key with ``customer.id = customer_uid`` and find the
+current one through the directory, else PortOne's search (newest ISSUED first), checking what we
+read back: a key is used only if it is ISSUED and its ``customer.id`` is the ``customer_uid``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ..exceptions import BillingKeyNotFound, CardRejected, ProviderError
+from ..models import BillingKey, CardDetails
+from .answer import Refusal
+from .parsing import issued_key, issued_to, key_id, key_issued_at, parse_billing_key
+from .session import PortOneSession, segment
+
+# What PortOne answers for a card the PG (or PortOne's own checks) would not issue a key for.
+_CARD_REFUSALS = ("PG_PROVIDER", "CHANNEL_SPECIFIC", "INVALID_REQUEST")
+_GONE = ("BILLING_KEY_NOT_FOUND", "BILLING_KEY_NOT_ISSUED", "BILLING_KEY_ALREADY_DELETED")
+# Keys of one customer read by a search at most (its newest first).
+MAX_KEYS = 100
+
+
+class BillingKeyCalls(PortOneSession):
+    """Issue, look up and delete billing keys by ``customer_uid``."""
+
+    def issue_billing_key(
+        self,
+        customer_uid: str,
+        card: CardDetails,
+        customer: Mapping[str, str] | None = None,
+    ) -> BillingKey:
+        """Issue a key under ``customer_uid`` (``POST /billing-keys``), replacing the one it had:
+        answered ``replaced`` when it had one, whose deletion (and that of any older one) is
+        the host's recorded job (``delete_other_keys``); meanwhile the newest key is charged.
+
+        Raises CardRejected (the PG's words and ``pg_code``), or another GatewayError.
+        """
+        earlier = self._current_key(customer_uid)
+        body = issue_body(customer_uid, card, customer or {}, self._channel_key)
+        try:
+            billing_key = issued_key(self._move("issue_billing_key", "/billing-keys", body))
+        except Refusal as exc:
+            if exc.error_type in _CARD_REFUSALS:
+                raise CardRejected(
+                    exc.words, http_status=exc.http_status, pg_code=exc.pg_code
+                ) from exc
+            raise
+        self._directory.keep_billing_key(customer_uid, billing_key)
+        info = self._key_info(billing_key)
+        if info is None:
+            raise BillingKeyNotFound("PortOne does not show the billing key it just issued.")
+        replaced = earlier is not None and key_id(earlier) != billing_key
+        return parse_billing_key(
+            info, first_issued=key_issued_at(earlier) if replaced and earlier else None
+        )
+
+    def get_billing_key(self, customer_uid: str) -> BillingKey:
+        """The current key of ``customer_uid``; raise BillingKeyNotFound."""
+        return parse_billing_key(self._key_of(customer_uid))
+
+    def delete_other_keys(self, customer_uid: str, keep: str | None) -> list[str]:
+        """Delete every ISSUED key of ``customer_uid`` in the store but ``keep`` (a billingKey;
+        None: all of them), and return the ids deleted. The host's recorded job calls it after
+        a re-issuance until it returns without raising; a key deleted meanwhile is skipped."""
+        deleted = []
+        for info in self._keys_of(customer_uid):
+            billing_key = key_id(info)
+            if billing_key != keep and self._delete_key(billing_key):
+                deleted.append(billing_key)
+        return deleted
+
+    def _key_of(self, customer_uid: str) -> Mapping[str, Any]:
+        info = self._current_key(customer_uid)
+        if info is None:
+            raise BillingKeyNotFound("There is no billing key under this customer_uid.")
+        return info
+
+    def _current_key(self, customer_uid: str) -> Mapping[str, Any] | None:
+        """The ISSUED key of ``customer_uid``: the remembered one if it still is, else the newest
+        one PortOne finds (remembered from then on); None when there is none."""
+        remembered = self._directory.billing_key(customer_uid)
+        if remembered is not None:
+            info = self._key_info(remembered)
+            if issued_to(info, customer_uid):
+                return info
+        found = self._keys_of(customer_uid, size=1)
+        if not found:
+            return None
+        self._directory.keep_billing_key(customer_uid, key_id(found[0]))
+        return found[0]
+
+    def _keys_of(self, customer_uid: str, size: int = MAX_KEYS) -> list[Mapping[str, Any]]:
+        """The ISSUED V2 keys whose ``customer.id`` is ``customer_uid``, newest first."""
+        items = self._search(
+            "find_billing_keys",
+            "/billing-keys",
+            {
+                "page": {"number": 0, "size": size},
+                "sort": {"by": "ISSUED_AT", "order": "DESC"},
+                "filter": {
+                    "customerId": customer_uid,
+                    "status": ["ISSUED"],
+                    "version": "V2",
+                    "timeRangeField": "ISSUED_AT",
+                },
+            },
+        )
+        # A search that ignored a filter must not hand us another customer's key.
+        return [item for item in items if issued_to(item, customer_uid)]
+
+    def _key_info(self, billing_key: str) -> Mapping[str, Any] | None:
+        """``GET /billing-keys/{billingKey}``, None when PortOne has no such key."""
+        try:
+            info = self._look_up("get_billing_key", f"/billing-keys/{segment(billing_key)}")
+        except ProviderError as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+        return info if isinstance(info, Mapping) else None
+
+    def _delete_key(self, billing_key: str, reason: str | None = None) -> bool:
+        """``DELETE /billing-keys/{billingKey}``; False when it was gone already. A key with
+        payment schedules is refused (409 PAYMENT_SCHEDULE_ALREADY_EXISTS, raised as is)."""
+        query = {"reason": reason} if reason else {}
+        try:
+            self._look_up(
+                "delete_billing_key",
+                f"/billing-keys/{segment(billing_key)}",
+                method="DELETE",
+                **query,
+            )
+        except Refusal as exc:
+            if exc.error_type in _GONE:
+                return False
+            raise
+        return True
+
+
+def issue_body(
+    customer_uid: str, card: CardDetails, customer: Mapping[str, str], channel_key: str | None
+) -> dict[str, Any]:
+    """``IssueBillingKeyBody``: V1's card formats in V2's (digits, two-digit year and month),
+    the customer under ``customer.id = customer_uid`` with V1's ``customer_id`` in
+    ``customData``."""
+    year, month = card.expiry.split("-")
+    credential = {
+        "number": card.number,
+        "expiryYear": year[-2:],
+        "expiryMonth": month,
+        "birthOrBusinessRegistrationNumber": card.birth,
+    }
+    if card.pwd_2digit is not None:
+        credential["passwordTwoDigits"] = card.pwd_2digit
+    body: dict[str, Any] = {
+        "method": {"card": {"credential": credential}},
+        "customer": v2_customer(customer_uid, customer, prefix="customer_"),
+    }
+    if channel_key:
+        body["channelKey"] = channel_key
+    if customer.get("customer_id"):
+        body["customData"] = json.dumps({"customer_id": customer["customer_id"]})
+    return body
+
+
+def v2_customer(customer_uid: str, fields: Mapping[str, str], *, prefix: str) -> dict[str, Any]:
+    """V1's ``{prefix}name``, ``_email``, ``_tel``, ``_addr``, ``_postcode`` as a V2
+    ``customer`` whose ``id`` is ``customer_uid``."""
+    customer: dict[str, Any] = {"id": customer_uid}
+    if fields.get(f"{prefix}name"):
+        customer["name"] = {"full": fields[f"{prefix}name"]}
+    if fields.get(f"{prefix}email"):
+        customer["email"] = fields[f"{prefix}email"]
+    if fields.get(f"{prefix}tel"):
+        customer["phoneNumber"] = fields[f"{prefix}tel"]
+    if fields.get(f"{prefix}addr"):
+        customer["address"] = {"addressLine1": fields[f"{prefix}addr"], "addressLine2": ""}
+    if fields.get(f"{prefix}postcode"):
+        customer["zipcode"] = fields[f"{prefix}postcode"]
+    return customer

@@ -1,0 +1,30 @@
+"""What the client remembers through its host: V2's ids behind the caller's.
+
+PortOne generates a key's ``billingKey`` and lets one ``paymentId`` hold several attempts, so
+the caller's ids (``customer_uid``, ``imp_uid``) need a way back to V2's. The host keeps it (its
+state store, shared by every replica); PortOne stays the source of truth: a mapping missing is
+searched for, and one that turns out stale costs a call, never a wrong charge (the client checks
+what it reads back).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Directory(Protocol):
+    """V2's ids behind the caller's. An implementation never raises: one that cannot read
+    answers None (the client then searches PortOne), one that cannot keep drops the value (it
+    is searched for next time)."""
+
+    def billing_key(self, customer_uid: str) -> str | None:
+        """The ``billingKey`` last issued under ``customer_uid``, if one is remembered."""
+
+    def keep_billing_key(self, customer_uid: str, billing_key: str) -> None:
+        """Remember the key just issued (or found) under ``customer_uid``."""
+
+    def payment_id(self, imp_uid: str) -> str | None:
+        """The ``paymentId`` of the attempt whose ``transactionId`` is ``imp_uid``, if known."""
+
+    def keep_payment_id(self, imp_uid: str, payment_id: str) -> None:
+        """Remember which ``paymentId`` the attempt ``imp_uid`` belongs to."""
