@@ -4,7 +4,8 @@
   rules that tie settings together (sandbox mode, credentials, keys, the state store);
 - ``values``: single settings read and checked (seconds, flags, addresses, URLs, limits);
 - ``callers``: ``BILLING_API_KEYS``, the callers, their scopes and the customers they own;
-- ``chains``: the longest chains of I'mport calls a request makes, and so how long it lasts.
+- ``chains``: the longest chains of I'mport calls a request makes, and so how long it lasts;
+- ``portone``: ``BILLING_PROVIDER`` and PortOne V2's settings (its own chains of calls).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .chains import (
     LONGEST_CHAINS,
     longest_request,
 )
+from .portone import PROVIDERS, PortOneSettings, ignored_v1_settings, portone_settings, provider
 from .values import (
     ConfigError,
     Network,
@@ -38,7 +40,9 @@ from .values import (
 __all__ = [
     "CALLS_PER_REQUEST",
     "LONGEST_CHAINS",
+    "PROVIDERS",
     "SCOPES",
+    "PortOneSettings",
     "Caller",
     "ConfigError",
     "Settings",
@@ -123,10 +127,15 @@ class Settings:
     pending_recheck_seconds: float = 60.0
     # What the operator should change (deprecated settings), logged at start-up.
     warnings: tuple[str, ...] = ()
+    # BILLING_PROVIDER: iamport_v1 (the iamport_* settings above) or portone_v2 (these).
+    provider: str = "iamport_v1"
+    portone: PortOneSettings | None = None
 
     @property
     def longest_request(self) -> int:
         """Seconds the longest request can last (see longest_request)."""
+        if self.portone is not None:
+            return self.portone.longest_request
         return longest_request(self.connect_timeout, self.read_timeout)
 
     @classmethod
@@ -135,21 +144,27 @@ class Settings:
         key = env.get("IAMPORT_API_KEY", "").strip()
         secret = env.get("IAMPORT_API_SECRET", "").strip()
         sandbox = flag(env, "BILLING_SANDBOX")
-        _check_mode(sandbox, key, secret)
+        provider_name = provider(env)
+        portone = None
+        if provider_name == "portone_v2":
+            portone = portone_settings(env, sandbox)
+            url, proxy_url = None, portone.proxy_url
+        else:
+            _check_mode(sandbox, key, secret)
+            url, proxy_url = _iamport_endpoint(env, sandbox)
         callers = parse_callers(env.get("BILLING_API_KEYS", ""))
         if not sandbox and not callers:
             raise ConfigError(
-                "BILLING_API_KEYS is required with real I'mport credentials: "
+                "BILLING_API_KEYS is required with real provider credentials: "
                 "comma-separated caller:secret pairs."
             )
-        url, proxy_url = _iamport_endpoint(env, sandbox)
         data_dir = env.get("BILLING_DATA_DIR", "").strip() or DEFAULT_DATA_DIR
         state_url, in_memory, warnings = _state_url(env, data_dir)
         fingerprint_key, previous_key = _fingerprint_keys(env)
         if not sandbox and not fingerprint_key:
             raise ConfigError(
                 "BILLING_CARD_FINGERPRINT_KEY (32+ characters, from a secret) is required with "
-                "real I'mport credentials: a key kept beside the data would let a copy of it "
+                "real provider credentials: a key kept beside the data would let a copy of it "
                 "give card numbers back. An instance that ran before keeps its key by copying "
                 f"the value of BILLING_DATA_DIR/{CARD_FINGERPRINT_KEY_FILE} into the secret."
             )
@@ -190,7 +205,9 @@ class Settings:
             event_retention=seconds(env, "BILLING_EVENT_RETENTION", DEFAULT_EVENT_RETENTION),
             schedule_reconcile_after=seconds(env, "BILLING_SCHEDULE_RECONCILE_AFTER", 600.0),
             pending_recheck_seconds=seconds(env, "BILLING_PENDING_RECHECK_SECONDS", 60.0),
-            warnings=warnings,
+            warnings=warnings + (ignored_v1_settings(env) if portone else ()),
+            provider=provider_name,
+            portone=portone,
         )
 
 

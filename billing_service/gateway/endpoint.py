@@ -9,15 +9,15 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 
-def check_api_url(url: str, *, clear_text_allowed: bool) -> None:
+def check_api_url(url: str, *, clear_text_allowed: bool, name: str = "IAMPORT_API_URL") -> None:
     """Refuse (ValueError) what is not an http(s) URL, and http:// to a host that is not
     loopback unless ``clear_text_allowed``: real credentials never travel in clear text."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("IAMPORT_API_URL must be an http:// or https:// URL.")
+        raise ValueError(f"{name} must be an http:// or https:// URL.")
     if parts.scheme == "http" and not clear_text_allowed and not _loopback(parts.hostname):
         raise ValueError(
-            "IAMPORT_API_URL must be https:// with real credentials: http:// only for a "
+            f"{name} must be https:// with real credentials: http:// only for a "
             "loopback host (127.0.0.0/8, ::1, localhost) or with BILLING_SANDBOX=true."
         )
 

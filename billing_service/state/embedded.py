@@ -36,7 +36,11 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, expires_at REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS locks "
     "(key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS names "
+    "(key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL)",
 )
+# A name kept for good expires in 9999 (the sweep compares times: no NULL to special-case).
+_FOR_GOOD = 253402300799.0
 _OPEN_WINDOW = "SELECT count, expires_at FROM counters WHERE key = ? AND expires_at > ?"
 # Ended windows and expired records are deleted every so many writes, not on every one.
 _SWEEP_EVERY = 500
@@ -171,6 +175,24 @@ class EmbeddedStore:
         with self._transaction(write=True) as db:
             db.execute("DELETE FROM pending WHERE key = ?", (key,))
 
+    # names (a caller's ids of a provider's)
+
+    def put_name(self, key: str, value: str, ttl: float | None = None) -> None:
+        expires_at = _FOR_GOOD if ttl is None else self._clock() + ttl
+        with self._transaction(write=True) as db:
+            db.execute(
+                "INSERT OR REPLACE INTO names (key, value, expires_at) VALUES (?, ?, ?)",
+                (key, value, expires_at),
+            )
+
+    def get_name(self, key: str) -> str | None:
+        row = self._read("SELECT value FROM names WHERE key = ? AND expires_at > ?", key)
+        return None if row is None else str(row[0])
+
+    def drop_name(self, key: str, value: str) -> None:
+        with self._transaction(write=True) as db:
+            db.execute("DELETE FROM names WHERE key = ? AND value = ?", (key, value))
+
     def check(self) -> None:
         # Under the write lock: a database that can be read but not written (read-only,
         # locked past the busy timeout, its disk full) cannot serve a charge either.
@@ -237,7 +259,7 @@ class EmbeddedStore:
         if self._writes % _SWEEP_EVERY:
             return
         now = self._clock()
-        for table in ("counters", "idempotency", "pending", "locks"):
+        for table in ("counters", "idempotency", "pending", "locks", "names"):
             db.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))  # noqa: S608
 
     def _connection(self) -> sqlite3.Connection:

@@ -175,5 +175,15 @@ class StateStore(Protocol):
     def clear_pending(self, key: str) -> None:
         """Forget a pending charge (its outcome is known now)."""
 
+    def put_name(self, key: str, value: str, ttl: float | None = None) -> None:
+        """Remember that ``key`` names ``value`` (a caller's id of a provider's: a
+        ``customer_uid``'s billing key), for ``ttl`` seconds or for good."""
+
+    def get_name(self, key: str) -> str | None:
+        """What ``key`` names, or None."""
+
+    def drop_name(self, key: str, value: str) -> None:
+        """Forget what ``key`` names if it still names ``value`` (never a newer one)."""
+
     def check(self) -> None:
         """Return if the store can be read and written now; raise StateUnavailable otherwise."""

@@ -81,3 +81,21 @@ def test_an_order_lock_whose_holder_died_is_free_after_its_lease(store):
     until(lambda: store.lock("payment:imp-1", "alive", lease=60) is None)
 
     assert store.lock("payment:imp-1", "dead", lease=60) is not None
+
+
+def test_a_name_is_kept_replaced_and_dropped_only_while_it_names_that_value(store):
+    assert store.get_name("customer:gildong") is None
+    store.put_name("customer:gildong", "billing-key-1")
+    store.put_name("customer:gildong", "billing-key-2")  # re-issued: the newer key
+    assert store.get_name("customer:gildong") == "billing-key-2"
+
+    store.drop_name("customer:gildong", "billing-key-1")  # the older key's deletion
+    assert store.get_name("customer:gildong") == "billing-key-2"
+    store.drop_name("customer:gildong", "billing-key-2")
+    assert store.get_name("customer:gildong") is None
+
+
+def test_a_name_with_a_ttl_is_forgotten_after_it(store):
+    store.put_name("payment:imp_1", "order-1", ttl=0.2)
+    assert store.get_name("payment:imp_1") == "order-1"
+    until(lambda: store.get_name("payment:imp_1") is None)
