@@ -157,15 +157,15 @@ class SharedStore:
 
     def put_name(self, key: str, value: str, ttl: float | None = None) -> None:
         px = None if ttl is None else int(ttl * 1000)
-        self._run(lambda r: r.set(_PREFIX + "name:" + key, value, px=px))
+        self.run(lambda r: r.set(_PREFIX + "name:" + key, value, px=px))
 
     def get_name(self, key: str) -> str | None:
-        value = self._run(lambda r: r.get(_PREFIX + "name:" + key))
+        value = self.run(lambda r: r.get(_PREFIX + "name:" + key))
         return None if value is None else value.decode()
 
     def drop_name(self, key: str, value: str) -> None:
         # The same compare-and-delete as a lock's owner freeing it.
-        self._run(lambda r: r.eval(_UNLOCK, 1, _PREFIX + "name:" + key, value))
+        self.run(lambda _: self._unlock(keys=[_PREFIX + "name:" + key], args=[value]))
 
     def check(self) -> None:
         """Return if Redis answers and may not evict; UnsafeRedis, StateUnavailable otherwise."""
