@@ -208,6 +208,9 @@ def json_handler(stream: TextIO | None = None) -> logging.Handler:
 
 def log_to_stdout(level: int = logging.INFO) -> None:
     """Send the service's own records to stdout as JSON lines (gunicorn.conf.py calls this)."""
+    # The lines show neither the thread's nor the process's name: not looked up for each record.
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     handler = json_handler()
     for name in APP_LOGGERS:
         logger = logging.getLogger(name)
