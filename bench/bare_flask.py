@@ -22,8 +22,6 @@ from flask import Flask, request
 from billing_service.gateway.http import Transport
 from billing_service.gateway.iamport_v1.envelope import PROVIDER, read_answer
 
-from . import noevents
-
 API_URL = os.environ.get("IAMPORT_API_URL", "https://api.iamport.kr")
 CREDENTIALS = {
     "imp_key": os.environ.get("IAMPORT_API_KEY", ""),
@@ -36,7 +34,6 @@ _token: tuple[int, str] | None = None  # (pid, access token): once per process
 _token_lock = threading.Lock()
 
 app = Flask(__name__)
-noevents.install(app)
 
 
 def _access_token() -> str:

@@ -33,9 +33,9 @@ _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*)\)$")
 # (their own time, always tiny, goes to their caller).
 _PLUMBING = re.compile(
     r"^(Thread\.|_worker \(concurrent|_WorkItem\.run|"
-    r"Blueprint\.doc\.<locals>|Parser\.use_args\.<locals>|ArgumentsMixin\.arguments\.<locals>|"
-    r"ResponseMixin\.(alt_)?response\.<locals>|View\.as_view\.<locals>|"
-    r"MethodView\.dispatch_request|RouteLimit\.__call__\.<locals>\.__inner|Flask\.__call__ )"
+    r"Parser\.use_args\.<locals>|ArgumentsMixin\.arguments\.<locals>|"
+    r"ResponseMixin\.response\.<locals>|View\.as_view\.<locals>|"
+    r"MethodView\.dispatch_request|Flask\.__call__ )"
 )
 
 

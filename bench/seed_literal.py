@@ -10,7 +10,8 @@ call cannot hang the benchmark; they cost nothing while the sandbox answers.
 
 Served by gunicorn with the service's own gunicorn.conf.py
 (``gunicorn -c gunicorn.conf.py bench.seed_literal:app``), so only the implementation differs
-(bench/noevents.py gives it the do-nothing event consumer those settings' hooks start).
+(the settings' worker hooks start the service's event consumer and readiness checks only in an
+app that has them).
 """
 
 from __future__ import annotations
@@ -21,15 +22,12 @@ from typing import Any
 import requests
 from flask import Flask, request
 
-from . import noevents
-
 API_URL = os.environ.get("IAMPORT_API_URL", "https://api.iamport.kr").rstrip("/")
 IMP_KEY = os.environ.get("IAMPORT_API_KEY", "")
 IMP_SECRET = os.environ.get("IAMPORT_API_SECRET", "")
 TIMEOUT = (3.0, 30.0)
 
 app = Flask(__name__)
-noevents.install(app)  # gunicorn.conf.py's worker hooks start the service's event consumer
 
 
 @app.post("/subscriptions/issue-billing")

@@ -43,15 +43,17 @@ class BodyParser(FlaskParser):
         raise InvalidJson() from error
 
 
-def body_field(name: str) -> str | None:
-    """A string field of the JSON or form body, read before (and whatever) validation says."""
+def body_fields(names: tuple[str, ...]) -> dict[str, str]:
+    """The string fields among ``names`` of the JSON or form body, read before (and whatever)
+    validation says."""
     try:
         body: Any = request.get_json(silent=True) if request.is_json else request.form
     # Absurd nesting, or a body too large to read: the request is refused anyway.
     except (RecursionError, HTTPException):
-        body = None
-    value = body.get(name) if hasattr(body, "get") else None
-    return value if isinstance(value, str) else None
+        return {}
+    if not hasattr(body, "get"):
+        return {}
+    return {name: value for name in names if isinstance(value := body.get(name), str)}
 
 
 def _form_values(form: Any, schema: ma.Schema) -> dict[str, Any]:

@@ -137,9 +137,7 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = scrub(self.formatException(record.exc_info))
         if record.stack_info:
             entry["stack"] = scrub(self.formatStack(record.stack_info))
-        # ensure_ascii=False: I'mport's Korean messages stay readable; json escapes control
-        # characters, so nothing a caller sends can forge a line.
-        line = json.dumps(entry, ensure_ascii=False, default=_scrubbed_text)
+        line = _ENCODER.encode(entry)
         # json leaves NEL and the Unicode line and paragraph separators raw, and many line
         # readers (Python's splitlines among them) end a line there.
         return line.translate(_LINE_BREAKS)
@@ -147,6 +145,12 @@ class JsonFormatter(logging.Formatter):
 
 def _scrubbed_text(value: Any) -> str:
     return scrub(str(value))
+
+
+# ensure_ascii=False: I'mport's Korean messages stay readable; json escapes control characters,
+# so nothing a caller sends can forge a line. One encoder for every line (json.dumps with these
+# options builds a new one per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_scrubbed_text)
 
 
 def log_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:
@@ -208,6 +212,9 @@ def json_handler(stream: TextIO | None = None) -> logging.Handler:
 
 def log_to_stdout(level: int = logging.INFO) -> None:
     """Send the service's own records to stdout as JSON lines (gunicorn.conf.py calls this)."""
+    # The lines show neither the thread's nor the process's name: not looked up for each record.
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     handler = json_handler()
     for name in APP_LOGGERS:
         logger = logging.getLogger(name)

@@ -1,4 +1,5 @@
-"""The API's resources, one package each (``routes.py`` + ``schemas.py``).
+"""The API's resources, one package each (``routes.py`` + ``schemas.py`` + ``examples.py``, the
+OpenAPI examples).
 
 May import ``api``, ``security``, ``observability``, ``state``, ``config`` and ``gateway``;
 nothing imports it but the factory (``app``).

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from flask import Flask, Response, g, request
 
-from ..api.bodies import body_field
+from ..api.bodies import body_fields
 from ..observability.logs import log_fields
 from .callers import required_scope
 
@@ -41,26 +41,31 @@ def _record(response: Response) -> Response:
     action = g.get("audit_action") or (scope and _ACTIONS.get(scope, scope))
     if action is None:
         return response
+    status = response.status_code
     entry = {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "caller": g.get("caller", "unknown"),
         "action": action,
         "source": request.remote_addr,
-        **{name: value for name in _IDS if (value := _id(name, scope, response)) is not None},
-        "outcome": g.get("error_code", "ok")
-        if response.status_code >= 400
-        else g.get("audit_outcome", "ok"),
-        "status": response.status_code,
+        **_ids(scope, response),
+        "outcome": g.get("error_code", "ok") if status >= 400 else g.get("audit_outcome", "ok"),
+        "status": status,
         "request_id": g.get("request_id"),
     }
     log_fields(logger, "audit", entry)
     return response
 
 
-def _id(name: str, scope: str | None, response: Response) -> str | None:
-    value = (request.view_args or {}).get(name) or body_field(name)
+def _ids(scope: str | None, response: Response) -> dict[str, str]:
+    """The well-formed ids the request named: in its path, else in its body."""
+    found = {**body_fields(_IDS), **(request.view_args or {})}
     # A charge's imp_uid is only in its answer (I'mport made it).
-    if value is None and name == "imp_uid" and scope == "charge" and response.is_json:
+    if "imp_uid" not in found and scope == "charge" and response.is_json:
         payment = (response.get_json(silent=True) or {}).get("payment")
-        value = payment.get("imp_uid") if isinstance(payment, dict) else None
-    return value if isinstance(value, str) and _WELL_FORMED_ID.fullmatch(value) else None
+        if isinstance(payment, dict):
+            found["imp_uid"] = payment.get("imp_uid")
+    return {
+        name: value
+        for name in _IDS
+        if isinstance(value := found.get(name), str) and _WELL_FORMED_ID.fullmatch(value)
+    }

@@ -50,14 +50,26 @@ class Limit(NamedTuple):
     per: Callable[[Any, CardTestingLimits], str]
 
 
+# Stands for the two identifiers in a window's key, cut out once (see _Window.of).
+_SLOT = "\0"
+
+
 class _Window(NamedTuple):
     limit: int
     expiry: int  # seconds
-    item: RateLimitItem
+    # The key the limits library gives (LIMITER/billing/<first>/<second>/<the window>), around
+    # the identifiers: built once, not per request.
+    prefix: str
+    suffix: str
+
+    @classmethod
+    def of(cls, item: RateLimitItem) -> _Window:
+        prefix, suffix = item.key_for(_NAMESPACE, _SLOT, _SLOT).split(f"{_SLOT}/{_SLOT}")
+        return cls(item.amount, item.get_expiry(), prefix, suffix)
 
     def hit(self, first: str, second: str, *, counts: bool = True) -> Hit:
-        # The key the limits library gives (LIMITER/billing/<first>/<second>/<the window>).
-        return Hit(self.item.key_for(_NAMESPACE, first, second), self.limit, self.expiry, counts)
+        key = f"{self.prefix}{first}/{second}{self.suffix}"
+        return Hit(key, self.limit, self.expiry, counts)
 
 
 class CardTestingLimits:
@@ -71,7 +83,7 @@ class CardTestingLimits:
         self.fingerprint_key = fingerprint_key
         self.windows = {
             name.removeprefix("BILLING_LIMIT_").lower(): [
-                _Window(item.amount, item.get_expiry(), item) for item in parse_many(text)
+                _Window.of(item) for item in parse_many(text)
             ]
             for name, text in limits.items()
         }

@@ -21,6 +21,12 @@ from ...extensions import gateway
 from ...gateway import BillingKeyNotFound
 from ...security.callers import owns, requires
 from ...security.card_testing import ISSUANCE, limited
+from .examples import (
+    ISSUE_ERROR_EXAMPLES,
+    ISSUE_EXAMPLE,
+    ISSUED_EXAMPLE,
+    KEY_ANSWER_EXAMPLE,
+)
 from .schemas import (
     BillingKeyResponseSchema,
     DeleteBillingKeyQuerySchema,
@@ -35,33 +41,6 @@ blp = Blueprint(
     description="Billing keys: issue one from card details, look it up, delete it. "
     "Card data is never stored or logged.",
 )
-
-ISSUE_EXAMPLE = {
-    "card_number": "4242-4242-4242-4242",
-    "expiry": "2035-12",
-    "birth": "880101",
-    "pwd_2digit": "12",
-    "customer_uid": "gildong_0001_1234",
-    "customer_name": "홍길동",
-    "customer_email": "gildong@example.com",
-}
-
-BILLING_KEY_EXAMPLE = {
-    "customer_uid": "gildong_0001_1234",
-    "pg_provider": "nice",
-    "pg_id": "nictest04m",
-    "card_name": "현대카드",
-    "card_code": "367",
-    "card_number": "424242******4242",
-    "card_type": "credit",
-    "customer_name": "홍길동",
-    "customer_email": "gildong@example.com",
-    "customer_tel": None,
-    "issued_at": "2026-11-27T09:00:00+00:00",
-    "updated_at": "2026-11-27T09:00:00+00:00",
-    "replaced": False,
-}
-
 
 # The key an answer carries, for the links between operations.
 ANSWERED_KEY = "$response.body#/billing_key/customer_uid"
@@ -109,11 +88,7 @@ class IssueBilling(MethodView):
         200,
         IssueBillingKeyResponseSchema,
         headers=REPLAYED,
-        example={
-            "status": "success",
-            "message": "Billing has successfully issued",
-            "billing_key": BILLING_KEY_EXAMPLE,
-        },
+        example=ISSUED_EXAMPLE,
     )
     @blp.errors(
         *CALLER_ERRORS,
@@ -124,7 +99,7 @@ class IssueBilling(MethodView):
         *BODY_ERRORS,
         *IDEMPOTENCY_ERRORS,
         *GATEWAY_ERRORS,
-        examples={"state_unavailable": {"retryable": True}},
+        examples=ISSUE_ERROR_EXAMPLES,
     )
     @limited(*ISSUANCE)
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +136,7 @@ class BillingKeysById(MethodView):
     @blp.response(
         200,
         BillingKeyResponseSchema,
-        example={"status": "success", "billing_key": BILLING_KEY_EXAMPLE},
+        example=KEY_ANSWER_EXAMPLE,
     )
     @blp.errors(*CALLER_ERRORS, "billing_key_not_found", *GATEWAY_ERRORS)
     @blp.long_request_line
@@ -180,7 +155,7 @@ class BillingKeysById(MethodView):
     @blp.response(
         200,
         BillingKeyResponseSchema,
-        example={"status": "success", "billing_key": BILLING_KEY_EXAMPLE},
+        example=KEY_ANSWER_EXAMPLE,
     )
     @blp.errors(
         *CALLER_ERRORS,

@@ -13,6 +13,7 @@ from ...api.http_errors import EventNotFound
 from ...api.publisher import event_publisher
 from ...events.outbox import DELIVERY, EventRecord
 from ...security.callers import owns, requires
+from .examples import EVENT_LIST_EXAMPLE, REDELIVERED_EXAMPLE
 from .schemas import EventListSchema, EventQuerySchema, RedeliveredSchema
 
 blp = Blueprint(
@@ -29,7 +30,7 @@ class Events(MethodView):
     @requires("events")
     @blp.doc(operationId="listEvents")
     @blp.arguments(EventQuerySchema(), location="query")
-    @blp.response(200, EventListSchema, example={"status": "success", "events": []})
+    @blp.response(200, EventListSchema, example=EVENT_LIST_EXAMPLE)
     @blp.errors(*CALLER_ERRORS, "invalid_request", "state_unavailable", "internal_error")
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List event deliveries
@@ -47,7 +48,7 @@ class Events(MethodView):
 class Redelivery(MethodView):
     @requires("events")
     @blp.doc(operationId="redeliverEvent")
-    @blp.response(200, RedeliveredSchema, example={"status": "success", "redelivered": 1})
+    @blp.response(200, RedeliveredSchema, example=REDELIVERED_EXAMPLE)
     @blp.errors(*CALLER_ERRORS, "event_not_found", "state_unavailable", "internal_error")
     @blp.long_request_line
     def post(self, event_id: str) -> dict[str, Any]:

@@ -11,27 +11,16 @@ from ...api.blueprint import Blueprint
 from ...api.errors import NotReady
 from ...extensions import shared
 from ...observability.readiness import ready
+from .examples import HEALTHY_EXAMPLE, NOT_READY_EXAMPLES, READY_EXAMPLE
 from .schemas import HealthSchema, ReadySchema
 
 blp = Blueprint("health", __name__, description="Service status.")
-
-READY_EXAMPLE = {
-    "status": "ready",
-    "checks": {
-        "iamport": {
-            "status": "degraded",
-            "message": "No I'mport access token: I'mport could not be reached.",
-        },
-        "state_store": {"status": "ok", "message": None},
-        "event_consumer": {"status": "ok", "message": None},
-    },
-}
 
 
 @blp.route("/healthz")
 class Health(MethodView):
     @blp.doc(security=[], operationId="getHealth")
-    @blp.response(200, HealthSchema, example={"status": "ok"})
+    @blp.response(200, HealthSchema, example=HEALTHY_EXAMPLE)
     def get(self) -> dict[str, str]:
         """Tell that the process is alive (no I'mport call, no auth)"""
         return {"status": "ok"}
@@ -43,11 +32,7 @@ class Ready(MethodView):
     @blp.response(200, ReadySchema, example=READY_EXAMPLE)
     @blp.errors(
         "not_ready",
-        examples={
-            "not_ready": {
-                "message": "No I'mport access token: I'mport refused the service's API credentials."
-            }
-        },
+        examples=NOT_READY_EXAMPLES,
     )
     def get(self) -> dict[str, Any]:
         """Tell whether this instance can serve (no auth, no I'mport call)

@@ -34,6 +34,16 @@ from ...gateway import (
 from ...security.callers import owns, requires
 from ...security.card_testing import limited
 from ...state import StateUnavailable
+from .examples import (
+    CANCEL_ERROR_EXAMPLES,
+    CANCEL_EXAMPLE,
+    CANCELLED_EXAMPLE,
+    CHARGE_ERROR_EXAMPLES,
+    CHARGE_EXAMPLE,
+    CHARGED_EXAMPLES,
+    PAYMENT_ANSWER_EXAMPLE,
+    PENDING_EXAMPLE,
+)
 from .schemas import (
     CancelResponseSchema,
     CancelSchema,
@@ -55,38 +65,6 @@ blp = Blueprint(
     description="Charge billing keys, look payments up and cancel them.",
 )
 
-PAYMENT_EXAMPLE = {
-    "imp_uid": "imps_410026135413",
-    "merchant_uid": "order_20261127_0001",
-    "customer_uid": "gildong_0001_1234",
-    "status": "paid",
-    "amount": 9900,
-    "cancel_amount": 0,
-    "currency": "KRW",
-    "name": "월간 구독",
-    "paid_at": "2026-11-27T09:00:00+00:00",
-    "failed_at": None,
-    "cancelled_at": None,
-    "fail_reason": None,
-    "card_name": "현대카드",
-    "card_number": "424242******4242",
-    "apply_num": "30016714",
-    "receipt_url": "https://npg.nicepay.co.kr/issue/IssueLoader.do?TID=nictest04m",
-    "pg_provider": "nice",
-    "sandbox": False,
-    "cancel_history": [],
-}
-
-
-def _charged(*, replayed: bool = False, reconciled: bool = False) -> dict[str, Any]:
-    return {
-        "status": "success",
-        "payment": PAYMENT_EXAMPLE,
-        "replayed": replayed,
-        "reconciled": reconciled,
-    }
-
-
 # The payment an answer carries, for the links between operations.
 ANSWERED_PAYMENT = "$response.body#/payment/imp_uid"
 PAYMENT_LINKS = {
@@ -102,28 +80,13 @@ class Payments(MethodView):
     @blp.idempotent()
     @blp.body(
         ChargeSchema,
-        example={
-            "customer_uid": "gildong_0001_1234",
-            "merchant_uid": "order_20261127_0001",
-            "amount": 9900,
-            "name": "월간 구독",
-        },
+        example=CHARGE_EXAMPLE,
     )
     @blp.response(
         200,
         ChargeResponseSchema,
         headers=REPLAYED,
-        examples={
-            "paid": {"value": _charged()},
-            "replayed": {
-                "summary": "The same charge sent again: answered, not charged twice",
-                "value": _charged(replayed=True),
-            },
-            "reconciled": {
-                "summary": "I'mport's answer was lost; the payment was found paid",
-                "value": _charged(reconciled=True),
-            },
-        },
+        examples=CHARGED_EXAMPLES,
     )
     @blp.alt_response(
         202,
@@ -134,18 +97,7 @@ class Payments(MethodView):
         "`GET /subscriptions/payments/by-merchant-uid/{merchant_uid}`, or retry with the same "
         "merchant_uid (looked up, not sent, while it is still ready). The service follows it "
         "up too: its event (`payment.paid` or `payment.failed`) goes out once it settles.",
-        example={
-            "status": "pending",
-            "payment": {
-                **PAYMENT_EXAMPLE,
-                "status": "ready",
-                "paid_at": None,
-                "apply_num": None,
-                "receipt_url": None,
-            },
-            "replayed": False,
-            "reconciled": False,
-        },
+        example=PENDING_EXAMPLE,
     )
     @blp.errors(
         *CALLER_ERRORS,
@@ -156,25 +108,7 @@ class Payments(MethodView):
         *BODY_ERRORS,
         *IDEMPOTENCY_ERRORS,
         *GATEWAY_ERRORS,
-        examples={
-            "card_declined": {
-                "message": "[8326]카드 한도초과",
-                "payment": {
-                    **PAYMENT_EXAMPLE,
-                    "status": "failed",
-                    "paid_at": None,
-                    "failed_at": "2026-11-27T09:00:00+00:00",
-                    "fail_reason": "[8326]카드 한도초과",
-                    "apply_num": None,
-                },
-            },
-            "gateway_timeout": {
-                "message": "The charge was sent but its outcome is unknown; "
-                "retry with the same merchant_uid.",
-                "retryable": True,
-            },
-            "state_unavailable": {"retryable": True},
-        },
+        examples=CHARGE_ERROR_EXAMPLES,
     )
     @limited()  # the refusal budget: a declined charge spends it
     def post(self, charge: Charge) -> dict[str, Any] | Response:
@@ -234,9 +168,7 @@ class Payments(MethodView):
 class PaymentsById(MethodView):
     @requires("read")
     @blp.operation("getPayment", cancelPayment=PAYMENT_LINKS["cancelPayment"])
-    @blp.response(
-        200, PaymentResponseSchema, example={"status": "success", "payment": PAYMENT_EXAMPLE}
-    )
+    @blp.response(200, PaymentResponseSchema, example=PAYMENT_ANSWER_EXAMPLE)
     @blp.errors(*CALLER_ERRORS, "payment_not_found", *GATEWAY_ERRORS)
     @blp.long_request_line
     def get(self, imp_uid: str) -> dict[str, Any]:
@@ -252,29 +184,12 @@ class PaymentCancellation(MethodView):
     @requires("cancel")
     @blp.operation("cancelPayment", **PAYMENT_LINKS)
     @blp.idempotent(example="refund-20261128-0001")
-    @blp.body(CancelSchema, example={"reason": "고객 요청에 의한 환불"})
+    @blp.body(CancelSchema, example=CANCEL_EXAMPLE)
     @blp.response(
         200,
         CancelResponseSchema,
         headers=REPLAYED,
-        example={
-            "status": "success",
-            "payment": {
-                **PAYMENT_EXAMPLE,
-                "status": "cancelled",
-                "cancel_amount": 9900,
-                "cancelled_at": "2026-11-28T09:00:00+00:00",
-                "cancel_history": [
-                    {
-                        "amount": 9900,
-                        "cancelled_at": "2026-11-28T09:00:00+00:00",
-                        "reason": "고객 요청에 의한 환불",
-                    }
-                ],
-            },
-            "replayed": False,
-            "reconciled": False,
-        },
+        example=CANCELLED_EXAMPLE,
     )
     @blp.errors(
         *CALLER_ERRORS,
@@ -284,18 +199,7 @@ class PaymentCancellation(MethodView):
         *BODY_ERRORS,
         *IDEMPOTENCY_ERRORS,
         *GATEWAY_ERRORS,
-        examples={
-            "cancel_refused": {
-                "message": "부분취소가 불가능한 거래입니다.",
-                "gateway_code": -1,
-            },
-            "gateway_timeout": {
-                "message": "The cancel was sent but its outcome is unknown; retry with the same "
-                "Idempotency-Key (a retry cannot refund twice).",
-                "retryable": True,
-            },
-            "state_unavailable": {"retryable": True},
-        },
+        examples=CANCEL_ERROR_EXAMPLES,
     )
     @blp.long_request_line
     def post(self, args: dict[str, Any], imp_uid: str) -> dict[str, Any]:
@@ -351,9 +255,7 @@ class PaymentCancellation(MethodView):
 class PaymentsByMerchantUid(MethodView):
     @requires("read")
     @blp.operation("getPaymentByMerchantUid", cancelPayment=PAYMENT_LINKS["cancelPayment"])
-    @blp.response(
-        200, PaymentResponseSchema, example={"status": "success", "payment": PAYMENT_EXAMPLE}
-    )
+    @blp.response(200, PaymentResponseSchema, example=PAYMENT_ANSWER_EXAMPLE)
     @blp.errors(*CALLER_ERRORS, "payment_not_found", *GATEWAY_ERRORS)
     @blp.long_request_line
     def get(self, merchant_uid: str) -> dict[str, Any]:

@@ -19,6 +19,15 @@ from ...api.publisher import event_publisher
 from ...extensions import gateway
 from ...gateway import BillingKeyNotFound, Schedule, ScheduleNotFound
 from ...security.callers import owns, requires
+from .examples import (
+    ALL_REVOKED_EXAMPLE,
+    REVOKED_EXAMPLE,
+    SCHEDULE_ANSWER_EXAMPLE,
+    SCHEDULE_ERROR_EXAMPLES,
+    SCHEDULE_LIST_EXAMPLE,
+    SCHEDULE_REQUEST_EXAMPLE,
+    SCHEDULED_EXAMPLE,
+)
 from .schemas import (
     ScheduleListSchema,
     ScheduleRequestSchema,
@@ -35,20 +44,6 @@ blp = Blueprint(
     "as an I'mport notice, verified, then as a signed event to your services.",
 )
 
-SCHEDULE_EXAMPLE = {
-    "customer_uid": "gildong_0001_1234",
-    "merchant_uid": "order_20270101_0001",
-    "imp_uid": None,
-    "schedule_at": "2027-01-01T00:00:00+00:00",
-    "executed_at": None,
-    "revoked_at": None,
-    "amount": 9900,
-    "name": "월간 구독 2027-01",
-    "currency": "KRW",
-    "schedule_status": "scheduled",
-    "payment_status": None,
-    "fail_reason": None,
-}
 ANSWERED_SCHEDULE = "$response.body#/schedules/0/merchant_uid"
 SCHEDULE_LINKS = {
     "getSchedule": {"parameters": {"merchant_uid": ANSWERED_SCHEDULE}},
@@ -63,34 +58,13 @@ class Schedules(MethodView):
     @blp.idempotent()
     @blp.body(
         ScheduleRequestSchema,
-        example={
-            "customer_uid": "gildong_0001_1234",
-            "schedules": [
-                {
-                    "merchant_uid": "order_20270101_0001",
-                    "schedule_at": "2027-01-01T09:00:00+09:00",
-                    "amount": 9900,
-                    "name": "월간 구독 2027-01",
-                },
-                {
-                    "merchant_uid": "order_20270201_0001",
-                    "schedule_at": "2027-02-01T09:00:00+09:00",
-                    "amount": 9900,
-                    "name": "월간 구독 2027-02",
-                },
-            ],
-        },
+        example=SCHEDULE_REQUEST_EXAMPLE,
     )
     @blp.response(
         200,
         SchedulesResponseSchema,
         headers=REPLAYED,
-        example={
-            "status": "success",
-            "schedules": [SCHEDULE_EXAMPLE],
-            "replayed": False,
-            "reconciled": False,
-        },
+        example=SCHEDULED_EXAMPLE,
     )
     @blp.errors(
         *CALLER_ERRORS,
@@ -100,7 +74,7 @@ class Schedules(MethodView):
         *BODY_ERRORS,
         *IDEMPOTENCY_ERRORS,
         *GATEWAY_ERRORS,
-        examples={"state_unavailable": {"retryable": True}},
+        examples=SCHEDULE_ERROR_EXAMPLES,
     )
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """Schedule charges of a billing key
@@ -135,9 +109,7 @@ class Schedules(MethodView):
 class SchedulesById(MethodView):
     @requires("read")
     @blp.operation("getSchedule", revokeSchedule=SCHEDULE_LINKS["revokeSchedule"])
-    @blp.response(
-        200, ScheduleResponseSchema, example={"status": "success", "schedule": SCHEDULE_EXAMPLE}
-    )
+    @blp.response(200, ScheduleResponseSchema, example=SCHEDULE_ANSWER_EXAMPLE)
     @blp.errors(*CALLER_ERRORS, "schedule_not_found", *GATEWAY_ERRORS)
     @blp.long_request_line
     def get(self, merchant_uid: str) -> dict[str, Any]:
@@ -154,14 +126,7 @@ class SchedulesById(MethodView):
     @blp.response(
         200,
         ScheduleResponseSchema,
-        example={
-            "status": "success",
-            "schedule": {
-                **SCHEDULE_EXAMPLE,
-                "schedule_status": "revoked",
-                "revoked_at": "2026-12-01T09:00:00+00:00",
-            },
-        },
+        example=REVOKED_EXAMPLE,
     )
     @blp.errors(*CALLER_ERRORS, "schedule_not_found", "schedule_not_revocable", *GATEWAY_ERRORS)
     @blp.long_request_line
@@ -183,7 +148,7 @@ class BillingKeySchedules(MethodView):
     @blp.response(
         200,
         ScheduleListSchema,
-        example={"status": "success", "schedules": [SCHEDULE_EXAMPLE], "complete": True},
+        example=SCHEDULE_LIST_EXAMPLE,
     )
     @blp.errors(*CALLER_ERRORS, "billing_key_not_found", "invalid_request", *GATEWAY_ERRORS)
     @blp.long_request_line
@@ -204,7 +169,7 @@ class BillingKeySchedules(MethodView):
 
     @requires("schedule")
     @blp.operation("revokeSchedules")
-    @blp.response(200, SchedulesResponseSchema, example={"status": "success", "schedules": []})
+    @blp.response(200, SchedulesResponseSchema, example=ALL_REVOKED_EXAMPLE)
     @blp.errors(*CALLER_ERRORS, "billing_key_not_found", *GATEWAY_ERRORS)
     @blp.long_request_line
     def delete(self, customer_uid: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from ...api.blueprint import BODY_ERRORS, Blueprint
 from ...api.guards import client_address, within
 from ...api.http_errors import CallerForbidden
 from ...api.publisher import event_publisher
+from .examples import NOTICE_EXAMPLE, RECEIVED_EXAMPLE
 from .schemas import NoticeAnswerSchema, NoticeSchema
 
 blp = Blueprint(
@@ -30,19 +31,13 @@ blp = Blueprint(
     "BILLING_WEBHOOK_TOKEN).",
 )
 
-NOTICE_EXAMPLE = {
-    "imp_uid": "imps_410026135413",
-    "merchant_uid": "order_20270101_0001",
-    "status": "paid",
-}
-
 
 @blp.route("/iamport", endpoint="notice")
 @blp.route("/iamport/<id:token>", endpoint="notice_with_token")
 class IamportNotice(MethodView):
     @blp.doc(security=[])
     @blp.body(NoticeSchema, example=NOTICE_EXAMPLE)
-    @blp.response(200, NoticeAnswerSchema, example={"status": "received"})
+    @blp.response(200, NoticeAnswerSchema, example=RECEIVED_EXAMPLE)
     @blp.errors("forbidden", "not_found", "state_unavailable", *BODY_ERRORS, "internal_error")
     def post(self, notice: dict[str, Any], token: str | None = None) -> dict[str, str]:
         """Receive an I'mport payment notice (no caller key)
