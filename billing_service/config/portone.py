@@ -22,6 +22,8 @@ DEFAULT_PORTONE_API_URL = "https://api.portone.io"
 # tests/test_config.py checks that they agree), as for I'mport's in config/__init__.py.
 SANDBOX_PORTONE_SECRET = "portone_sandbox_secret"
 SANDBOX_PORTONE_STORE_ID = "store-00000000-0000-0000-0000-000000000000"
+# Its TEST channel (NICE), used in sandbox mode unless PORTONE_CHANNEL_KEY names another.
+SANDBOX_PORTONE_CHANNEL_KEY = "channel-key-00000000-0000-0000-0000-000000000000"
 # PortOne's timeout policy asks for reads of at least 60 s on calls that move money or create
 # something (a PG can take that long to answer a charge); lookups, searches and deletes get 10 s.
 DEFAULT_PORTONE_CONNECT_TIMEOUT = 3.0
@@ -156,7 +158,8 @@ def portone_settings(env: Mapping[str, str], sandbox: bool) -> PortOneSettings:
         api_url=url,
         api_secret=secret or SANDBOX_PORTONE_SECRET,
         store_id=store_id or SANDBOX_PORTONE_STORE_ID,
-        channel_key=env.get("PORTONE_CHANNEL_KEY", "").strip() or None,
+        channel_key=env.get("PORTONE_CHANNEL_KEY", "").strip()
+        or (SANDBOX_PORTONE_CHANNEL_KEY if sandbox else None),
         connect_timeout=seconds(env, "PORTONE_CONNECT_TIMEOUT", DEFAULT_PORTONE_CONNECT_TIMEOUT),
         read_timeout=seconds(env, "PORTONE_READ_TIMEOUT", DEFAULT_PORTONE_READ_TIMEOUT),
         proxy_url=proxy_url,

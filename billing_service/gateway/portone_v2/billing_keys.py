@@ -63,6 +63,10 @@ class BillingKeyCalls(PortOneSession):
         """The current key of ``customer_uid``; raise BillingKeyNotFound."""
         return parse_billing_key(self._key_of(customer_uid))
 
+    def delete_replaced_keys(self, customer_uid: str, keep: str) -> list[str]:
+        """The keys a re-issuance replaced (see ``delete_other_keys``)."""
+        return self.delete_other_keys(customer_uid, keep)
+
     def delete_other_keys(self, customer_uid: str, keep: str | None) -> list[str]:
         """Delete every ISSUED key of ``customer_uid`` in the store but ``keep`` (a billingKey;
         None: all of them), and return the ids deleted. The host's recorded job calls it after

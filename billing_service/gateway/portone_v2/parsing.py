@@ -97,6 +97,7 @@ def parse_billing_key(
         updated_at=issued_at,
         provider=PORTONE_V2,
         reissued=first_issued is not None,
+        provider_key=key_id(info),
     )
 
 

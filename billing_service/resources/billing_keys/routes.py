@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from flask import request
 from flask.views import MethodView
 from werkzeug.exceptions import BadRequest
 
+from ...api import locks
 from ...api.blueprint import (
     BODY_ERRORS,
     CALLER_ERRORS,
@@ -17,16 +20,20 @@ from ...api.blueprint import (
     Blueprint,
 )
 from ...api.http_errors import BillingKeyExists, CallerForbidden
-from ...extensions import gateway
+from ...api.publisher import event_publisher
+from ...extensions import gateway, shared
 from ...gateway import BillingKeyNotFound
 from ...security.callers import owns, requires
 from ...security.card_testing import ISSUANCE, limited
+from ...state import StateUnavailable
 from .schemas import (
     BillingKeyResponseSchema,
     DeleteBillingKeyQuerySchema,
     IssueBillingKeyResponseSchema,
     IssueBillingKeySchema,
 )
+
+logger = logging.getLogger(__name__)
 
 blp = Blueprint(
     "billing-keys",
@@ -99,6 +106,24 @@ def _refuse_if_exists(customer_uid: str) -> None:
     raise BillingKeyExists()
 
 
+def _claimed(customer_uid: str) -> AbstractContextManager[None]:
+    """PortOne V2 makes a new key at each issuance: the customer_uid is claimed for the whole
+    request, so that one issuance at a time decides which key is the newest (409 for another
+    meanwhile). I'mport replaces its key in place: nothing to claim."""
+    if shared().settings.portone is None:
+        return nullcontext()
+    return locks.held(locks.customer(customer_uid))
+
+
+def _delete_replaced_keys(customer_uid: str, keep: str) -> None:
+    """The keys this issuance replaced are deleted by a recorded job (the new one is charged
+    meanwhile); one that cannot be recorded stays until the next re-issuance's job."""
+    try:
+        event_publisher().delete_replaced_keys(customer_uid, keep)
+    except StateUnavailable:
+        logger.error("The deletion of replaced billing keys could not be recorded", exc_info=True)
+
+
 @blp.route("/issue-billing")
 class IssueBilling(MethodView):
     @requires("issue")
@@ -141,12 +166,15 @@ class IssueBilling(MethodView):
         if not owns(customer_uid):
             raise CallerForbidden("This caller key may not issue keys for this customer_uid.")
         precondition = request.headers.get("If-None-Match")
-        if precondition is not None:
+        if precondition is not None and precondition.strip() != "*":
             # No entity tags here: only "*" (any key at all) means something.
-            if precondition.strip() != "*":
-                raise BadRequest("If-None-Match takes only '*' here.")
-            _refuse_if_exists(customer_uid)
-        billing_key = gateway().issue_billing_key(customer_uid, args["card"], args["customer"])
+            raise BadRequest("If-None-Match takes only '*' here.")
+        with _claimed(customer_uid):
+            if precondition is not None:
+                _refuse_if_exists(customer_uid)
+            billing_key = gateway().issue_billing_key(customer_uid, args["card"], args["customer"])
+            if billing_key.replaced and billing_key.provider_key is not None:
+                _delete_replaced_keys(customer_uid, billing_key.provider_key)
         return {"billing_key": billing_key}
 
 
