@@ -27,6 +27,9 @@ from .schemas import (
     ScheduleWindowQuerySchema,
 )
 
+# What every schedule operation can answer from the provider: PortOne V2 has none of them yet.
+PROVIDER_ERRORS = (*GATEWAY_ERRORS, "not_supported_by_provider")
+
 blp = Blueprint(
     "schedules",
     __name__,
@@ -99,7 +102,7 @@ class Schedules(MethodView):
         "schedule_refused",
         *BODY_ERRORS,
         *IDEMPOTENCY_ERRORS,
-        *GATEWAY_ERRORS,
+        *PROVIDER_ERRORS,
         examples={"state_unavailable": {"retryable": True}},
     )
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -138,7 +141,7 @@ class SchedulesById(MethodView):
     @blp.response(
         200, ScheduleResponseSchema, example={"status": "success", "schedule": SCHEDULE_EXAMPLE}
     )
-    @blp.errors(*CALLER_ERRORS, "schedule_not_found", *GATEWAY_ERRORS)
+    @blp.errors(*CALLER_ERRORS, "schedule_not_found", *PROVIDER_ERRORS)
     @blp.long_request_line
     def get(self, merchant_uid: str) -> dict[str, Any]:
         """Look up a scheduled charge
@@ -163,7 +166,7 @@ class SchedulesById(MethodView):
             },
         },
     )
-    @blp.errors(*CALLER_ERRORS, "schedule_not_found", "schedule_not_revocable", *GATEWAY_ERRORS)
+    @blp.errors(*CALLER_ERRORS, "schedule_not_found", "schedule_not_revocable", *PROVIDER_ERRORS)
     @blp.long_request_line
     def delete(self, merchant_uid: str) -> dict[str, Any]:
         """Revoke a scheduled charge
@@ -185,7 +188,7 @@ class BillingKeySchedules(MethodView):
         ScheduleListSchema,
         example={"status": "success", "schedules": [SCHEDULE_EXAMPLE], "complete": True},
     )
-    @blp.errors(*CALLER_ERRORS, "billing_key_not_found", "invalid_request", *GATEWAY_ERRORS)
+    @blp.errors(*CALLER_ERRORS, "billing_key_not_found", "invalid_request", *PROVIDER_ERRORS)
     @blp.long_request_line
     def get(self, window: dict[str, Any], customer_uid: str) -> dict[str, Any]:
         """List a billing key's scheduled charges in a time window
@@ -205,7 +208,7 @@ class BillingKeySchedules(MethodView):
     @requires("schedule")
     @blp.operation("revokeSchedules")
     @blp.response(200, SchedulesResponseSchema, example={"status": "success", "schedules": []})
-    @blp.errors(*CALLER_ERRORS, "billing_key_not_found", *GATEWAY_ERRORS)
+    @blp.errors(*CALLER_ERRORS, "billing_key_not_found", *PROVIDER_ERRORS)
     @blp.long_request_line
     def delete(self, customer_uid: str) -> dict[str, Any]:
         """Revoke all of a billing key's scheduled charges
