@@ -81,8 +81,8 @@ class StoreDirectory:
     def billing_key(self, customer_uid: str) -> str | None:
         return self._get(f"v2-key:{customer_uid}")
 
-    def keep_billing_key(self, customer_uid: str, billing_key: str) -> None:
-        self._put(f"v2-key:{customer_uid}", billing_key, None)
+    def keep_billing_key(self, customer_uid: str, billing_key: str) -> bool:
+        return self._put(f"v2-key:{customer_uid}", billing_key, None)
 
     def payment_id(self, imp_uid: str) -> str | None:
         return self._get(f"v2-payment:{imp_uid}")
@@ -97,8 +97,10 @@ class StoreDirectory:
             logger.warning("A PortOne id could not be read from the state store", exc_info=True)
             return None
 
-    def _put(self, name: str, value: str, ttl: float | None) -> None:
+    def _put(self, name: str, value: str, ttl: float | None) -> bool:
         try:
             self._store.put_name(name, value, ttl)
         except StateUnavailable:
             logger.warning("A PortOne id could not be kept in the state store", exc_info=True)
+            return False
+        return True

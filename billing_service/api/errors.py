@@ -29,6 +29,7 @@ from ..gateway import (
     GatewayError,
     GatewayTimeout,
     GatewayUnavailable,
+    KeyNotRemembered,
     NothingToCancel,
     NotSupportedByProvider,
     PaymentNotFound,
@@ -115,6 +116,7 @@ _GATEWAY_ERROR_CODES: dict[type[GatewayError], str] = {
     CancelExceedsBalance: "invalid_request",
     RequestNotSupported: "invalid_request",
     NotSupportedByProvider: "not_supported_by_provider",
+    KeyNotRemembered: "state_unavailable",
     # PortOne V2 still runs an earlier attempt of this very request (same Idempotency-Key).
     RequestOutstanding: "request_in_progress",
     GatewayAuthFailed: "gateway_auth_failed",
@@ -219,6 +221,8 @@ def gateway_error_response(error: GatewayError) -> Response:
         return error_response(kind, errors={"amount": [error.message]})
     if isinstance(error, RequestNotSupported):
         return error_response(kind, errors={error.field: [error.message]})
+    if isinstance(error, KeyNotRemembered):
+        return error_response(kind, error.message, retryable=True)
     if isinstance(error, NotSupportedByProvider):
         return error_response(kind, error.message)
     if isinstance(error, RequestOutstanding):

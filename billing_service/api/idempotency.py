@@ -120,8 +120,9 @@ def _keyed(presented: str, view: Callable[..., Any], args: Any, kwargs: Any) -> 
     store, settings = billing.state, billing.settings
     try:
         name, key = _record_name(store, presented, billing.idempotency_keys)
+        fingerprint = _fingerprint(key)
         claim = store.claim(
-            name, _fingerprint(key), lease=settings.longest_request, ttl=settings.idempotency_ttl
+            name, fingerprint, lease=settings.longest_request, ttl=settings.idempotency_ttl
         )
     except StateUnavailable as exc:
         raise StateUnavailableError() from exc
@@ -133,7 +134,7 @@ def _keyed(presented: str, view: Callable[..., Any], args: Any, kwargs: Any) -> 
         return _replay(claim.record)
     attempt = Attempt(store, name, claim.record, resumed=claim.outcome == "resume")
     g.idempotency = attempt
-    _seed_provider_keys(key, presented)
+    _seed_provider_keys(key, f"{presented}\n{fingerprint}")
     try:
         try:
             response = current_app.make_response(view(*args, **kwargs))
@@ -149,10 +150,11 @@ def _keyed(presented: str, view: Callable[..., Any], args: Any, kwargs: Any) -> 
 
 def _seed_provider_keys(key: bytes, presented: str | None) -> None:
     """What the provider's own idempotency keys derive from (PortOne V2 takes them; I'mport
-    none): an HMAC of the caller, the caller's key and the request, the same for every retry
-    under that key, so a resumed attempt sends PortOne the same keys and gets its answers
-    replayed; never the caller's key itself. Without a key, this request's own: the order
-    (its merchant_uid, a cancel's balance) is what makes its retry safe."""
+    none): an HMAC of the caller, the caller's key with the request's fingerprint, and the
+    request, the same for every retry under that key (and another for another request under
+    it, once its record is gone), so a resumed attempt sends PortOne the same keys and gets its
+    answers replayed; never the caller's key itself. Without a key, this request's own: the
+    order (its merchant_uid, a cancel's balance) is what makes its retry safe."""
     if extensions.shared().settings.portone is None:
         return
     claim = presented if presented is not None else f"claim:{uuid.uuid4().hex}"

@@ -208,9 +208,9 @@ class EventPublisher:
         )
 
     def delete_replaced_keys(self, customer_uid: str, keep: str) -> None:
-        """Keep the deletion of the keys a re-issuance replaced (PortOne V2 issues a new key
-        each time; ``keep``: the new one), run at once and retried on the events' schedule
-        until PortOne has none left. Raises StateUnavailable."""
+        """Keep the deletion of the keys issued before ``keep`` (PortOne V2 issues a new key
+        each time, and ``keep`` is the one just issued), run at once and retried on the events'
+        schedule until PortOne has none left. Raises StateUnavailable."""
         self.outbox.add_job(
             DELETE_REPLACED_KEYS,
             {"customer_uid": customer_uid, "keep": keep},

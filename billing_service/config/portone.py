@@ -53,18 +53,21 @@ V1_ONLY = (
 # something (PORTONE_READ_TIMEOUT).
 V2_LONGEST_CHAINS = {
     "pending charge": (
+        ("key lookup -> replaced", "lookup"),
         ("key search", "lookup"),
         ("order lookup -> pending", "lookup"),
         ("charge -> no answer", "money"),
         ("order lookup", "lookup"),
     ),
     "declined charge": (
+        ("key lookup -> replaced", "lookup"),
         ("key search", "lookup"),
         ("charge -> PG_PROVIDER", "money"),
         ("order lookup -> FAILED", "lookup"),
         ("key lookup", "lookup"),
     ),
     "lost cancel": (
+        ("payment lookup -> another attempt", "lookup"),
         ("transaction search", "lookup"),
         ("payment lookup", "lookup"),
         ("cancel -> no answer", "money"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -25,15 +24,12 @@ from ...extensions import gateway, shared
 from ...gateway import BillingKeyNotFound
 from ...security.callers import owns, requires
 from ...security.card_testing import ISSUANCE, limited
-from ...state import StateUnavailable
 from .schemas import (
     BillingKeyResponseSchema,
     DeleteBillingKeyQuerySchema,
     IssueBillingKeyResponseSchema,
     IssueBillingKeySchema,
 )
-
-logger = logging.getLogger(__name__)
 
 blp = Blueprint(
     "billing-keys",
@@ -107,21 +103,13 @@ def _refuse_if_exists(customer_uid: str) -> None:
 
 
 def _claimed(customer_uid: str) -> AbstractContextManager[None]:
-    """PortOne V2 makes a new key at each issuance: the customer_uid is claimed for the whole
-    request, so that one issuance at a time decides which key is the newest (409 for another
-    meanwhile). I'mport replaces its key in place: nothing to claim."""
+    """PortOne V2 makes a new key at each issuance and deletes the ones it replaced after: the
+    customer_uid is claimed for the whole issuance or deletion, so that one at a time decides
+    which key is the newest (409 for another meanwhile). I'mport replaces its key in place:
+    nothing to claim."""
     if shared().settings.portone is None:
         return nullcontext()
     return locks.held(locks.customer(customer_uid))
-
-
-def _delete_replaced_keys(customer_uid: str, keep: str) -> None:
-    """The keys this issuance replaced are deleted by a recorded job (the new one is charged
-    meanwhile); one that cannot be recorded stays until the next re-issuance's job."""
-    try:
-        event_publisher().delete_replaced_keys(customer_uid, keep)
-    except StateUnavailable:
-        logger.error("The deletion of replaced billing keys could not be recorded", exc_info=True)
 
 
 @blp.route("/issue-billing")
@@ -173,8 +161,10 @@ class IssueBilling(MethodView):
             if precondition is not None:
                 _refuse_if_exists(customer_uid)
             billing_key = gateway().issue_billing_key(customer_uid, args["card"], args["customer"])
-            if billing_key.replaced and billing_key.provider_key is not None:
-                _delete_replaced_keys(customer_uid, billing_key.provider_key)
+            if billing_key.provider_key is not None:
+                # After every issuance, not only one answered `replaced`: a retry replayed by
+                # PortOne after a lost answer reads as a first issuance.
+                event_publisher().delete_replaced_keys(customer_uid, billing_key.provider_key)
         return {"billing_key": billing_key}
 
 
@@ -214,6 +204,8 @@ class BillingKeysById(MethodView):
         *CALLER_ERRORS,
         "billing_key_not_found",
         "schedules_pending",
+        "request_in_progress",
+        "state_unavailable",
         "invalid_request",
         *GATEWAY_ERRORS,
     )
@@ -227,7 +219,8 @@ class BillingKeysById(MethodView):
         revokes them first. Scope `delete`.
         """
         _require_owned(customer_uid)
-        deleted = gateway().delete_billing_key(
-            customer_uid, args.get("reason"), revoke_schedules=args["revoke_schedules"]
-        )
+        with _claimed(customer_uid):
+            deleted = gateway().delete_billing_key(
+                customer_uid, args.get("reason"), revoke_schedules=args["revoke_schedules"]
+            )
         return {"billing_key": deleted}
