@@ -102,25 +102,41 @@ def on_starting(server):
     os.makedirs(os.environ[_METRICS_DIR], exist_ok=True)
     for stale in glob.glob(os.path.join(os.environ[_METRICS_DIR], "*.db")):
         os.remove(stale)
-    if _settings.sandbox and _settings.iamport_api_url is None:
-        _sandbox = subprocess.Popen(
-            [sys.executable, "-m", "billing_service.sandbox", "--port", "0"]
-            + ["--key", _settings.iamport_api_key, "--secret", _settings.iamport_api_secret]
-            # Its notices (scheduled charges, approvals) come back to this service, as the
-            # console's notice URL makes the real I'mport do: the whole loop works offline.
-            + ["--webhook-url", _notice_url(_settings)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        line = _sandbox.stdout.readline()
-        url = line.rsplit(" ", 1)[-1].strip()
-        if not url.startswith("http://"):
-            server.log.error("The I'mport sandbox did not start: %r", line)
-            sys.exit(1)
-        # Workers are forked after this hook and inherit the environment: they all use this one
-        # sandbox, so a key issued through one worker is visible to the others.
-        os.environ["IAMPORT_API_URL"] = url
-        server.log.warning("SANDBOX MODE: I'mport sandbox started at %s", url)
+    if _settings.sandbox:
+        _sandbox = _start_sandbox(server, _settings)
+
+
+def _start_sandbox(server, settings):
+    """The bundled sandbox of the configured provider, unless the settings name one."""
+    portone = settings.portone
+    if portone is not None:
+        if portone.api_url is not None:
+            return None
+        name, variable = "PortOne V2", "PORTONE_API_URL"
+        arguments = ["--api", "v2", "--secret", portone.api_secret, "--store-id", portone.store_id]
+    else:
+        if settings.iamport_api_url is not None:
+            return None
+        name, variable = "I'mport", "IAMPORT_API_URL"
+        arguments = ["--key", settings.iamport_api_key, "--secret", settings.iamport_api_secret]
+        # Its notices (scheduled charges, approvals) come back to this service, as the console's
+        # notice URL makes the real I'mport do: the whole loop works offline.
+        arguments += ["--webhook-url", _notice_url(settings)]
+    sandbox = subprocess.Popen(
+        [sys.executable, "-m", "billing_service.sandbox", "--port", "0", *arguments],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = sandbox.stdout.readline()
+    url = line.rsplit(" ", 1)[-1].strip()
+    if not url.startswith("http://"):
+        server.log.error("The %s sandbox did not start: %r", name, line)
+        sys.exit(1)
+    # Workers are forked after this hook and inherit the environment: they all use this one
+    # sandbox, so a key issued through one worker is visible to the others.
+    os.environ[variable] = url
+    server.log.warning("SANDBOX MODE: %s sandbox started at %s", name, url)
+    return sandbox
 
 
 def _refuse_an_evicting_redis(server, url):

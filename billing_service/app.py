@@ -113,14 +113,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
             },
         },
     )
-    sandbox = None
-    if settings.iamport_api_url is None:  # sandbox mode, and no sandbox given: the bundled one
-        from .sandbox import start_sandbox
-
-        sandbox = start_sandbox(
-            api_key=settings.iamport_api_key, api_secret=settings.iamport_api_secret
-        )
-    billing = extensions.init_app(app, settings, sandbox=sandbox)
+    billing = extensions.init_app(app, settings, sandbox=_bundled_sandbox(settings))
     if not settings.callers:
         logger.warning("BILLING_API_KEYS is not set: callers are NOT authenticated (sandbox only).")
     for warning in settings.warnings:
@@ -139,3 +132,19 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(swagger_ui_assets)
     register_error_handlers(app)
     return app
+
+
+def _bundled_sandbox(settings: Settings) -> extensions.Sandbox | None:
+    """Sandbox mode with no sandbox named: the bundled one of the provider, in-process."""
+    portone = settings.portone
+    if portone is not None:
+        if portone.api_url is not None:
+            return None
+        from .sandbox.portone_v2 import start_sandbox as start_portone_sandbox
+
+        return start_portone_sandbox(api_secret=portone.api_secret, store_id=portone.store_id)
+    if settings.iamport_api_url is not None:
+        return None
+    from .sandbox import start_sandbox
+
+    return start_sandbox(api_key=settings.iamport_api_key, api_secret=settings.iamport_api_secret)

@@ -22,9 +22,10 @@ from .api.publisher import EventPublisher
 from .config import CARD_FINGERPRINT_KEY_FILE, ConfigError, Settings
 from .events import EventConsumer
 from .events.outbox import EmbeddedOutbox, Outbox, SharedOutbox
-from .gateway import IamportClient, PaymentGateway
+from .gateway import PaymentGateway
 from .observability.metrics import Metrics
 from .observability.readiness import Readiness
+from .providers import build_gateway
 from .security.card_testing import CardTestingLimits
 from .state import (
     EmbeddedStore,
@@ -39,7 +40,8 @@ from .state.keys import instance_key
 
 
 class Sandbox(Protocol):
-    """The bundled I'mport sandbox the factory started (only the factory imports it)."""
+    """The bundled sandbox (I'mport's or PortOne V2's) the factory started (only the factory
+    imports it)."""
 
     url: str
 
@@ -74,7 +76,7 @@ def shared(app: Flask | None = None) -> Shared:
 
 
 def gateway() -> PaymentGateway:
-    """The current app's gateway client (I'mport's)."""
+    """The current app's gateway client (the configured provider's)."""
     return shared().gateway
 
 
@@ -85,11 +87,11 @@ def state() -> StateStore:
 
 def init_app(app: Flask, settings: Settings, *, sandbox: Sandbox | None = None) -> Shared:
     """Build what ``app`` shares, from ``settings``, and keep it on the app; ``sandbox``: the
-    bundled sandbox the gateway talks to when settings name no I'mport."""
+    bundled sandbox the gateway talks to when settings name no provider URL."""
     # Multiprocess mode under gunicorn: the variable comes from the process, never from `env`.
     metrics = Metrics(os.environ)
-    client = _gateway(settings, metrics, sandbox)
     store, counters = _state(settings, metrics)
+    client = build_gateway(settings, store, metrics, sandbox.url if sandbox else None)
     fingerprint_key = settings.card_fingerprint_key or _instance_key(settings)
     events = _events(settings, metrics, client)
     previous = settings.card_fingerprint_key_previous
@@ -181,28 +183,3 @@ def _instance_key(settings: Settings) -> bytes:
         raise ConfigError(
             f"{exc} Set BILLING_CARD_FINGERPRINT_KEY or fix BILLING_DATA_DIR."
         ) from exc
-
-
-def _gateway(settings: Settings, metrics: Metrics, sandbox: Sandbox | None) -> PaymentGateway:
-    """The I'mport client (of the bundled sandbox when settings name no I'mport)."""
-    url = settings.iamport_api_url
-    if url is None:
-        assert sandbox is not None, "the factory starts the sandbox when no I'mport is set"
-        url = sandbox.url
-    if settings.sandbox:
-        logger.warning(
-            "SANDBOX MODE (BILLING_SANDBOX=true): using the I'mport sandbox at %s. "
-            "No real billing key will be issued; every answer carries X-Billing-Sandbox: true.",
-            url,
-        )
-    return IamportClient(
-        url,
-        settings.iamport_api_key,
-        settings.iamport_api_secret,
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        proxy_url=settings.iamport_proxy_url,
-        ca_bundle=settings.iamport_ca_bundle,
-        observer=metrics,
-        channel_key=settings.channel_key,
-    )

@@ -55,11 +55,11 @@ def test_v2_sandbox_mode_uses_the_bundled_sandboxs_secret_and_store():
 
 def test_the_longest_v2_request_follows_portones_timeouts():
     settings = Settings.from_env(V2)
-    # Three lookups (3 + 10 s) and one call that moves money (3 + 60 s), and 5 s to spare.
-    assert settings.longest_request == 3 * 13 + 63 + 5
+    # Four lookups (3 + 10 s) and one call that moves money (3 + 60 s), and 5 s to spare.
+    assert settings.longest_request == 4 * 13 + 63 + 5
 
     slower = Settings.from_env({**V2, "PORTONE_READ_TIMEOUT": "90"})
-    assert slower.longest_request == 3 * 13 + 93 + 5
+    assert slower.longest_request == 4 * 13 + 93 + 5
 
 
 def test_iamports_timeouts_url_and_channel_are_ignored_under_v2_with_a_warning():

@@ -204,6 +204,13 @@ _KINDS = (
         "a bug; nothing internal is shown",
     ),
     ErrorKind(
+        501,
+        "not_supported_by_provider",
+        "The configured payment provider does not support this operation yet.",
+        "the operation has no counterpart under `BILLING_PROVIDER=portone_v2` yet (the schedule "
+        "endpoints); nothing was sent",
+    ),
+    ErrorKind(
         502,
         "gateway_error",
         "I'mport answered in a way the service cannot use.",

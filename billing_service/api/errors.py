@@ -29,8 +29,12 @@ from ..gateway import (
     GatewayError,
     GatewayTimeout,
     GatewayUnavailable,
+    KeyNotRemembered,
     NothingToCancel,
+    NotSupportedByProvider,
     PaymentNotFound,
+    RequestNotSupported,
+    RequestOutstanding,
     ScheduleNotFound,
     ScheduleNotRevocable,
     ScheduleOutcomeUnknown,
@@ -65,7 +69,14 @@ class ErrorSchema(ma.Schema):
     )
     gateway_code = ma.fields.Integer(
         metadata={
-            "description": "I'mport's envelope code (card_rejected, card_declined, cancel_refused)."
+            "description": "I'mport's envelope code (card_rejected, card_declined, "
+            "cancel_refused); I'mport V1 only."
+        }
+    )
+    pg_code = ma.fields.String(
+        metadata={
+            "description": "The card company's or PG's own code for its refusal (card_rejected, "
+            "card_declined, cancel_refused), when PortOne passes it on; PortOne V2 only."
         }
     )
     payment = ma.fields.Nested(
@@ -103,6 +114,11 @@ _GATEWAY_ERROR_CODES: dict[type[GatewayError], str] = {
     NothingToCancel: "nothing_to_cancel",
     CancelRefused: "cancel_refused",
     CancelExceedsBalance: "invalid_request",
+    RequestNotSupported: "invalid_request",
+    NotSupportedByProvider: "not_supported_by_provider",
+    KeyNotRemembered: "state_unavailable",
+    # PortOne V2 still runs an earlier attempt of this very request (same Idempotency-Key).
+    RequestOutstanding: "request_in_progress",
     GatewayAuthFailed: "gateway_auth_failed",
     GatewayUnavailable: "gateway_unavailable",
     GatewayTimeout: "gateway_timeout",
@@ -196,11 +212,22 @@ def gateway_error_response(error: GatewayError) -> Response:
     logger.warning("I'mport call failed: %r (cause: %s)", error, type(error.__cause__).__name__)
     if isinstance(error, CardRejected | CardDeclined | CancelRefused):
         extra: dict[str, Any] = {} if error.code is None else {"gateway_code": error.code}
+        if error.pg_code is not None:
+            extra["pg_code"] = error.pg_code
         if isinstance(error, CardDeclined) and error.payment is not None:
             extra["payment"] = PaymentSchema().dump(error.payment)
         return error_response(kind, error.message, **extra)
     if isinstance(error, CancelExceedsBalance):
         return error_response(kind, errors={"amount": [error.message]})
+    if isinstance(error, RequestNotSupported):
+        return error_response(kind, errors={error.field: [error.message]})
+    if isinstance(error, KeyNotRemembered):
+        return error_response(kind, error.message, retryable=True)
+    if isinstance(error, NotSupportedByProvider):
+        return error_response(kind, error.message)
+    if isinstance(error, RequestOutstanding):
+        # PortOne answers the earlier attempt's outcome once it has one: soon.
+        return error_response(kind, headers=[("Retry-After", "1")])
     if isinstance(error, ChargeOutcomeUnknown | ScheduleOutcomeUnknown):
         # Sent, with or without a key: I'mport refuses a merchant_uid twice, so a retry with
         # the same one cannot charge twice.

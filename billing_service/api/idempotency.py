@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import json
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -33,7 +34,7 @@ from typing import Any, TypeVar
 from flask import Response, current_app, g, request
 
 from .. import extensions
-from ..gateway import SENT_CALLS
+from ..gateway import IDEMPOTENCY_SEED, SENT_CALLS
 from ..state import StateStore, StateUnavailable
 from ..state.store import AttemptSuperseded, IdempotencyRecord
 from .http_errors import (
@@ -99,12 +100,15 @@ def idempotent(view: F) -> F:
         # retry (with a key it is; without, only if nothing that moves money was sent).
         g.sent_calls = set()
         sent_calls = SENT_CALLS.set(g.sent_calls)
+        seed = IDEMPOTENCY_SEED.set(None)
         try:
             presented = _presented_key()
             if presented is None:
+                _seed_provider_keys(extensions.shared().idempotency_keys[0], None)
                 return view(*args, **kwargs)
             return _keyed(presented, view, args, kwargs)
         finally:
+            IDEMPOTENCY_SEED.reset(seed)
             SENT_CALLS.reset(sent_calls)
 
     # Its OpenAPI doc (flask-smorest's _apidoc) with it: copied once, nothing per request.
@@ -116,8 +120,9 @@ def _keyed(presented: str, view: Callable[..., Any], args: Any, kwargs: Any) -> 
     store, settings = billing.state, billing.settings
     try:
         name, key = _record_name(store, presented, billing.idempotency_keys)
+        fingerprint = _fingerprint(key)
         claim = store.claim(
-            name, _fingerprint(key), lease=settings.longest_request, ttl=settings.idempotency_ttl
+            name, fingerprint, lease=settings.longest_request, ttl=settings.idempotency_ttl
         )
     except StateUnavailable as exc:
         raise StateUnavailableError() from exc
@@ -129,6 +134,7 @@ def _keyed(presented: str, view: Callable[..., Any], args: Any, kwargs: Any) -> 
         return _replay(claim.record)
     attempt = Attempt(store, name, claim.record, resumed=claim.outcome == "resume")
     g.idempotency = attempt
+    _seed_provider_keys(key, f"{presented}\n{fingerprint}")
     try:
         try:
             response = current_app.make_response(view(*args, **kwargs))
@@ -140,6 +146,21 @@ def _keyed(presented: str, view: Callable[..., Any], args: Any, kwargs: Any) -> 
         raise
     _settle(attempt, response.status_code, response.get_data(as_text=True))
     return response
+
+
+def _seed_provider_keys(key: bytes, presented: str | None) -> None:
+    """What the provider's own idempotency keys derive from (PortOne V2 takes them; I'mport
+    none): an HMAC of the caller, the caller's key with the request's fingerprint, and the
+    request, the same for every retry under that key (and another for another request under
+    it, once its record is gone), so a resumed attempt sends PortOne the same keys and gets its
+    answers replayed; never the caller's key itself. Without a key, this request's own: the
+    order (its merchant_uid, a cancel's balance) is what makes its retry safe."""
+    if extensions.shared().settings.portone is None:
+        return
+    claim = presented if presented is not None else f"claim:{uuid.uuid4().hex}"
+    caller = g.get("caller", "anonymous")
+    seed = _hmac(key, f"{caller}\n{claim}\n{request.method}\n{request.path}".encode())
+    IDEMPOTENCY_SEED.set(seed)
 
 
 def _record_name(store: StateStore, presented: str, keys: tuple[bytes, ...]) -> tuple[str, bytes]:

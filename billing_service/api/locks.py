@@ -27,6 +27,12 @@ def order(merchant_uid: str) -> str:
     return f"order:{merchant_uid}"
 
 
+def customer(customer_uid: str) -> str:
+    """The lock of a customer_uid being issued a key (PortOne V2: issuing makes a new key, and
+    the ones it replaced are deleted after)."""
+    return f"customer:{customer_uid}"
+
+
 def payment(imp_uid: str) -> str:
     """The lock of a payment being cancelled."""
     return f"payment:{imp_uid}"

@@ -51,6 +51,7 @@ logger = logging.getLogger("billing_service.events")
 VERIFY_NOTICE = "verify-notice"
 RECONCILE_SCHEDULE = "reconcile-schedule"
 FOLLOW_UP = "follow-up"
+DELETE_REPLACED_KEYS = "delete-replaced-keys"
 # A change is told (whatever taught the service of it: a notice, a replayed answer, a lookup)
 # only while the outbox still remembers its event (the event's dedup key lives DEDUP_TTL_S from
 # when it was made, never before the change), less a day for the skew between I'mport's clock
@@ -88,6 +89,7 @@ class EventPublisher:
             VERIFY_NOTICE: self._verify_later,
             RECONCILE_SCHEDULE: self._reconcile_schedule,
             FOLLOW_UP: self._follow_up,
+            DELETE_REPLACED_KEYS: self._delete_replaced_keys,
         }
 
     def payment_changed(
@@ -204,6 +206,28 @@ class EventPublisher:
             dedup_key=dedup_key,
             due_at=now + self._recheck_after,
         )
+
+    def delete_replaced_keys(self, customer_uid: str, keep: str) -> None:
+        """Keep the deletion of the keys issued before ``keep`` (PortOne V2 issues a new key
+        each time, and ``keep`` is the one just issued), run at once and retried on the events'
+        schedule until PortOne has none left. Raises StateUnavailable."""
+        self.outbox.add_job(
+            DELETE_REPLACED_KEYS,
+            {"customer_uid": customer_uid, "keep": keep},
+            dedup_key=f"replaced-keys:{customer_uid}:{keep}",
+        )
+        self._wake()
+
+    def _delete_replaced_keys(self, delivery: Delivery) -> bool:
+        target = json.loads(delivery.body)["data"]
+        try:
+            deleted = self._client.delete_replaced_keys(target["customer_uid"], target["keep"])
+        except GatewayError:
+            logger.warning("Replaced billing keys could not be deleted yet", exc_info=True)
+            return False
+        if deleted:
+            logger.info("Deleted %d billing key(s) a re-issuance replaced", len(deleted))
+        return True
 
     def _follow_up(self, delivery: Delivery) -> bool:
         """Look a charge or a cancel up: done once I'mport shows it made (its event is sent,

@@ -47,3 +47,11 @@ class PaymentSchema(ma.Schema):
         },
     )
     cancel_history = ma.fields.List(ma.fields.Nested(CancellationSchema), required=True)
+    provider = ma.fields.String(
+        required=True,
+        validate=validate.OneOf(["iamport_v1", "portone_v2"]),
+        metadata={
+            "description": "The PortOne API that made the payment: "
+            "`iamport_v1` (I'mport) or `portone_v2` (`BILLING_PROVIDER`)."
+        },
+    )

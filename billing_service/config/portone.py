@@ -22,6 +22,8 @@ DEFAULT_PORTONE_API_URL = "https://api.portone.io"
 # tests/test_config.py checks that they agree), as for I'mport's in config/__init__.py.
 SANDBOX_PORTONE_SECRET = "portone_sandbox_secret"
 SANDBOX_PORTONE_STORE_ID = "store-00000000-0000-0000-0000-000000000000"
+# Its TEST channel (NICE), used in sandbox mode unless PORTONE_CHANNEL_KEY names another.
+SANDBOX_PORTONE_CHANNEL_KEY = "channel-key-00000000-0000-0000-0000-000000000000"
 # PortOne's timeout policy asks for reads of at least 60 s on calls that move money or create
 # something (a PG can take that long to answer a charge); lookups, searches and deletes get 10 s.
 DEFAULT_PORTONE_CONNECT_TIMEOUT = 3.0
@@ -51,18 +53,21 @@ V1_ONLY = (
 # something (PORTONE_READ_TIMEOUT).
 V2_LONGEST_CHAINS = {
     "pending charge": (
+        ("key lookup -> replaced", "lookup"),
         ("key search", "lookup"),
         ("order lookup -> pending", "lookup"),
         ("charge -> no answer", "money"),
         ("order lookup", "lookup"),
     ),
     "declined charge": (
+        ("key lookup -> replaced", "lookup"),
         ("key search", "lookup"),
         ("charge -> PG_PROVIDER", "money"),
         ("order lookup -> FAILED", "lookup"),
         ("key lookup", "lookup"),
     ),
     "lost cancel": (
+        ("payment lookup -> another attempt", "lookup"),
         ("transaction search", "lookup"),
         ("payment lookup", "lookup"),
         ("cancel -> no answer", "money"),
@@ -156,7 +161,8 @@ def portone_settings(env: Mapping[str, str], sandbox: bool) -> PortOneSettings:
         api_url=url,
         api_secret=secret or SANDBOX_PORTONE_SECRET,
         store_id=store_id or SANDBOX_PORTONE_STORE_ID,
-        channel_key=env.get("PORTONE_CHANNEL_KEY", "").strip() or None,
+        channel_key=env.get("PORTONE_CHANNEL_KEY", "").strip()
+        or (SANDBOX_PORTONE_CHANNEL_KEY if sandbox else None),
         connect_timeout=seconds(env, "PORTONE_CONNECT_TIMEOUT", DEFAULT_PORTONE_CONNECT_TIMEOUT),
         read_timeout=seconds(env, "PORTONE_READ_TIMEOUT", DEFAULT_PORTONE_READ_TIMEOUT),
         proxy_url=proxy_url,

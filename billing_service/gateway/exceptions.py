@@ -153,6 +153,12 @@ class CancelPending(GatewayError):
         self.payment = payment
 
 
+class KeyNotRemembered(GatewayError):
+    """The provider issued a key the service could not record as the customer's current one
+    (its state store failed): not answered, so that the key it replaced is never charged; a
+    retry with the same Idempotency-Key gets the same key from the provider and records it."""
+
+
 class RequestOutstanding(GatewayError):
     """The provider is still running an earlier attempt of this very request (PortOne V2's 409
     ``IDEMPOTENCY_OUTSTANDING_REQUEST`` to the same Idempotency-Key): retry it later as is."""

@@ -50,6 +50,11 @@ class PaymentGateway(Protocol):
     ) -> BillingKey:
         """Issue the key of ``customer_uid`` (replacing the one it had); raise CardRejected."""
 
+    def delete_replaced_keys(self, customer_uid: str, keep: str) -> list[str]:
+        """Delete the keys of ``customer_uid`` that a re-issuance replaced, all but ``keep``
+        (``BillingKey.provider_key``), and return their ids; a recorded job calls it until it
+        returns. V1 replaces a key in place: nothing is left to delete."""
+
     def get_billing_key(self, customer_uid: str) -> BillingKey:
         """The key behind ``customer_uid``; raise BillingKeyNotFound."""
 

@@ -45,6 +45,9 @@ class BillingKey:
     # This issuance replaced a key of the customer_uid, as the provider tells it (PortOne V2's
     # keys are new ones: their dates alone may share a second); V1 tells it by the dates.
     reissued: bool = False
+    # The provider's own id of the key when it is not the customer_uid (PortOne V2's
+    # billingKey): what a re-issuance keeps when it deletes the keys it replaced.
+    provider_key: str | None = field(default=None, repr=False)
 
     @property
     def replaced(self) -> bool:

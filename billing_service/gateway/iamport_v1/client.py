@@ -16,6 +16,10 @@ from .schedules import ScheduleCalls
 class IamportClient(ScheduleCalls):
     """The I'mport gateway the app builds (its arguments and retry rule: ``IamportSession``)."""
 
+    def delete_replaced_keys(self, customer_uid: str, keep: str) -> list[str]:
+        """Nothing: I'mport replaces a customer_uid's key in place."""
+        return []
+
     def delete_billing_key(
         self, customer_uid: str, reason: str | None = None, *, revoke_schedules: bool = False
     ) -> BillingKey:

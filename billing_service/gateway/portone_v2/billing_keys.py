@@ -12,14 +12,23 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..exceptions import BillingKeyNotFound, CardRejected, ProviderError
+from ..exceptions import (
+    BillingKeyNotFound,
+    CardRejected,
+    KeyNotRemembered,
+    ProviderError,
+    RequestNotSupported,
+    UnexpectedResponse,
+)
 from ..models import BillingKey, CardDetails
 from .answer import Refusal
 from .parsing import issued_key, issued_to, key_id, key_issued_at, parse_billing_key
 from .session import PortOneSession, segment
 
-# What PortOne answers for a card the PG (or PortOne's own checks) would not issue a key for.
-_CARD_REFUSALS = ("PG_PROVIDER", "CHANNEL_SPECIFIC", "INVALID_REQUEST")
+# What PortOne answers for a card the PG would not issue a key for. An INVALID_REQUEST is a
+# card refusal only with the PG's code; without one it is our request PortOne found wrong (a
+# channel missing), which a caller cannot fix by another card: a gateway error.
+_CARD_REFUSALS = ("PG_PROVIDER", "CHANNEL_SPECIFIC")
 _GONE = ("BILLING_KEY_NOT_FOUND", "BILLING_KEY_NOT_ISSUED", "BILLING_KEY_ALREADY_DELETED")
 # Keys of one customer read by a search at most (its newest first).
 MAX_KEYS = 100
@@ -40,20 +49,37 @@ class BillingKeyCalls(PortOneSession):
 
         Raises CardRejected (the PG's words and ``pg_code``), or another GatewayError.
         """
+        customer = customer or {}
+        if customer.get("pg"):
+            raise RequestNotSupported(
+                "pg is not supported under PortOne V2: name the channel with channel_key.",
+                field="pg",
+            )
         earlier = self._current_key(customer_uid)
-        body = issue_body(customer_uid, card, customer or {}, self._channel_key)
+        channel_key = customer.get("channel_key") or self._channel_key
+        body = issue_body(customer_uid, card, customer, channel_key)
         try:
             billing_key = issued_key(self._move("issue_billing_key", "/billing-keys", body))
         except Refusal as exc:
-            if exc.error_type in _CARD_REFUSALS:
+            if exc.error_type in _CARD_REFUSALS or (
+                exc.error_type == "INVALID_REQUEST" and exc.pg_code is not None
+            ):
                 raise CardRejected(
                     exc.words, http_status=exc.http_status, pg_code=exc.pg_code
                 ) from exc
             raise
-        self._directory.keep_billing_key(customer_uid, billing_key)
         info = self._key_info(billing_key)
-        if info is None:
-            raise BillingKeyNotFound("PortOne does not show the billing key it just issued.")
+        if info is None or not issued_to(info, customer_uid):
+            # PortOne replayed an earlier issuance of this request whose key was replaced and
+            # deleted since: never made current again.
+            raise UnexpectedResponse(
+                "PortOne answered with a billing key that is no longer issued (an earlier "
+                "issuance of this request, replayed); issue again with a new Idempotency-Key."
+            )
+        if not self._directory.keep_billing_key(customer_uid, billing_key):
+            # Unremembered, the key it replaced would still be charged: the caller retries (with
+            # the same key PortOne replays this issuance, and it is remembered then).
+            raise KeyNotRemembered("The new billing key could not be recorded; retry.")
         replaced = earlier is not None and key_id(earlier) != billing_key
         return parse_billing_key(
             info, first_issued=key_issued_at(earlier) if replaced and earlier else None
@@ -63,14 +89,36 @@ class BillingKeyCalls(PortOneSession):
         """The current key of ``customer_uid``; raise BillingKeyNotFound."""
         return parse_billing_key(self._key_of(customer_uid))
 
+    def delete_replaced_keys(self, customer_uid: str, keep: str) -> list[str]:
+        """The keys a re-issuance replaced (see ``delete_other_keys``)."""
+        return self.delete_other_keys(customer_uid, keep)
+
     def delete_other_keys(self, customer_uid: str, keep: str | None) -> list[str]:
-        """Delete every ISSUED key of ``customer_uid`` in the store but ``keep`` (a billingKey;
-        None: all of them), and return the ids deleted. The host's recorded job calls it after
-        a re-issuance until it returns without raising; a key deleted meanwhile is skipped."""
-        deleted = []
-        for info in self._keys_of(customer_uid):
+        """Delete the ISSUED keys of ``customer_uid`` in the store issued before ``keep`` (a
+        billingKey; None: all of them), and return the ids deleted. The host's recorded job
+        calls it after each issuance until it returns without raising. A job that runs late
+        never touches a key issued after its own (a later issuance's job deletes ``keep``
+        itself), and one whose ``keep`` is gone already has nothing left to do."""
+        cutoff = None
+        if keep is not None:
+            kept = self._key_info(keep)
+            if kept is None or not issued_to(kept, customer_uid):
+                return []
+            cutoff = key_issued_at(kept)
+        deleted, past_keep = [], False
+        for info in self._keys_of(customer_uid):  # newest first
             billing_key = key_id(info)
-            if billing_key != keep and self._delete_key(billing_key):
+            if billing_key == keep:
+                past_keep = True
+                continue
+            issued_at = key_issued_at(info)
+            # Issued in the same instant as ``keep`` (timestamps may be whole seconds): older
+            # only if PortOne lists it after ``keep``.
+            if cutoff is not None and (
+                issued_at > cutoff or (issued_at == cutoff and not past_keep)
+            ):
+                continue
+            if self._delete_key(billing_key):
                 deleted.append(billing_key)
         return deleted
 

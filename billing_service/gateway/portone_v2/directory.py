@@ -20,8 +20,10 @@ class Directory(Protocol):
     def billing_key(self, customer_uid: str) -> str | None:
         """The ``billingKey`` last issued under ``customer_uid``, if one is remembered."""
 
-    def keep_billing_key(self, customer_uid: str, billing_key: str) -> None:
-        """Remember the key just issued (or found) under ``customer_uid``."""
+    def keep_billing_key(self, customer_uid: str, billing_key: str) -> bool:
+        """Remember the key just issued (or found) under ``customer_uid``; False when it could
+        not be kept (a new key must then not be answered: the one it replaced would be
+        charged)."""
 
     def payment_id(self, imp_uid: str) -> str | None:
         """The ``paymentId`` of the attempt whose ``transactionId`` is ``imp_uid``, if known."""

@@ -97,6 +97,7 @@ def parse_billing_key(
         updated_at=issued_at,
         provider=PORTONE_V2,
         reissued=first_issued is not None,
+        provider_key=key_id(info),
     )
 
 
@@ -191,10 +192,24 @@ def _key_card(info: Mapping[str, Any]) -> Mapping[str, Any]:
     return {}
 
 
+# V2's PG modules that V1 (I'mport) names otherwise: callers keep reading V1's names. The rest
+# V1 names as V2 does, in lower case (``KSNET`` -> ``ksnet``).
+_V1_PG_NAMES = {
+    "NICE_V2": "nice",
+    "KCP_V2": "kcp",
+    "INICIS_V2": "html5_inicis",
+    "SMARTRO_V2": "smartro",
+    "EXIMBAY_V2": "eximbay",
+    "TOSSPAY_V2": "tosspay",
+}
+
+
 def _pg_provider(channel: Mapping[str, Any]) -> str | None:
-    """V1 names a PG as V2 does, in lower case (``NICE_V2`` → ``nice_v2``)."""
+    """The PG's name as V1 gives it (``NICE_V2`` -> ``nice``), else V2's in lower case."""
     name = _str(channel, "pgProvider")
-    return name.lower() if name else None
+    if not name:
+        return None
+    return _V1_PG_NAMES.get(name, name.lower())
 
 
 def _mapping(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:

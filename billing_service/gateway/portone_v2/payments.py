@@ -255,5 +255,6 @@ def charge_body(charge: Charge, billing_key: str, channel_key: str | None) -> di
         body["installmentMonth"] = charge.card_quota
     if charge.custom_data is not None:
         # A string in V2 as in V1: JSON keeps it readable on the way back.
-        body["customData"] = json.dumps(charge.custom_data, ensure_ascii=False)
+        # Sorted: a resumed attempt must send PortOne the same body byte for byte.
+        body["customData"] = json.dumps(charge.custom_data, ensure_ascii=False, sort_keys=True)
     return body

@@ -28,6 +28,7 @@ BILLING_KEY_EXAMPLE = {
     "issued_at": "2026-11-27T09:00:00+00:00",
     "updated_at": "2026-11-27T09:00:00+00:00",
     "replaced": False,
+    "provider": "iamport_v1",
 }
 
 ISSUED_EXAMPLE = {

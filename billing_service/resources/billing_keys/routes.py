@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from flask import request
 from flask.views import MethodView
 from werkzeug.exceptions import BadRequest
 
+from ...api import locks
 from ...api.blueprint import (
     BODY_ERRORS,
     CALLER_ERRORS,
@@ -17,7 +19,8 @@ from ...api.blueprint import (
     Blueprint,
 )
 from ...api.http_errors import BillingKeyExists, CallerForbidden
-from ...extensions import gateway
+from ...api.publisher import event_publisher
+from ...extensions import gateway, shared
 from ...gateway import BillingKeyNotFound
 from ...security.callers import owns, requires
 from ...security.card_testing import ISSUANCE, limited
@@ -78,6 +81,16 @@ def _refuse_if_exists(customer_uid: str) -> None:
     raise BillingKeyExists()
 
 
+def _claimed(customer_uid: str) -> AbstractContextManager[None]:
+    """PortOne V2 makes a new key at each issuance and deletes the ones it replaced after: the
+    customer_uid is claimed for the whole issuance or deletion, so that one at a time decides
+    which key is the newest (409 for another meanwhile). I'mport replaces its key in place:
+    nothing to claim."""
+    if shared().settings.portone is None:
+        return nullcontext()
+    return locks.held(locks.customer(customer_uid))
+
+
 @blp.route("/issue-billing")
 class IssueBilling(MethodView):
     @requires("issue")
@@ -116,12 +129,17 @@ class IssueBilling(MethodView):
         if not owns(customer_uid):
             raise CallerForbidden("This caller key may not issue keys for this customer_uid.")
         precondition = request.headers.get("If-None-Match")
-        if precondition is not None:
+        if precondition is not None and precondition.strip() != "*":
             # No entity tags here: only "*" (any key at all) means something.
-            if precondition.strip() != "*":
-                raise BadRequest("If-None-Match takes only '*' here.")
-            _refuse_if_exists(customer_uid)
-        billing_key = gateway().issue_billing_key(customer_uid, args["card"], args["customer"])
+            raise BadRequest("If-None-Match takes only '*' here.")
+        with _claimed(customer_uid):
+            if precondition is not None:
+                _refuse_if_exists(customer_uid)
+            billing_key = gateway().issue_billing_key(customer_uid, args["card"], args["customer"])
+            if billing_key.provider_key is not None:
+                # After every issuance, not only one answered `replaced`: a retry replayed by
+                # PortOne after a lost answer reads as a first issuance.
+                event_publisher().delete_replaced_keys(customer_uid, billing_key.provider_key)
         return {"billing_key": billing_key}
 
 
@@ -161,6 +179,8 @@ class BillingKeysById(MethodView):
         *CALLER_ERRORS,
         "billing_key_not_found",
         "schedules_pending",
+        "request_in_progress",
+        "state_unavailable",
         "invalid_request",
         *GATEWAY_ERRORS,
     )
@@ -174,7 +194,8 @@ class BillingKeysById(MethodView):
         revokes them first. Scope `delete`.
         """
         _require_owned(customer_uid)
-        deleted = gateway().delete_billing_key(
-            customer_uid, args.get("reason"), revoke_schedules=args["revoke_schedules"]
-        )
+        with _claimed(customer_uid):
+            deleted = gateway().delete_billing_key(
+                customer_uid, args.get("reason"), revoke_schedules=args["revoke_schedules"]
+            )
         return {"billing_key": deleted}

@@ -222,6 +222,14 @@ class BillingKeySchema(ma.Schema):
         required=True,
         metadata={"description": "True when the customer_uid already had a key, now replaced."},
     )
+    provider = ma.fields.String(
+        required=True,
+        validate=validate.OneOf(["iamport_v1", "portone_v2"]),
+        metadata={
+            "description": "The PortOne API that keeps the key: "
+            "`iamport_v1` (I'mport) or `portone_v2` (`BILLING_PROVIDER`)."
+        },
+    )
 
 
 class IssueBillingKeyResponseSchema(ma.Schema):

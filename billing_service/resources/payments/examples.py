@@ -24,6 +24,7 @@ PAYMENT_EXAMPLE = {
     "pg_provider": "nice",
     "sandbox": False,
     "cancel_history": [],
+    "provider": "iamport_v1",
 }
 
 
@@ -127,3 +128,11 @@ CANCEL_ERROR_EXAMPLES: dict[str, dict[str, Any]] = {
 
 # A lookup's answer (by imp_uid or by merchant_uid).
 PAYMENT_ANSWER_EXAMPLE = {"status": "success", "payment": PAYMENT_EXAMPLE}
+
+# PortOne V2 only: a cancel PortOne settles later.
+CANCEL_PENDING_EXAMPLE = {
+    "status": "pending",
+    "payment": {**PAYMENT_EXAMPLE, "provider": "portone_v2"},
+    "replayed": False,
+    "reconciled": False,
+}

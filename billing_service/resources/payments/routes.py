@@ -23,6 +23,7 @@ from ...api.publisher import event_publisher, publish_payment
 from ...extensions import gateway, state
 from ...gateway import (
     BillingKeyNotFound,
+    CancelPending,
     CancelResult,
     CardDeclined,
     Charge,
@@ -37,6 +38,7 @@ from ...state import StateUnavailable
 from .examples import (
     CANCEL_ERROR_EXAMPLES,
     CANCEL_EXAMPLE,
+    CANCEL_PENDING_EXAMPLE,
     CANCELLED_EXAMPLE,
     CHARGE_ERROR_EXAMPLES,
     CHARGE_EXAMPLE,
@@ -50,6 +52,7 @@ from .schemas import (
     ChargeResponseSchema,
     ChargeSchema,
     PaymentResponseSchema,
+    PendingCancelResponseSchema,
     PendingChargeResponseSchema,
 )
 
@@ -191,6 +194,16 @@ class PaymentCancellation(MethodView):
         headers=REPLAYED,
         example=CANCELLED_EXAMPLE,
     )
+    @blp.alt_response(
+        202,
+        schema=PendingCancelResponseSchema,
+        headers=REPLAYED,
+        description="PortOne V2 only: PortOne accepted the cancel and settles it later (a "
+        "`REQUESTED` cancellation). Do not cancel again: look the payment up, or retry with the "
+        "same Idempotency-Key (the same balance is sent, so nothing is refunded twice). The "
+        "service follows it up: its event goes out once it settles.",
+        example=CANCEL_PENDING_EXAMPLE,
+    )
     @blp.errors(
         *CALLER_ERRORS,
         "payment_not_found",
@@ -202,7 +215,7 @@ class PaymentCancellation(MethodView):
         examples=CANCEL_ERROR_EXAMPLES,
     )
     @blp.long_request_line
-    def post(self, args: dict[str, Any], imp_uid: str) -> dict[str, Any]:
+    def post(self, args: dict[str, Any], imp_uid: str) -> dict[str, Any] | Response:
         """Cancel a payment, fully or partly
 
         Calls `POST /payments/cancel` with the balance read just before as `checksum`, so a
@@ -243,6 +256,8 @@ class PaymentCancellation(MethodView):
                     ),
                     owned=lambda payment: owns(payment.customer_uid),
                 )
+        except CancelPending as exc:
+            return _pending(exc.payment, reconciled=False, schema=PendingCancelResponseSchema)
         except RequestInProgress:
             # Told only to a caller that owns the payment: another learns nothing of it, not
             # even that a cancel of it is running.
@@ -288,8 +303,13 @@ def _owned(payment: Payment) -> Payment:
     return payment
 
 
-def _pending(payment: Payment, *, reconciled: bool) -> Response:
+def _pending(
+    payment: Payment,
+    *,
+    reconciled: bool,
+    schema: type[PendingChargeResponseSchema] = PendingChargeResponseSchema,
+) -> Response:
     body = {"payment": payment, "replayed": False, "reconciled": reconciled}
-    response = jsonify(PendingChargeResponseSchema().dump(body))
+    response = jsonify(schema().dump(body))
     response.status_code = 202
     return response

@@ -190,6 +190,11 @@ class PendingChargeResponseSchema(ma.Schema):
     )
 
 
+class PendingCancelResponseSchema(PendingChargeResponseSchema):
+    """Answer to a cancel PortOne V2 accepted but settles later (``REQUESTED``): its outcome is
+    not known yet."""
+
+
 class CancelResponseSchema(ma.Schema):
     """Answer to a cancel."""
 

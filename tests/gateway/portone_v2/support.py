@@ -22,8 +22,9 @@ class MemoryDirectory:
     def billing_key(self, customer_uid: str) -> str | None:
         return self.keys.get(customer_uid)
 
-    def keep_billing_key(self, customer_uid: str, billing_key: str) -> None:
+    def keep_billing_key(self, customer_uid: str, billing_key: str) -> bool:
         self.keys[customer_uid] = billing_key
+        return True
 
     def payment_id(self, imp_uid: str) -> str | None:
         return self.payments.get(imp_uid)

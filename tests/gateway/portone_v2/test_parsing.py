@@ -74,7 +74,7 @@ def test_a_billing_key_reads_as_v1s():
     key = parse_billing_key(key_info())
 
     assert key.customer_uid == "uid"
-    assert (key.pg_provider, key.pg_id) == ("nice_v2", "nictest04m")
+    assert (key.pg_provider, key.pg_id) == ("nice", "nictest04m")
     assert (key.card_name, key.card_code) == ("BC카드", "361")
     assert (key.card_number, key.card_type) == ("360000******0012", "credit")
     assert (key.customer_name, key.customer_email, key.customer_tel) == (
@@ -131,7 +131,7 @@ def test_a_payment_reads_as_v1s():
         "530000******0019",
         "30001234",
     )
-    assert (paid.pg_provider, paid.sandbox, paid.provider) == ("nice_v2", True, "portone_v2")
+    assert (paid.pg_provider, paid.sandbox, paid.provider) == ("nice", True, "portone_v2")
     assert paid.customer_uid_usage == "payment"
     assert paid.by_billing_key
     # Only the cancels that went through, as V1's history lists them.

@@ -24,9 +24,11 @@ from billing_service.gateway import (
     ChargePending,
     DuplicateMerchantUid,
     GatewayAuthFailed,
+    KeyNotRemembered,
     NothingToCancel,
     PaymentNotFound,
     PortOneClient,
+    UnexpectedResponse,
 )
 from billing_service.gateway.call_context import IDEMPOTENCY_SEED
 from billing_service.sandbox import SandboxServer
@@ -103,7 +105,7 @@ def test_issue_look_up_charge_look_up_cancel_delete(client, directory):
         key = client.issue_billing_key("uid", card(), {"customer_id": "crm-1"})
     assert (key.customer_uid, key.provider, key.replaced) == ("uid", "portone_v2", False)
     assert key.card_number is not None and key.card_number.endswith("1111")
-    assert key.pg_provider == "nice_v2"
+    assert key.pg_provider == "nice"  # V1's name of NICE_V2
     assert client.get_billing_key("uid") == key
 
     with seeded("charge"):
@@ -395,3 +397,59 @@ def test_a_resumed_charge_portone_will_not_replay_is_an_unknown_outcome(client, 
         client.issue_billing_key("uid", card())
         with pytest.raises(ChargeOutcomeUnknown):
             client.charge_billing_key(charge("o-9"), pending=True)
+
+
+# Re-issuances that race, run late or lose a write never leave a replaced card current, and
+# never delete the newest key (a cold review's reproductions).
+OTHER_CARD = "5555555555554444"
+
+
+def test_a_late_deletion_job_never_deletes_a_key_issued_after_its_own(client, directory):
+    with seeded("i1"):
+        client.issue_billing_key("uid", card())
+    with seeded("i2"):
+        k2 = client.issue_billing_key("uid", card(OTHER_CARD))
+    with seeded("i3"):
+        k3 = client.issue_billing_key("uid", card())
+
+    # Issuance 2's job runs late, after issuance 3: only keys older than k2 go.
+    client.delete_replaced_keys("uid", k2.provider_key)
+    assert client.get_billing_key("uid").provider_key == k3.provider_key
+    # Issuance 3's job on time, then issuance 2's retried: k3 stays, k2 goes.
+    client.delete_replaced_keys("uid", k3.provider_key)
+    assert client.delete_replaced_keys("uid", k2.provider_key) == []
+    assert client.get_billing_key("uid").provider_key == k3.provider_key
+
+
+def test_a_new_key_that_cannot_be_recorded_is_not_answered_and_its_retry_records_it(
+    client, directory
+):
+    with seeded("i1"):
+        client.issue_billing_key("uid", card())
+    keep = directory.keep_billing_key
+    directory.keep_billing_key = lambda *args: False  # the state store fails just then
+    with seeded("i2"), pytest.raises(KeyNotRemembered):
+        client.issue_billing_key("uid", card(OTHER_CARD))
+    directory.keep_billing_key = keep
+
+    with seeded("i2"):  # the caller's retry, same Idempotency-Key: PortOne replays the key
+        k2 = client.issue_billing_key("uid", card(OTHER_CARD))
+    assert client.get_billing_key("uid").provider_key == k2.provider_key
+    with seeded("c1"):
+        client.charge_billing_key(charge("o-after-retry"))
+    assert directory.keys["uid"] == k2.provider_key
+
+
+def test_a_replayed_issuance_of_a_key_deleted_since_is_refused_and_changes_nothing(
+    client, directory
+):
+    with seeded("req-a"):
+        k1 = client.issue_billing_key("uid", card())  # its answer is lost: caller A retries
+    with seeded("req-b"):
+        k2 = client.issue_billing_key("uid", card(OTHER_CARD))
+    assert client.delete_replaced_keys("uid", k2.provider_key) == [k1.provider_key]
+
+    with seeded("req-a"), pytest.raises(UnexpectedResponse, match="no longer issued"):
+        client.issue_billing_key("uid", card())  # PortOne replays k1, deleted since
+    assert directory.keys["uid"] == k2.provider_key
+    assert client.get_billing_key("uid").provider_key == k2.provider_key

@@ -1,0 +1,106 @@
+"""The gateway client of the configured provider (``BILLING_PROVIDER``), and what PortOne V2's
+client keeps in the state store.
+
+I'mport V1 takes the caller's ids as its own. PortOne V2 generates a key's ``billingKey`` and
+lets one ``paymentId`` hold several attempts, so its client asks a ``Directory`` for V2's ids
+behind the caller's: ``StoreDirectory`` keeps them in the state store, shared by every replica.
+PortOne stays the source of truth: a mapping the store lost is searched for at PortOne.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .config import Settings
+from .gateway import CallObserver, IamportClient, PaymentGateway, PortOneClient
+from .state import StateStore, StateUnavailable
+
+logger = logging.getLogger(__name__)
+
+# How long an attempt's paymentId is remembered: past that, a lookup by imp_uid searches
+# PortOne's payments (a call more, never a wrong answer). A key's mapping is kept for good.
+PAYMENT_ID_TTL = 400 * 24 * 3600.0
+
+
+def build_gateway(
+    settings: Settings, store: StateStore, observer: CallObserver, sandbox_url: str | None
+) -> PaymentGateway:
+    """The client of the configured provider (of the bundled sandbox at ``sandbox_url`` when
+    the settings name none)."""
+    portone = settings.portone
+    if portone is not None:
+        url = portone.api_url or sandbox_url
+        assert url is not None, "the factory starts the sandbox when no PortOne is set"
+        _warn_of_sandbox(settings, "PortOne V2", url)
+        return PortOneClient(
+            url,
+            portone.api_secret,
+            portone.store_id,
+            StoreDirectory(store),
+            channel_key=portone.channel_key,
+            connect_timeout=portone.connect_timeout,
+            read_timeout=portone.read_timeout,
+            proxy_url=portone.proxy_url,
+            ca_bundle=settings.iamport_ca_bundle,
+            observer=observer,
+        )
+    url = settings.iamport_api_url or sandbox_url
+    assert url is not None, "the factory starts the sandbox when no I'mport is set"
+    _warn_of_sandbox(settings, "I'mport", url)
+    return IamportClient(
+        url,
+        settings.iamport_api_key,
+        settings.iamport_api_secret,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        proxy_url=settings.iamport_proxy_url,
+        ca_bundle=settings.iamport_ca_bundle,
+        observer=observer,
+        channel_key=settings.channel_key,
+    )
+
+
+def _warn_of_sandbox(settings: Settings, provider: str, url: str) -> None:
+    if settings.sandbox:
+        logger.warning(
+            "SANDBOX MODE (BILLING_SANDBOX=true): using the %s sandbox at %s. "
+            "No real billing key will be issued; every answer carries X-Billing-Sandbox: true.",
+            provider,
+            url,
+        )
+
+
+class StoreDirectory:
+    """PortOne V2's ids behind the caller's, in the state store. Never raises (the client's
+    Directory): a store that cannot read answers None, and PortOne is searched instead; one that
+    cannot write drops the value, which is searched for next time."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def billing_key(self, customer_uid: str) -> str | None:
+        return self._get(f"v2-key:{customer_uid}")
+
+    def keep_billing_key(self, customer_uid: str, billing_key: str) -> bool:
+        return self._put(f"v2-key:{customer_uid}", billing_key, None)
+
+    def payment_id(self, imp_uid: str) -> str | None:
+        return self._get(f"v2-payment:{imp_uid}")
+
+    def keep_payment_id(self, imp_uid: str, payment_id: str) -> None:
+        self._put(f"v2-payment:{imp_uid}", payment_id, PAYMENT_ID_TTL)
+
+    def _get(self, name: str) -> str | None:
+        try:
+            return self._store.get_name(name)
+        except StateUnavailable:
+            logger.warning("A PortOne id could not be read from the state store", exc_info=True)
+            return None
+
+    def _put(self, name: str, value: str, ttl: float | None) -> bool:
+        try:
+            self._store.put_name(name, value, ttl)
+        except StateUnavailable:
+            logger.warning("A PortOne id could not be kept in the state store", exc_info=True)
+            return False
+        return True
