@@ -1,4 +1,5 @@
-"""Shared fixtures: the I'mport sandbox over loopback, the app wired to it, a live gunicorn."""
+"""Shared fixtures: the sandboxes (I'mport V1 and PortOne V2) over loopback, the app wired to the
+provider under test, a live gunicorn."""
 
 from __future__ import annotations
 
@@ -7,9 +8,30 @@ from collections.abc import Iterator
 import pytest
 
 from billing_service import create_app
-from billing_service.sandbox import start_sandbox
+from billing_service.sandbox import portone_v2, start_sandbox
 
-from .support import CALLER_KEY, CannedServer, LiveService, Sandbox, service_env
+from .support import CALLER_KEY, PROVIDERS, V1, V2, CannedServer, LiveService, Sandbox
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "both_providers: run the tests that use the `provider` fixture under I'mport V1 and "
+        "PortOne V2 (BILLING_PROVIDER), each against its sandbox",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "provider" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_providers"
+    ):
+        metafunc.parametrize("provider", PROVIDERS, indirect=True)
+
+
+@pytest.fixture
+def provider(request: pytest.FixtureRequest) -> str:
+    """The provider under test: I'mport V1 unless the module runs under both."""
+    return getattr(request, "param", V1)
 
 
 @pytest.fixture(scope="session")
@@ -19,15 +41,26 @@ def sandbox_server() -> Iterator[Sandbox]:
     server.shutdown()
 
 
+@pytest.fixture(scope="session")
+def v2_sandbox_server() -> Iterator[Sandbox]:
+    server = portone_v2.start_sandbox(hang_seconds=5.0)
+    yield Sandbox(server.url, V2)
+    server.shutdown()
+
+
 @pytest.fixture
-def sandbox(sandbox_server: Sandbox) -> Sandbox:
-    sandbox_server.admin("POST", "reset")
-    return sandbox_server
+def sandbox(request: pytest.FixtureRequest, provider: str) -> Sandbox:
+    """The provider's sandbox, reset (started once per session, the V2 one when first asked)."""
+    server: Sandbox = request.getfixturevalue(
+        "v2_sandbox_server" if provider == V2 else "sandbox_server"
+    )
+    server.admin("POST", "reset")
+    return server
 
 
 @pytest.fixture
 def app(sandbox: Sandbox):
-    return create_app(service_env(sandbox.url))
+    return create_app(sandbox.env())
 
 
 @pytest.fixture
@@ -39,7 +72,7 @@ def client(app):
 
 @pytest.fixture
 def live_service(sandbox: Sandbox) -> Iterator[LiveService]:
-    service = LiveService(service_env(sandbox.url))
+    service = LiveService(sandbox.env())
     yield service
     service.stop()
 

@@ -15,6 +15,8 @@ from billing_service.state import StateUnavailable
 
 from ..support import CALLER_KEY, VALID_BODY, service_env
 
+pytestmark = pytest.mark.both_providers
+
 CHARGES = "/subscriptions/payments"
 AGAIN = "POST /subscribe/payments/again"
 CANCEL = "POST /payments/cancel"

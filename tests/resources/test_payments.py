@@ -17,6 +17,8 @@ from billing_service import create_app
 
 from ..support import CALLER_KEY, VALID_BODY, free_port, service_env
 
+pytestmark = pytest.mark.both_providers
+
 CHARGES = "/subscriptions/payments"
 AGAIN = "POST /subscribe/payments/again"
 FIND = "GET /payments/find/{merchant_uid}"
