@@ -13,7 +13,7 @@ from billing_service import create_app
 from billing_service.extensions import shared
 from billing_service.state import StateUnavailable
 
-from ..support import CALLER_KEY, VALID_BODY, service_env
+from ..support import CALLER_KEY, VALID_BODY
 
 pytestmark = pytest.mark.both_providers
 
@@ -48,7 +48,7 @@ def cancel(client, imp_uid: str, key: str | None = None, **body):
 @pytest.fixture
 def service(sandbox):
     """The service with a 1 s read timeout, so the sandbox's stall and hang are met quickly."""
-    client = create_app(service_env(sandbox.url, IAMPORT_READ_TIMEOUT="1")).test_client()
+    client = create_app(sandbox.env(IAMPORT_READ_TIMEOUT="1")).test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {CALLER_KEY}"
     issue(client)
     return client
