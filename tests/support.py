@@ -24,8 +24,7 @@ import redis as redis_client
 import requests
 
 from billing_service.config import DEFAULT_LIMITS
-from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
-from billing_service.sandbox import portone_v2
+from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET, portone_v2
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLER_KEY = "test-caller-key-checkout"

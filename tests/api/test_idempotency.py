@@ -16,8 +16,8 @@ from billing_service import create_app
 from ..support import (
     CALLER_KEY,
     OTHER_CALLER_KEY,
-    VALID_BODY,
     V1,
+    VALID_BODY,
     InFlight,
     known_cards_in,
 )
@@ -145,7 +145,9 @@ def test_an_unknown_outcome_is_not_final_a_retry_runs_again(client, sandbox, key
 
     assert again.status_code == 504
     assert "Idempotent-Replayed" not in again.headers
-    assert sandbox.count(sandbox.route("charge")) == 2  # fault-lost- resets before I'mport processes anything
+    assert (
+        sandbox.count(sandbox.route("charge")) == 2
+    )  # fault-lost- resets before I'mport processes anything
 
 
 def test_a_request_still_running_is_409_with_retry_after(client, sandbox, key):
@@ -246,4 +248,6 @@ def test_a_retry_after_an_unknown_outcome_looks_the_order_up_first(client, sandb
             "/subscribe/payments/again"
         )
     else:
-        assert calls.index("/payments/{paymentId}") < calls.index("/payments/{paymentId}/billing-key")
+        assert calls.index("/payments/{paymentId}") < calls.index(
+            "/payments/{paymentId}/billing-key"
+        )

@@ -74,7 +74,9 @@ def test_a_retried_cancel_whose_lookup_times_out_is_retryable_and_refunds_once(
     done = cancel(client, imp_uid, keyed("refund-1"))
     assert done.status_code == 200
     assert done.get_json()["payment"]["cancel_amount"] == 3000
-    assert sandbox.count(sandbox.route("cancel")) == 2  # the lost one (never processed) and this one
+    assert (
+        sandbox.count(sandbox.route("cancel")) == 2
+    )  # the lost one (never processed) and this one
 
 
 def test_a_cancel_without_a_key_is_retryable_only_if_nothing_was_sent(client, sandbox, imp_uid):

@@ -139,7 +139,9 @@ def test_a_lost_charge_is_not_answered_with_an_earlier_decline_of_its_merchant_u
     while time.time() < failed_second + 1:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    fault(sandbox, sandbox.route("charge"), "stall")  # I'mport still at work when the service looks it up
+    fault(
+        sandbox, sandbox.route("charge"), "stall"
+    )  # I'mport still at work when the service looks it up
 
     lost = charge(service, "order-9")
 
@@ -174,7 +176,9 @@ def test_a_lost_charge_sent_again_in_the_second_of_its_decline_is_not_that_decli
     assert declined.status_code == 402
     failed = declined.get_json()["payment"]
     issue(service)  # the customer's card replaced by one that pays
-    fault(sandbox, sandbox.route("charge"), "stall")  # I'mport still at work when the service looks it up
+    fault(
+        sandbox, sandbox.route("charge"), "stall"
+    )  # I'mport still at work when the service looks it up
     sent_at = time.time()
 
     lost = charge(service, "order-7")
