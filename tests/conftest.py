@@ -19,13 +19,18 @@ def pytest_configure(config: pytest.Config) -> None:
         "both_providers: run the tests that use the `provider` fixture under I'mport V1 and "
         "PortOne V2 (BILLING_PROVIDER), each against its sandbox",
     )
+    config.addinivalue_line(
+        "markers",
+        "provider_neutral: in a both_providers module, a test of what the service refuses "
+        "before any provider is called: run once (I'mport V1), to keep the suite's time",
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "provider" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
-        "both_providers"
-    ):
-        metafunc.parametrize("provider", PROVIDERS, indirect=True)
+    marked = metafunc.definition.get_closest_marker
+    if "provider" in metafunc.fixturenames and marked("both_providers"):
+        if not marked("provider_neutral"):
+            metafunc.parametrize("provider", PROVIDERS, indirect=True)
 
 
 @pytest.fixture

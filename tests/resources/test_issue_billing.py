@@ -209,6 +209,7 @@ REJECTED = [
 
 
 @pytest.mark.parametrize(("field", "value", "hint"), REJECTED)
+@pytest.mark.provider_neutral
 def test_rejects(client, sandbox, field, value, hint):
     # json.dumps escapes lone surrogates, as any JSON encoder may.
     body = json.dumps({**VALID_BODY, field: value})
@@ -225,6 +226,7 @@ def test_rejects(client, sandbox, field, value, hint):
 
 
 @pytest.mark.parametrize("field", ["card_number", "expiry", "birth", "customer_uid"])
+@pytest.mark.provider_neutral
 def test_requires(client, field):
     body = {k: v for k, v in VALID_BODY.items() if k != field}
 
@@ -234,6 +236,7 @@ def test_requires(client, field):
     assert resp.get_json()["errors"] == {field: ["Missing data for required field."]}
 
 
+@pytest.mark.provider_neutral
 def test_requires_password_with_a_birth_date(client):
     body = {k: v for k, v in VALID_BODY.items() if k != "pwd_2digit"}
 
@@ -243,6 +246,7 @@ def test_requires_password_with_a_birth_date(client):
     assert list(resp.get_json()["errors"]) == ["pwd_2digit"]
 
 
+@pytest.mark.provider_neutral
 def test_unknown_fields_are_rejected(client, sandbox):
     resp = client.post(URL, json={**VALID_BODY, "cvc": "123"})
 
@@ -251,6 +255,7 @@ def test_unknown_fields_are_rejected(client, sandbox):
     assert sandbox.count(sandbox.route("issue")) == 0
 
 
+@pytest.mark.provider_neutral
 def test_a_body_that_is_not_an_object_is_rejected(client):
     resp = client.post(URL, json=[VALID_BODY])
 
@@ -285,6 +290,7 @@ def test_concurrent_requests_on_a_cold_cache_make_one_token_call(app, sandbox):
     assert sandbox.count(sandbox.route("issue")) == 12
 
 
+@pytest.mark.provider_neutral
 def test_a_form_field_sent_twice_is_rejected(client, sandbox):
     form = urlencode([*VALID_BODY.items(), ("card_number", "5555555555554444")])
 

@@ -284,6 +284,7 @@ INVALID_CHARGES = [
 
 
 @pytest.mark.parametrize(("field", "value"), INVALID_CHARGES)
+@pytest.mark.provider_neutral
 def test_invalid_charges_are_422_and_never_sent(client, sandbox, field, value):
     resp = charge(client, **{field: value})
 
@@ -293,6 +294,7 @@ def test_invalid_charges_are_422_and_never_sent(client, sandbox, field, value):
 
 
 @pytest.mark.parametrize("field", ["customer_uid", "merchant_uid", "amount", "name"])
+@pytest.mark.provider_neutral
 def test_charge_requires(client, field):
     body = {"customer_uid": UID, "merchant_uid": "o", "amount": 1, "name": "n"}
     del body[field]
@@ -380,6 +382,7 @@ def test_cancelling_an_unknown_payment_is_404(client, sandbox):
 
 
 @pytest.mark.parametrize("body", [{}, {"reason": ""}, {"reason": "r", "amount": 0}])
+@pytest.mark.provider_neutral
 def test_cancel_needs_a_reason_and_a_positive_amount(client, paid, body):
     resp = client.post(
         f"{CHARGES}/{paid['imp_uid']}/cancel",
