@@ -246,3 +246,19 @@ def test_a_v2_service_that_lost_its_state_store_finds_the_ids_at_portone(v2, v2_
     assert cancelled.get_json()["payment"]["status"] == "cancelled"
     assert v2_sandbox_server.count("GET /billing-keys") >= 1  # searched for
     assert v2_sandbox_server.count("GET /payments") >= 1
+
+
+def test_a_v2_cancel_named_by_a_declined_attempt_never_refunds_a_later_paid_one(v2):
+    # Under V2 one paymentId holds both attempts; PortOne shows only the latest.
+    assert v2.post(ISSUE, json={**VALID_BODY, "card_number": DECLINED_CARD}).status_code == 200
+    failed = v2.post(CHARGES, json=CHARGE).get_json()["payment"]
+    assert v2.post(ISSUE, json=VALID_BODY).status_code == 200
+    paid = v2.post(CHARGES, json=CHARGE).get_json()["payment"]
+    assert (failed["status"], paid["status"]) == ("failed", "paid")
+
+    resp = v2.post(f"{CHARGES}/{failed['imp_uid']}/cancel", json={"reason": "환불"})
+
+    assert resp.status_code == 409
+    assert resp.get_json()["code"] == "nothing_to_cancel"
+    assert v2.get(f"{CHARGES}/{failed['imp_uid']}").status_code == 404
+    assert v2.get(f"{CHARGES}/{paid['imp_uid']}").get_json()["payment"]["cancel_amount"] == 0
