@@ -136,7 +136,7 @@ def v2(v2_sandbox_server: Sandbox) -> Iterator[Any]:
 
 
 def v2_key(sandbox: Sandbox, path: str) -> dict:
-    """A billing key as PortOne V2 (the sandbox) shows it."""
+    """A billing key or a payment as PortOne V2 (the sandbox) shows it."""
     resp = requests.get(
         f"{sandbox.url}{path}",
         params={"storeId": portone_v2.DEFAULT_STORE_ID},
@@ -228,10 +228,29 @@ def test_a_v2_cancel_the_pg_takes_asynchronously_is_202_pending(v2, v2_sandbox_s
     imp_uid = v2.post(CHARGES, json=CHARGE).get_json()["payment"]["imp_uid"]
     v2_sandbox_server.admin("POST", "config", cancel_outcome="REQUESTED")
 
-    resp = v2.post(f"{CHARGES}/{imp_uid}/cancel", json={"reason": "고객 요청"})
+    refund = {"json": {"reason": "고객 요청"}, "headers": {"Idempotency-Key": "refund-1"}}
+
+    resp = v2.post(f"{CHARGES}/{imp_uid}/cancel", **refund)
 
     assert resp.status_code == 202, resp.get_json()
     assert resp.get_json()["status"] == "pending"
+    assert resp.get_json()["payment"]["cancel_amount"] == 0
+    # Still pending when retried; once the PG has done it, the retry is the cancelled payment.
+    assert v2.post(f"{CHARGES}/{imp_uid}/cancel", **refund).status_code == 202
+    [cancellation] = v2_key(v2_sandbox_server, f"/payments/{CHARGE['merchant_uid']}")[
+        "cancellations"
+    ]
+    path = f"payments/{CHARGE['merchant_uid']}/cancellations/{cancellation['id']}/settle"
+    v2_sandbox_server.admin("POST", path, status="SUCCEEDED")
+    done = v2.post(f"{CHARGES}/{imp_uid}/cancel", **refund)
+    assert done.status_code == 200
+    assert (done.get_json()["payment"]["status"], done.get_json()["replayed"]) == (
+        "cancelled",
+        True,
+    )
+    # A retry resends the cancel under the same Idempotency-Key: PortOne replays it, once done.
+    shown = v2_key(v2_sandbox_server, f"/payments/{CHARGE['merchant_uid']}")
+    assert [c["status"] for c in shown["cancellations"]] == ["SUCCEEDED"]
 
 
 def test_a_v2_service_that_lost_its_state_store_finds_the_ids_at_portone(v2, v2_sandbox_server):
