@@ -40,6 +40,7 @@ def build_gateway(
             channel_key=portone.channel_key,
             connect_timeout=portone.connect_timeout,
             read_timeout=portone.read_timeout,
+            lookup_timeout=portone.lookup_timeout,
             proxy_url=portone.proxy_url,
             ca_bundle=settings.iamport_ca_bundle,
             observer=observer,

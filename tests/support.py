@@ -1,5 +1,5 @@
-"""Test support: constants, the sandbox handle, the live gunicorn service, a canned I'mport
-stand-in and requests run in the background."""
+"""Test support: constants, the sandbox handle (of either provider), the live gunicorn service,
+a canned I'mport stand-in and requests run in the background."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import redis as redis_client
 import requests
 
 from billing_service.config import DEFAULT_LIMITS
-from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from billing_service.sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET, portone_v2
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLER_KEY = "test-caller-key-checkout"
@@ -57,11 +57,54 @@ def envelope(response: object = None, code: int = 0, message: str | None = None)
 TOKEN_ANSWER = envelope({"access_token": "a" * 40, "now": 0, "expired_at": 1800})
 
 
-class Sandbox:
-    """Test-side handle on a running sandbox: its URL and its admin endpoints."""
+# The two providers behind the same API (BILLING_PROVIDER). A module marked
+# `pytestmark = pytest.mark.both_providers` runs each test using the `provider` fixture (through
+# `sandbox`, `app`, `client`...) once per provider; elsewhere `provider` is I'mport V1.
+V1, V2 = PROVIDERS = ("iamport_v1", "portone_v2")
 
-    def __init__(self, url: str) -> None:
+# Each provider's sandbox routes (as its call log names them) for what the service asks.
+ROUTES = {
+    V1: {
+        "issue": "POST /subscribe/customers/{customer_uid}",
+        "key": "GET /subscribe/customers/{customer_uid}",
+        "delete": "DELETE /subscribe/customers/{customer_uid}",
+        "charge": "POST /subscribe/payments/again",
+        "payment": "GET /payments/{imp_uid}",
+        "cancel": "POST /payments/cancel",
+    },
+    V2: {
+        "issue": "POST /billing-keys",
+        "key": "GET /billing-keys/{billingKey}",
+        "delete": "DELETE /billing-keys/{billingKey}",
+        "charge": "POST /payments/{paymentId}/billing-key",
+        "payment": "GET /payments/{paymentId}",
+        "cancel": "POST /payments/{paymentId}/cancel",
+    },
+}
+
+
+def v1_only(provider: str, why: str) -> None:
+    """Skip the running test under PortOne V2: what it checks is I'mport's alone."""
+    if provider != V1:
+        pytest.skip(f"V1 only: {why}")
+
+
+class Sandbox:
+    """Test-side handle on a running sandbox: its URL, its provider and its admin endpoints."""
+
+    def __init__(self, url: str, provider: str = V1) -> None:
         self.url = url
+        self.provider = provider
+
+    def route(self, name: str) -> str:
+        """This provider's route for ``name`` (ROUTES: "issue", "charge", "cancel"...)."""
+        return ROUTES[self.provider][name]
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        """The environment of a service in real mode against this sandbox."""
+        if self.provider == V1:
+            return service_env(self.url, **overrides)
+        return v2_service_env(self.url, **overrides)
 
     def admin(self, method: str, path: str, **json: object) -> dict:
         resp = requests.request(method, f"{self.url}/__sandbox__/{path}", json=json or None)
@@ -106,6 +149,28 @@ def service_env(sandbox_url: str, **overrides: str) -> dict[str, str]:
         # Each service its own state store: counters and records never leak between tests.
         "BILLING_DATA_DIR": tempfile.mkdtemp(prefix="billing-test-"),
         **overrides,
+    }
+
+
+def v2_service_env(sandbox_url: str, **overrides: str) -> dict[str, str]:
+    """service_env's twin for PortOne V2 (no IAMPORT_* set: mixing stops the service). The
+    overrides' I'mport timeouts become PortOne's, so a test's short read timeout still holds."""
+    renamed = {"IAMPORT_READ_TIMEOUT": "PORTONE_READ_TIMEOUT"}
+    renamed["IAMPORT_CONNECT_TIMEOUT"] = "PORTONE_CONNECT_TIMEOUT"
+    env = {
+        name: value
+        for name, value in service_env(sandbox_url).items()
+        if not name.startswith("IAMPORT_")
+    }
+    return {
+        **env,
+        "BILLING_PROVIDER": V2,
+        "PORTONE_API_URL": sandbox_url,
+        "PORTONE_API_SECRET": portone_v2.DEFAULT_API_SECRET,
+        "PORTONE_STORE_ID": portone_v2.DEFAULT_STORE_ID,
+        "PORTONE_CHANNEL_KEY": portone_v2.DEFAULT_CHANNEL_KEY,
+        "PORTONE_READ_TIMEOUT": "2",
+        **{renamed.get(name, name): value for name, value in overrides.items()},
     }
 
 

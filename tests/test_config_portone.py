@@ -62,6 +62,14 @@ def test_the_longest_v2_request_follows_portones_timeouts():
     assert slower.longest_request == 4 * 13 + 93 + 5
 
 
+def test_a_read_timeout_under_10_s_bounds_the_lookups_too():
+    # What the lease and graceful_timeout count on is what the client is given.
+    settings = Settings.from_env({**V2, "PORTONE_READ_TIMEOUT": "2"})
+
+    assert settings.portone is not None and settings.portone.lookup_timeout == 2.0
+    assert settings.longest_request == 4 * (3 + 2) + 5
+
+
 def test_iamports_timeouts_url_and_channel_are_ignored_under_v2_with_a_warning():
     settings = Settings.from_env(
         {**V2, "IAMPORT_READ_TIMEOUT": "5", "IAMPORT_API_URL": "https://api.iamport.kr"}

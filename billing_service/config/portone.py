@@ -89,9 +89,14 @@ class PortOneSettings:
     proxy_url: str | None
 
     @property
+    def lookup_timeout(self) -> float:
+        """The read timeout of lookups, searches and deletes: never longer than the other."""
+        return min(LOOKUP_READ_TIMEOUT, self.read_timeout)
+
+    @property
     def longest_request(self) -> int:
         """Seconds the longest V2 request can last (V2_LONGEST_CHAINS), and 5 s to spare."""
-        reads = {"lookup": min(LOOKUP_READ_TIMEOUT, self.read_timeout), "money": self.read_timeout}
+        reads = {"lookup": self.lookup_timeout, "money": self.read_timeout}
         longest = max(
             sum(self.connect_timeout + reads[kind] for _, kind in chain)
             for chain in V2_LONGEST_CHAINS.values()

@@ -14,13 +14,15 @@ from billing_service import create_app
 from billing_service.config import CALLS_PER_REQUEST, LONGEST_CHAINS, Settings
 from billing_service.state.store import IdempotencyRecord
 
-from ..support import CALLER_KEY, VALID_BODY, InFlight, service_env
+from ..support import CALLER_KEY, V1, VALID_BODY, InFlight, v1_only
+
+pytestmark = pytest.mark.both_providers
 
 ISSUE = "/subscriptions/issue-billing"
 CHARGES = "/subscriptions/payments"
+# I'mport's routes, for its token tests (elsewhere: sandbox.route, per provider).
 AGAIN = "POST /subscribe/payments/again"
 CANCEL = "POST /payments/cancel"
-LOOKUP = "GET /payments/{imp_uid}"
 AUTH = {"Authorization": f"Bearer {CALLER_KEY}"}
 UID = VALID_BODY["customer_uid"]
 REFUSING_CARD = "4000-0000-0000-9995"  # the sandbox refuses its key's charges (code -1)
@@ -32,7 +34,7 @@ def keyed(key: str) -> dict[str, str]:
 
 @pytest.fixture
 def env(sandbox):
-    return service_env(sandbox.url)
+    return sandbox.env()
 
 
 @pytest.fixture
@@ -59,10 +61,10 @@ def cancel(client, imp_uid: str, headers: dict[str, str]):
 def test_a_retried_cancel_whose_lookup_times_out_is_retryable_and_refunds_once(
     client, sandbox, imp_uid
 ):
-    sandbox.admin("POST", "faults", route=CANCEL, fault="lost")
+    sandbox.admin("POST", "faults", route=sandbox.route("cancel"), fault="lost")
     first = cancel(client, imp_uid, keyed("refund-1"))
     assert first.status_code == 504 and first.get_json()["retryable"] is True
-    sandbox.admin("POST", "faults", route=LOOKUP, fault="hang")
+    sandbox.admin("POST", "faults", route=sandbox.route("payment"), fault="hang")
 
     timed_out = cancel(client, imp_uid, keyed("refund-1"))
 
@@ -72,25 +74,28 @@ def test_a_retried_cancel_whose_lookup_times_out_is_retryable_and_refunds_once(
     done = cancel(client, imp_uid, keyed("refund-1"))
     assert done.status_code == 200
     assert done.get_json()["payment"]["cancel_amount"] == 3000
-    assert sandbox.count(CANCEL) == 2  # the lost one (never processed) and this one
+    assert (
+        sandbox.count(sandbox.route("cancel")) == 2
+    )  # the lost one (never processed) and this one
 
 
 def test_a_cancel_without_a_key_is_retryable_only_if_nothing_was_sent(client, sandbox, imp_uid):
-    sandbox.admin("POST", "faults", route=LOOKUP, fault="hang")
+    sandbox.admin("POST", "faults", route=sandbox.route("payment"), fault="hang")
     looked_up = cancel(client, imp_uid, AUTH)
-    sandbox.admin("POST", "faults", route=CANCEL, fault="lost")
+    sandbox.admin("POST", "faults", route=sandbox.route("cancel"), fault="lost")
     sent = cancel(client, imp_uid, AUTH)
 
     assert looked_up.status_code == 504 and looked_up.get_json()["retryable"] is True
     # Sent and lost: retried without a key it would read the reduced balance and refund again.
     assert sent.status_code == 504 and "retryable" not in sent.get_json()
     assert "look the payment up" in sent.get_json()["message"]
-    assert sandbox.count(CANCEL) == 1
+    assert sandbox.count(sandbox.route("cancel")) == 1
 
 
 @pytest.mark.parametrize("headers", [keyed("charge-auth"), AUTH], ids=["keyed", "plain"])
 def test_refused_credentials_are_a_retryable_502_nothing_was_sent(sandbox, headers):
-    app = create_app(service_env(sandbox.url, IAMPORT_API_SECRET="wrong"))
+    secret = "IAMPORT_API_SECRET" if sandbox.provider == V1 else "PORTONE_API_SECRET"
+    app = create_app(sandbox.env(**{secret: "wrong"}))
     charge = {"customer_uid": UID, "merchant_uid": "o-2", "amount": 100, "name": "x"}
 
     resp = app.test_client().post(CHARGES, json=charge, headers=headers)
@@ -98,13 +103,14 @@ def test_refused_credentials_are_a_retryable_502_nothing_was_sent(sandbox, heade
     assert resp.status_code == 502
     assert resp.get_json()["code"] == "gateway_auth_failed"
     assert resp.get_json()["retryable"] is True
-    assert sandbox.count(AGAIN) == 0
+    assert sandbox.count(sandbox.route("charge")) == 0
 
 
 @pytest.mark.parametrize("route", [AGAIN, CANCEL])
 def test_a_call_whose_token_was_refused_then_not_renewed_is_retryable(
     client, sandbox, imp_uid, route
 ):
+    v1_only(sandbox.provider, "I'mport's access token (V2 sends its secret on every call)")
     # I'mport refuses the token (the call does not run), then cannot give a new one.
     sandbox.admin("POST", "faults", route=route, fault="http_401")
     sandbox.admin("POST", "faults", route="POST /users/getToken", fault="http_500")
@@ -122,7 +128,9 @@ def test_a_call_whose_token_was_refused_then_not_renewed_is_retryable(
 
 
 def test_reads_never_say_retryable(client, sandbox):
-    sandbox.admin("POST", "faults", route=LOOKUP, fault="hang")
+    # An imp_uid the V2 service has not kept a paymentId for is searched for first.
+    lookup = sandbox.route("payment") if sandbox.provider == V1 else "GET /payments"
+    sandbox.admin("POST", "faults", route=lookup, fault="hang")
 
     resp = client.get(f"{CHARGES}/imps_000000000001", headers=AUTH)
 
@@ -130,6 +138,7 @@ def test_reads_never_say_retryable(client, sandbox):
 
 
 def test_the_idempotency_lease_covers_the_pending_charge_chain(client, sandbox, env):
+    v1_only(sandbox.provider, "I'mport's chain of calls, its token and its code -1 refusal")
     # A key whose charges the sandbox refuses; the first answer is lost before I'mport runs it.
     refusing = {**VALID_BODY, "customer_uid": "refused-1", "card_number": REFUSING_CARD}
     assert client.post(ISSUE, json=refusing, headers=AUTH).status_code == 200
@@ -163,7 +172,7 @@ def test_a_late_attempt_whose_lease_was_taken_over_does_not_overwrite_the_record
     charge = {"customer_uid": UID, "merchant_uid": "o-8", "amount": 100, "name": "x"}
     sandbox.admin("POST", "config", latency_ms=1000)
     late = InFlight(lambda: client.post(CHARGES, json=charge, headers=keyed("late")))
-    sandbox.wait_in_flight(AGAIN)
+    sandbox.wait_in_flight(sandbox.route("charge"))
     # Meanwhile its lease ends and a retry takes the key over (written as a resume would).
     (record,) = stored_records(env)
     retry = replace(record, attempt="the-retry", state="in_flight")
@@ -184,12 +193,12 @@ def test_a_retry_refused_by_the_order_lock_keeps_what_its_first_attempt_kept(
 ):
     # The first attempt's cancel goes through, its answer and the lookup after it are lost.
     sandbox.admin("POST", "config", latency_ms=300)
-    sandbox.admin("POST", "faults", route=CANCEL, fault="drop")
+    sandbox.admin("POST", "faults", route=sandbox.route("cancel"), fault="drop")
     first = InFlight(lambda: cancel(client, imp_uid, keyed("refund-2")))
-    sandbox.wait_in_flight(CANCEL)
+    sandbox.wait_in_flight(sandbox.route("cancel"))
     # Reset, not held: a held lookup would stay in flight at the sandbox and be taken below for
     # the other refund's.
-    sandbox.admin("POST", "faults", route=LOOKUP, fault="lost")
+    sandbox.admin("POST", "faults", route=sandbox.route("payment"), fault="lost")
     assert first.result(20).status_code == 504
     # Another refund of the payment is running when the first one's retry comes.
     sandbox.admin("POST", "config", latency_ms=1500)
@@ -200,7 +209,7 @@ def test_a_retry_refused_by_the_order_lock_keeps_what_its_first_attempt_kept(
             headers=AUTH,
         )
     )
-    sandbox.wait_in_flight(LOOKUP)
+    sandbox.wait_in_flight(sandbox.route("payment"))
 
     refused = cancel(client, imp_uid, keyed("refund-2"))
 
@@ -212,4 +221,4 @@ def test_a_retry_refused_by_the_order_lock_keeps_what_its_first_attempt_kept(
     assert retried.status_code == 200 and retried.get_json()["replayed"] is True
     history = retried.get_json()["payment"]["cancel_history"]
     assert sorted(entry["amount"] for entry in history) == [1000, 3000]
-    assert sandbox.count(CANCEL) == 2
+    assert sandbox.count(sandbox.route("cancel")) == 2

@@ -11,19 +11,21 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+import requests
 
 from billing_service import create_app
 from billing_service.api.publisher import FOLLOW_UP
 from billing_service.events.outbox import Outbox
 from billing_service.extensions import shared
+from billing_service.sandbox import portone_v2
 from billing_service.state import StateUnavailable
 
-from ..support import CALLER_KEY, NO_LIMITS, VALID_BODY, service_env
+from ..support import CALLER_KEY, NO_LIMITS, V1, VALID_BODY, v1_only
 from .test_delivery import SECRET, Subscriber
 
+pytestmark = pytest.mark.both_providers
+
 CHARGES = "/subscriptions/payments"
-AGAIN = "POST /subscribe/payments/again"
-CANCEL = "POST /payments/cancel"
 DECLINED_CARD = "4000000000000341"  # declined with code 0 and a failed payment
 UID = VALID_BODY["customer_uid"]
 
@@ -63,8 +65,7 @@ class FailingWrites:
 
 @pytest.fixture
 def app(sandbox, subscriber):
-    env = service_env(
-        sandbox.url,
+    env = sandbox.env(
         IAMPORT_READ_TIMEOUT="1",
         BILLING_EVENT_URLS=subscriber.url,
         BILLING_EVENT_SECRET=SECRET,
@@ -120,7 +121,10 @@ def test_a_pending_charge_nobody_follows_up_gets_its_failed_event(app, client, s
     wait_until(lambda: [r.attempts for r in follow_ups(app)] >= [1])
     assert [r.status for r in follow_ups(app)] == ["pending"]
     imp_uid = pending.get_json()["payment"]["imp_uid"]
-    sandbox.admin("POST", f"payments/{imp_uid}/settle", status="failed")  # I'mport: no notice
+    if sandbox.provider == V1:
+        sandbox.admin("POST", f"payments/{imp_uid}/settle", status="failed")  # I'mport: no notice
+    else:  # the V2 fake settles the paymentId's latest attempt
+        sandbox.admin("POST", "payments/pending-1/settle", status="FAILED")
     [event] = settled(app, subscriber, 1)
     assert event["type"] == "payment.failed"
     assert (event["data"]["payment"]["imp_uid"], event["data"]["source"]) == (
@@ -139,7 +143,9 @@ def test_a_charge_whose_outcome_stayed_unknown_and_nobody_retried_gets_its_event
     # I'mport stamps whole seconds: the next charge goes out in a later one than the decline.
     failed_second = datetime.fromisoformat(declined["failed_at"]).timestamp()
     wait_until(lambda: time.time() >= failed_second + 1, timeout=3)
-    sandbox.admin("POST", "faults", route=AGAIN, fault="stall")  # done after the lookup
+    sandbox.admin(
+        "POST", "faults", route=sandbox.route("charge"), fault="stall"
+    )  # done after the lookup
 
     lost = charge(client, "order-1")
 
@@ -147,7 +153,7 @@ def test_a_charge_whose_outcome_stayed_unknown_and_nobody_retried_gets_its_event
     got = settled(app, subscriber, 2)
     assert [e["type"] for e in got] == ["payment.failed", "payment.paid"]
     assert got[1]["data"]["payment"]["merchant_uid"] == "order-1"
-    assert sandbox.count(AGAIN) == 2
+    assert sandbox.count(sandbox.route("charge")) == 2
 
 
 def test_a_charge_lost_in_the_second_of_its_orders_decline_still_gets_its_event(
@@ -159,7 +165,9 @@ def test_a_charge_lost_in_the_second_of_its_orders_decline_still_gets_its_event(
     wait_until(lambda: time.time() % 1 < 0.1, timeout=3)
     declined = charge(client, "order-2").get_json()["payment"]
     issue(client)
-    sandbox.admin("POST", "faults", route=AGAIN, fault="stall")  # done after the lookup
+    sandbox.admin(
+        "POST", "faults", route=sandbox.route("charge"), fault="stall"
+    )  # done after the lookup
     sent_at = time.time()
 
     lost = charge(client, "order-2")
@@ -171,7 +179,7 @@ def test_a_charge_lost_in_the_second_of_its_orders_decline_still_gets_its_event(
     got = settled(app, subscriber, 2)
     assert [e["type"] for e in got] == ["payment.failed", "payment.paid"]
     assert got[1]["data"]["payment"]["imp_uid"] != declined["imp_uid"]
-    assert sandbox.count(AGAIN) == 2
+    assert sandbox.count(sandbox.route("charge")) == 2
 
 
 def test_a_cancel_whose_outcome_stayed_unknown_and_nobody_retried_gets_its_event(
@@ -180,7 +188,7 @@ def test_a_cancel_whose_outcome_stayed_unknown_and_nobody_retried_gets_its_event
     issue(client)
     paid = charge(client, "order-1").get_json()["payment"]
     shared(app).events.consumer.start()
-    sandbox.admin("POST", "faults", route=CANCEL, fault="stall")
+    sandbox.admin("POST", "faults", route=sandbox.route("cancel"), fault="stall")
 
     lost = client.post(
         f"{CHARGES}/{paid['imp_uid']}/cancel",
@@ -240,10 +248,14 @@ def test_nothing_is_sent_when_the_follow_up_cannot_be_kept(app, client, sandbox,
     assert resp.status_code == 503
     assert resp.get_json()["code"] == "state_unavailable"
     after = sandbox.counts()
-    assert (after.get(AGAIN), after.get(CANCEL)) == (before.get(AGAIN), before.get(CANCEL))
+    for route in (sandbox.route("charge"), sandbox.route("cancel")):
+        assert after.get(route) == before.get(route)
 
 
-def test_a_verified_notice_that_cannot_be_recorded_is_503_for_imports_to_resend(app, client):
+def test_a_verified_notice_that_cannot_be_recorded_is_503_for_imports_to_resend(
+    app, client, provider
+):
+    v1_only(provider, "I'mport's webhook notices (V2 sends its own webhooks)")
     issue(client)
     paid = charge(client, "order-1").get_json()["payment"]
     events_ = shared(app).events
@@ -254,3 +266,31 @@ def test_a_verified_notice_that_cannot_be_recorded_is_503_for_imports_to_resend(
 
     assert resp.status_code == 503
     assert resp.get_json()["code"] == "state_unavailable"
+
+
+def test_a_cancel_the_pg_does_later_gets_its_event_though_nobody_retried(
+    app, client, sandbox, subscriber
+):
+    if sandbox.provider == V1:
+        pytest.skip("V2 only: PortOne's asynchronous (REQUESTED) cancellation")
+    issue(client)
+    paid = charge(client, "order-1").get_json()["payment"]
+    shared(app).events.consumer.start()
+    sandbox.admin("POST", "config", cancel_outcome="REQUESTED")
+
+    resp = client.post(f"{CHARGES}/{paid['imp_uid']}/cancel", json={"reason": "환불"})
+
+    assert resp.status_code == 202
+    wait_until(lambda: any(r.attempts for r in follow_ups(app)))
+    shown = requests.get(
+        f"{sandbox.url}/payments/order-1",
+        params={"storeId": portone_v2.DEFAULT_STORE_ID},
+        headers={"Authorization": f"PortOne {portone_v2.DEFAULT_API_SECRET}"},
+        timeout=5,
+    ).json()
+    [cancellation] = shown["cancellations"]
+    path = f"payments/order-1/cancellations/{cancellation['id']}/settle"
+    sandbox.admin("POST", path, status="SUCCEEDED")
+    got = settled(app, subscriber, 2)
+    assert [e["type"] for e in got] == ["payment.paid", "payment.cancelled"]
+    assert got[1]["data"]["payment"]["cancel_amount"] == paid["amount"]

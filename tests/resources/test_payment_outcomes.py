@@ -13,11 +13,11 @@ from billing_service import create_app
 from billing_service.extensions import shared
 from billing_service.state import StateUnavailable
 
-from ..support import CALLER_KEY, VALID_BODY, service_env
+from ..support import CALLER_KEY, V1, VALID_BODY
+
+pytestmark = pytest.mark.both_providers
 
 CHARGES = "/subscriptions/payments"
-AGAIN = "POST /subscribe/payments/again"
-CANCEL = "POST /payments/cancel"
 UID = VALID_BODY["customer_uid"]
 DECLINED_CARD = "4000000000000341"  # declined with code 0 and a failed payment
 
@@ -46,7 +46,7 @@ def cancel(client, imp_uid: str, key: str | None = None, **body):
 @pytest.fixture
 def service(sandbox):
     """The service with a 1 s read timeout, so the sandbox's stall and hang are met quickly."""
-    client = create_app(service_env(sandbox.url, IAMPORT_READ_TIMEOUT="1")).test_client()
+    client = create_app(sandbox.env(IAMPORT_READ_TIMEOUT="1")).test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {CALLER_KEY}"
     issue(client)
     return client
@@ -58,25 +58,29 @@ def paid(service) -> dict:
 
 
 def test_a_cancel_the_pg_refuses_is_422_cancel_refused_stored_and_replayed(service, sandbox, paid):
-    fault(sandbox, CANCEL, "pg_refusal")
+    fault(sandbox, sandbox.route("cancel"), "pg_refusal")
 
     resp = cancel(service, paid["imp_uid"], key="refund-1", amount=100)
 
     assert resp.status_code == 422
     body = resp.get_json()
-    assert (body["code"], body["gateway_code"]) == ("cancel_refused", -1)
+    if sandbox.provider == V1:
+        assert (body["code"], body["gateway_code"]) == ("cancel_refused", -1)
+    else:  # V2's PG_PROVIDER refusal: the PG's code, no I'mport code
+        assert (body["code"], body["pg_code"]) == ("cancel_refused", "F999")
+        assert "gateway_code" not in body
     assert body["message"] == "[sandbox] PG사 거절: 부분취소가 불가능한 거래입니다."
     # A final answer: the retry is given it again, and nothing is sent again.
     again = cancel(service, paid["imp_uid"], key="refund-1", amount=100)
     assert (again.status_code, again.headers["Idempotent-Replayed"]) == (422, "true")
     assert again.get_json()["code"] == "cancel_refused"
-    assert sandbox.count(CANCEL) == 1
+    assert sandbox.count(sandbox.route("cancel")) == 1
     looked_up = service.get(f"{CHARGES}/{paid['imp_uid']}").get_json()["payment"]
     assert looked_up["cancel_amount"] == 0
 
 
 def test_a_refusal_after_the_balance_moved_since_the_first_attempt_is_409(service, sandbox, paid):
-    fault(sandbox, CANCEL, "http_500")
+    fault(sandbox, sandbox.route("cancel"), "http_500")
     first = cancel(service, paid["imp_uid"], key="refund-2")  # all of it, against 9900
     assert first.status_code == 504  # sent, outcome unknown: the checksum is kept
     assert cancel(service, paid["imp_uid"], amount=100).status_code == 200  # another refund
@@ -87,14 +91,14 @@ def test_a_refusal_after_the_balance_moved_since_the_first_attempt_is_409(servic
     assert retry.status_code == 409
     assert retry.get_json()["code"] == "nothing_to_cancel"
     assert "balance changed" in retry.get_json()["message"]
-    assert sandbox.count(CANCEL) == 3
+    assert sandbox.count(sandbox.route("cancel")) == 3
 
 
 def test_two_refunds_alike_under_two_keys_both_happen_when_the_second_is_lost(
     service, sandbox, paid
 ):
     assert cancel(service, paid["imp_uid"], key="refund-a", amount=1000).status_code == 200
-    fault(sandbox, CANCEL, "lost")  # the second never reaches I'mport
+    fault(sandbox, sandbox.route("cancel"), "lost")  # the second never reaches I'mport
 
     lost = cancel(service, paid["imp_uid"], key="refund-b", amount=1000)
 
@@ -111,14 +115,14 @@ def test_two_refunds_alike_under_two_keys_both_happen_when_the_second_is_lost(
 
 def test_a_second_refund_alike_whose_answer_is_lost_is_found_as_itself(service, sandbox, paid):
     assert cancel(service, paid["imp_uid"], key="refund-a", amount=1000).status_code == 200
-    fault(sandbox, CANCEL, "drop")  # done at I'mport, the answer lost
+    fault(sandbox, sandbox.route("cancel"), "drop")  # done at I'mport, the answer lost
 
     resp = cancel(service, paid["imp_uid"], key="refund-b", amount=1000)
 
     assert resp.status_code == 200
     assert resp.get_json()["reconciled"] is True
     assert resp.get_json()["payment"]["cancel_amount"] == 2000
-    assert sandbox.count(CANCEL) == 2
+    assert sandbox.count(sandbox.route("cancel")) == 2
 
 
 def test_a_lost_charge_is_not_answered_with_an_earlier_decline_of_its_merchant_uid(
@@ -135,7 +139,9 @@ def test_a_lost_charge_is_not_answered_with_an_earlier_decline_of_its_merchant_u
     while time.time() < failed_second + 1:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    fault(sandbox, AGAIN, "stall")  # I'mport still at work when the service looks it up
+    fault(
+        sandbox, sandbox.route("charge"), "stall"
+    )  # I'mport still at work when the service looks it up
 
     lost = charge(service, "order-9")
 
@@ -153,7 +159,7 @@ def test_a_lost_charge_is_not_answered_with_an_earlier_decline_of_its_merchant_u
     payment = retry.get_json()["payment"]
     assert payment["status"] == "paid"
     assert payment["imp_uid"] != failed["imp_uid"]
-    assert sandbox.count(AGAIN) == 2
+    assert sandbox.count(sandbox.route("charge")) == 2
 
 
 def test_a_lost_charge_sent_again_in_the_second_of_its_decline_is_not_that_decline(
@@ -170,7 +176,9 @@ def test_a_lost_charge_sent_again_in_the_second_of_its_decline_is_not_that_decli
     assert declined.status_code == 402
     failed = declined.get_json()["payment"]
     issue(service)  # the customer's card replaced by one that pays
-    fault(sandbox, AGAIN, "stall")  # I'mport still at work when the service looks it up
+    fault(
+        sandbox, sandbox.route("charge"), "stall"
+    )  # I'mport still at work when the service looks it up
     sent_at = time.time()
 
     lost = charge(service, "order-7")
@@ -189,7 +197,7 @@ def test_a_lost_charge_sent_again_in_the_second_of_its_decline_is_not_that_decli
     retry = charge(service, "order-7")
     assert retry.status_code == 200
     assert retry.get_json()["payment"]["imp_uid"] != failed["imp_uid"]
-    assert sandbox.count(AGAIN) == 2
+    assert sandbox.count(sandbox.route("charge")) == 2
 
 
 class MarksRefused:
@@ -215,4 +223,4 @@ def test_a_charge_whose_attempt_cannot_be_remembered_is_not_sent(service, sandbo
 
     assert resp.status_code == 503
     assert resp.get_json()["code"] == "state_unavailable"
-    assert sandbox.count(AGAIN) == 0
+    assert sandbox.count(sandbox.route("charge")) == 0

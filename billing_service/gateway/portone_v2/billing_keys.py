@@ -194,7 +194,7 @@ def issue_body(
 ) -> dict[str, Any]:
     """``IssueBillingKeyBody``: V1's card formats in V2's (digits, two-digit year and month),
     the customer under ``customer.id = customer_uid`` with V1's ``customer_id`` in
-    ``customData``."""
+    ``customData``; the request's ``channel_key``, else the configured ``channel_key``."""
     year, month = card.expiry.split("-")
     credential = {
         "number": card.number,
@@ -208,8 +208,9 @@ def issue_body(
         "method": {"card": {"credential": credential}},
         "customer": v2_customer(customer_uid, customer, prefix="customer_"),
     }
-    if channel_key:
-        body["channelKey"] = channel_key
+    channel = customer.get("channel_key") or channel_key
+    if channel:
+        body["channelKey"] = channel
     if customer.get("customer_id"):
         body["customData"] = json.dumps({"customer_id": customer["customer_id"]})
     return body

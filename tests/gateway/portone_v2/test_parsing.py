@@ -247,6 +247,14 @@ def test_an_issuance_body_speaks_v2():
     }
 
 
+def test_an_issuance_goes_through_the_requests_channel_key_first():
+    card = CardDetails(number="4000000000000000", expiry="2030-07", birth="900101", pwd_2digit="12")
+
+    body = issue_body("uid", card, {"channel_key": "channel-of-the-request"}, "configured")
+
+    assert body["channelKey"] == "channel-of-the-request"
+
+
 def test_a_charge_body_speaks_v2_and_is_the_same_every_time():
     charge = Charge(
         customer_uid="uid",
