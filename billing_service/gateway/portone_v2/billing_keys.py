@@ -56,8 +56,7 @@ class BillingKeyCalls(PortOneSession):
                 field="pg",
             )
         earlier = self._current_key(customer_uid)
-        channel_key = customer.get("channel_key") or self._channel_key
-        body = issue_body(customer_uid, card, customer, channel_key)
+        body = issue_body(customer_uid, card, customer, self._channel_key)
         try:
             billing_key = issued_key(self._move("issue_billing_key", "/billing-keys", body))
         except Refusal as exc:
