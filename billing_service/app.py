@@ -27,23 +27,24 @@ logger = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
 
 API_DESCRIPTION = """\
-Issues I'mport (PortOne V1) billing keys from card details sent by other internal services, and
-runs each key's lifecycle: look it up, charge it (safely retryable with the same `merchant_uid`),
-look up and cancel its payments, delete it.
+Issues PortOne billing keys (I'mport, PortOne V1, or PortOne V2: `BILLING_PROVIDER`) from card
+details sent by other internal services, and runs each key's lifecycle: look it up, charge it
+(safely retryable with the same `merchant_uid`), look up and cancel its payments, delete it.
+Callers see one contract whichever PortOne API answers.
 
 Callers authenticate with `Authorization: Bearer <key>` (keys from `BILLING_API_KEYS`).
 Card data is sent in the request body only; it is never stored, logged or echoed, and responses
 carry only the masked card number. Every error has the same JSON shape with a stable `code`.
 
-An instance running against the I'mport sandbox (`BILLING_SANDBOX=true`) marks every answer with
+An instance running against a PortOne sandbox (`BILLING_SANDBOX=true`) marks every answer with
 the header `X-Billing-Sandbox: true`: nothing it answers is a real payment.
 
 **The retry rule.** The money-moving POSTs (issuance, charge, cancel, schedule) take an
 `Idempotency-Key`. With one, every 5xx answer, a 409 `request_in_progress` and a 429 may be
 retried with the same key and the same body within `BILLING_IDEMPOTENCY_TTL`, and such a retry
 never moves money twice; every other 4xx is final. Every 5xx answer of these POSTs that had a
-key, or that sent nothing that moves money to I'mport, carries `"retryable": true`; a cancel
-without a key that may have reached I'mport never does (retried, it would refund again). An
+key, or that sent nothing that moves money to PortOne, carries `"retryable": true`; a cancel
+without a key that may have reached PortOne never does (retried, it would refund again). An
 order is its own lock: while a charge of a `merchant_uid` or a cancel of an `imp_uid` runs,
 another one, from any caller, is 409 `request_in_progress` and is not sent. With the state store
 unusable, charges, cancels and schedules are 503 `state_unavailable` before anything is sent.

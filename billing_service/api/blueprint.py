@@ -42,7 +42,7 @@ IDEMPOTENCY_KEY = {
     "required": False,
     "description": "Makes retrying this request safe: the first answer is stored (24 h by "
     "default, per caller) and given again to every retry with the same key and the same "
-    "request, with `Idempotent-Replayed: true`, without calling I'mport again. 1-255 printable "
+    "request, with `Idempotent-Replayed: true`, without calling PortOne again. 1-255 printable "
     'ASCII, bare (`KG5LxwFBepaKHyUD`) or quoted (`"8e03978e-40d5-43e8-bc93-6894a57f9324"`); a '
     "UUID, or your order's or refund's own id, is a good key. The same key with another request "
     "is 422 `idempotency_key_reused`, while the first still runs 409 `request_in_progress`. "

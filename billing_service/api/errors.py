@@ -70,7 +70,7 @@ class ErrorSchema(ma.Schema):
     gateway_code = ma.fields.Integer(
         metadata={
             "description": "I'mport's envelope code (card_rejected, card_declined, "
-            "cancel_refused); I'mport V1 only."
+            "cancel_refused); PortOne V1 (I'mport) only."
         }
     )
     pg_code = ma.fields.String(
@@ -81,7 +81,7 @@ class ErrorSchema(ma.Schema):
     )
     payment = ma.fields.Nested(
         PaymentSchema,
-        metadata={"description": "The failed payment, when I'mport kept one (card_declined)."},
+        metadata={"description": "The failed payment, when PortOne kept one (card_declined)."},
     )
     checks = ma.fields.Dict(
         metadata={
@@ -93,9 +93,9 @@ class ErrorSchema(ma.Schema):
         metadata={
             "description": "True: retrying is safe and may succeed. Every 5xx of a charge, "
             "cancel, schedule or issuance sent with an Idempotency-Key (retry with the same key "
-            "and body), or that sent nothing to I'mport; a charge or schedule whose outcome is "
+            "and body), or that sent nothing to PortOne; a charge or schedule whose outcome is "
             "unknown (retry with the same merchant_uid). Absent: do not retry as is (a cancel "
-            "without a key that may have reached I'mport: look the payment up first)."
+            "without a key that may have reached PortOne: look the payment up first)."
         }
     )
 

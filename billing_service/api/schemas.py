@@ -16,7 +16,7 @@ class CancellationSchema(ma.Schema):
 
 
 class PaymentSchema(ma.Schema):
-    """A payment at I'mport; the card number is masked."""
+    """A payment at PortOne; the card number is masked."""
 
     imp_uid = ma.fields.String(required=True, metadata={"example": "imps_410026135413"})
     merchant_uid = ma.fields.String(required=True)
@@ -42,8 +42,9 @@ class PaymentSchema(ma.Schema):
     sandbox = ma.fields.Boolean(
         required=True,
         metadata={
-            "description": "I'mport's test-channel flag: true for a test payment, where no "
-            "real money moved (every payment of the bundled sandbox); false for a real one."
+            "description": "PortOne's test-channel flag (V2: a `TEST` channel): true for a test "
+            "payment, where no real money moved (every payment of the bundled sandbox); false "
+            "for a real one."
         },
     )
     cancel_history = ma.fields.List(ma.fields.Nested(CancellationSchema), required=True)

@@ -60,7 +60,7 @@ IF_NONE_MATCH = {
     "required": False,
     "description": "`*`: issue only if the `customer_uid` has no key yet (RFC 9110); if it "
     "has one, 412 `billing_key_exists` and nothing is replaced. Without it, issuing again "
-    "replaces the key, as I'mport does. The check and the issuance are two I'mport calls: two "
+    "replaces the key, as I'mport does. The check and the issuance are two PortOne calls: two "
     "first issuances for one `customer_uid` sent at the same moment can both pass it. Any "
     "other value is 400 `bad_request`.",
     "schema": {"type": "string", "enum": ["*"]},
@@ -118,7 +118,7 @@ class IssueBilling(MethodView):
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """Issue a billing key from card details
 
-        Obtains an I'mport access token and asks I'mport to issue a billing key under
+        Asks PortOne to issue a billing key under
         `customer_uid` (`POST /subscribe/customers/{customer_uid}`). Issuing again under the same
         `customer_uid` replaces the key (`replaced: true`). Accepts JSON or an HTML form body.
         Scope `issue`; limited per caller, per `customer_uid` and per card (429). With

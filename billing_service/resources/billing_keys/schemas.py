@@ -162,7 +162,10 @@ class IssueBillingKeySchema(RequestSchema):
     )
     channel_key = Text(
         validate=validate.Length(1, 55),
-        metadata={"description": "I'mport console channel to use, instead of IAMPORT_CHANNEL_KEY."},
+        metadata={
+            "description": "The PortOne console channel to use, instead of IAMPORT_CHANNEL_KEY "
+            "(V2: PORTONE_CHANNEL_KEY)."
+        },
     )
     # Kept with the key (its answer, in an idempotency record): no card number, as for ids.
     customer_id = Text(validate=[validate.Length(1, 80), not_a_card_number])
@@ -193,7 +196,7 @@ class IssueBillingKeySchema(RequestSchema):
 
 
 class BillingKeySchema(ma.Schema):
-    """A billing key registered at I'mport; the card number is masked."""
+    """A billing key registered at PortOne; the card number is masked."""
 
     customer_uid = ma.fields.String(required=True)
     pg_provider = ma.fields.String(allow_none=True, metadata={"example": "nice"})
@@ -202,7 +205,7 @@ class BillingKeySchema(ma.Schema):
     card_code = ma.fields.String(allow_none=True, metadata={"example": "367"})
     card_number = ma.fields.String(
         allow_none=True,
-        metadata={"description": "Masked, as I'mport returns it.", "example": "424242******4242"},
+        metadata={"description": "Masked, as PortOne returns it.", "example": "424242******4242"},
     )
     card_type = ma.fields.String(
         allow_none=True,
@@ -266,7 +269,7 @@ class BillingKeyResponseSchema(ma.Schema):
 class DeleteBillingKeyQuerySchema(QuerySchema):
     reason = Text(
         validate=validate.Length(max=200),
-        metadata={"description": "Why the key is deleted (kept by I'mport); empty means none."},
+        metadata={"description": "Why the key is deleted (kept by PortOne); empty means none."},
     )
     revoke_schedules = ma.fields.Boolean(
         load_default=False,

@@ -51,7 +51,7 @@ CHARGED_EXAMPLES = {
         "value": _charged(replayed=True),
     },
     "reconciled": {
-        "summary": "I'mport's answer was lost; the payment was found paid",
+        "summary": "PortOne's answer was lost; the payment was found paid",
         "value": _charged(reconciled=True),
     },
 }

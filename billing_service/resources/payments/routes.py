@@ -95,7 +95,7 @@ class Payments(MethodView):
         202,
         schema=PendingChargeResponseSchema,
         headers=REPLAYED,
-        description="I'mport left the charge `ready`: its outcome is not known yet. Do not "
+        description="PortOne left the charge `ready`: its outcome is not known yet. Do not "
         "charge again under a new merchant_uid: follow it up with "
         "`GET /subscriptions/payments/by-merchant-uid/{merchant_uid}`, or retry with the same "
         "merchant_uid (looked up, not sent, while it is still ready). The service follows it "
@@ -119,7 +119,7 @@ class Payments(MethodView):
 
         Calls `POST /subscribe/payments/again`. Safe to retry with the same `merchant_uid`: a
         charge already paid for it with the same `customer_uid` and `amount` is answered again
-        (`replayed: true`) and never charged twice. When I'mport's answer is lost, the charge is
+        (`replayed: true`) and never charged twice. When PortOne's answer is lost, the charge is
         not resent: the order is looked up (`reconciled: true` if found paid), or the answer is a
         504 `gateway_timeout` with `retryable: true` (never with an earlier attempt's decline).
         While another charge of this `merchant_uid` runs (any caller), 409
@@ -220,23 +220,22 @@ class PaymentCancellation(MethodView):
 
         Calls `POST /payments/cancel` with the balance read just before as `checksum`, so a
         concurrent cancel cannot make it cancel more than is left. Without `amount`, cancels all
-        that is left; a partly cancelled payment stays `paid` with a higher `cancel_amount`.
-        A cancel whose answer was lost is looked up in the payment's `cancel_history`, never
-        sent again (`reconciled: true`, or 504). A refusal is explained by looking the payment
-        up: a retry whose first attempt went through meanwhile is `replayed: true`; nothing
-        left (or a balance moved since this cancel's first attempt) is 409
-        `nothing_to_cancel`; a balance still there that I'mport or the card company would not
-        cancel (partial cancels not allowed, the window passed) is 422 `cancel_refused`, with
-        I'mport's message and `gateway_code`, a final answer. Like a charge, a cancel is
-        followed up by the service itself (its event goes out even if its answer is lost and
-        nobody retries). **Send an `Idempotency-Key` with every cancel** (your refund's own
-        id): its retries send the first attempt's checksum, so I'mport cannot refund twice, and
-        a cancel that had gone through answers `replayed: true`; every 5xx is then `retryable`.
-        Without a key a cancel is not retry-safe: a 5xx after the cancel may have reached
-        I'mport is not `retryable` (a retry would read the reduced balance and refund again).
-        While another cancel of this payment runs, 409 `request_in_progress`, nothing sent (404
-        `payment_not_found` instead to a caller that does not own the payment's customer).
-        Scope `cancel`.
+        that is left; a partly cancelled payment stays `paid` with a higher `cancel_amount`. A
+        cancel whose answer was lost is looked up in the payment's `cancel_history`, never sent
+        again (`reconciled: true`, or 504). A refusal is explained by looking the payment up: a
+        retry whose first attempt went through meanwhile is `replayed: true`; nothing left (or a
+        balance moved since this cancel's first attempt) is 409 `nothing_to_cancel`; a balance still
+        there that PortOne or the card company would not cancel (partial cancels not allowed, the
+        window passed) is 422 `cancel_refused`, with PortOne's message and `gateway_code` (V1) or
+        `pg_code` (V2), a final answer. Like a charge, a cancel is followed up by the service itself
+        (its event goes out even if its answer is lost and nobody retries). **Send an
+        `Idempotency-Key` with every cancel** (your refund's own id): its retries send the first
+        attempt's checksum, so PortOne cannot refund twice, and a cancel that had gone through
+        answers `replayed: true`; every 5xx is then `retryable`. Without a key a cancel is not
+        retry-safe: a 5xx after the cancel may have reached PortOne is not `retryable` (a retry
+        would read the reduced balance and refund again). While another cancel of this payment runs,
+        409 `request_in_progress`, nothing sent (404 `payment_not_found` instead to a caller that
+        does not own the payment's customer). Scope `cancel`.
         """
         attempt = current_attempt()
         retry = attempt is not None and attempt.record.checksum is not None

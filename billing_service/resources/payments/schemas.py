@@ -77,7 +77,7 @@ class OrderSchema(RequestSchema):
     buyer_postcode = Text(validate=[validate.Length(max=8), not_a_card_number])
     custom_data = ma.fields.Dict(
         keys=ma.fields.String(),
-        metadata={"description": "Any JSON object; stored with the payment at I'mport."},
+        metadata={"description": "Any JSON object; stored with the payment at PortOne."},
     )
 
     @ma.validates_schema
@@ -101,7 +101,8 @@ def order_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 
 CHANNEL_KEY = {
-    "description": "I'mport console channel to use, instead of IAMPORT_CHANNEL_KEY.",
+    "description": "The PortOne console channel to use, instead of IAMPORT_CHANNEL_KEY "
+    "(V2: PORTONE_CHANNEL_KEY).",
 }
 
 
@@ -166,7 +167,7 @@ class ChargeResponseSchema(ma.Schema):
     reconciled = ma.fields.Boolean(
         required=True,
         metadata={
-            "description": "True: I'mport's answer was lost and the payment was found afterwards."
+            "description": "True: PortOne's answer was lost and the payment was found afterwards."
         },
     )
 
@@ -179,14 +180,14 @@ class PaymentResponseSchema(ma.Schema):
 
 
 class PendingChargeResponseSchema(ma.Schema):
-    """Answer to a charge I'mport left ``ready``: its outcome is not known yet."""
+    """Answer to a charge PortOne left ``ready``: its outcome is not known yet."""
 
     status = ma.fields.Constant("pending", required=True, metadata=constant("pending"))
     payment = ma.fields.Nested(PaymentSchema, required=True)
     replayed = ma.fields.Boolean(required=True, metadata={"description": "Always false."})
     reconciled = ma.fields.Boolean(
         required=True,
-        metadata={"description": "True: I'mport's answer was lost and the order was looked up."},
+        metadata={"description": "True: PortOne's answer was lost and the order was looked up."},
     )
 
 
@@ -210,7 +211,7 @@ class CancelResponseSchema(ma.Schema):
     reconciled = ma.fields.Boolean(
         required=True,
         metadata={
-            "description": "True: I'mport's answer was lost and the cancel was found in the "
+            "description": "True: PortOne's answer was lost and the cancel was found in the "
             "payment's cancel_history."
         },
     )
