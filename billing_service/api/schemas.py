@@ -9,6 +9,18 @@ import marshmallow as ma
 from marshmallow import validate
 
 
+def provider_field(what: str) -> ma.fields.String:
+    """The ``provider`` of an answer: which PortOne API ``what`` (made it, keeps it)."""
+    return ma.fields.String(
+        required=True,
+        validate=validate.OneOf(["iamport_v1", "portone_v2"]),
+        metadata={
+            "description": f"The PortOne API that {what}: "
+            "`iamport_v1` (I'mport) or `portone_v2` (`BILLING_PROVIDER`)."
+        },
+    )
+
+
 class CancellationSchema(ma.Schema):
     amount = ma.fields.Integer(required=True)
     cancelled_at = ma.fields.AwareDateTime(allow_none=True, default_timezone=UTC)
@@ -48,11 +60,4 @@ class PaymentSchema(ma.Schema):
         },
     )
     cancel_history = ma.fields.List(ma.fields.Nested(CancellationSchema), required=True)
-    provider = ma.fields.String(
-        required=True,
-        validate=validate.OneOf(["iamport_v1", "portone_v2"]),
-        metadata={
-            "description": "The PortOne API that made the payment: "
-            "`iamport_v1` (I'mport) or `portone_v2` (`BILLING_PROVIDER`)."
-        },
-    )
+    provider = provider_field("made the payment")

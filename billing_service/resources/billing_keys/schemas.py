@@ -21,6 +21,7 @@ from ...api.fields import (
     luhn_valid,
     not_a_card_number,
 )
+from ...api.schemas import provider_field
 from ...gateway import CardDetails
 
 # Korea has no daylight saving time: a fixed offset is exact and needs no tz database.
@@ -225,14 +226,7 @@ class BillingKeySchema(ma.Schema):
         required=True,
         metadata={"description": "True when the customer_uid already had a key, now replaced."},
     )
-    provider = ma.fields.String(
-        required=True,
-        validate=validate.OneOf(["iamport_v1", "portone_v2"]),
-        metadata={
-            "description": "The PortOne API that keeps the key: "
-            "`iamport_v1` (I'mport) or `portone_v2` (`BILLING_PROVIDER`)."
-        },
-    )
+    provider = provider_field("keeps the key")
 
 
 class IssueBillingKeyResponseSchema(ma.Schema):
