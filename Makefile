@@ -14,8 +14,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 # credentials): the service never falls back to the sandbox by itself.
 # PROVIDER=portone_v2 runs on PortOne V2 (its bundled sandbox in sandbox mode) instead of I'mport.
 run: $(INSTALLED)
-	BILLING_SANDBOX=$${BILLING_SANDBOX:-true} $(if $(PROVIDER),BILLING_PROVIDER=$(PROVIDER)) \
-		$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+	BILLING_SANDBOX=$${BILLING_SANDBOX:-true} $(if $(PROVIDER),BILLING_PROVIDER=$(PROVIDER) )$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 test: lint browser
 	$(BIN)/pytest

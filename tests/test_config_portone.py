@@ -67,7 +67,7 @@ def test_a_read_timeout_under_10_s_bounds_the_lookups_too():
     settings = Settings.from_env({**V2, "PORTONE_READ_TIMEOUT": "2"})
 
     assert settings.portone is not None and settings.portone.lookup_timeout == 2.0
-    assert settings.longest_request == 4 * (3 + 2) + 5
+    assert settings.longest_request == 5 * (3 + 2) + 5  # four lookups and a charge
 
 
 def test_iamports_timeouts_url_and_channel_are_ignored_under_v2_with_a_warning():

@@ -24,6 +24,7 @@ OPTIONAL_SECRET_KEYS = {
     "BILLING_CARD_FINGERPRINT_KEY_PREVIOUS",
     "BILLING_EVENT_SECRET",
     "BILLING_WEBHOOK_TOKEN",
+    "PORTONE_API_SECRET",  # PortOne V2's, instead of I'mport's key and secret
 }
 
 

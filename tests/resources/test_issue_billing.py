@@ -38,7 +38,7 @@ def test_issues_a_key_from_json(client, sandbox):
     assert key["card_type"] == "credit"
     assert key["card_name"] == "현대카드"
     # The default channel of each sandbox: I'mport's `nice`, PortOne V2's NICE_V2 channel.
-    assert key["pg_provider"] == ("nice" if sandbox.provider == V1 else "nice_v2")
+    assert key["pg_provider"] == "nice"  # V2's NICE_V2 by V1's name
     assert key["customer_name"] == "홍길동"
     assert key["replaced"] is False
     issued = datetime.fromisoformat(key["issued_at"])
