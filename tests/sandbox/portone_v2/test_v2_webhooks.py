@@ -24,6 +24,7 @@ from portone_server_sdk.webhook import (
 )
 
 from billing_service.sandbox import SandboxServer
+from billing_service.sandbox.__main__ import _options, _parse_args
 from billing_service.sandbox.portone_v2 import DEFAULT_STORE_ID, start_sandbox
 from billing_service.sandbox.portone_v2.webhooks import new_secret
 
@@ -225,3 +226,25 @@ def test_a_bad_secret_or_url_is_refused_at_start() -> None:
         start_sandbox(webhook_secret="not-a-secret!")
     with pytest.raises(ValueError, match="webhook_url"):
         start_sandbox(webhook_url="ftp://x")
+
+
+def test_five_retries_then_it_gives_up(
+    hooked: SandboxServer, receiver: Receiver, client: PortOneClient
+) -> None:
+    receiver.statuses = [500] * 6
+    issue(client)
+    for count, minutes in enumerate((1, 4, 16, 64, 256), start=1):
+        admin(hooked, "webhooks/wait", {"count": count})
+        admin(hooked, "clock", {"advance": minutes * 60})
+    admin(hooked, "webhooks/wait", {"count": 6})
+    admin(hooked, "clock", {"advance": "P1D"})
+    waited = raw(hooked, "POST", "/__sandbox__/webhooks/wait", {"count": 7, "timeout": 0.3})
+    assert waited.status == 408
+    assert [a["attempt"] for a in waited.json()["webhooks"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_command_line_passes_the_webhook_url_and_secret() -> None:
+    secret = new_secret()
+    args = _parse_args(["--api", "v2", "--webhook-url", "http://h/x", "--webhook-secret", secret])
+    options = _options(args)
+    assert (options["webhook_url"], options["webhook_secret"]) == ("http://h/x", secret)
