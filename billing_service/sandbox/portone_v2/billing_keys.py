@@ -89,6 +89,11 @@ def issue_billing_key(ctx: Context, req: Request) -> Reply | None:
     custom_data = optional_str(body, "customData")
     if isinstance(custom_data, Reply):
         return custom_data
+    notice_urls = body.get("noticeUrls")
+    if notice_urls is not None and not (
+        isinstance(notice_urls, list) and all(isinstance(url, str) for url in notice_urls)
+    ):
+        return invalid("noticeUrls must be a list of strings")
     channel = _channel(body)  # choosing the channel comes before any card company is asked
     if isinstance(channel, Reply):
         return channel
@@ -120,11 +125,9 @@ def issue_billing_key(ctx: Context, req: Request) -> Reply | None:
         custom_data,
     )
     # Only the flag derived from a magic card is kept, so later charges can be declined.
-    info = ctx.state.add_key(info, shared_cards.charge_behaviour(digits))
+    info = ctx.state.add_key(info, shared_cards.charge_behaviour(digits), notice_urls)
     if body.get("skipWebhook") is not True:
-        notice_urls = body.get("noticeUrls")
-        urls = notice_urls if isinstance(notice_urls, list) else None
-        _notify(ctx, "BillingKey.Issued", info, [url for url in urls or () if isinstance(url, str)])
+        _notify(ctx, "BillingKey.Issued", info)
     summary = {
         "billingKey": info["billingKey"],
         "issuedAt": info["issuedAt"],
@@ -147,9 +150,10 @@ def get_billing_key(ctx: Context, req: Request) -> Reply:
     return key_not_found() if found is None else json_reply(200, found[0])
 
 
-def _notify(ctx: Context, kind: str, info: dict[str, Any], notice_urls: list[str]) -> None:
+def _notify(ctx: Context, kind: str, info: dict[str, Any]) -> None:
+    """The key's webhook, to its issuance's noticeUrls, else the console URL."""
     data = {"storeId": info["storeId"], "billingKey": info["billingKey"]}
-    ctx.webhooks.emit(kind, data, notice_urls)
+    ctx.webhooks.emit(kind, data, ctx.state.key_notice_urls(info["billingKey"]))
 
 
 def _delete(ctx: Context, info: dict[str, Any] | None, now: int) -> Reply | None:
@@ -179,5 +183,5 @@ def delete_billing_key(ctx: Context, req: Request) -> Reply:
         return answer
     assert info is not None  # a deleted key
     if req.query.get("skipWebhook", "").lower() != "true":
-        _notify(ctx, "BillingKey.Deleted", info, [])
+        _notify(ctx, "BillingKey.Deleted", info)
     return json_reply(200, {"deletedAt": info["deletedAt"]})

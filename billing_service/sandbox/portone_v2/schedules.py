@@ -129,7 +129,7 @@ def create_schedule(ctx: Context, req: Request) -> Reply:
             assert key is not None  # checked above, under the same lock
             order = dataclasses.replace(order, customer=key[0]["customer"])
         info = _new_schedule(order, payment, due, ctx.state.now(), ctx.state.store_id)
-        ctx.state.add_schedule(info, {**payment, "skipWebhook": False}, due)
+        ctx.state.add_schedule(info, dict(payment), due)
     return json_reply(200, {"schedule": {"id": info["id"]}})
 
 

@@ -27,6 +27,7 @@ class _BillingKey:
     info: dict[str, Any]  # the BillingKeyInfo answered by the API (ISSUED or DELETED)
     charge: str  # cards.CHARGE_*: how charges with this key end (the card itself is not kept)
     seq: int  # order of issuance: breaks ties between equal times
+    notice_urls: list[str]  # the issuance's noticeUrls: where its webhooks go
 
 
 @dataclasses.dataclass
@@ -110,10 +111,18 @@ class V2State:
 
     # --- billing keys ---
 
-    def add_key(self, info: dict[str, Any], charge: str) -> dict[str, Any]:
+    def add_key(
+        self, info: dict[str, Any], charge: str, notice_urls: list[str] | None = None
+    ) -> dict[str, Any]:
         with self._lock:
-            self._keys[info["billingKey"]] = _BillingKey(info, charge, self._next_seq())
+            key = _BillingKey(info, charge, self._next_seq(), list(notice_urls or ()))
+            self._keys[info["billingKey"]] = key
             return copy.deepcopy(info)
+
+    def key_notice_urls(self, billing_key: str) -> list[str]:
+        with self._lock:
+            key = self._keys.get(billing_key)
+            return list(key.notice_urls) if key is not None else []
 
     def get_key(self, billing_key: str) -> tuple[dict[str, Any], str] | None:
         """(a copy of the key's info, its charge behaviour), or None."""

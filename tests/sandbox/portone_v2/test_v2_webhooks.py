@@ -25,7 +25,7 @@ from portone_server_sdk.webhook import (
 
 from billing_service.sandbox import SandboxServer
 from billing_service.sandbox.__main__ import _options, _parse_args
-from billing_service.sandbox.portone_v2 import DEFAULT_STORE_ID, start_sandbox
+from billing_service.sandbox.portone_v2 import DEFAULT_CHANNEL_KEY, DEFAULT_STORE_ID, start_sandbox
 from billing_service.sandbox.portone_v2.webhooks import new_secret
 
 from .helpers import DECLINING_CARD, admin, config, issue, pay, raw
@@ -248,3 +248,28 @@ def test_the_command_line_passes_the_webhook_url_and_secret() -> None:
     args = _parse_args(["--api", "v2", "--webhook-url", "http://h/x", "--webhook-secret", secret])
     options = _options(args)
     assert (options["webhook_url"], options["webhook_secret"]) == ("http://h/x", secret)
+
+
+def test_a_keys_webhooks_go_to_its_issuances_notice_urls(
+    v2: SandboxServer, receiver: Receiver
+) -> None:
+    body = {
+        "method": {
+            "card": {
+                "credential": {
+                    "number": "4242424242424242",
+                    "expiryYear": "99",
+                    "expiryMonth": "12",
+                    "birthOrBusinessRegistrationNumber": "900101",
+                    "passwordTwoDigits": "12",
+                }
+            }
+        },
+        "channelKey": DEFAULT_CHANNEL_KEY,
+        "noticeUrls": [receiver.url],
+    }
+    response = raw(v2, "POST", "/billing-keys", body)
+    key = response.json()["billingKeyInfo"]["billingKey"]
+    assert raw(v2, "DELETE", f"/billing-keys/{key}").status == 200
+    kinds = [_verified(v2, one) for one in receiver.wait(2)]
+    assert [type(kind) for kind in kinds] == [WebhookBillingKeyIssued, WebhookBillingKeyDeleted]
