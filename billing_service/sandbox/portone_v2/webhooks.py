@@ -176,13 +176,13 @@ class Webhooks:
 
     def snapshot(self) -> list[dict[str, Any]]:
         with self._cond:
-            return [dict(record) for record in self._records]
+            return [_copy(record) for record in self._records]
 
     def wait(self, count: int, timeout: float) -> tuple[bool, list[dict[str, Any]]]:
         """Block until `count` attempts since the reset (or `timeout`, or shutdown)."""
         with self._cond:
             self._cond.wait_for(lambda: self._attempted >= count or self._closed, timeout)
-            return self._attempted >= count, [dict(record) for record in self._records]
+            return self._attempted >= count, [_copy(record) for record in self._records]
 
     # --- the sender thread ---
 
@@ -239,6 +239,9 @@ class Webhooks:
                 "url": webhook.url,
                 "type": webhook.type,
                 "payload": webhook.payload,
+                # The webhook-* headers as sent: a test can replay the attempt to an app
+                # that is not listening on a socket (a Flask test client).
+                "headers": {k: v for k, v in headers.items() if k.startswith("webhook-")},
                 "signature": job.signature,
                 "attempt": number,
                 "status": status,
@@ -298,3 +301,7 @@ class Webhooks:
             with self._cond:
                 self._connection = None
             connection.close()
+
+
+def _copy(record: dict[str, Any]) -> dict[str, Any]:
+    return {**record, "headers": dict(record["headers"])}
