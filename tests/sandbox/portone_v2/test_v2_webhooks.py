@@ -275,3 +275,25 @@ def test_a_keys_webhooks_go_to_its_issuances_notice_urls(
     assert raw(v2, "DELETE", f"/billing-keys/{key}").status == 200
     kinds = [_verified(v2, one) for one in receiver.wait(2)]
     assert [type(kind) for kind in kinds] == [WebhookBillingKeyIssued, WebhookBillingKeyDeleted]
+
+
+def test_a_payment_shows_its_webhooks_and_resends_one(
+    hooked: SandboxServer, receiver: Receiver, client: PortOneClient
+) -> None:
+    receiver.statuses = [200, 500]
+    pay(client, "order-1", issue(client))
+    receiver.wait(2)
+    admin(hooked, "webhooks/wait", {"count": 2})
+    payment = client.payment.get_payment(payment_id="order-1")
+    assert payment.webhooks is not None  # type: ignore[union-attr]
+    (paid,) = payment.webhooks  # type: ignore[union-attr]
+    assert (paid.status, paid.payment_status, paid.current_execution_count) == (
+        "FAILED_NOT_OK_RESPONSE",
+        "PAID",
+        1,
+    )
+    resent = client.payment.resend_webhook(payment_id="order-1").webhook
+    assert (resent.id, resent.trigger) == (paid.id, "MANUAL")
+    assert receiver.wait(3)[-1][0]["webhook-id"] == paid.id
+    response = raw(hooked, "POST", "/payments/order-1/resend-webhook", {"webhookId": "msg_x"})
+    assert (response.status, response.json()["type"]) == (404, "WEBHOOK_NOT_FOUND")
