@@ -49,7 +49,15 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--webhook-url",
         default=None,
         metavar="URL",
-        help="v1: where webhook notices go for payments without a notice_url (default: nowhere)",
+        help="where webhooks go for payments (v2: and keys) without their own notice URL "
+        "(default: nowhere)",
+    )
+    parser.add_argument(
+        "--webhook-secret",
+        default=None,
+        metavar="WHSEC",
+        help="v2: the whsec_<base64> secret signing webhooks; comma-separated, each signs "
+        "(default: one generated)",
     )
     return parser.parse_args(argv)
 
@@ -62,6 +70,8 @@ def _options(args: argparse.Namespace) -> dict[str, object]:
             **common,
             "api_secret": args.secret or portone_v2.DEFAULT_API_SECRET,
             "store_id": args.store_id or portone_v2.DEFAULT_STORE_ID,
+            "webhook_url": args.webhook_url,
+            "webhook_secret": args.webhook_secret,
         }
     return {
         **common,

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 # The content type the live I'mport server was observed to send (ruby client issue #23).
 JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
@@ -136,3 +136,15 @@ def match(routes: tuple[Route[C], ...], method: str, path: str) -> Match[C]:
         template = route.template
         allowed.append(route.method)
     return Match(None, template, {}, allowed)
+
+
+def valid_url(url: object) -> bool:
+    """An absolute http(s) URL with a host."""
+    if not isinstance(url, str):
+        return False
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError for a bad port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)

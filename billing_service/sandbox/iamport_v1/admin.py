@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 
 from ..admin import PREFIX, bad_request, config_changes
-from ..wire import Reply, Request, Route, json_reply
-from . import checkout, notices, records
+from ..wire import Reply, Request, Route, json_reply, valid_url
+from . import checkout, records
 from .config import CONFIG_CHOICES, CONFIG_NULLABLE, CONFIG_TYPES
 from .wire import Context
 
@@ -27,7 +27,7 @@ def get_config(ctx: Context, req: Request) -> Reply:
 
 def _check(name: str, value: object) -> str | None:
     """I'mport's own rules: a webhook URL, timeouts of at least a millisecond."""
-    if name == "webhook_url" and not notices.valid_url(value):
+    if name == "webhook_url" and not valid_url(value):
         return "webhook_url must be an http(s) URL or null"
     if name.endswith("_timeout_ms") and (type(value) is not int or value < 1):
         return f"{name} must be an int >= 1"
@@ -111,7 +111,7 @@ def send_notice(ctx: Context, req: Request) -> Reply:
         body["cancellation_id"] = req.body["cancellation_id"]
     config = ctx.state.config
     url = req.body.get("url", config.webhook_url)
-    if not notices.valid_url(url):
+    if not valid_url(url):
         return bad_request("url must be an http(s) URL (no webhook_url is configured)")
     format = req.body.get("format", config.webhook_format)
     if format not in CONFIG_CHOICES["webhook_format"]:

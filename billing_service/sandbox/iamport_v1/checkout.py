@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any, TypeGuard
 
 from ..admin import bad_request
-from ..wire import Reply, Request, json_reply
-from . import cards, notices, payments, records
+from ..wire import Reply, Request, json_reply, valid_url
+from . import cards, payments, records
 from .wire import MAX_CUSTOMER_UID_LENGTH, Context
 
 # The card the buyer typed into the window: a test number, only ever kept masked.
@@ -43,7 +43,7 @@ def checkout(ctx: Context, req: Request) -> Reply:
     if customer_uid is not None and not _uid(customer_uid, MAX_CUSTOMER_UID_LENGTH):
         return bad_request(f"customer_uid must be null or 1-{MAX_CUSTOMER_UID_LENGTH} chars")
     notice_url = req.body.get("notice_url")
-    if not isinstance(name, str) or (notice_url is not None and not notices.valid_url(notice_url)):
+    if not isinstance(name, str) or (notice_url is not None and not valid_url(notice_url)):
         return bad_request("name must be a string, notice_url an http(s) URL")
     order = records.Order(
         customer_uid=customer_uid or "",  # the payment's own is set below: null without one

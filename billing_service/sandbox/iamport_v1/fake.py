@@ -10,9 +10,9 @@ from typing import Any
 from .. import faults
 from ..provider import Shared
 from ..server import SandboxServer
-from ..wire import Reply, Request, Route
+from ..wire import Reply, Request, Route, valid_url
 from . import admin, billing_keys, cards, payments, schedules
-from .notices import Notices, valid_url
+from .notices import Notices
 from .state import SandboxState
 from .tokens import DEFAULT_TOKEN_TTL
 from .wire import SERVER_ERROR_REPLY, UNAUTHORIZED_REPLY, Context, envelope

@@ -32,18 +32,6 @@ class _Job:
     body: dict[str, str]
 
 
-def valid_url(url: object) -> bool:
-    """An absolute http(s) URL with a host."""
-    if not isinstance(url, str):
-        return False
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises ValueError for a bad port
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
 class Notices:
     """The queue of notices to send, the record of those attempted, and the sender thread."""
 

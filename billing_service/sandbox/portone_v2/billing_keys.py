@@ -1,4 +1,5 @@
-"""The faked PortOne V2 billing-key endpoints: issue, look up, delete (search: `search.py`)."""
+"""The faked PortOne V2 billing-key endpoints: issue, look up, delete (search: `search.py`),
+and their `BillingKey.Issued` / `BillingKey.Deleted` webhooks."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ REFUSED = (shared_cards.REFUSED_CODE, shared_cards.REFUSED_TEXT)
 MSG_CHANNEL_NOT_FOUND = "채널을 찾을 수 없습니다."
 MSG_KEY_NOT_FOUND = "빌링키가 존재하지 않습니다."
 MSG_KEY_DELETED = "빌링키가 이미 삭제되었습니다."
+MSG_KEY_SCHEDULED = "빌링키에 예약된 결제 건이 있습니다. 결제 예약을 먼저 취소해 주세요."  # sandbox
 
 MAINTENANCE_PAGE = (
     '<!DOCTYPE html>\n<html lang="ko"><head><meta charset="utf-8">'
@@ -87,6 +89,11 @@ def issue_billing_key(ctx: Context, req: Request) -> Reply | None:
     custom_data = optional_str(body, "customData")
     if isinstance(custom_data, Reply):
         return custom_data
+    notice_urls = body.get("noticeUrls")
+    if notice_urls is not None and not (
+        isinstance(notice_urls, list) and all(isinstance(url, str) for url in notice_urls)
+    ):
+        return invalid("noticeUrls must be a list of strings")
     channel = _channel(body)  # choosing the channel comes before any card company is asked
     if isinstance(channel, Reply):
         return channel
@@ -118,7 +125,9 @@ def issue_billing_key(ctx: Context, req: Request) -> Reply | None:
         custom_data,
     )
     # Only the flag derived from a magic card is kept, so later charges can be declined.
-    info = ctx.state.add_key(info, shared_cards.charge_behaviour(digits))
+    info = ctx.state.add_key(info, shared_cards.charge_behaviour(digits), notice_urls)
+    if body.get("skipWebhook") is not True:
+        _notify(ctx, "BillingKey.Issued", info)
     summary = {
         "billingKey": info["billingKey"],
         "issuedAt": info["issuedAt"],
@@ -141,25 +150,38 @@ def get_billing_key(ctx: Context, req: Request) -> Reply:
     return key_not_found() if found is None else json_reply(200, found[0])
 
 
-def _delete(info: dict[str, Any] | None, now: int) -> Reply | None:
+def _notify(ctx: Context, kind: str, info: dict[str, Any]) -> None:
+    """The key's webhook, to its issuance's noticeUrls, else the console URL."""
+    data = {"storeId": info["storeId"], "billingKey": info["billingKey"]}
+    ctx.webhooks.emit(kind, data, ctx.state.key_notice_urls(info["billingKey"]))
+
+
+def _delete(ctx: Context, info: dict[str, Any] | None, now: int) -> Reply | None:
     if info is None:
         return key_not_found()
     if info["status"] == "DELETED":
         return key_deleted()
+    if ctx.state.live_schedules_on_key(info["billingKey"]):
+        return error(409, "PAYMENT_SCHEDULE_ALREADY_EXISTS", MSG_KEY_SCHEDULED)
     info["status"] = "DELETED"
     info["deletedAt"] = rfc3339(now)
     return None
 
 
 def delete_billing_key(ctx: Context, req: Request) -> Reply:
-    """`DELETE /billing-keys/{billingKey}`: `reason`, `requester`, `skipWebhook` (query) are
-    accepted and ignored. The key's payments stay."""
+    """`DELETE /billing-keys/{billingKey}`: 409 PAYMENT_SCHEDULE_ALREADY_EXISTS while a
+    schedule on it has not run; `BillingKey.Deleted` to the console URL unless
+    `skipWebhook=true` (query); `reason`, `requester` accepted. The key's payments stay."""
     refusal = store_refusal(ctx, req.query.get("storeId"))
     if refusal is not None:
         return refusal
     now = ctx.state.now()
-    answer, info = ctx.state.update_key(req.params["billingKey"], lambda live: _delete(live, now))
+    answer, info = ctx.state.update_key(
+        req.params["billingKey"], lambda live: _delete(ctx, live, now)
+    )
     if answer is not None:
         return answer
     assert info is not None  # a deleted key
+    if req.query.get("skipWebhook", "").lower() != "true":
+        _notify(ctx, "BillingKey.Deleted", info)
     return json_reply(200, {"deletedAt": info["deletedAt"]})

@@ -1,6 +1,6 @@
 """The faked `POST /payments/{paymentId}/cancel`: full or partial, checked against
 `currentCancellableAmount`, answered at once, asynchronously or refused by the PG (switch
-`cancel_outcome`)."""
+`cancel_outcome`), and its webhook."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from ..wire import Reply, Request, json_reply
 from . import records
-from .payments import MSG_NOT_FOUND
+from .payments import MSG_NOT_FOUND, notify
 from .wire import Context, error, invalid, is_int, store_refusal
 
 # Sandbox wording: PortOne's texts for these refusals are not documented.
@@ -80,8 +80,8 @@ def cancel_payment(ctx: Context, req: Request) -> Reply:
     """`POST /payments/{paymentId}/cancel` on the paymentId's latest attempt.
 
     `currentCancellableAmount`, when sent, must equal paid − cancelled (− cancels still
-    REQUESTED); `amount` omitted cancels the whole balance. `requester`, `refundAccount`,
-    `promotionDiscountRetainOption`, `skipWebhook` are accepted and ignored.
+    REQUESTED); `amount` omitted cancels the whole balance; `skipWebhook` drops the success
+    webhook. `requester`, `refundAccount`, `promotionDiscountRetainOption` are accepted.
     """
     body = req.body
     refusal = store_refusal(ctx, body.get("storeId"))
@@ -92,9 +92,22 @@ def cancel_payment(ctx: Context, req: Request) -> Reply:
         return read
     reason, amounts = read
     outcome, now = ctx.state.config.cancel_outcome, ctx.state.now()
-    result, _ = ctx.state.update_latest(
+    result, payment = ctx.state.update_latest(
         req.params["paymentId"], lambda live: _cancel(live, reason, amounts, outcome, now)
     )
     if isinstance(result, Reply):
         return result
+    assert payment is not None  # it was cancelled
+    notify_cancellation(ctx, payment, result, skip_success=body.get("skipWebhook") is True)
     return json_reply(200, {"cancellation": result})
+
+
+def notify_cancellation(
+    ctx: Context, payment: dict[str, Any], cancellation: dict[str, Any], skip_success: bool
+) -> None:
+    """`Transaction.Cancelled` / `.PartialCancelled` for a SUCCEEDED cancellation (unless
+    `skipWebhook`), `Transaction.CancelPending` for a REQUESTED one, none for a FAILED one."""
+    if cancellation["status"] == records.REQUESTED:
+        notify(ctx, payment, "Transaction.CancelPending", cancellation["id"])
+    elif cancellation["status"] == records.SUCCEEDED and not skip_success:
+        notify(ctx, payment, cancellation_id=cancellation["id"])

@@ -8,6 +8,7 @@ CANCEL_OUTCOMES = ("SUCCEEDED", "REQUESTED", "FAILED")
 IDEMPOTENCY_MISMATCH = ("reject", "replay")
 TOTAL_COUNTS = ("returned", "matching")
 PAYMENT_LISTS = ("latest", "attempts")
+REVOKE_NOTHING = ("error", "ok")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +31,19 @@ class Config:
     total_count: str = "returned"
     # `GET /payments`: one item per paymentId (its latest attempt), or one per attempt.
     payment_list: str = "latest"
+    # §10.10: revoking a key's schedules when none is SCHEDULED: 404 PAYMENT_SCHEDULE_NOT_FOUND
+    # (a third party saw an error), or 200 with no ids.
+    revoke_nothing: str = "error"
+    # Not documented: whether a revoked schedule's paymentId may be scheduled again (else 409
+    # PAYMENT_SCHEDULE_ALREADY_EXISTS).
+    reschedule_revoked: bool = True
+    # The console's webhook URL (None: only payments and keys with noticeUrls get webhooks).
+    webhook_url: str | None = None
+    # Webhooks due together (within webhooks.DISORDER_WINDOW) go newest first, each twice with
+    # the same webhook-id: the order and at-least-once delivery a receiver must survive.
+    webhook_disorder: bool = False
+    # Connect and read timeouts of a webhook delivery (PortOne's: 30 s each).
+    webhook_timeout_ms: int = 30_000
 
 
 CONFIG_TYPES: dict[str, type] = {
@@ -41,11 +55,18 @@ CONFIG_TYPES: dict[str, type] = {
     "idempotency_mismatch": str,
     "total_count": str,
     "payment_list": str,
+    "revoke_nothing": str,
+    "reschedule_revoked": bool,
+    "webhook_url": str,
+    "webhook_disorder": bool,
+    "webhook_timeout_ms": int,
 }
+CONFIG_NULLABLE = frozenset({"webhook_url"})
 # Keys that take only a few values; any other int key must be >= 0.
 CONFIG_CHOICES: dict[str, tuple[object, ...]] = {
     "cancel_outcome": CANCEL_OUTCOMES,
     "idempotency_mismatch": IDEMPOTENCY_MISMATCH,
     "total_count": TOTAL_COUNTS,
     "payment_list": PAYMENT_LISTS,
+    "revoke_nothing": REVOKE_NOTHING,
 }

@@ -3,8 +3,8 @@ the `Idempotency-Key` of every call that changes something."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import threading
 from contextlib import AbstractContextManager
 from email.message import Message
 from typing import Any
@@ -12,11 +12,12 @@ from typing import Any
 from .. import faults
 from ..provider import Shared
 from ..server import SandboxServer
-from ..wire import JSON_CONTENT_TYPE, Reply, Request, Route
-from . import admin, billing_keys, cancels, cards, login, payments, search
+from ..wire import JSON_CONTENT_TYPE, Reply, Request, Route, valid_url
+from . import admin, billing_keys, cancels, cards, login, payments, schedules, search
 from . import idempotency as idem
 from .channels import DEFAULT_STORE_ID
 from .state import V2State
+from .webhooks import Webhooks, check_secret, new_secret
 from .wire import (
     SERVER_ERROR_REPLY,
     UNAUTHORIZED_REPLY,
@@ -53,6 +54,10 @@ ROUTES: tuple[Route[Context], ...] = (
     Route("POST", "/payments/{paymentId}/cancel", cancels.cancel_payment),
     Route("GET", "/payments/{paymentId}", payments.get_payment),
     Route("GET", "/payments", search.search_payments),
+    Route("POST", "/payments/{paymentId}/schedule", schedules.create_schedule),
+    Route("GET", "/payment-schedules", search.search_payment_schedules),
+    Route("GET", "/payment-schedules/{paymentScheduleId}", schedules.get_schedule),
+    Route("DELETE", "/payment-schedules", schedules.revoke_schedules),
 )
 
 
@@ -74,7 +79,8 @@ def _kept(reply: Reply | None) -> Reply | None:
 
 
 class PortOneV2:
-    """The fake PortOne V2 REST API (a `provider.Fake`); no background threads yet."""
+    """The fake PortOne V2 REST API (a `provider.Fake`), with its scheduler and webhook sender
+    threads."""
 
     name = "portone-v2-sandbox"
     routes = ROUTES
@@ -87,11 +93,27 @@ class PortOneV2:
         api_secret: str = DEFAULT_API_SECRET,
         store_id: str = DEFAULT_STORE_ID,
         latency: float = 0.0,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         if not api_secret:
             raise ValueError("api_secret must not be empty")
-        self.state = V2State(api_secret, store_id, shared.clock, latency_ms=round(latency * 1000))
-        self.context = Context(self.state, shared.stopping, shared.hang_seconds)
+        if webhook_url is not None and not valid_url(webhook_url):
+            raise ValueError("webhook_url must be an http(s) URL")
+        secret = webhook_secret or new_secret()
+        refusal = check_secret(secret)
+        if refusal is not None:
+            raise ValueError(f"webhook_secret: {refusal}")
+        self.state = V2State(
+            api_secret,
+            store_id,
+            shared.clock,
+            latency_ms=round(latency * 1000),
+            webhook_url=webhook_url,
+        )
+        self.webhooks = Webhooks(self.state, secret)
+        self.context = Context(self.state, shared.stopping, shared.hang_seconds, self.webhooks)
+        self._scheduler: threading.Thread | None = None
 
     # --- answering a call ---
 
@@ -177,24 +199,39 @@ class PortOneV2:
         assert reply is not None  # admin handlers never reset the connection
         return reply
 
-    # --- background threads (none until schedules and webhooks), reset, clock ---
+    # --- background threads, reset, clock ---
 
     def start(self, port: int) -> None:
-        """Nothing runs in the background yet (schedules and webhooks come next)."""
+        """Start the webhook sender and the scheduler (runs schedules when due)."""
+        self.webhooks.start(f"{self.name}-webhooks-{port}")
+        self._scheduler = threading.Thread(
+            target=schedules.run_scheduler,
+            args=(self.context,),
+            name=f"{self.name}-scheduler-{port}",
+            daemon=True,
+        )
+        self._scheduler.start()
 
     def close(self) -> None:
-        """Nothing to stop."""
+        self.state.schedules_changed.set()
+        self.webhooks.close()  # also wakes `webhooks/wait` calls
+        if self._scheduler is not None:
+            self._scheduler.join(5)
 
     def paused(self) -> AbstractContextManager[object]:
-        return contextlib.nullcontext()
+        return self.state.execution_lock
 
     def reset(self) -> None:
-        """Start-up config, nothing stored, no tokens, no idempotency keys."""
+        """Start-up config, nothing stored, no tokens, idempotency keys, schedules or webhooks
+        (queued ones and retries dropped)."""
         self.state.reset()
+        self.webhooks.reset()
 
     def clock_moved(self) -> list[str]:
-        """Nothing is due on the clock yet (no schedules)."""
-        return []
+        """Run the schedules that became due (their ids); retries now due go out too."""
+        self.state.schedules_changed.set()
+        self.webhooks.wake()
+        return schedules.execute_due(self.context)
 
 
 def start_sandbox(
@@ -205,11 +242,26 @@ def start_sandbox(
     store_id: str = DEFAULT_STORE_ID,
     latency: float = 0.0,
     hang_seconds: float = 60.0,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
 ) -> SandboxServer:
     """Bind and start a PortOne V2 sandbox in a daemon thread; port 0 picks a free port (see
-    `.url`). `api_secret` is the only accepted V2 API secret, `store_id` the merchant's store."""
+    `.url`). `api_secret` is the only accepted V2 API secret, `store_id` the merchant's store.
+
+    `webhook_url` is the console's webhook URL (None: only `noticeUrls` get webhooks);
+    `webhook_secret` signs them (`whsec_<base64>`; comma-separated: each signs, as during a
+    rotation; None: one generated, read it at `.fake.webhooks.secret` or
+    `GET /__sandbox__/webhooks`).
+    """
 
     def make_fake(shared: Shared) -> PortOneV2:
-        return PortOneV2(shared, api_secret=api_secret, store_id=store_id, latency=latency)
+        return PortOneV2(
+            shared,
+            api_secret=api_secret,
+            store_id=store_id,
+            latency=latency,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+        )
 
     return SandboxServer(make_fake, host, port, hang_seconds=hang_seconds).start()

@@ -24,6 +24,15 @@ from .wire import (
 
 MSG_ALREADY_PAID = "이미 결제가 완료된 결제 건입니다."  # sandbox wording
 MSG_NOT_FOUND = "결제 건이 존재하지 않습니다."
+MSG_SCHEDULED = "결제 예약 건이 이미 존재합니다."  # sandbox wording
+# The webhook each status of a new or settled attempt fires (READY fires none).
+TRANSACTION_WEBHOOKS = {
+    records.PAID: "Transaction.Paid",
+    records.FAILED: "Transaction.Failed",
+    records.PAY_PENDING: "Transaction.PayPending",
+    records.CANCELLED: "Transaction.Cancelled",
+    records.PARTIAL_CANCELLED: "Transaction.PartialCancelled",
+}
 # The PG's answer for each magic charge card: (pgCode, pgMessage).
 _FAILURES: dict[str, tuple[str, str]] = {
     shared_cards.CHARGE_DECLINE: (shared_cards.DECLINED_CODE, shared_cards.DECLINED_TEXT),
@@ -47,7 +56,7 @@ def _amount(body: dict[str, Any]) -> tuple[int, int, int] | Reply:
     return total, tax_free, vat
 
 
-def _read_order(payment_id: str, body: dict[str, Any]) -> records.Order | Reply:
+def read_order(payment_id: str, body: dict[str, Any]) -> records.Order | Reply:
     for name in ("billingKey", "orderName", "currency"):
         if not isinstance(body.get(name), str) or not body[name]:
             return invalid(f"{name} is required")
@@ -87,36 +96,71 @@ def pay_with_billing_key(ctx: Context, req: Request) -> Reply | None:
 
     Approved: 200 `{payment: {pgTxId, paidAt}}` (read the payment for the rest). Declined by
     a magic card: 502 PG_PROVIDER, leaving a FAILED attempt (switch `decline_records_payment`).
-    `noticeUrls`, `products`, `bypass`, `skipWebhook` and the rest are accepted; webhooks are
-    not sent yet.
+    The attempt's webhook goes to its `noticeUrls` (else the console URL); `skipWebhook`
+    drops a `Transaction.Paid` only. `products`, `bypass` and the rest are accepted.
     """
-    payment_id = req.params["paymentId"]
     body = req.body
     refusal = store_refusal(ctx, body.get("storeId"))
     if refusal is not None:
         return refusal
-    order = _read_order(payment_id, body)
+    reply, attempt = charge(ctx, req.params["paymentId"], body)
+    if attempt is not None and not (
+        body.get("skipWebhook") is True and attempt["status"] == records.PAID
+    ):
+        notify(ctx, attempt)
+    return reply
+
+
+def notify(
+    ctx: Context,
+    payment: dict[str, Any],
+    kind: str | None = None,
+    cancellation_id: str | None = None,
+) -> None:
+    """Queue the payment's webhook: `kind`, else the one its status fires (none for READY)."""
+    kind = kind or TRANSACTION_WEBHOOKS.get(payment["status"])
+    if kind is None:
+        return
+    data = {
+        "storeId": payment["storeId"],
+        "paymentId": payment["id"],
+        "transactionId": payment["transactionId"],
+    }
+    if cancellation_id is not None:
+        data["cancellationId"] = cancellation_id
+    ctx.webhooks.emit(kind, data, ctx.state.notice_urls(payment["id"]))
+
+
+def charge(
+    ctx: Context, payment_id: str, body: dict[str, Any]
+) -> tuple[Reply | None, dict[str, Any] | None]:
+    """Charge the key as `body` asks: (the answer, the attempt recorded or None). No webhook:
+    the caller sends it once its own records are up to date."""
+    order = read_order(payment_id, body)
     if isinstance(order, Reply):
-        return order
+        return order, None
     if payment_id.startswith(faults.FAULT_LOST):
-        return None
+        return None, None
     if payment_id.startswith(faults.FAULT_500):
-        return SERVER_ERROR_REPLY
+        return SERVER_ERROR_REPLY, None
+    if ctx.state.scheduled_payment(payment_id):
+        return error(409, "PAYMENT_SCHEDULE_ALREADY_EXISTS", MSG_SCHEDULED), None
     found = ctx.state.get_key(order.billing_key)
     if found is None:
-        return key_not_found()
+        return key_not_found(), None
     key, behaviour = found
     if key["status"] == "DELETED":
-        return key_deleted()
+        return key_deleted(), None
     channel = key["channels"][0]
     requested = body.get("channelKey")
     if requested is not None and requested != channel["key"]:
         # A key is issued on one channel here: another (even a known one) is not the key's.
-        return (
+        refusal = (
             channel_not_found()
             if channel_by_key(str(requested)) is None
             else invalid("channelKey is not a channel of this billing key")
         )
+        return refusal, None
     if not order.customer:
         order = dataclasses.replace(order, customer=key["customer"])
     status, failure = _outcome(payment_id, behaviour)
@@ -131,10 +175,11 @@ def pay_with_billing_key(ctx: Context, req: Request) -> Reply | None:
             config.failed_blocks_payment_id,
         )
         if attempt is None:
-            return error(409, "ALREADY_PAID", MSG_ALREADY_PAID)
+            return error(409, "ALREADY_PAID", MSG_ALREADY_PAID), None
+        ctx.state.set_notice_urls(payment_id, body.get("noticeUrls"))
     elif ctx.state.payment_id_taken(payment_id, config.failed_blocks_payment_id):
-        return error(409, "ALREADY_PAID", MSG_ALREADY_PAID)
-    return _answer(ctx, payment_id, status, failure, attempt)
+        return error(409, "ALREADY_PAID", MSG_ALREADY_PAID), None
+    return _answer(ctx, payment_id, status, failure, attempt), attempt
 
 
 def _outcome(payment_id: str, behaviour: str) -> tuple[str, tuple[str, str] | None]:

@@ -1,5 +1,5 @@
-"""The searches: `GET /billing-keys` and `GET /payments` (a JSON body or `?requestBody=`), with
-their default 90-day window, filters, newest-first order and pages.
+"""The searches: `GET /billing-keys`, `GET /payments` and `GET /payment-schedules` (a JSON body
+or `?requestBody=`), with their default 90-day window, filters, newest-first order and pages.
 
 A filter the sandbox does not implement answers 400 rather than being ignored, so a client
 never mistakes an unfiltered page for a filtered one.
@@ -25,6 +25,18 @@ _KEY_TIMES: dict[str, Callable[[dict[str, Any]], str | None]] = {
     "ISSUED_AT": lambda info: info.get("issuedAt"),
     "DELETED_AT": lambda info: info.get("deletedAt"),
     "STATUS_TIMESTAMP": lambda info: info.get("deletedAt") or info.get("issuedAt"),
+}
+_SCHEDULE_FILTERS = frozenset({"storeId", "billingKey", "from", "until", "status", "isForTest"})
+_SCHEDULE_SORTS: dict[str, Callable[[dict[str, Any]], str | None]] = {
+    "CREATED_AT": lambda info: info["createdAt"],
+    "TIME_TO_PAY": lambda info: info["timeToPay"],
+    "COMPLETED_AT": lambda info: info.get("completedAt"),
+    "STATUS_TIMESTAMP": lambda info: (
+        info.get("revokedAt")
+        or info.get("completedAt")
+        or info.get("startedAt")
+        or info["createdAt"]
+    ),
 }
 _PAYMENT_FILTERS = frozenset(
     {"storeId", "from", "until", "timestampType", "status", "textSearch", "isTest", "version"}
@@ -185,4 +197,41 @@ def search_payments(ctx: Context, req: Request) -> Reply:
             return matched
         if matched:
             matches.append(((_seconds(payment[sort_field]) or 0.0, seq), payment))
+    return _page(ctx, matches, order == "DESC", number, size)
+
+
+def search_payment_schedules(ctx: Context, req: Request) -> Reply:
+    """`GET /payment-schedules`: `from` / `until` apply to timeToPay and default to the past 90
+    days up to now (a future schedule needs an explicit `until`); TIME_TO_PAY, newest first."""
+    read = _read(req)
+    if isinstance(read, Reply):
+        return read
+    body, filter_, number, size = read
+    refusal = _unsupported(filter_, _SCHEDULE_FILTERS) or store_refusal(ctx, filter_.get("storeId"))
+    window, statuses = _window(ctx, filter_), _statuses(filter_)
+    if refusal is not None:
+        return refusal
+    if isinstance(window, Reply):
+        return window
+    if isinstance(statuses, Reply):
+        return statuses
+    sort = body.get("sort") or {}
+    if not isinstance(sort, dict):
+        return invalid("sort must be an object")
+    by, order = sort.get("by", "TIME_TO_PAY"), sort.get("order", "DESC")
+    if by not in _SCHEDULE_SORTS or order not in ("ASC", "DESC"):
+        return invalid("sort.by or sort.order is not one PortOne knows")
+    start, end = window
+    matches = []
+    for seq, info in ctx.state.schedules():
+        moment = _seconds(info["timeToPay"])
+        if moment is None or not start <= moment <= end:
+            continue
+        if statuses is not None and info["status"] not in statuses:
+            continue
+        if "billingKey" in filter_ and info["billingKey"] != filter_["billingKey"]:
+            continue
+        if filter_.get("isForTest", True) is not True:  # every sandbox channel is a test one
+            continue
+        matches.append(((_seconds(_SCHEDULE_SORTS[by](info)) or 0.0, seq), info))
     return _page(ctx, matches, order == "DESC", number, size)

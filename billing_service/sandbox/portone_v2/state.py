@@ -1,6 +1,6 @@
 """Thread-safe in-memory state of the PortOne V2 fake: billing keys, payments (every attempt of
-each paymentId), config; its tokens in `tokens.py`, its idempotency keys in `idempotency.py`,
-its time on the shared sandbox clock."""
+each paymentId), payment schedules, the noticeUrls given, config; its tokens in `tokens.py`,
+its idempotency keys in `idempotency.py`, its time on the shared sandbox clock."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import copy
 import dataclasses
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from ..clock import Clock
@@ -26,6 +27,18 @@ class _BillingKey:
     info: dict[str, Any]  # the BillingKeyInfo answered by the API (ISSUED or DELETED)
     charge: str  # cards.CHARGE_*: how charges with this key end (the card itself is not kept)
     seq: int  # order of issuance: breaks ties between equal times
+    notice_urls: list[str]  # the issuance's noticeUrls: where its webhooks go
+
+
+@dataclasses.dataclass
+class _Schedule:
+    info: dict[str, Any]  # the PaymentSchedule answered by the API
+    payment: dict[str, Any]  # the payment input it charges (POST .../schedule's `payment`)
+    due: float  # timeToPay, UNIX seconds
+    seq: int
+
+
+SCHEDULED, STARTED = "SCHEDULED", "STARTED"
 
 
 class V2State:
@@ -35,14 +48,29 @@ class V2State:
     `state.config` without locking.
     """
 
-    def __init__(self, secret: str, store_id: str, clock: Clock, *, latency_ms: int = 0) -> None:
+    def __init__(
+        self,
+        secret: str,
+        store_id: str,
+        clock: Clock,
+        *,
+        latency_ms: int = 0,
+        webhook_url: str | None = None,
+    ) -> None:
         self.clock = clock
         self.store_id = store_id
         self.tokens = Tokens(secret, clock)
         self.idempotency = Idempotency(clock)
-        self._default_config = Config(latency_ms=latency_ms)
+        self._default_config = Config(latency_ms=latency_ms, webhook_url=webhook_url)
         self.config = self._default_config
-        self._lock = threading.Lock()
+        # Reentrant: `atomic()` holds it around several of the calls below (check, then act).
+        self._lock = threading.RLock()
+        self._schedules: dict[str, _Schedule] = {}
+        self._notice_urls: dict[str, list[str]] = {}  # paymentId -> the charge's noticeUrls
+        # Set when the scheduler must look again (a schedule added or revoked, the clock moved).
+        self.schedules_changed = threading.Event()
+        # Held by an execution; a reset waits for it (`Fake.paused`).
+        self.execution_lock = threading.Lock()
         self._keys: dict[str, _BillingKey] = {}
         self._payments: dict[str, list[dict[str, Any]]] = {}  # paymentId -> attempts, oldest first
         self._attempt_seq: dict[str, int] = {}  # transactionId -> order of creation
@@ -55,11 +83,21 @@ class V2State:
             self._keys.clear()
             self._payments.clear()
             self._attempt_seq.clear()
+            self._schedules.clear()
+            self._notice_urls.clear()
+        self.schedules_changed.set()
         self.tokens.reset()
         self.idempotency.reset()
 
     def now(self) -> int:
         return self.clock.now()
+
+    def precise_now(self) -> float:
+        return self.clock.precise_now()
+
+    def atomic(self) -> AbstractContextManager[object]:
+        """Hold the state's lock around a check and the change it allows."""
+        return self._lock
 
     def update_config(self, changes: dict[str, Any]) -> Config:
         """Apply already-validated changes and return the new config."""
@@ -73,10 +111,18 @@ class V2State:
 
     # --- billing keys ---
 
-    def add_key(self, info: dict[str, Any], charge: str) -> dict[str, Any]:
+    def add_key(
+        self, info: dict[str, Any], charge: str, notice_urls: list[str] | None = None
+    ) -> dict[str, Any]:
         with self._lock:
-            self._keys[info["billingKey"]] = _BillingKey(info, charge, self._next_seq())
+            key = _BillingKey(info, charge, self._next_seq(), list(notice_urls or ()))
+            self._keys[info["billingKey"]] = key
             return copy.deepcopy(info)
+
+    def key_notice_urls(self, billing_key: str) -> list[str]:
+        with self._lock:
+            key = self._keys.get(billing_key)
+            return list(key.notice_urls) if key is not None else []
 
     def get_key(self, billing_key: str) -> tuple[dict[str, Any], str] | None:
         """(a copy of the key's info, its charge behaviour), or None."""
@@ -158,3 +204,81 @@ class V2State:
                 for attempt in (attempts if every else attempts[-1:])
             ]
             return [(self._attempt_seq[a["transactionId"]], copy.deepcopy(a)) for a in chosen]
+
+    # --- noticeUrls (beside the payment: not a Payment field) ---
+
+    def set_notice_urls(self, payment_id: str, urls: list[str] | None) -> None:
+        with self._lock:
+            if urls:
+                self._notice_urls[payment_id] = list(urls)
+
+    def notice_urls(self, payment_id: str) -> list[str]:
+        with self._lock:
+            return list(self._notice_urls.get(payment_id, ()))
+
+    # --- payment schedules ---
+
+    def add_schedule(self, info: dict[str, Any], payment: dict[str, Any], due: float) -> None:
+        with self._lock:
+            self._schedules[info["id"]] = _Schedule(info, payment, due, self._next_seq())
+        self.schedules_changed.set()
+
+    def schedule(self, schedule_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._schedules.get(schedule_id)
+            return copy.deepcopy(found.info) if found is not None else None
+
+    def schedules(self) -> list[tuple[int, dict[str, Any]]]:
+        """Every schedule's (creation order, a copy of its info)."""
+        with self._lock:
+            return [(found.seq, copy.deepcopy(found.info)) for found in self._schedules.values()]
+
+    def update_schedule(self, schedule_id: str, change: Callable[[dict[str, Any]], None]) -> None:
+        """Run `change` on the live info under the lock (nothing when unknown)."""
+        with self._lock:
+            found = self._schedules.get(schedule_id)
+            if found is not None:
+                change(found.info)
+        self.schedules_changed.set()
+
+    def scheduled_payment(self, payment_id: str) -> bool:
+        """True when a SCHEDULED schedule will charge this paymentId."""
+        with self._lock:
+            return any(
+                found.info["paymentId"] == payment_id and found.info["status"] == SCHEDULED
+                for found in self._schedules.values()
+            )
+
+    def live_schedules_on_key(self, billing_key: str) -> bool:
+        """True when the key has a schedule not yet run (SCHEDULED or STARTED)."""
+        with self._lock:
+            return any(
+                found.info["billingKey"] == billing_key
+                and found.info["status"] in (SCHEDULED, STARTED)
+                for found in self._schedules.values()
+            )
+
+    def claim_due(
+        self, now: int, started: Callable[[dict[str, Any]], None]
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Mark every SCHEDULED schedule due at `now` STARTED (`started` changes its info);
+        (a copy of its info, its payment input), by timeToPay then creation."""
+        with self._lock:
+            due = sorted(
+                (
+                    found
+                    for found in self._schedules.values()
+                    if found.info["status"] == SCHEDULED and found.due <= now
+                ),
+                key=lambda found: (found.due, found.seq),
+            )
+            for found in due:
+                started(found.info)
+            return [(copy.deepcopy(found.info), copy.deepcopy(found.payment)) for found in due]
+
+    def next_due_at(self) -> float | None:
+        with self._lock:
+            times = [
+                found.due for found in self._schedules.values() if found.info["status"] == SCHEDULED
+            ]
+            return min(times) if times else None

@@ -7,10 +7,13 @@ import json
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..wire import Reply, Request, json_reply
 from .state import V2State
+
+if TYPE_CHECKING:  # webhooks.py writes times with rfc3339 below
+    from .webhooks import Webhooks
 
 MSG_UNAUTHORIZED = "인증 정보가 올바르지 않습니다."  # sandbox wording; real text unknown
 MSG_SERVER_ERROR = "[sandbox] 일시적인 서버 오류가 발생했습니다."
@@ -24,6 +27,7 @@ class Context:
     state: V2State
     stopping: threading.Event  # set by shutdown(): waits must end early
     hang_seconds: float
+    webhooks: Webhooks
 
 
 def error(status: int, kind: str, message: str, **extra: Any) -> Reply:
