@@ -341,7 +341,13 @@ class ScheduleCalls(CancelCalls):
         return [item for item in items if isinstance(item, Mapping)]
 
     def _schedules_of(self, records: list[Mapping[str, Any]], customer_uid: str) -> list[Schedule]:
-        schedules = [self._schedule_of(r) for r in records]
+        # One per merchant_uid, as in V1: a schedule moved to a re-issued key is the one shown,
+        # not the one revoked on the old key (RFC 3339 in UTC: the latest sorts last; in the same
+        # second, the one not revoked).
+        latest: dict[str, Mapping[str, Any]] = {}
+        for record in sorted(records, key=_creation):
+            latest[str(record.get("paymentId"))] = record
+        schedules = [self._schedule_of(r) for r in latest.values()]
         # A listing that ignored a filter must not show another customer's schedules.
         return sorted(
             (s for s in schedules if s.customer_uid == customer_uid), key=lambda s: s.schedule_at
@@ -365,6 +371,10 @@ def as_asked(record: Mapping[str, Any], customer_uid: str, charge: ScheduledChar
         and schedule.amount == charge.amount
         and int(schedule.schedule_at.timestamp()) == int(charge.schedule_at.timestamp())
     )
+
+
+def _creation(record: Mapping[str, Any]) -> tuple[str, bool]:
+    return str(record.get("createdAt")), record.get("status") != "REVOKED"
 
 
 def rfc3339(moment: datetime) -> str:
