@@ -288,6 +288,8 @@ class ScheduleCalls(CancelCalls):
             gone = {sid for sid, r in records.items() if r and r.get("status") == "REVOKED"}
             if not left:
                 return gone, _now()
+            if len(left) == len(ids):  # nothing moved since: PortOne's refusal stands
+                raise
             revoked, revoked_at = self._revoke_ids(left)
             return revoked | gone, revoked_at
         answered = data.get("revokedScheduleIds")
