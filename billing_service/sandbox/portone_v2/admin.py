@@ -172,7 +172,7 @@ def send_webhook(ctx: Context, req: Request) -> Reply:
     retry = req.body.get("retry", False)
     if not isinstance(retry, bool):
         return bad_request("retry must be a bool")
-    sent = ctx.webhooks.queue(
+    sent = ctx.webhooks.forge(
         str(url), forged[0], forged[1], webhook_id, retry=retry, signature=str(signature)
     )
     return json_reply(200, {"webhook_id": sent})

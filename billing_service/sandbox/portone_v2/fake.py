@@ -53,6 +53,7 @@ ROUTES: tuple[Route[Context], ...] = (
     Route("POST", payments.PAY_ROUTE, payments.pay_with_billing_key),
     Route("POST", "/payments/{paymentId}/cancel", cancels.cancel_payment),
     Route("GET", "/payments/{paymentId}", payments.get_payment),
+    Route("POST", "/payments/{paymentId}/resend-webhook", payments.resend_webhook),
     Route("GET", "/payments", search.search_payments),
     Route("POST", "/payments/{paymentId}/schedule", schedules.create_schedule),
     Route("GET", "/payment-schedules", search.search_payment_schedules),

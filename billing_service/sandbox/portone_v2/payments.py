@@ -1,4 +1,5 @@
-"""The faked PortOne V2 payment endpoints: charge a billing key, look a payment up."""
+"""The faked PortOne V2 payment endpoints: charge a billing key, look a payment up (with its
+webhooks), resend a payment's webhook."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from .wire import (
 MSG_ALREADY_PAID = "이미 결제가 완료된 결제 건입니다."  # sandbox wording
 MSG_NOT_FOUND = "결제 건이 존재하지 않습니다."
 MSG_SCHEDULED = "결제 예약 건이 이미 존재합니다."  # sandbox wording
+MSG_WEBHOOK_NOT_FOUND = "웹훅 내역이 존재하지 않습니다."  # sandbox wording
 # The webhook each status of a new or settled attempt fires (READY fires none).
 TRANSACTION_WEBHOOKS = {
     records.PAID: "Transaction.Paid",
@@ -128,7 +130,7 @@ def notify(
     }
     if cancellation_id is not None:
         data["cancellationId"] = cancellation_id
-    ctx.webhooks.emit(kind, data, ctx.state.notice_urls(payment["id"]))
+    ctx.webhooks.emit(kind, data, ctx.state.notice_urls(payment["id"]), payment["status"])
 
 
 def charge(
@@ -233,4 +235,22 @@ def get_payment(ctx: Context, req: Request) -> Reply:
     payment = ctx.state.latest(req.params["paymentId"])
     if payment is None:
         return error(404, "PAYMENT_NOT_FOUND", MSG_NOT_FOUND)
-    return json_reply(200, payment)
+    webhooks = ctx.webhooks.of_payment(payment["id"])
+    return json_reply(200, {**payment, "webhooks": webhooks} if webhooks else payment)
+
+
+def resend_webhook(ctx: Context, req: Request) -> Reply:
+    """`POST /payments/{paymentId}/resend-webhook` `{webhookId?}`: send one of the payment's
+    webhooks again (its latest when no id), same id and body; 200 `{webhook}`."""
+    body = req.body
+    refusal = store_refusal(ctx, body.get("storeId"))
+    if refusal is not None:
+        return refusal
+    payment_id, wanted = req.params["paymentId"], body.get("webhookId")
+    if ctx.state.latest(payment_id) is None:
+        return error(404, "PAYMENT_NOT_FOUND", MSG_NOT_FOUND)
+    webhooks = ctx.webhooks.of_payment(payment_id)
+    chosen = [hook for hook in webhooks if wanted is None or hook["id"] == wanted][-1:]
+    if not chosen or not ctx.webhooks.resend(chosen[0]["id"], 1):
+        return error(404, "WEBHOOK_NOT_FOUND", MSG_WEBHOOK_NOT_FOUND)
+    return json_reply(200, {"webhook": {**chosen[0], "trigger": "MANUAL"}})

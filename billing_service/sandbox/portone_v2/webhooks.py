@@ -68,7 +68,11 @@ class _Webhook:
     url: str
     payload: str  # the raw JSON body, exactly as signed
     type: str
+    payment_id: str | None = None  # a Transaction.* webhook's payment
+    payment_status: str | None = None  # the payment's status it announced
+    triggered_at: str | None = None
     attempts: int = 0
+    status: int | None = None  # the receiver's answer to the latest attempt (None: none)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,21 +141,38 @@ class Webhooks:
 
     # --- queueing ---
 
-    def emit(self, kind: str, data: dict[str, str], notice_urls: list[str] | None) -> list[str]:
+    def emit(
+        self,
+        kind: str,
+        data: dict[str, str],
+        notice_urls: list[str] | None,
+        payment_status: str | None = None,
+    ) -> list[str]:
         """Queue a webhook of `kind` to each noticeUrl, else the console URL; their ids."""
         urls = notice_urls or ([self._state.config.webhook_url or ""])
-        body = {"type": kind, "timestamp": rfc3339(self._state.now()), "data": data}
+        stamp = rfc3339(self._state.now())
+        body = {"type": kind, "timestamp": stamp, "data": data}
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-        return [self.queue(url, payload, kind) for url in urls if url]
+        about = _Webhook("", "", payload, kind, data.get("paymentId"), payment_status, stamp)
+        return [self._add(dataclasses.replace(about, url=url)) for url in urls if url]
 
-    def queue(
-        self, url: str, payload: str, kind: str, webhook_id: str | None = None, **job: Any
+    def forge(
+        self,
+        url: str,
+        payload: str,
+        kind: str,
+        webhook_id: str | None = None,
+        retry: bool = False,
+        signature: str = "valid",
     ) -> str:
-        """Queue a new webhook (or a forged one: `retry`, `signature`) now; its id."""
-        webhook = _Webhook(webhook_id or f"msg_{uuid.uuid4().hex}", url, payload, kind)
+        """Queue a forged webhook (retried on failure only with `retry`) now; its id."""
+        return self._add(_Webhook(webhook_id or "", url, payload, kind), retry, signature)
+
+    def _add(self, webhook: _Webhook, retry: bool = True, signature: str = "valid") -> str:
+        webhook.id = webhook.id or f"msg_{uuid.uuid4().hex}"
         with self._cond:
             self._webhooks[webhook.id] = webhook
-            self._add_job(webhook.id, self._state.precise_now(), **job)
+            self._add_job(webhook.id, self._state.precise_now(), retry, signature)
         return webhook.id
 
     def resend(self, webhook_id: str, times: int, signature: str = "valid") -> bool:
@@ -174,15 +195,25 @@ class Webhooks:
 
     # --- reading ---
 
+    def of_payment(self, payment_id: str) -> list[dict[str, Any]]:
+        """The payment's webhooks as `Payment.webhooks[]` shows them (PaymentWebhook), oldest
+        first."""
+        with self._cond:
+            return [
+                _payment_webhook(webhook)
+                for webhook in self._webhooks.values()
+                if webhook.payment_id == payment_id
+            ]
+
     def snapshot(self) -> list[dict[str, Any]]:
         with self._cond:
-            return [dict(record) for record in self._records]
+            return [_copy(record) for record in self._records]
 
     def wait(self, count: int, timeout: float) -> tuple[bool, list[dict[str, Any]]]:
         """Block until `count` attempts since the reset (or `timeout`, or shutdown)."""
         with self._cond:
             self._cond.wait_for(lambda: self._attempted >= count or self._closed, timeout)
-            return self._attempted >= count, [dict(record) for record in self._records]
+            return self._attempted >= count, [_copy(record) for record in self._records]
 
     # --- the sender thread ---
 
@@ -239,6 +270,9 @@ class Webhooks:
                 "url": webhook.url,
                 "type": webhook.type,
                 "payload": webhook.payload,
+                # The webhook-* headers as sent: a test can replay the attempt to an app
+                # that is not listening on a socket (a Flask test client).
+                "headers": {k: v for k, v in headers.items() if k.startswith("webhook-")},
                 "signature": job.signature,
                 "attempt": number,
                 "status": status,
@@ -247,6 +281,7 @@ class Webhooks:
             self._records.append(record)
             del self._records[:-RECORD_LIMIT]
             self._attempted += 1
+            webhook.status = status
             failed = status is None or not 200 <= status < 300
             retries = webhook.attempts - 1
             if job.retry and failed and retries < len(BACKOFF_MINUTES):
@@ -298,3 +333,32 @@ class Webhooks:
             with self._cond:
                 self._connection = None
             connection.close()
+
+
+def _copy(record: dict[str, Any]) -> dict[str, Any]:
+    return {**record, "headers": dict(record["headers"])}
+
+
+def _payment_webhook(webhook: _Webhook) -> dict[str, Any]:
+    """A PaymentWebhook: its id, URL, what it announced, how its delivery went."""
+    found: dict[str, Any] = {
+        "id": webhook.id,
+        "url": webhook.url,
+        "isAsync": False,
+        "currentExecutionCount": webhook.attempts,
+        "maxExecutionCount": 1 + len(BACKOFF_MINUTES),
+    }
+    if webhook.payment_status is not None:
+        found["paymentStatus"] = webhook.payment_status
+    if webhook.triggered_at is not None:
+        found["triggeredAt"] = webhook.triggered_at
+    if webhook.attempts:
+        status = webhook.status
+        found["status"] = (
+            "FAILED_UNEXPECTED_ERROR"
+            if status is None
+            else "SUCCEEDED"
+            if 200 <= status < 300
+            else "FAILED_NOT_OK_RESPONSE"
+        )
+    return found

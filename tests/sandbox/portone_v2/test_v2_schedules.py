@@ -140,6 +140,21 @@ def test_pending_and_unanswered_charges_leave_a_schedule_pending_or_started(
     assert isinstance(get(payment_schedule_id=started), StartedPaymentSchedule)
     admin(v2, "payments/pending-1/settle", {"status": "PAID"})
     assert isinstance(get(payment_schedule_id=pending), SucceededPaymentSchedule)
+    revoked = schedule(client, "order-revoked", key, _at(v2, 60))
+    client.payment.payment_schedule.revoke_payment_schedules(schedule_ids=[revoked])
+    failed = schedule(client, "order-failed", issue(client, DECLINING_CARD), _at(v2, 60))
+    still_pending = schedule(client, "pending-2", key, _at(v2, 60))
+    admin(v2, "clock", {"advance": 61})
+    waiting = schedule(client, "order-waiting", key, _at(v2, 60))
+    listed = {item.id: type(item) for item in _listed(client, from_=EPOCH, until=FAR)}
+    assert listed == {  # the SDK reads a page holding every status
+        pending: SucceededPaymentSchedule,
+        started: StartedPaymentSchedule,
+        revoked: RevokedPaymentSchedule,
+        failed: FailedPaymentSchedule,
+        still_pending: PendingPaymentSchedule,
+        waiting: ScheduledPaymentSchedule,
+    }
 
 
 def test_revoking_a_key_revokes_its_scheduled_ones_and_frees_the_key(

@@ -168,6 +168,8 @@ def test_a_failed_delivery_is_retried_on_the_sandbox_clock_with_the_same_id(
     _verified(hooked, received[-1])
     attempts = admin(hooked, "webhooks/wait", {"count": 3})["webhooks"]
     assert [(a["attempt"], a["status"]) for a in attempts] == [(1, 500), (2, 503), (3, 200)]
+    recorded = attempts[-1]  # what a test replays to an app without a socket
+    webhook.verify(_secret(hooked), recorded["payload"], recorded["headers"])
     admin(hooked, "clock", {"advance": 3600})
     assert len(admin(hooked, "webhooks")["webhooks"]) == 3  # a success ends the retries
 
@@ -273,3 +275,25 @@ def test_a_keys_webhooks_go_to_its_issuances_notice_urls(
     assert raw(v2, "DELETE", f"/billing-keys/{key}").status == 200
     kinds = [_verified(v2, one) for one in receiver.wait(2)]
     assert [type(kind) for kind in kinds] == [WebhookBillingKeyIssued, WebhookBillingKeyDeleted]
+
+
+def test_a_payment_shows_its_webhooks_and_resends_one(
+    hooked: SandboxServer, receiver: Receiver, client: PortOneClient
+) -> None:
+    receiver.statuses = [200, 500]
+    pay(client, "order-1", issue(client))
+    receiver.wait(2)
+    admin(hooked, "webhooks/wait", {"count": 2})
+    payment = client.payment.get_payment(payment_id="order-1")
+    assert payment.webhooks is not None  # type: ignore[union-attr]
+    (paid,) = payment.webhooks  # type: ignore[union-attr]
+    assert (paid.status, paid.payment_status, paid.current_execution_count) == (
+        "FAILED_NOT_OK_RESPONSE",
+        "PAID",
+        1,
+    )
+    resent = client.payment.resend_webhook(payment_id="order-1").webhook
+    assert (resent.id, resent.trigger) == (paid.id, "MANUAL")
+    assert receiver.wait(3)[-1][0]["webhook-id"] == paid.id
+    response = raw(hooked, "POST", "/payments/order-1/resend-webhook", {"webhookId": "msg_x"})
+    assert (response.status, response.json()["type"]) == (404, "WEBHOOK_NOT_FOUND")
