@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 # How long an attempt's paymentId is remembered: past that, a lookup by imp_uid searches
 # PortOne's payments (a call more, never a wrong answer). A key's mapping is kept for good.
 PAYMENT_ID_TTL = 400 * 24 * 3600.0
+# A schedule runs at most 366 days ahead: past that its mapping is not needed (a lookup of a
+# forgotten one pages through PortOne's schedules).
+SCHEDULE_ID_TTL = 400 * 24 * 3600.0
 
 
 def build_gateway(
@@ -90,6 +93,25 @@ class StoreDirectory:
 
     def keep_payment_id(self, imp_uid: str, payment_id: str) -> None:
         self._put(f"v2-payment:{imp_uid}", payment_id, PAYMENT_ID_TTL)
+
+    def schedule_id(self, payment_id: str) -> str | None:
+        return self._get(f"v2-schedule:{payment_id}")
+
+    def keep_schedule_id(self, payment_id: str, schedule_id: str) -> None:
+        self._put(f"v2-schedule:{payment_id}", schedule_id, SCHEDULE_ID_TTL)
+
+    def moving_schedule(self, customer_uid: str) -> str | None:
+        return self._get(f"v2-moving:{customer_uid}")
+
+    def keep_moving_schedule(self, customer_uid: str, schedule_id: str) -> bool:
+        return self._put(f"v2-moving:{customer_uid}", schedule_id, None)
+
+    def drop_moving_schedule(self, customer_uid: str, schedule_id: str) -> None:
+        try:
+            self._store.drop_name(f"v2-moving:{customer_uid}", schedule_id)
+        except StateUnavailable:
+            # Kept, the move looks at that schedule again next time and finds it moved.
+            logger.warning("A moved schedule could not be forgotten", exc_info=True)
 
     def _get(self, name: str) -> str | None:
         try:

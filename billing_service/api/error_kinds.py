@@ -207,8 +207,7 @@ _KINDS = (
         501,
         "not_supported_by_provider",
         "The configured payment provider does not support this operation yet.",
-        "the operation has no counterpart under `BILLING_PROVIDER=portone_v2` yet (the schedule "
-        "endpoints); nothing was sent",
+        "the operation has no counterpart under the configured provider; nothing was sent",
     ),
     ErrorKind(
         502,

@@ -35,7 +35,9 @@ class CallObserver(Protocol):
 
         ``operation``: a fixed name (``get_token``, ``issue_billing_key``, ``get_billing_key``,
         ``delete_billing_key``, ``charge``, ``find_payment``, ``get_payment``,
-        ``cancel_payment``; PortOne V2 adds ``find_billing_keys``, ``search_payments`` and
+        ``cancel_payment``, ``schedule``, ``get_schedule``, ``list_schedules``,
+        ``revoke_schedules``; PortOne V2 adds ``find_billing_keys``, ``search_payments``,
+        ``find_schedules`` (its schedule searches and listings), ``move_schedule`` and
         ``check_ready``, and fetches no token); ``outcome``: ``ok``, or the class name of the
         GatewayError it raised (``ProviderError`` when I'mport refused with its envelope's
         code != 0, or PortOne with its typed error, ``GatewayTimeout``, ``GatewayUnavailable``,

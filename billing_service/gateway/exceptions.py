@@ -62,8 +62,7 @@ class ProviderError(GatewayError):
 
 
 class NotSupportedByProvider(GatewayError):
-    """The configured provider has no such operation (PortOne V2's schedules, until the service
-    schedules through it): nothing was sent."""
+    """The configured provider has no such operation: nothing was sent."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, request_sent=False)

@@ -1,6 +1,6 @@
 """The provider-neutral gateway: what the routes and the event publisher ask of a payment
 provider, whichever one answers (I'mport V1, ``iamport_v1.IamportClient``; PortOne V2,
-``portone_v2.PortOneClient``, whose schedule operations raise NotSupportedByProvider for now).
+``portone_v2.PortOneClient``).
 
 Written against the V1 → V2 mapping (``portone-v2-api.md`` §7), in the service's own terms:
 
@@ -28,6 +28,7 @@ from .models import (
     CardDetails,
     Charge,
     ChargeResult,
+    MoveResult,
     Payment,
     Schedule,
     ScheduledCharge,
@@ -54,6 +55,12 @@ class PaymentGateway(Protocol):
         """Delete the keys of ``customer_uid`` that a re-issuance replaced, all but ``keep``
         (``BillingKey.provider_key``), and return their ids; a recorded job calls it until it
         returns. V1 replaces a key in place: nothing is left to delete."""
+
+    def move_schedules(self, customer_uid: str, keep: str) -> MoveResult:
+        """Move the schedules of the keys of ``customer_uid`` that a re-issuance replaced to
+        ``keep``, one at a time, stopping at the first the provider refuses (``refused``); a
+        recorded job calls it until it returns, then ``delete_replaced_keys``. V1's schedules
+        stay with the customer_uid: nothing to move."""
 
     def get_billing_key(self, customer_uid: str) -> BillingKey:
         """The key behind ``customer_uid``; raise BillingKeyNotFound."""

@@ -207,3 +207,15 @@ class ScheduleResult:
     schedules: list[Schedule]
     replayed: bool = False
     reconciled: bool = False
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    """A re-issuance's move of a customer's schedules to its new key: those ``moved``; the one
+    the provider ``refused`` to schedule again (revoked from the old key: it will not run), with
+    its words in ``reason``, where the move stopped (the rest stay on the old key, which is
+    kept). V1 moves nothing: its schedules stay with the customer_uid and charge the new card."""
+
+    moved: list[Schedule] = field(default_factory=list)
+    refused: Schedule | None = None
+    reason: str | None = None

@@ -4,7 +4,6 @@ same shapes under I'mport V1 and PortOne V2; then what only PortOne V2 answers d
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -186,28 +185,6 @@ def test_another_currency_than_krw_is_refused_under_v2(v2, v2_sandbox_server):
     assert resp.status_code == 422
     assert "KRW" in str(resp.get_json())
     assert v2_sandbox_server.count(v2_sandbox_server.route("charge")) == 0
-
-
-MONTH_AHEAD = (datetime.now(UTC) + timedelta(days=30)).isoformat()
-SCHEDULE = {"merchant_uid": "s-1", "schedule_at": MONTH_AHEAD, "amount": 100, "name": "x"}
-
-
-@pytest.mark.parametrize(
-    ("method", "path", "body"),
-    [
-        ("post", "/subscriptions/schedules", {"customer_uid": UID, "schedules": [SCHEDULE]}),
-        ("get", "/subscriptions/schedules/s-1", None),
-        ("get", f"/subscriptions/billing-keys/{UID}/schedules", None),
-        ("delete", f"/subscriptions/billing-keys/{UID}/schedules", None),
-    ],
-)
-def test_schedules_are_not_supported_under_v2_yet(v2, v2_sandbox_server, method, path, body):
-    assert v2.post(ISSUE, json=VALID_BODY).status_code == 200
-
-    resp = getattr(v2, method)(path, json=body)
-
-    assert resp.status_code == 501, resp.get_json()
-    assert resp.get_json()["code"] == "not_supported_by_provider"
 
 
 def test_a_v2_decline_is_402_with_the_pgs_code(v2):

@@ -8,7 +8,7 @@ revokes the key's schedules first, needs them all and is here.
 from __future__ import annotations
 
 from ..exceptions import SchedulesPending
-from ..models import BillingKey
+from ..models import BillingKey, MoveResult
 from .parsing import parse_billing_key
 from .schedules import ScheduleCalls
 
@@ -19,6 +19,10 @@ class IamportClient(ScheduleCalls):
     def delete_replaced_keys(self, customer_uid: str, keep: str) -> list[str]:
         """Nothing: I'mport replaces a customer_uid's key in place."""
         return []
+
+    def move_schedules(self, customer_uid: str, keep: str) -> MoveResult:
+        """Nothing: I'mport's schedules stay with the customer_uid and charge its new card."""
+        return MoveResult()
 
     def delete_billing_key(
         self, customer_uid: str, reason: str | None = None, *, revoke_schedules: bool = False

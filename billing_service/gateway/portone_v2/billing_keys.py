@@ -29,6 +29,8 @@ from .session import PortOneSession, segment
 # card refusal only with the PG's code; without one it is our request PortOne found wrong (a
 # channel missing), which a caller cannot fix by another card: a gateway error.
 _CARD_REFUSALS = ("PG_PROVIDER", "CHANNEL_SPECIFIC")
+# PortOne's refusal to delete a key that has schedules.
+SCHEDULES_EXIST = "PAYMENT_SCHEDULE_ALREADY_EXISTS"
 _GONE = ("BILLING_KEY_NOT_FOUND", "BILLING_KEY_NOT_ISSUED", "BILLING_KEY_ALREADY_DELETED")
 # Keys of one customer read by a search at most (its newest first).
 MAX_KEYS = 100
@@ -97,14 +99,32 @@ class BillingKeyCalls(PortOneSession):
         billingKey; None: all of them), and return the ids deleted. The host's recorded job
         calls it after each issuance until it returns without raising. A job that runs late
         never touches a key issued after its own (a later issuance's job deletes ``keep``
-        itself), and one whose ``keep`` is gone already has nothing left to do."""
+        itself), and one whose ``keep`` is gone already has nothing left to do. A key that still
+        has schedules (PortOne refuses to delete it) is left: its schedules are moved to
+        ``keep`` first (``move_schedules``), and one a move could not take stays on it."""
+        deleted = []
+        for billing_key in self._older_keys(customer_uid, keep):
+            try:
+                if self._delete_key(billing_key):
+                    deleted.append(billing_key)
+            except Refusal as exc:
+                if exc.error_type != SCHEDULES_EXIST:
+                    raise
+        return deleted
+
+    def _older_keys(
+        self, customer_uid: str, keep: str | None, kept: Mapping[str, Any] | None = None
+    ) -> list[str]:
+        """The ISSUED keys of ``customer_uid`` issued before ``keep`` (None: all), newest
+        first; none when ``keep`` is no longer an ISSUED key of ``customer_uid`` (``kept``: its
+        info, when read already)."""
         cutoff = None
         if keep is not None:
-            kept = self._key_info(keep)
+            kept = kept if kept is not None else self._key_info(keep)
             if kept is None or not issued_to(kept, customer_uid):
                 return []
             cutoff = key_issued_at(kept)
-        deleted, past_keep = [], False
+        older, past_keep = [], False
         for info in self._keys_of(customer_uid):  # newest first
             billing_key = key_id(info)
             if billing_key == keep:
@@ -117,9 +137,8 @@ class BillingKeyCalls(PortOneSession):
                 issued_at > cutoff or (issued_at == cutoff and not past_keep)
             ):
                 continue
-            if self._delete_key(billing_key):
-                deleted.append(billing_key)
-        return deleted
+            older.append(billing_key)
+        return older
 
     def _key_of(self, customer_uid: str) -> Mapping[str, Any]:
         info = self._current_key(customer_uid)
@@ -141,8 +160,11 @@ class BillingKeyCalls(PortOneSession):
         self._directory.keep_billing_key(customer_uid, key_id(found[0]))
         return found[0]
 
-    def _keys_of(self, customer_uid: str, size: int = MAX_KEYS) -> list[Mapping[str, Any]]:
-        """The ISSUED V2 keys whose ``customer.id`` is ``customer_uid``, newest first."""
+    def _keys_of(
+        self, customer_uid: str, size: int = MAX_KEYS, *, deleted: bool = False
+    ) -> list[Mapping[str, Any]]:
+        """The ISSUED V2 keys whose ``customer.id`` is ``customer_uid``, newest first (and the
+        DELETED ones too with ``deleted``: every key it has had)."""
         items = self._search(
             "find_billing_keys",
             "/billing-keys",
@@ -151,14 +173,14 @@ class BillingKeyCalls(PortOneSession):
                 "sort": {"by": "ISSUED_AT", "order": "DESC"},
                 "filter": {
                     "customerId": customer_uid,
-                    "status": ["ISSUED"],
+                    "status": ["ISSUED", "DELETED"] if deleted else ["ISSUED"],
                     "version": "V2",
                     "timeRangeField": "ISSUED_AT",
                 },
             },
         )
         # A search that ignored a filter must not hand us another customer's key.
-        return [item for item in items if issued_to(item, customer_uid)]
+        return [item for item in items if _keyed_to(item, customer_uid, deleted=deleted)]
 
     def _key_info(self, billing_key: str) -> Mapping[str, Any] | None:
         """``GET /billing-keys/{billingKey}``, None when PortOne has no such key."""
@@ -186,6 +208,18 @@ class BillingKeyCalls(PortOneSession):
                 return False
             raise
         return True
+
+
+def _keyed_to(info: Any, customer_uid: str, *, deleted: bool) -> bool:
+    """An ISSUED key of ``customer_uid`` (or a DELETED one, with ``deleted``)."""
+    if issued_to(info, customer_uid):
+        return True
+    return (
+        deleted
+        and isinstance(info, Mapping)
+        and info.get("status") == "DELETED"
+        and issued_to({**info, "status": "ISSUED"}, customer_uid)
+    )
 
 
 def issue_body(

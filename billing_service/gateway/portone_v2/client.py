@@ -2,28 +2,30 @@
 
 Its calls are grouped by what they act on, each group over the one before: ``session`` (the
 transport, the secret, the store, idempotency keys), ``billing_keys``, ``payments`` (charges
-and lookups), ``cancels``; deleting a key and readiness are here, and the schedule operations,
-which the service does not run through V2 yet, refuse with NotSupportedByProvider.
+and lookups), ``cancels``, ``schedules``, ``moves`` (a re-issuance's schedules to the new key);
+deleting a key, which may revoke its schedules first, and readiness are here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from ..exceptions import NotSupportedByProvider, ProviderError, SchedulesPending
-from ..models import BillingKey, Schedule, ScheduledCharge, ScheduleResult
+from ..exceptions import ProviderError, SchedulesPending
+from ..models import BillingKey
 from .answer import Refusal
-from .cancels import CancelCalls
+from .billing_keys import SCHEDULES_EXIST
+from .moves import MoveCalls
 from .parsing import key_id, parse_billing_key
 from .session import segment
 
-NO_SCHEDULES = "Scheduled charges are not supported under PortOne V2 yet."
 # A billingKey that cannot exist: its lookup answers 404 once the secret is accepted.
 _PROBE_KEY = "billing-service-readiness-probe"
+PENDING_MESSAGE = "The billing key still has scheduled charges."
+LEFT_BEHIND_MESSAGE = (
+    "An older billing key of this customer_uid still has scheduled charges that a re-issuance "
+    "could not move to the new key; revoke them (revoke_schedules=true) to delete it."
+)
 
 
-class PortOneClient(CancelCalls):
+class PortOneClient(MoveCalls):
     """The PortOne V2 gateway the app builds (its arguments: ``PortOneSession``)."""
 
     def check_ready(self) -> None:
@@ -42,45 +44,26 @@ class PortOneClient(CancelCalls):
         """Delete the key of ``customer_uid`` and any older one a re-issuance left
         (``DELETE /billing-keys/{billingKey}``); return the key as it was.
 
-        PortOne refuses to delete a key with payment schedules (SchedulesPending); the service
-        makes none under V2, so ``revoke_schedules`` has nothing to revoke.
+        PortOne refuses to delete a key with payment schedules (SchedulesPending) unless
+        ``revoke_schedules``, which revokes those of every key of the customer first. An older
+        key still holding schedules a move could not take is SchedulesPending too (the current
+        key is deleted by then; the older one is the customer's until it is).
 
         Raises BillingKeyNotFound, SchedulesPending, or another GatewayError.
         """
         info = self._key_of(customer_uid)
-        try:
-            self._delete_key(key_id(info), reason)
-        except Refusal as exc:
-            if exc.error_type == "PAYMENT_SCHEDULE_ALREADY_EXISTS":
-                raise SchedulesPending("The billing key still has scheduled charges.") from exc
-            raise
+        if revoke_schedules:
+            self.revoke_customer_schedules(customer_uid)
+        self._delete_or_refuse(key_id(info), reason, PENDING_MESSAGE)
         # An older key still ISSUED would otherwise be found by the next lookup.
-        self.delete_other_keys(customer_uid, None)
+        for billing_key in self._older_keys(customer_uid, None):
+            self._delete_or_refuse(billing_key, None, LEFT_BEHIND_MESSAGE)
         return parse_billing_key(info)
 
-    def schedule_charges(
-        self,
-        customer_uid: str,
-        charges: Sequence[ScheduledCharge],
-        *,
-        channel_key: str | None = None,
-    ) -> ScheduleResult:
-        raise NotSupportedByProvider(NO_SCHEDULES)
-
-    def get_schedule(self, merchant_uid: str) -> Schedule:
-        raise NotSupportedByProvider(NO_SCHEDULES)
-
-    def list_schedules(
-        self,
-        customer_uid: str,
-        start: datetime,
-        end: datetime,
-        status: str | None = None,
-    ) -> tuple[list[Schedule], bool]:
-        raise NotSupportedByProvider(NO_SCHEDULES)
-
-    def revoke_schedule(self, merchant_uid: str) -> Schedule:
-        raise NotSupportedByProvider(NO_SCHEDULES)
-
-    def revoke_customer_schedules(self, customer_uid: str) -> list[Schedule]:
-        raise NotSupportedByProvider(NO_SCHEDULES)
+    def _delete_or_refuse(self, billing_key: str, reason: str | None, pending: str) -> None:
+        try:
+            self._delete_key(billing_key, reason)
+        except Refusal as exc:
+            if exc.error_type == SCHEDULES_EXIST:
+                raise SchedulesPending(pending) from exc
+            raise

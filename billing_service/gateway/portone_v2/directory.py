@@ -1,7 +1,8 @@
 """What the client remembers through its host: V2's ids behind the caller's.
 
 PortOne generates a key's ``billingKey`` and lets one ``paymentId`` hold several attempts, so
-the caller's ids (``customer_uid``, ``imp_uid``) need a way back to V2's. The host keeps it (its
+the caller's ids (``customer_uid``, ``imp_uid``, a schedule's ``merchant_uid``) need a way back
+to V2's. The host keeps it (its
 state store, shared by every replica); PortOne stays the source of truth: a mapping missing is
 searched for, and one that turns out stale costs a call, never a wrong charge (the client checks
 what it reads back).
@@ -30,3 +31,21 @@ class Directory(Protocol):
 
     def keep_payment_id(self, imp_uid: str, payment_id: str) -> None:
         """Remember which ``paymentId`` the attempt ``imp_uid`` belongs to."""
+
+    def schedule_id(self, payment_id: str) -> str | None:
+        """The id of the schedule last made for ``paymentId`` (the caller's ``merchant_uid``),
+        if known: V2 cannot filter its schedules by paymentId."""
+
+    def keep_schedule_id(self, payment_id: str, schedule_id: str) -> None:
+        """Remember the schedule just made (or found) for ``paymentId``."""
+
+    def moving_schedule(self, customer_uid: str) -> str | None:
+        """The id of the schedule a move to a re-issued key of ``customer_uid`` revoked and has
+        not scheduled again yet (a move that died between the two resumes from it), if any."""
+
+    def keep_moving_schedule(self, customer_uid: str, schedule_id: str) -> bool:
+        """Remember the schedule a move is about to revoke; False when it could not be kept
+        (the move must then not revoke it: a crash would lose it)."""
+
+    def drop_moving_schedule(self, customer_uid: str, schedule_id: str) -> None:
+        """The move of ``schedule_id`` is over (forget it if it is still the one kept)."""

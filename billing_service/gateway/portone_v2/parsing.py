@@ -16,7 +16,7 @@ from typing import Any
 
 from ..exceptions import UnexpectedResponse
 from ..fields import mask_card_number, money, optional_str
-from ..models import BillingKey, Cancellation, Payment
+from ..models import BillingKey, Cancellation, Payment, Schedule
 from .answer import PROVIDER
 from .cards import card_company
 
@@ -145,6 +145,61 @@ def parse_payment(data: Any) -> Payment:
         sandbox=channel.get("type") == "TEST",
         provider=PORTONE_V2,
         pg_code=_str(failure, "pgCode"),
+    )
+
+
+# V2's schedule statuses in V1's words: one that has started is not executed until its payment
+# is made (PENDING: awaiting the PG's approval, its payment made); a status PortOne adds later
+# reads scheduled (followed up, never taken as done).
+SCHEDULE_STATUSES = {
+    "SCHEDULED": "scheduled",
+    "STARTED": "scheduled",
+    "PENDING": "executed",
+    "SUCCEEDED": "executed",
+    "FAILED": "executed",
+    "REVOKED": "revoked",
+}
+# V1's statuses as V2's filter (``status[]``) of a schedule listing.
+SCHEDULE_FILTERS = {
+    v1: [v2 for v2, word in SCHEDULE_STATUSES.items() if word == v1]
+    for v1 in ("scheduled", "executed", "revoked")
+}
+
+
+def schedule_id(data: Any) -> str:
+    """The ``id`` of a ``PaymentSchedule``, or of ``POST /payments/{id}/schedule``'s
+    ``schedule``."""
+    value = data.get("id") if isinstance(data, Mapping) else None
+    if not isinstance(value, str) or not value:
+        raise UnexpectedResponse("PortOne returned a payment schedule without its id.")
+    return value
+
+
+def schedule_status(data: Mapping[str, Any]) -> str:
+    """A ``PaymentSchedule``'s ``status`` in V1's words."""
+    return SCHEDULE_STATUSES.get(_required_str(data, "status", "schedule's status"), "scheduled")
+
+
+def parse_schedule(data: Any, payment: Payment | None = None) -> Schedule:
+    """Build from a V2 ``PaymentSchedule``; ``payment``: its payment, read once it executed
+    (``payment_status``, ``imp_uid`` and ``fail_reason`` come from it, a schedule has none)."""
+    if not isinstance(data, Mapping):
+        raise UnexpectedResponse("PortOne returned a malformed payment schedule.")
+    status = schedule_status(data)
+    executed = payment if status == "executed" else None
+    return Schedule(
+        customer_uid=_required_str(_mapping(data, "customer"), "id", "schedule's customer.id"),
+        merchant_uid=_required_str(data, "paymentId", "schedule's paymentId"),
+        imp_uid=executed.imp_uid if executed else None,
+        schedule_at=_timestamp(data, "timeToPay"),
+        executed_at=_optional_timestamp(data, "completedAt") if status == "executed" else None,
+        revoked_at=_optional_timestamp(data, "revokedAt"),
+        amount=money(data, "totalAmount", PROVIDER),
+        name=_str(data, "orderName"),
+        currency=_str(data, "currency"),
+        schedule_status=status,
+        payment_status=executed.status if executed else None,
+        fail_reason=executed.fail_reason if executed else None,
     )
 
 

@@ -30,7 +30,7 @@ from ..exceptions import (
     UnexpectedResponse,
     UnknownBillingKeyRefusal,
 )
-from ..models import Charge, ChargeResult, Payment
+from ..models import Charge, ChargeResult, Order, Payment
 from ..outcomes import (
     DUPLICATE_MESSAGE,
     HOLDS_MERCHANT_UID,
@@ -225,10 +225,7 @@ class PaymentCalls(BillingKeyCalls):
 def refuse_unsupported(charge: Charge) -> None:
     """What V2 cannot take as V1 did: another currency (KRW only for now), a notice_url (V2
     sends its own webhooks; callers get the service's events)."""
-    if charge.currency != "KRW":
-        raise RequestNotSupported(
-            "Only KRW can be charged through PortOne V2 for now.", field="currency"
-        )
+    refuse_currency(charge)
     if charge.notice_url is not None:
         raise RequestNotSupported(
             "notice_url is not supported under PortOne V2: subscribe to the service's events.",
@@ -236,25 +233,41 @@ def refuse_unsupported(charge: Charge) -> None:
         )
 
 
+def refuse_currency(order: Order) -> None:
+    """Only KRW through V2 for now (its amounts are in the currency's minor unit)."""
+    if order.currency != "KRW":
+        raise RequestNotSupported(
+            "Only KRW can be charged through PortOne V2 for now.", field="currency"
+        )
+
+
 def charge_body(charge: Charge, billing_key: str, channel_key: str | None) -> dict[str, Any]:
-    """``BillingKeyPaymentInput``: the same charge gives the same body, byte for byte, so a
-    resumed attempt is replayed by PortOne under its Idempotency-Key."""
-    amount: dict[str, int] = {"total": charge.amount}
-    if charge.tax_free is not None:
-        amount["taxFree"] = charge.tax_free
+    """``BillingKeyPaymentInput`` of a charge (see ``order_body``)."""
+    return order_body(charge, charge.customer_uid, billing_key, channel_key)
+
+
+def order_body(
+    order: Order, customer_uid: str, billing_key: str, channel_key: str | None
+) -> dict[str, Any]:
+    """``BillingKeyPaymentInput`` (a charge's body, a schedule's ``payment``): the same order
+    gives the same body, byte for byte, so a resumed attempt is replayed by PortOne under its
+    Idempotency-Key."""
+    amount: dict[str, int] = {"total": order.amount}
+    if order.tax_free is not None:
+        amount["taxFree"] = order.tax_free
     body: dict[str, Any] = {
         "billingKey": billing_key,
-        "orderName": charge.name,
+        "orderName": order.name,
         "amount": amount,
-        "currency": charge.currency,
-        "customer": v2_customer(charge.customer_uid, charge.buyer, prefix="buyer_"),
+        "currency": order.currency,
+        "customer": v2_customer(customer_uid, order.buyer, prefix="buyer_"),
     }
     if channel_key:
         body["channelKey"] = channel_key
-    if charge.card_quota is not None:
-        body["installmentMonth"] = charge.card_quota
-    if charge.custom_data is not None:
+    if order.card_quota is not None:
+        body["installmentMonth"] = order.card_quota
+    if order.custom_data is not None:
         # A string in V2 as in V1: JSON keeps it readable on the way back.
         # Sorted: a resumed attempt must send PortOne the same body byte for byte.
-        body["customData"] = json.dumps(charge.custom_data, ensure_ascii=False, sort_keys=True)
+        body["customData"] = json.dumps(order.custom_data, ensure_ascii=False, sort_keys=True)
     return body

@@ -63,17 +63,44 @@ class PortOneSession:
         self._store_id = store_id
         self._channel_key = channel_key
         self._lookup_timeout = lookup_timeout
+        self._moving_timeout = read_timeout
         self._directory = directory
 
-    def _move(self, operation: str, path: str, body: Mapping[str, Any]) -> Any:
-        """POST a call that moves money or creates something: ``storeId`` in its body, its own
-        Idempotency-Key, the long read timeout."""
+    def _move(
+        self,
+        operation: str,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        read_timeout: float | None = None,
+    ) -> Any:
+        """POST a call that moves money or creates something: ``storeId`` in its body (in its
+        ``payment`` for a schedule, whose body holds the payment), its own Idempotency-Key, the
+        long read timeout (``read_timeout``: less, when a deadline leaves less)."""
         headers = dict(self._authorization)
         key = idempotency_key("POST", path)
         if key is not None:
             headers["Idempotency-Key"] = key
+        if "payment" in body:
+            body = {**body, "payment": {**body["payment"], "storeId": self._store_id}}
+        else:
+            body = {**body, "storeId": self._store_id}
         return self._transport.request(
-            operation, "POST", path, {**body, "storeId": self._store_id}, headers=headers
+            operation, "POST", path, body, headers=headers, read_timeout=read_timeout
+        )
+
+    def _delete_with_body(self, operation: str, path: str, body: Mapping[str, Any]) -> Any:
+        """A ``DELETE`` whose arguments are a body (``DELETE /payment-schedules``), ``storeId``
+        in it, the short read timeout. No Idempotency-Key: one key per path would replay one
+        revoke's answer to another of the same request; sent again, a revoke is refused as
+        done (``PAYMENT_SCHEDULE_ALREADY_REVOKED``), which the caller reads."""
+        return self._transport.request(
+            operation,
+            "DELETE",
+            path,
+            {**body, "storeId": self._store_id},
+            headers=self._authorization,
+            read_timeout=self._lookup_timeout,
         )
 
     def _look_up(self, operation: str, path: str, *, method: str = "GET", **query: str) -> Any:

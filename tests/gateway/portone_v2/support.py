@@ -18,6 +18,8 @@ class MemoryDirectory:
     def __init__(self) -> None:
         self.keys: dict[str, str] = {}
         self.payments: dict[str, str] = {}
+        self.schedules: dict[str, str] = {}
+        self.moving: dict[str, str] = {}
 
     def billing_key(self, customer_uid: str) -> str | None:
         return self.keys.get(customer_uid)
@@ -31,6 +33,23 @@ class MemoryDirectory:
 
     def keep_payment_id(self, imp_uid: str, payment_id: str) -> None:
         self.payments[imp_uid] = payment_id
+
+    def schedule_id(self, payment_id: str) -> str | None:
+        return self.schedules.get(payment_id)
+
+    def keep_schedule_id(self, payment_id: str, schedule_id: str) -> None:
+        self.schedules[payment_id] = schedule_id
+
+    def moving_schedule(self, customer_uid: str) -> str | None:
+        return self.moving.get(customer_uid)
+
+    def keep_moving_schedule(self, customer_uid: str, schedule_id: str) -> bool:
+        self.moving[customer_uid] = schedule_id
+        return True
+
+    def drop_moving_schedule(self, customer_uid: str, schedule_id: str) -> None:
+        if self.moving.get(customer_uid) == schedule_id:
+            del self.moving[customer_uid]
 
 
 def make_client(url: str, directory: MemoryDirectory | None = None, **kwargs: Any) -> PortOneClient:
@@ -139,3 +158,46 @@ def payment(
 
 def error(error_type: str, message: str = "refused", **extra: Any) -> dict[str, Any]:
     return {"type": error_type, "message": message, **extra}
+
+
+def schedule(
+    status: str = "SCHEDULED",
+    *,
+    schedule_id: str = "sch-1",
+    payment_id: str = "o-1",
+    billing_key: str = "billing-key-1",
+    customer_uid: str = "uid",
+    total: int = 9900,
+    time_to_pay: str = "2027-01-01T00:00:00Z",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A ``PaymentSchedule`` as PortOne answers it."""
+    data: dict[str, Any] = {
+        "status": status,
+        "id": schedule_id,
+        "merchantId": "merchant-1",
+        "storeId": STORE,
+        "paymentId": payment_id,
+        "billingKey": billing_key,
+        "orderName": "월간 구독",
+        "isCulturalExpense": False,
+        "isEscrow": False,
+        "customer": {"id": customer_uid, "name": "홍길동"},
+        "customData": "",
+        "totalAmount": total,
+        "currency": "KRW",
+        "createdAt": "2026-12-01T00:00:00Z",
+        "timeToPay": time_to_pay,
+    }
+    if status in ("STARTED", "PENDING", "SUCCEEDED", "FAILED"):
+        data["startedAt"] = time_to_pay
+    if status in ("PENDING", "SUCCEEDED", "FAILED"):
+        data["completedAt"] = time_to_pay
+    if status == "REVOKED":
+        data["revokedAt"] = "2026-12-02T00:00:00Z"
+    data.update(extra)
+    return data
+
+
+def page(*items: dict[str, Any]) -> dict[str, Any]:
+    return {"items": list(items), "page": {"number": 0, "size": len(items), "totalCount": 0}}

@@ -20,7 +20,6 @@ from billing_service.gateway import (
     DuplicateMerchantUid,
     GatewayAuthFailed,
     NothingToCancel,
-    NotSupportedByProvider,
     PaymentNotFound,
     RequestNotSupported,
     RequestOutstanding,
@@ -346,12 +345,6 @@ def test_deleting_a_key_deletes_older_ones_a_reissuance_left(canned):
     assert deleted.customer_uid == "uid"
     assert canned.paths[1] == f"/billing-keys/billing-key-1?storeId={STORE}&reason=closed"
     assert canned.paths[3] == f"/billing-keys/billing-key-0?storeId={STORE}"
-
-
-def test_schedules_are_not_supported_yet(canned):
-    with pytest.raises(NotSupportedByProvider):
-        make_client(canned.url).get_schedule("o-1")
-    assert canned.paths == []
 
 
 def test_readiness_is_a_lookup_the_secret_must_pass(canned):

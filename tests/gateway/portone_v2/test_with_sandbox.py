@@ -35,9 +35,7 @@ from billing_service.sandbox import SandboxServer
 from billing_service.sandbox import cards as magic
 from billing_service.sandbox.portone_v2 import (
     DEFAULT_API_SECRET,
-    DEFAULT_CHANNEL_KEY,
     DEFAULT_STORE_ID,
-    start_sandbox,
 )
 
 from .support import MemoryDirectory
@@ -49,40 +47,9 @@ def card(number: str = GOOD) -> CardDetails:
     return CardDetails(number=number, expiry="2030-07", birth="900101", pwd_2digit="12")
 
 
-@pytest.fixture(scope="module")
-def v2_server() -> Iterator[SandboxServer]:
-    with start_sandbox(hang_seconds=1.0) as server:
-        yield server
-
-
-@pytest.fixture
-def v2(v2_server: SandboxServer) -> SandboxServer:
-    response = urllib3.request("POST", f"{v2_server.url}/__sandbox__/reset", timeout=5)
-    assert response.status == 200
-    return v2_server
-
-
 def configure(v2: SandboxServer, **switches: object) -> None:
     response = urllib3.request("POST", f"{v2.url}/__sandbox__/config", json=switches, timeout=5)
     assert response.status == 200, response.data
-
-
-@pytest.fixture
-def directory() -> MemoryDirectory:
-    return MemoryDirectory()
-
-
-@pytest.fixture
-def client(v2, directory):
-    return PortOneClient(
-        v2.url,
-        DEFAULT_API_SECRET,
-        DEFAULT_STORE_ID,
-        directory,
-        channel_key=DEFAULT_CHANNEL_KEY,
-        read_timeout=2.0,
-        lookup_timeout=2.0,
-    )
 
 
 @contextmanager

@@ -1,0 +1,128 @@
+"""A re-issuance's move of a customer's schedules to its new key (V1 callers expect schedules to
+stay with the ``customer_uid`` and charge the new card; V2 ties each to a key).
+
+One schedule at a time: revoke it, then schedule it again with the same paymentId, time and
+payment on the new key. The schedule being moved is kept in the directory before it is revoked,
+so a move that dies between the two resumes from it. The host runs the move as a recorded job,
+before deleting the replaced keys (a key that still has schedules is not deleted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..exceptions import KeyNotRemembered, RequestOutstanding
+from ..models import MoveResult, Schedule
+from .answer import Refusal
+from .parsing import issued_to, key_channel, parse_schedule, schedule_id
+from .payments import OUTSTANDING_MESSAGE
+from .schedules import TAKEN, ScheduleCalls
+from .session import segment
+
+NOT_KEPT = "The schedule to move could not be recorded; the move is retried."
+
+
+class MoveCalls(ScheduleCalls):
+    """Move a customer's schedules from the keys a re-issuance replaced to its new one."""
+
+    def move_schedules(self, customer_uid: str, keep: str) -> MoveResult:
+        """Move every schedule still to run of the keys of ``customer_uid`` issued before
+        ``keep`` (the billingKey just issued) to ``keep``, soonest first; stop at the first one
+        PortOne refuses to schedule again (``refused``: revoked, it will not run; the rest stay
+        on their key). Nothing when ``keep`` is no longer the customer's (a later issuance's
+        move takes them). Raises a GatewayError when it must be run again (it resumes)."""
+        target = self._key_info(keep)
+        if target is None or not issued_to(target, customer_uid):
+            return MoveResult()
+        channel = key_channel(target).get("key") or self._channel_key
+        moved: list[Schedule] = []
+        interrupted = self._directory.moving_schedule(customer_uid)
+        if interrupted is not None:
+            record = self._schedule_record(interrupted)
+            if record is not None and record.get("status") == "REVOKED":
+                outcome = self._schedule_again(customer_uid, record, keep, channel)
+                if isinstance(outcome, MoveResult):
+                    return outcome
+                moved.append(outcome)
+            self._directory.drop_moving_schedule(customer_uid, interrupted)
+        for old_key in self._older_keys(customer_uid, keep, target):
+            for record in self.pending_of(old_key):
+                sid = schedule_id(record)
+                if not self._directory.keep_moving_schedule(customer_uid, sid):
+                    raise KeyNotRemembered(NOT_KEPT)
+                revoked, revoked_at = self._revoke_ids([sid])
+                if sid in revoked:  # else it ran meanwhile: nothing is left to move
+                    record = {**record, "status": "REVOKED", "revokedAt": revoked_at}
+                    outcome = self._schedule_again(customer_uid, record, keep, channel)
+                    if isinstance(outcome, MoveResult):
+                        return MoveResult(moved + outcome.moved, outcome.refused, outcome.reason)
+                    moved.append(outcome)
+                self._directory.drop_moving_schedule(customer_uid, sid)
+        return MoveResult(moved)
+
+    def _schedule_again(
+        self, customer_uid: str, record: Mapping[str, Any], keep: str, channel: str | None
+    ) -> Schedule | MoveResult:
+        """Schedule a revoked schedule again on ``keep``: the new schedule, or the move's end
+        (a MoveResult naming it refused) when PortOne refuses."""
+        payment_id = str(record.get("paymentId"))
+        body = {"payment": moved_payment(record, keep, channel), "timeToPay": record["timeToPay"]}
+        try:
+            data = self._move("move_schedule", f"/payments/{segment(payment_id)}/schedule", body)
+        except Refusal as exc:
+            if exc.error_type == "IDEMPOTENCY_OUTSTANDING_REQUEST":
+                raise RequestOutstanding(OUTSTANDING_MESSAGE, http_status=409) from exc
+            existing = self._find_schedule(payment_id) if exc.error_type in TAKEN else None
+            if existing is not None and existing.get("billingKey") == keep:
+                return parse_schedule(existing)  # moved by an earlier run of this move
+            self._directory.drop_moving_schedule(customer_uid, schedule_id(record))
+            return MoveResult(refused=parse_schedule(record), reason=exc.words)
+        sid = schedule_id(data.get("schedule"))
+        self._directory.keep_schedule_id(payment_id, sid)
+        return parse_schedule({**record, "id": sid, "billingKey": keep, "status": "SCHEDULED"})
+
+
+def moved_payment(record: Mapping[str, Any], keep: str, channel: str | None) -> dict[str, Any]:
+    """The ``payment`` of a schedule (a ``PaymentSchedule``'s fields, in the input's shapes) on
+    the key ``keep``: what was scheduled, charged to the new card."""
+    amount = {"total": record.get("totalAmount")}
+    for field, name in (("taxFreeAmount", "taxFree"), ("vatAmount", "vat")):
+        if record.get(field) is not None:
+            amount[name] = record[field]
+    payment: dict[str, Any] = {
+        "billingKey": keep,
+        "orderName": record.get("orderName"),
+        "amount": amount,
+        "currency": record.get("currency"),
+        "customer": _customer_input(record.get("customer")),
+    }
+    if channel:
+        payment["channelKey"] = channel
+    for field in ("customData", "installmentMonth", "noticeUrls", "products"):
+        if record.get(field):
+            payment[field] = record[field]
+    return payment
+
+
+def _customer_input(customer: Any) -> dict[str, Any]:
+    """A ``Customer`` as read (``name`` a string, ``address`` one of two forms) in the shape a
+    payment takes (``name.full``, ``address.addressLine1/2``)."""
+    if not isinstance(customer, Mapping):
+        return {}
+    given: dict[str, Any] = {
+        field: customer[field]
+        for field in ("id", "email", "phoneNumber", "zipcode")
+        if customer.get(field)
+    }
+    if isinstance(customer.get("name"), str) and customer["name"]:
+        given["name"] = {"full": customer["name"]}
+    address = customer.get("address")
+    if isinstance(address, Mapping):
+        line1 = address.get("addressLine1") or address.get("oneLine")
+        if line1:
+            given["address"] = {
+                "addressLine1": line1,
+                "addressLine2": address.get("addressLine2") or "",
+            }
+    return given
