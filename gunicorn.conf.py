@@ -103,7 +103,17 @@ def on_starting(server):
     for stale in glob.glob(os.path.join(os.environ[_METRICS_DIR], "*.db")):
         os.remove(stale)
     if _settings.sandbox:
+        _share_webhook_secret(_settings)
         _sandbox = _start_sandbox(server, _settings)
+
+
+def _share_webhook_secret(settings):
+    """In sandbox mode without PORTONE_WEBHOOK_SECRET, the settings made one: the workers,
+    forked after this hook, inherit it through the environment (each would make its own), and
+    the sandbox signs its webhooks with it."""
+    portone = settings.portone
+    if portone is not None and not os.environ.get("PORTONE_WEBHOOK_SECRET", "").strip():
+        os.environ["PORTONE_WEBHOOK_SECRET"] = ",".join(portone.webhook_secrets)
 
 
 def _start_sandbox(server, settings):

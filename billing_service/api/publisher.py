@@ -12,12 +12,12 @@ I'mport's notices are hints: a notice is acted on only when I'mport, asked, agre
 only for a payment made with a billing key (I'mport notifies browser checkouts too, even under a
 merchant_uid a failed charge of ours once used) whose change is recent enough for the outbox to
 still hold its dedup key. One that cannot be verified now (I'mport unreachable) is kept in the
-outbox as a job and verified on the events' retry schedule; scheduled charges
-are looked up a while after they were due, so a missing notice loses nothing. Every charge and
-cancel is followed up the same way: before it is sent, a lookup is kept in the outbox, due a
-while later and repeated on the retry schedule while the payment is ``ready``, so a pending
-charge, an unknown outcome nobody retried and a request that died after I'mport answered all
-still get their event. Each of these follow-ups is a job of the outbox, of its own kind
+outbox as a job and verified on the events' retry schedule; scheduled charges are looked up a
+while after they were due, so a missing notice loses nothing. Every charge and cancel is
+followed up the same way: before it is sent, a lookup is kept in the outbox, due a while later
+and repeated on the retry schedule while the payment is ``ready``, so a pending charge, an
+unknown outcome nobody retried and a request that died after I'mport answered all still get
+their event. Each of these follow-ups is a job of the outbox, of its own kind
 (``VERIFY_NOTICE``, ``RECONCILE_SCHEDULE``, ``FOLLOW_UP``), which ``handlers`` run.
 """
 
@@ -134,30 +134,29 @@ class EventPublisher:
         except PaymentNotFound:
             return "unknown"
         except GatewayError:
-            body = {
-                "imp_uid": imp_uid,
-                "merchant_uid": merchant_uid,
-                "status": status,
-                "cancellation_id": cancellation_id,
-            }
+            body = dict(imp_uid=imp_uid, merchant_uid=merchant_uid, status=status)
+            body["cancellation_id"] = cancellation_id
             # Each cancel's notice is kept apart: a second cancel is not the first's resend.
             key = f"notice:{imp_uid}:{merchant_uid}:{status}"
-            self.outbox.add_job(
-                VERIFY_NOTICE,
-                body,
-                dedup_key=f"{key}:{cancellation_id}" if cancellation_id else key,
-            )
+            key = f"{key}:{cancellation_id}" if cancellation_id else key
+            self.outbox.add_job(VERIFY_NOTICE, body, dedup_key=key)
             self._wake()
             return "deferred"
         if not _agrees(payment, merchant_uid, status, cancellation_id):
             return "mismatch"
+        return self.verified(payment, cancellation_id)
+
+    def verified(self, payment: Payment, cancellation_id: str | None = None) -> str:
+        """Act on the payment a notice (or a PortOne V2 webhook) named, as the provider showed
+        it: its event if it is a billing-key payment of ours and its change recent enough; the
+        outcome, as ``notice``'s (``verified``, ``not_billing_key``, ``mismatch``, ``stale``)."""
         if not payment.by_billing_key:
-            logger.info("Notice of a payment not made with a billing key ignored: %s", imp_uid)
+            logger.info("Notice of a non-billing-key payment ignored: %s", payment.imp_uid)
             return "not_billing_key"
         if not self._schedule_agrees(payment):
             return "mismatch"
         change = _change_of(payment, cancellation_id)
-        if change is not None and self._stale(change, imp_uid, "notice"):
+        if change is not None and self._stale(change, payment.imp_uid, "notice"):
             return "stale"
         self.payment_changed(payment, source="notice", cancellation_id=cancellation_id)
         return "verified"

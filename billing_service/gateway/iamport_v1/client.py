@@ -7,7 +7,7 @@ revokes the key's schedules first, needs them all and is here.
 
 from __future__ import annotations
 
-from ..exceptions import SchedulesPending
+from ..exceptions import NotSupportedByProvider, SchedulesPending
 from ..models import BillingKey
 from .parsing import parse_billing_key
 from .schedules import ScheduleCalls
@@ -19,6 +19,9 @@ class IamportClient(ScheduleCalls):
     def delete_replaced_keys(self, customer_uid: str, keep: str) -> list[str]:
         """Nothing: I'mport replaces a customer_uid's key in place."""
         return []
+
+    def forget_deleted_key(self, provider_key: str) -> str | None:
+        raise NotSupportedByProvider("I'mport keys are their customer_uid: none to forget.")
 
     def delete_billing_key(
         self, customer_uid: str, reason: str | None = None, *, revoke_schedules: bool = False

@@ -84,7 +84,7 @@ class PaymentCalls(BillingKeyCalls):
                     earlier, charge, DuplicateMerchantUid(DUPLICATE_MESSAGE), replayed=True
                 )
         channel = charge.channel_key or key_channel(key).get("key") or self._channel_key
-        body = charge_body(charge, key_id(key), channel)
+        body = charge_body(charge, key_id(key), channel, self._notice_url)
         sent_at = time.time()
         try:
             self._move("charge", f"/payments/{segment(charge.merchant_uid)}/billing-key", body)
@@ -236,9 +236,12 @@ def refuse_unsupported(charge: Charge) -> None:
         )
 
 
-def charge_body(charge: Charge, billing_key: str, channel_key: str | None) -> dict[str, Any]:
+def charge_body(
+    charge: Charge, billing_key: str, channel_key: str | None, notice_url: str | None = None
+) -> dict[str, Any]:
     """``BillingKeyPaymentInput``: the same charge gives the same body, byte for byte, so a
-    resumed attempt is replayed by PortOne under its Idempotency-Key."""
+    resumed attempt is replayed by PortOne under its Idempotency-Key. ``notice_url``
+    (PORTONE_NOTICE_URL) is where PortOne sends its webhooks instead of the console's URL."""
     amount: dict[str, int] = {"total": charge.amount}
     if charge.tax_free is not None:
         amount["taxFree"] = charge.tax_free
@@ -251,6 +254,8 @@ def charge_body(charge: Charge, billing_key: str, channel_key: str | None) -> di
     }
     if channel_key:
         body["channelKey"] = channel_key
+    if notice_url:
+        body["noticeUrls"] = [notice_url]
     if charge.card_quota is not None:
         body["installmentMonth"] = charge.card_quota
     if charge.custom_data is not None:
