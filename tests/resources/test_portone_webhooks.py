@@ -22,7 +22,16 @@ from billing_service.events.outbox import DELIVERY
 from billing_service.extensions import shared
 from billing_service.sandbox import portone_v2
 
-from ..support import CALLER_KEY, CARD, NO_LIMITS, V2, VALID_BODY, Sandbox
+from ..support import (
+    CALLER_KEY,
+    CARD,
+    NO_LIMITS,
+    SANDBOX_MODE,
+    V2,
+    VALID_BODY,
+    LiveService,
+    Sandbox,
+)
 
 SECRET = "whsec_" + base64.b64encode(b"portone-webhook-secret-of-32-byt").decode()
 NEXT_SECRET = "whsec_" + base64.b64encode(b"the-next-webhook-secret-32-bytes").decode()
@@ -422,3 +431,22 @@ def test_the_operation_is_documented(app):
             "webhook-signature",
         }
         assert {"400", "403", "404", "503"} <= set(operation["responses"])
+
+
+def test_make_run_v2_sandbox_webhooks_reach_the_service_and_verify():
+    # gunicorn's master makes the secret, its workers verify with it, the sandbox signs with it
+    # and posts to /webhooks/portone: an issuance's and a charge's webhooks are verified.
+    service = LiveService({**SANDBOX_MODE, "BILLING_PROVIDER": V2})
+    try:
+        issued = requests.post(f"{service.url}/subscriptions/issue-billing", json=VALID_BODY)
+        assert issued.status_code == 200
+        body = {"customer_uid": UID, "merchant_uid": "live-1", "amount": 900, "name": "x"}
+        paid = requests.post(f"{service.url}/subscriptions/payments", json=body, timeout=10)
+        assert paid.status_code == 200
+        service.wait_for('"outcome": "verified"', timeout=20)
+        audits = [e for e in service.entries() if e.get("action") == "webhook"]
+        assert audits and {a["status"] for a in audits} == {200}
+        assert "ignored" in {a["outcome"] for a in audits}  # BillingKey.Issued
+    finally:
+        service.stop()
+    assert CARD not in service.log()
