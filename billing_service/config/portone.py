@@ -136,12 +136,19 @@ def provider(env: Mapping[str, str]) -> str:
     return name
 
 
-def ignored_v1_settings(env: Mapping[str, str]) -> tuple[str, ...]:
-    """The warnings of I'mport's settings left in a V2 environment."""
-    return tuple(
+def v2_warnings(env: Mapping[str, str], settings: PortOneSettings) -> tuple[str, ...]:
+    """The warnings of a V2 environment: I'mport's settings left in it, no webhook secret."""
+    ignored = tuple(
         f"{name} is ignored with BILLING_PROVIDER=portone_v2 (PORTONE_* settings apply)."
         for name in V1_ONLY
         if env.get(name, "").strip()
+    )
+    if settings.webhook_secrets:
+        return ignored
+    return (
+        *ignored,
+        "PORTONE_WEBHOOK_SECRET is not set: PortOne V2's webhooks will be answered 503 until "
+        "it is (the follow-ups still find each change).",
     )
 
 

@@ -291,7 +291,10 @@ def test_without_a_secret_webhooks_are_503_and_the_log_says_why(sandbox, paid, c
 
     assert resp.status_code == 503
     assert resp.get_json()["code"] == "webhook_not_configured"
-    assert any("PORTONE_WEBHOOK_SECRET is not set" in r.getMessage() for r in caplog.records)
+    assert any("answered 503 (set it" in r.getMessage() for r in caplog.records)
+    # Optional at start, but said so there.
+    settings = Settings.from_env(sandbox.env())
+    assert any("PORTONE_WEBHOOK_SECRET is not set" in w for w in settings.warnings)
 
 
 def test_portones_sdk_verifies_what_the_service_verifies(app, paid):
