@@ -453,3 +453,25 @@ def test_make_run_v2_sandbox_webhooks_reach_the_service_and_verify():
     finally:
         service.stop()
     assert CARD not in service.log()
+
+
+def test_a_scheduled_payments_webhook_is_its_schedules_event(app, sandbox):
+    # The V2 sandbox runs the schedule on its clock; its webhook (here signed by the test) makes
+    # schedule.executed (needs the V2 schedules of issue 19's gateway work).
+    issue(app)
+    at = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    item = {"merchant_uid": "sched-1", "amount": 900, "name": "x", "schedule_at": at}
+    resp = app.test_client().post(
+        "/subscriptions/schedules", json={"customer_uid": UID, "schedules": [item]}, headers=AUTH
+    )
+    assert resp.status_code == 200, resp.get_json()
+    sandbox.admin("POST", "clock", advance="P2D")
+    looked_up = app.test_client().get("/subscriptions/schedules/sched-1", headers=AUTH)
+    executed = looked_up.get_json()["schedule"]
+    assert executed["schedule_status"] == "executed"
+    payment = {"merchant_uid": "sched-1", "imp_uid": executed["imp_uid"]}
+
+    for _ in range(2):
+        assert post(app, transaction("Paid", payment), webhook_id="msg_sched").status_code == 200
+
+    assert events(app) == ["schedule.executed"]
