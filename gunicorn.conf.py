@@ -103,7 +103,17 @@ def on_starting(server):
     for stale in glob.glob(os.path.join(os.environ[_METRICS_DIR], "*.db")):
         os.remove(stale)
     if _settings.sandbox:
+        _share_webhook_secret(_settings)
         _sandbox = _start_sandbox(server, _settings)
+
+
+def _share_webhook_secret(settings):
+    """In sandbox mode without PORTONE_WEBHOOK_SECRET, the settings made one: the workers,
+    forked after this hook, inherit it through the environment (each would make its own), and
+    the sandbox signs its webhooks with it."""
+    portone = settings.portone
+    if portone is not None and not os.environ.get("PORTONE_WEBHOOK_SECRET", "").strip():
+        os.environ["PORTONE_WEBHOOK_SECRET"] = ",".join(portone.webhook_secrets)
 
 
 def _start_sandbox(server, settings):
@@ -114,6 +124,10 @@ def _start_sandbox(server, settings):
             return None
         name, variable = "PortOne V2", "PORTONE_API_URL"
         arguments = ["--api", "v2", "--secret", portone.api_secret, "--store-id", portone.store_id]
+        # Its webhooks come back to this service (the console's webhook URL), signed with the
+        # secret the workers verify them with.
+        arguments += ["--webhook-url", _notice_url(settings, "portone")]
+        arguments += ["--webhook-secret", ",".join(portone.webhook_secrets)]
     else:
         if settings.iamport_api_url is not None:
             return None
@@ -121,7 +135,7 @@ def _start_sandbox(server, settings):
         arguments = ["--key", settings.iamport_api_key, "--secret", settings.iamport_api_secret]
         # Its notices (scheduled charges, approvals) come back to this service, as the console's
         # notice URL makes the real I'mport do: the whole loop works offline.
-        arguments += ["--webhook-url", _notice_url(settings)]
+        arguments += ["--webhook-url", _notice_url(settings, "iamport")]
     sandbox = subprocess.Popen(
         [sys.executable, "-m", "billing_service.sandbox", "--port", "0", *arguments],
         stdout=subprocess.PIPE,
@@ -156,9 +170,9 @@ def _refuse_an_evicting_redis(server, url):
         store.close()
 
 
-def _notice_url(settings):
+def _notice_url(settings, provider):
     token = settings.webhook_token
-    path = "/webhooks/iamport" + (f"/{token}" if token else "")
+    path = f"/webhooks/{provider}" + (f"/{token}" if token else "")
     return f"http://127.0.0.1:{os.environ.get('PORT', '8000')}{path}"
 
 

@@ -143,7 +143,12 @@ def _bundled_sandbox(settings: Settings) -> extensions.Sandbox | None:
             return None
         from .sandbox.portone_v2 import start_sandbox as start_portone_sandbox
 
-        return start_portone_sandbox(api_secret=portone.api_secret, store_id=portone.store_id)
+        # It signs its webhooks (to noticeUrls: this app's URL is unknown here) with our secret.
+        return start_portone_sandbox(
+            api_secret=portone.api_secret,
+            store_id=portone.store_id,
+            webhook_secret=",".join(portone.webhook_secrets) or None,
+        )
     if settings.iamport_api_url is not None:
         return None
     from .sandbox import start_sandbox

@@ -41,6 +41,7 @@ def build_gateway(
             portone.store_id,
             StoreDirectory(store),
             channel_key=portone.channel_key,
+            notice_url=portone.notice_url,
             connect_timeout=portone.connect_timeout,
             read_timeout=portone.read_timeout,
             lookup_timeout=portone.lookup_timeout,
@@ -87,6 +88,14 @@ class StoreDirectory:
 
     def keep_billing_key(self, customer_uid: str, billing_key: str) -> bool:
         return self._put(f"v2-key:{customer_uid}", billing_key, None)
+
+    def forget_billing_key(self, customer_uid: str, billing_key: str) -> bool:
+        try:
+            self._store.drop_name(f"v2-key:{customer_uid}", billing_key)
+        except StateUnavailable:
+            logger.warning("A PortOne id could not be dropped from the state store", exc_info=True)
+            return False
+        return True
 
     def payment_id(self, imp_uid: str) -> str | None:
         return self._get(f"v2-payment:{imp_uid}")

@@ -48,6 +48,13 @@ _KINDS = (
         "a malformed `Idempotency-Key`, or more than one",
     ),
     ErrorKind(
+        400,
+        "invalid_signature",
+        "The webhook's signature does not verify.",
+        "`POST /webhooks/portone`: the `webhook-*` headers are missing, their timestamp is more "
+        "than 5 minutes off, or no `PORTONE_WEBHOOK_SECRET` signed the body; audited",
+    ),
+    ErrorKind(
         401,
         "unauthorized",
         "Send a valid caller key as 'Authorization: Bearer <key>'.",
@@ -226,6 +233,13 @@ _KINDS = (
         "gateway_unavailable",
         "I'mport could not be reached.",
         "connection to I'mport refused or reset",
+    ),
+    ErrorKind(
+        503,
+        "webhook_not_configured",
+        "PORTONE_WEBHOOK_SECRET is not set: PortOne's webhooks cannot be verified.",
+        "`POST /webhooks/portone` without `PORTONE_WEBHOOK_SECRET`: nothing is acted on (PortOne "
+        "retries; the follow-ups find the change meanwhile)",
     ),
     ErrorKind(
         503,

@@ -79,6 +79,18 @@ class EventNotFound(NotFound):
     error_code = "event_not_found"
 
 
+class InvalidSignature(BadRequest):
+    """A PortOne V2 webhook no configured secret signed (or unsigned, or expired)."""
+
+    error_code = "invalid_signature"
+
+
+class WebhookNotConfigured(ServiceUnavailable):
+    """PortOne V2's webhooks come, but PORTONE_WEBHOOK_SECRET is not set."""
+
+    error_code = "webhook_not_configured"
+
+
 class StateUnavailableError(ServiceUnavailable):
     """The state store cannot be used; nothing was sent to I'mport."""
 

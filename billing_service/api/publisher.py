@@ -12,12 +12,12 @@ I'mport's notices are hints: a notice is acted on only when I'mport, asked, agre
 only for a payment made with a billing key (I'mport notifies browser checkouts too, even under a
 merchant_uid a failed charge of ours once used) whose change is recent enough for the outbox to
 still hold its dedup key. One that cannot be verified now (I'mport unreachable) is kept in the
-outbox as a job and verified on the events' retry schedule; scheduled charges
-are looked up a while after they were due, so a missing notice loses nothing. Every charge and
-cancel is followed up the same way: before it is sent, a lookup is kept in the outbox, due a
-while later and repeated on the retry schedule while the payment is ``ready``, so a pending
-charge, an unknown outcome nobody retried and a request that died after I'mport answered all
-still get their event. Each of these follow-ups is a job of the outbox, of its own kind
+outbox as a job and verified on the events' retry schedule; scheduled charges are looked up a
+while after they were due, so a missing notice loses nothing. Every charge and cancel is
+followed up the same way: before it is sent, a lookup is kept in the outbox, due a while later
+and repeated on the retry schedule while the payment is ``ready``, so a pending charge, an
+unknown outcome nobody retried and a request that died after I'mport answered all still get
+their event. Each of these follow-ups is a job of the outbox, of its own kind
 (``VERIFY_NOTICE``, ``RECONCILE_SCHEDULE``, ``FOLLOW_UP``), which ``handlers`` run.
 """
 
@@ -43,6 +43,7 @@ from ..gateway import (
     ScheduleNotFound,
 )
 from ..gateway.outcomes import charged_to, failed_before
+from .reissuance import DELETE_REPLACED_KEYS, replaced_keys_job
 from .schemas import PaymentSchema
 
 logger = logging.getLogger("billing_service.events")
@@ -51,7 +52,6 @@ logger = logging.getLogger("billing_service.events")
 VERIFY_NOTICE = "verify-notice"
 RECONCILE_SCHEDULE = "reconcile-schedule"
 FOLLOW_UP = "follow-up"
-DELETE_REPLACED_KEYS = "delete-replaced-keys"
 # A change is told (whatever taught the service of it: a notice, a replayed answer, a lookup)
 # only while the outbox still remembers its event (the event's dedup key lives DEDUP_TTL_S from
 # when it was made, never before the change), less a day for the skew between I'mport's clock
@@ -89,7 +89,7 @@ class EventPublisher:
             VERIFY_NOTICE: self._verify_later,
             RECONCILE_SCHEDULE: self._reconcile_schedule,
             FOLLOW_UP: self._follow_up,
-            DELETE_REPLACED_KEYS: self._delete_replaced_keys,
+            DELETE_REPLACED_KEYS: replaced_keys_job(self._client, self._tell),
         }
 
     def payment_changed(
@@ -134,30 +134,29 @@ class EventPublisher:
         except PaymentNotFound:
             return "unknown"
         except GatewayError:
-            body = {
-                "imp_uid": imp_uid,
-                "merchant_uid": merchant_uid,
-                "status": status,
-                "cancellation_id": cancellation_id,
-            }
+            body = dict(imp_uid=imp_uid, merchant_uid=merchant_uid, status=status)
+            body["cancellation_id"] = cancellation_id
             # Each cancel's notice is kept apart: a second cancel is not the first's resend.
             key = f"notice:{imp_uid}:{merchant_uid}:{status}"
-            self.outbox.add_job(
-                VERIFY_NOTICE,
-                body,
-                dedup_key=f"{key}:{cancellation_id}" if cancellation_id else key,
-            )
+            key = f"{key}:{cancellation_id}" if cancellation_id else key
+            self.outbox.add_job(VERIFY_NOTICE, body, dedup_key=key)
             self._wake()
             return "deferred"
         if not _agrees(payment, merchant_uid, status, cancellation_id):
             return "mismatch"
+        return self.verified(payment, cancellation_id)
+
+    def verified(self, payment: Payment, cancellation_id: str | None = None) -> str:
+        """Act on the payment a notice (or a PortOne V2 webhook) named, as the provider showed
+        it: its event if it is a billing-key payment of ours and its change recent enough; the
+        outcome, as ``notice``'s (``verified``, ``not_billing_key``, ``mismatch``, ``stale``)."""
         if not payment.by_billing_key:
-            logger.info("Notice of a payment not made with a billing key ignored: %s", imp_uid)
+            logger.info("Notice of a non-billing-key payment ignored: %s", payment.imp_uid)
             return "not_billing_key"
         if not self._schedule_agrees(payment):
             return "mismatch"
         change = _change_of(payment, cancellation_id)
-        if change is not None and self._stale(change, imp_uid, "notice"):
+        if change is not None and self._stale(change, payment.imp_uid, "notice"):
             return "stale"
         self.payment_changed(payment, source="notice", cancellation_id=cancellation_id)
         return "verified"
@@ -217,17 +216,6 @@ class EventPublisher:
             dedup_key=f"replaced-keys:{customer_uid}:{keep}",
         )
         self._wake()
-
-    def _delete_replaced_keys(self, delivery: Delivery) -> bool:
-        target = json.loads(delivery.body)["data"]
-        try:
-            deleted = self._client.delete_replaced_keys(target["customer_uid"], target["keep"])
-        except GatewayError:
-            logger.warning("Replaced billing keys could not be deleted yet", exc_info=True)
-            return False
-        if deleted:
-            logger.info("Deleted %d billing key(s) a re-issuance replaced", len(deleted))
-        return True
 
     def _follow_up(self, delivery: Delivery) -> bool:
         """Look a charge or a cancel up: done once I'mport shows it made (its event is sent,
@@ -313,6 +301,11 @@ class EventPublisher:
             NOTICE_MAX_AGE_S // 86400,
         )
         return True
+
+    def _tell(self, event_type: str, data: dict[str, Any], dedup_key: str) -> None:
+        """Send an event that is no payment's change (a schedule a re-issuance could not move)."""
+        self.outbox.add(event_type, data, self.urls, dedup_key=dedup_key)
+        self._wake()
 
     def _wake(self) -> None:
         if self.consumer is not None:

@@ -23,7 +23,7 @@ from .chains import (
     LONGEST_CHAINS,
     longest_request,
 )
-from .portone import PROVIDERS, PortOneSettings, ignored_v1_settings, portone_settings, provider
+from .portone import PROVIDERS, PortOneSettings, portone_settings, provider, v2_warnings
 from .values import (
     ConfigError,
     Network,
@@ -205,7 +205,7 @@ class Settings:
             event_retention=seconds(env, "BILLING_EVENT_RETENTION", DEFAULT_EVENT_RETENTION),
             schedule_reconcile_after=seconds(env, "BILLING_SCHEDULE_RECONCILE_AFTER", 600.0),
             pending_recheck_seconds=seconds(env, "BILLING_PENDING_RECHECK_SECONDS", 60.0),
-            warnings=warnings + (ignored_v1_settings(env) if portone else ()),
+            warnings=warnings + (v2_warnings(env, portone) if portone else ()),
             provider=provider_name,
             portone=portone,
         )

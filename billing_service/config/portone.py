@@ -9,7 +9,10 @@ still carry, are ignored under V2, with a warning.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -37,6 +40,8 @@ V2_SETTINGS = (
     "PORTONE_CHANNEL_KEY",
     "PORTONE_CONNECT_TIMEOUT",
     "PORTONE_READ_TIMEOUT",
+    "PORTONE_WEBHOOK_SECRET",
+    "PORTONE_NOTICE_URL",
 )
 V1_CREDENTIALS = ("IAMPORT_API_KEY", "IAMPORT_API_SECRET")
 # I'mport's settings that mean nothing under V2 but do no harm there (a ConfigMap shared by the
@@ -87,6 +92,11 @@ class PortOneSettings:
     connect_timeout: float
     read_timeout: float  # calls that move money or create something; lookups: 10 s
     proxy_url: str | None
+    # PORTONE_WEBHOOK_SECRET: any of them verifies a webhook (two overlap during a rotation);
+    # empty: webhooks are refused (503). Generated in sandbox mode, shared with the sandbox.
+    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    # PORTONE_NOTICE_URL: sent as noticeUrls with charges and schedules (None: the console's).
+    notice_url: str | None = None
 
     @property
     def lookup_timeout(self) -> float:
@@ -126,12 +136,19 @@ def provider(env: Mapping[str, str]) -> str:
     return name
 
 
-def ignored_v1_settings(env: Mapping[str, str]) -> tuple[str, ...]:
-    """The warnings of I'mport's settings left in a V2 environment."""
-    return tuple(
+def v2_warnings(env: Mapping[str, str], settings: PortOneSettings) -> tuple[str, ...]:
+    """The warnings of a V2 environment: I'mport's settings left in it, no webhook secret."""
+    ignored = tuple(
         f"{name} is ignored with BILLING_PROVIDER=portone_v2 (PORTONE_* settings apply)."
         for name in V1_ONLY
         if env.get(name, "").strip()
+    )
+    if settings.webhook_secrets:
+        return ignored
+    return (
+        *ignored,
+        "PORTONE_WEBHOOK_SECRET is not set: PortOne V2's webhooks will be answered 503 until "
+        "it is (the follow-ups still find each change).",
     )
 
 
@@ -171,4 +188,39 @@ def portone_settings(env: Mapping[str, str], sandbox: bool) -> PortOneSettings:
         connect_timeout=seconds(env, "PORTONE_CONNECT_TIMEOUT", DEFAULT_PORTONE_CONNECT_TIMEOUT),
         read_timeout=seconds(env, "PORTONE_READ_TIMEOUT", DEFAULT_PORTONE_READ_TIMEOUT),
         proxy_url=proxy_url,
+        webhook_secrets=webhook_secrets(env, sandbox),
+        notice_url=notice_url(env, sandbox),
     )
+
+
+def webhook_secrets(env: Mapping[str, str], sandbox: bool) -> tuple[str, ...]:
+    """PORTONE_WEBHOOK_SECRET's secrets (``whsec_`` and base64, as PortOne's console shows
+    them), comma-separated; in sandbox mode without it, one generated here (gunicorn's master
+    hands it to its workers and to the sandbox it starts)."""
+    given = tuple(s.strip() for s in env.get("PORTONE_WEBHOOK_SECRET", "").split(",") if s.strip())
+    for secret in given:
+        try:
+            key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) < 16:
+            raise ConfigError(
+                "PORTONE_WEBHOOK_SECRET must be PortOne's webhook secrets as its console shows "
+                "them (whsec_ and base64, 16+ bytes), comma-separated."
+            )
+    if given or not sandbox:
+        return given
+    return ("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),)
+
+
+def notice_url(env: Mapping[str, str], sandbox: bool) -> str | None:
+    """PORTONE_NOTICE_URL: where PortOne sends a charge's or schedule's webhooks instead of the
+    console's URL (https; http too in sandbox mode)."""
+    url = env.get("PORTONE_NOTICE_URL", "").strip()
+    if not url:
+        return None
+    try:
+        check_api_url(url, clear_text_allowed=sandbox, name="PORTONE_NOTICE_URL")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    return url

@@ -71,6 +71,11 @@ class PaymentGateway(Protocol):
         """Delete the key behind ``customer_uid`` and return it; one with scheduled charges is
         SchedulesPending unless ``revoke_schedules``. Raise BillingKeyNotFound."""
 
+    def forget_deleted_key(self, provider_key: str) -> str | None:
+        """Once the provider shows the key ``provider_key`` deleted (PortOne V2's
+        ``BillingKey.Deleted`` webhook), stop naming it behind its ``customer_uid`` if it still
+        is; return that ``customer_uid``, else None. V1 names no key: NotSupportedByProvider."""
+
     def charge_billing_key(self, charge: Charge, *, pending: bool = False) -> ChargeResult:
         """Charge a key under the order ``charge.merchant_uid`` (V2: the paymentId), never twice;
         ``pending``: an earlier attempt of that order is remembered and is looked up first.

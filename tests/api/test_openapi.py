@@ -190,6 +190,8 @@ def test_every_operation_is_documented(spec):
         ("/readyz", "get"),
         ("/webhooks/iamport", "post"),
         ("/webhooks/iamport/{token}", "post"),
+        ("/webhooks/portone", "post"),
+        ("/webhooks/portone/{token}", "post"),
         ("/events", "get"),
         ("/events/{event_id}/redeliver", "post"),
     }

@@ -7,7 +7,7 @@ revokes the key's schedules first, needs them all and is here.
 
 from __future__ import annotations
 
-from ..exceptions import SchedulesPending
+from ..exceptions import NotSupportedByProvider, SchedulesPending
 from ..models import BillingKey, MoveResult
 from .parsing import parse_billing_key
 from .schedules import ScheduleCalls
@@ -23,6 +23,9 @@ class IamportClient(ScheduleCalls):
     def move_schedules(self, customer_uid: str, keep: str) -> MoveResult:
         """Nothing: I'mport's schedules stay with the customer_uid and charge its new card."""
         return MoveResult()
+
+    def forget_deleted_key(self, provider_key: str) -> str | None:
+        raise NotSupportedByProvider("I'mport keys are their customer_uid: none to forget.")
 
     def delete_billing_key(
         self, customer_uid: str, reason: str | None = None, *, revoke_schedules: bool = False

@@ -140,6 +140,23 @@ class BillingKeyCalls(PortOneSession):
             older.append(billing_key)
         return older
 
+    def forget_deleted_key(self, provider_key: str) -> str | None:
+        """Forget ``provider_key`` behind its ``customer_uid`` once PortOne shows it DELETED
+        (its ``BillingKey.Deleted`` webhook, which the service's own deletions fire too), only
+        if the directory still names it there (never a key issued since); that customer_uid."""
+        info = self._key_info(provider_key)
+        if info is None or info.get("status") != "DELETED":
+            return None
+        customer = info.get("customer")
+        customer_uid = customer.get("id") if isinstance(customer, Mapping) else None
+        if not isinstance(customer_uid, str) or self._directory.billing_key(customer_uid) != (
+            provider_key
+        ):
+            return None
+        return (
+            customer_uid if self._directory.forget_billing_key(customer_uid, provider_key) else None
+        )
+
     def _key_of(self, customer_uid: str) -> Mapping[str, Any]:
         info = self._current_key(customer_uid)
         if info is None:

@@ -26,6 +26,10 @@ class Directory(Protocol):
         not be kept (a new key must then not be answered: the one it replaced would be
         charged)."""
 
+    def forget_billing_key(self, customer_uid: str, billing_key: str) -> bool:
+        """Forget the key of ``customer_uid`` if it is still ``billing_key`` (a deleted key);
+        False when it could not be forgotten now."""
+
     def payment_id(self, imp_uid: str) -> str | None:
         """The ``paymentId`` of the attempt whose ``transactionId`` is ``imp_uid``, if known."""
 

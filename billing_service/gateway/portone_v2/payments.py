@@ -84,7 +84,7 @@ class PaymentCalls(BillingKeyCalls):
                     earlier, charge, DuplicateMerchantUid(DUPLICATE_MESSAGE), replayed=True
                 )
         channel = charge.channel_key or key_channel(key).get("key") or self._channel_key
-        body = charge_body(charge, key_id(key), channel)
+        body = charge_body(charge, key_id(key), channel, self._notice_url)
         sent_at = time.time()
         try:
             self._move("charge", f"/payments/{segment(charge.merchant_uid)}/billing-key", body)
@@ -241,17 +241,24 @@ def refuse_currency(order: Order) -> None:
         )
 
 
-def charge_body(charge: Charge, billing_key: str, channel_key: str | None) -> dict[str, Any]:
+def charge_body(
+    charge: Charge, billing_key: str, channel_key: str | None, notice_url: str | None = None
+) -> dict[str, Any]:
     """``BillingKeyPaymentInput`` of a charge (see ``order_body``)."""
-    return order_body(charge, charge.customer_uid, billing_key, channel_key)
+    return order_body(charge, charge.customer_uid, billing_key, channel_key, notice_url)
 
 
 def order_body(
-    order: Order, customer_uid: str, billing_key: str, channel_key: str | None
+    order: Order,
+    customer_uid: str,
+    billing_key: str,
+    channel_key: str | None,
+    notice_url: str | None = None,
 ) -> dict[str, Any]:
     """``BillingKeyPaymentInput`` (a charge's body, a schedule's ``payment``): the same order
     gives the same body, byte for byte, so a resumed attempt is replayed by PortOne under its
-    Idempotency-Key."""
+    Idempotency-Key. ``notice_url`` (PORTONE_NOTICE_URL) is where PortOne sends its webhooks
+    instead of the console's URL."""
     amount: dict[str, int] = {"total": order.amount}
     if order.tax_free is not None:
         amount["taxFree"] = order.tax_free
@@ -264,6 +271,8 @@ def order_body(
     }
     if channel_key:
         body["channelKey"] = channel_key
+    if notice_url:
+        body["noticeUrls"] = [notice_url]
     if order.card_quota is not None:
         body["installmentMonth"] = order.card_quota
     if order.custom_data is not None:

@@ -94,7 +94,7 @@ class ScheduleCalls(CancelCalls):
             if left <= 0:
                 raise ScheduleOutcomeUnknown(SCHEDULE_UNKNOWN)
             body = {
-                "payment": order_body(charge, customer_uid, key_id(key), channel),
+                "payment": order_body(charge, customer_uid, key_id(key), channel, self._notice_url),
                 "timeToPay": rfc3339(charge.schedule_at),
             }
             try:

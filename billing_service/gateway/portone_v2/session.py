@@ -31,7 +31,8 @@ class PortOneSession:
     ``store_id`` goes with every call that takes one (without it a billing-key search spans
     every store of the merchant); ``channel_key`` is the channel of issuance and charges unless
     a request (or, for a charge, the key) names its own; ``directory`` remembers V2's ids behind
-    the caller's (see ``directory``).
+    the caller's (see ``directory``); ``notice_url`` goes with charges and schedules as their
+    ``noticeUrls`` (None: PortOne's console URL).
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class PortOneSession:
         directory: Directory,
         *,
         channel_key: str | None = None,
+        notice_url: str | None = None,
         connect_timeout: float = 3.0,
         read_timeout: float = MOVING_READ_TIMEOUT,
         lookup_timeout: float = LOOKUP_READ_TIMEOUT,
@@ -62,6 +64,7 @@ class PortOneSession:
         self._authorization = {"Authorization": f"PortOne {api_secret}"}
         self._store_id = store_id
         self._channel_key = channel_key
+        self._notice_url = notice_url
         self._lookup_timeout = lookup_timeout
         self._moving_timeout = read_timeout
         self._directory = directory

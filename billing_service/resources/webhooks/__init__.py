@@ -1,1 +1,2 @@
-"""I'mport's payment notices (webhooks), trusted only after asking I'mport."""
+"""The provider's payment notices: I'mport's (unsigned) and PortOne V2's (signed) webhooks,
+trusted only after asking the provider (``portone``: what each V2 type makes the service do)."""

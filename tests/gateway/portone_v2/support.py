@@ -28,6 +28,11 @@ class MemoryDirectory:
         self.keys[customer_uid] = billing_key
         return True
 
+    def forget_billing_key(self, customer_uid: str, billing_key: str) -> bool:
+        if self.keys.get(customer_uid) == billing_key:
+            del self.keys[customer_uid]
+        return True
+
     def payment_id(self, imp_uid: str) -> str | None:
         return self.payments.get(imp_uid)
 
