@@ -25,6 +25,7 @@ OPTIONAL_SECRET_KEYS = {
     "BILLING_EVENT_SECRET",
     "BILLING_WEBHOOK_TOKEN",
     "PORTONE_API_SECRET",  # PortOne V2's, instead of I'mport's key and secret
+    "PORTONE_WEBHOOK_SECRET",
 }
 
 
