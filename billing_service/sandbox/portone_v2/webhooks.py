@@ -72,6 +72,7 @@ class _Webhook:
     payment_status: str | None = None  # the payment's status it announced
     triggered_at: str | None = None
     attempts: int = 0
+    retries: int = 0  # PortOne's retries queued so far (resends and duplicates are not)
     status: int | None = None  # the receiver's answer to the latest attempt (None: none)
 
 
@@ -283,9 +284,9 @@ class Webhooks:
             self._attempted += 1
             webhook.status = status
             failed = status is None or not 200 <= status < 300
-            retries = webhook.attempts - 1
-            if job.retry and failed and retries < len(BACKOFF_MINUTES):
-                at = self._state.precise_now() + BACKOFF_MINUTES[retries] * 60
+            if job.retry and failed and webhook.retries < len(BACKOFF_MINUTES):
+                at = self._state.precise_now() + BACKOFF_MINUTES[webhook.retries] * 60
+                webhook.retries += 1
                 self._add_job(webhook.id, at)
             self._cond.notify_all()
 

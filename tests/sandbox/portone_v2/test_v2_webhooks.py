@@ -198,13 +198,14 @@ def test_resend_keeps_the_id_and_forgeries_fail_verification(
     resent = receiver.wait(2)[1]
     assert resent[0]["webhook-id"] == first[0]["webhook-id"] and resent[1] == first[1]
     _verified(hooked, resent)
-    for signature, reason in (("wrong", "NO_MATCHING_SIGNATURE"), ("stale", "TIMESTAMP_TOO_OLD")):
+    pairs = (("wrong", "NO_MATCHING_SIGNATURE"), ("stale", "TIMESTAMP_TOO_OLD"))
+    for count, (signature, reason) in enumerate(pairs, start=3):
         admin(
             hooked,
             "webhooks/send",
             {"type": "Transaction.Paid", "data": {}, "signature": signature},
         )
-        forged = receiver.wait(len(receiver.received) + 1)[-1]
+        forged = receiver.wait(count)[-1]
         with pytest.raises(WebhookVerificationError) as caught:
             _verified(hooked, forged)
         assert caught.value.reason == reason
