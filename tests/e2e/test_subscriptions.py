@@ -212,7 +212,10 @@ def test_the_subscription_loop_end_to_end(service, sandbox, subscriber):
     wait_moved(service, sandbox)
     subscriber.stop()
     sent = len(webhooks_sent(sandbox))
-    assert len(sandbox.admin("POST", "clock", advance="P1M")["executed"]) == 1
+    moved = sandbox.admin("POST", "clock", advance="P1M")
+    assert len(moved["executed"]) == 1
+    if sandbox.provider == V1:
+        assert moved["executed"] == ["sub-1"]
     wait_webhooks(sandbox, sent + 1)
     subscriber.start()
     received = subscriber.wait_for(2)

@@ -11,12 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import requests
 
 from billing_service import create_app
 from billing_service.extensions import shared
-from billing_service.sandbox import portone_v2
 
+from ..resources.test_provider_flow import v2_key
 from ..support import CALLER_KEY, CORPORATE_CARD, NO_LIMITS, V2, VALID_BODY, Sandbox, poll
 from .test_delivery import SECRET
 from .test_follow_up import events
@@ -61,19 +60,6 @@ def listed(client) -> list[tuple[str, str]]:
     resp = client.get(f"/subscriptions/billing-keys/{UID}/schedules")
     assert resp.status_code == 200, resp.get_json()
     return sorted((s["merchant_uid"], s["schedule_status"]) for s in resp.get_json()["schedules"])
-
-
-def v2_status(sandbox: Sandbox, path: str) -> str:
-    """A billing key's status as PortOne V2 (the sandbox) shows it."""
-    resp = requests.get(
-        f"{sandbox.url}{path}",
-        params={"storeId": portone_v2.DEFAULT_STORE_ID},
-        headers={"Authorization": f"PortOne {portone_v2.DEFAULT_API_SECRET}"},
-        timeout=5,
-    )
-    assert resp.status_code == 200, resp.text
-    status: str = resp.json()["status"]
-    return status
 
 
 def route_order(sandbox: Sandbox) -> list[str]:
@@ -121,4 +107,4 @@ def test_a_refused_move_stops_the_job_tells_it_and_keeps_the_old_key(client, san
     assert [c["status"] for c in sandbox.calls(DELETE_KEY)] in ([], [409])
     assert ("move-20", "scheduled") in listed(client)
     [old_key] = {c["path"] for c in sandbox.calls("GET /billing-keys/{billingKey}")[:1]}
-    assert v2_status(sandbox, old_key) == "ISSUED"
+    assert v2_key(sandbox, old_key)["status"] == "ISSUED"
