@@ -207,9 +207,10 @@ def http_error_response(error: HTTPException) -> Response:
 
 
 def gateway_error_response(error: GatewayError) -> Response:
-    """Render a failed I'mport call as its documented 4xx/5xx."""
+    """Render a failed provider call (I'mport V1 or PortOne V2) as its documented 4xx/5xx."""
     kind = ERRORS[_gateway_error_code(error)]
-    logger.warning("I'mport call failed: %r (cause: %s)", error, type(error.__cause__).__name__)
+    cause = type(error.__cause__).__name__
+    logger.warning("Payment provider call failed: %r (cause: %s)", error, cause)
     if isinstance(error, CardRejected | CardDeclined | CancelRefused):
         extra: dict[str, Any] = {} if error.code is None else {"gateway_code": error.code}
         if error.pg_code is not None:

@@ -7,6 +7,7 @@ events, all JSON lines on stdout) for the card data they sent.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -22,12 +23,15 @@ from ..support import (
     SANDBOX_MODE,
     TOKEN_ROUTE,
     V1,
+    V2,
     VALID_BODY,
     LiveService,
     card_numbers_in,
     known_cards_in,
     service_env,
 )
+from .test_subscriptions import SECRET as EVENT_SECRET
+from .test_subscriptions import Subscriber, events_of
 
 URL = "/subscriptions/issue-billing"
 SECRET_MARKERS = ("imp_sandbox_secret", portone_v2.DEFAULT_API_SECRET, CALLER_KEY)
@@ -190,3 +194,39 @@ def test_the_webhook_token_and_card_like_ids_reach_no_log_and_no_metric(sandbox)
         "[masked]",
     ]
     assert known_cards_in(log) == [] and card_numbers_in(log) == []
+
+
+def test_make_run_v2_sandbox_runs_the_whole_subscription_loop_offline(subscriber: Subscriber):
+    # `make run PROVIDER=portone_v2` with a subscriber: the bundled V2 sandbox runs the schedule
+    # when its clock is moved, its signed webhook comes back to /webhooks/portone (verified with
+    # the secret the master made and gave it), and the subscriber gets the signed events.
+    env = {**SANDBOX_MODE, "BILLING_PROVIDER": V2, "BILLING_EVENT_URLS": subscriber.url}
+    service = LiveService({**env, "BILLING_EVENT_SECRET": EVENT_SECRET})
+    try:
+        [started] = [line for line in service.log().splitlines() if "sandbox started at" in line]
+        sandbox_url = json.loads(started)["message"].rsplit(" ", 1)[-1]
+        issued = requests.post(f"{service.url}{URL}", json=VALID_BODY, timeout=10)
+        assert issued.status_code == 200
+        at = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+        charge = {"merchant_uid": "loop-1", "amount": 9900, "name": "월간 구독", "schedule_at": at}
+        body = {"customer_uid": VALID_BODY["customer_uid"], "schedules": [charge]}
+        scheduled = requests.post(f"{service.url}/subscriptions/schedules", json=body, timeout=10)
+        assert scheduled.status_code == 200, scheduled.text
+
+        clock = requests.post(f"{sandbox_url}/__sandbox__/clock", json={"advance": 600}, timeout=10)
+        assert len(clock.json()["executed"]) == 1
+        [executed] = events_of(subscriber.wait_for(1), "schedule.executed")
+        imp_uid = executed["data"]["payment"]["imp_uid"]
+        cancel = f"{service.url}/subscriptions/payments/{imp_uid}/cancel"
+        assert requests.post(cancel, json={"reason": "해지"}, timeout=10).status_code == 200
+        [cancelled] = events_of(subscriber.wait_for(2), "payment.cancelled")
+    finally:
+        service.stop()
+
+    assert executed["data"]["payment"]["merchant_uid"] == "loop-1"
+    assert executed["data"]["source"] == "notice"  # the verified webhook, not a look-up
+    assert cancelled["data"]["payment"]["status"] == "cancelled"
+    assert len(subscriber.received) == 2 and subscriber.rejected == 0
+    audits = [e for e in service.entries() if e.get("action") == "webhook"]
+    assert {"verified"} <= {a["outcome"] for a in audits} and {a["status"] for a in audits} == {200}
+    assert card_data_in(service.log()) == []

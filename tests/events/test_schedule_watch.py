@@ -1,7 +1,7 @@
 """A schedule is watched before it is sent: the lookup that tells its outcome when no notice
 comes is kept first (503, nothing sent, if it cannot be), so a schedule whose answer was lost,
-or whose request died, still gets its event; one I'mport refused ends quietly. Through the app
-against the sandbox, with its event consumer running and a real subscriber."""
+or whose request died, still gets its event; one the provider refused ends quietly. Through the
+app against each provider's sandbox, with its event consumer running and a real subscriber."""
 
 from __future__ import annotations
 
@@ -14,20 +14,23 @@ from billing_service import create_app
 from billing_service.api.publisher import RECONCILE_SCHEDULE
 from billing_service.extensions import shared
 
-from ..support import CALLER_KEY, NO_LIMITS, VALID_BODY, service_env
+from ..support import CALLER_KEY, NO_LIMITS, V1, V2, VALID_BODY
 from .test_delivery import SECRET
 from .test_follow_up import FailingWrites, events, wait_until
 
 SCHEDULES = "/subscriptions/schedules"
-SCHEDULE = "POST /subscribe/payments/schedule"
-LOOKUP = "GET /subscribe/payments/schedule/{merchant_uid}"
+# Each provider's call making a schedule, and its look-up of a schedule the service has no id of
+# (V2: a page of the store's schedules, matched on paymentId).
+SCHEDULE = {V1: "POST /subscribe/payments/schedule", V2: "POST /payments/{paymentId}/schedule"}
+LOOKUP = {V1: "GET /subscribe/payments/schedule/{merchant_uid}", V2: "GET /payment-schedules"}
 UID = VALID_BODY["customer_uid"]
+
+pytestmark = pytest.mark.both_providers
 
 
 @pytest.fixture
 def app(sandbox, subscriber):
-    env = service_env(
-        sandbox.url,
+    env = sandbox.env(
         IAMPORT_READ_TIMEOUT="1",
         BILLING_EVENT_URLS=subscriber.url,
         BILLING_EVENT_SECRET=SECRET,
@@ -68,22 +71,22 @@ def test_nothing_is_scheduled_when_its_watch_cannot_be_kept(app, client, sandbox
     assert resp.status_code == 503
     assert resp.get_json()["code"] == "state_unavailable"
     assert resp.get_json()["retryable"] is True
-    assert sandbox.count(SCHEDULE) == 0
+    assert sandbox.count(SCHEDULE[sandbox.provider]) == 0
 
 
 def test_a_schedule_whose_answer_was_lost_is_still_told(app, client, sandbox, subscriber):
     assert client.post("/subscriptions/issue-billing", json=VALID_BODY).status_code == 200
-    # I'mport makes the schedule but its answer is lost, and so is every lookup of it during
-    # the request: the outcome is unknown, and this caller never retries. No notice comes (the
-    # sandbox has no webhook URL).
-    sandbox.admin("POST", "faults", route=SCHEDULE, fault="drop")
-    sandbox.admin("POST", "faults", route=LOOKUP, fault="http_500", times=3)
+    # The provider makes the schedule but its answer is lost, and so is every lookup of it
+    # during the request: the outcome is unknown, and this caller never retries. No notice comes
+    # (the sandbox has no webhook URL).
+    sandbox.admin("POST", "faults", route=SCHEDULE[sandbox.provider], fault="drop")
+    sandbox.admin("POST", "faults", route=LOOKUP[sandbox.provider], fault="http_500", times=3)
     shared(app).events.consumer.start()
 
     resp = schedule(client, "quiet-1")
 
     assert resp.status_code >= 500
-    assert sandbox.count(SCHEDULE) == 1
+    assert sandbox.count(SCHEDULE[sandbox.provider]) == 1
     [executed] = wait_until(lambda: events(subscriber), timeout=30)
     assert executed["type"] == "schedule.executed"
     assert executed["data"]["payment"]["merchant_uid"] == "quiet-1"
