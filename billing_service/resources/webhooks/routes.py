@@ -84,7 +84,9 @@ _PORTONE_HEADERS = [
         "in": "header",
         "name": name,
         "required": True,
-        "schema": {"type": "string"},
+        # Printable ASCII, space-separated words (the signature header lists one per secret):
+        # an empty or blank value is no signature.
+        "schema": {"type": "string", "pattern": "^[!-~]+( [!-~]+)*$"},
         "example": PORTONE_HEADER_EXAMPLES[name],
     }
     for name in HEADERS
@@ -174,9 +176,13 @@ class PortOneWebhook(MethodView):
         still does); any other type is answered 200 and ignored. Without
         PORTONE_WEBHOOK_SECRET: 503 `webhook_not_configured` (PortOne retries). If PortOne
         cannot be asked, 5xx: PortOne sends the webhook again. Under
-        `BILLING_PROVIDER=iamport_v1`: 404.
+        `BILLING_PROVIDER=iamport_v1`: 404 (400 when unsigned).
         """
         settings: Settings = current_app.config["BILLING_SETTINGS"]
+        if not all(request.headers.get(name) for name in HEADERS):
+            # Unsigned: refused before anything else, whatever the path or the provider.
+            g.audit_action = "webhook"
+            raise InvalidSignature()
         _sender_checked(settings, token, "portone_v2")
         assert settings.portone is not None, "the provider is portone_v2"
         secrets = settings.portone.webhook_secrets
