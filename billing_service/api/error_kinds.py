@@ -211,12 +211,6 @@ _KINDS = (
         "a bug; nothing internal is shown",
     ),
     ErrorKind(
-        501,
-        "not_supported_by_provider",
-        "The configured payment provider does not support this operation yet.",
-        "the operation has no counterpart under the configured provider; nothing was sent",
-    ),
-    ErrorKind(
         502,
         "gateway_error",
         "I'mport answered in a way the service cannot use.",

@@ -31,7 +31,6 @@ from ..gateway import (
     GatewayUnavailable,
     KeyNotRemembered,
     NothingToCancel,
-    NotSupportedByProvider,
     PaymentNotFound,
     RequestNotSupported,
     RequestOutstanding,
@@ -115,7 +114,6 @@ _GATEWAY_ERROR_CODES: dict[type[GatewayError], str] = {
     CancelRefused: "cancel_refused",
     CancelExceedsBalance: "invalid_request",
     RequestNotSupported: "invalid_request",
-    NotSupportedByProvider: "not_supported_by_provider",
     KeyNotRemembered: "state_unavailable",
     # PortOne V2 still runs an earlier attempt of this very request (same Idempotency-Key).
     RequestOutstanding: "request_in_progress",
@@ -224,8 +222,6 @@ def gateway_error_response(error: GatewayError) -> Response:
         return error_response(kind, errors={error.field: [error.message]})
     if isinstance(error, KeyNotRemembered):
         return error_response(kind, error.message, retryable=True)
-    if isinstance(error, NotSupportedByProvider):
-        return error_response(kind, error.message)
     if isinstance(error, RequestOutstanding):
         # PortOne answers the earlier attempt's outcome once it has one: soon.
         return error_response(kind, headers=[("Retry-After", "1")])

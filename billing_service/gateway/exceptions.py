@@ -61,13 +61,6 @@ class ProviderError(GatewayError):
     """I'mport refused the request, mostly by answering with its envelope's ``code`` != 0."""
 
 
-class NotSupportedByProvider(GatewayError):
-    """The configured provider has no such operation: nothing was sent."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, request_sent=False)
-
-
 class RequestNotSupported(GatewayError):
     """The configured provider cannot take one field of the request as given (PortOne V2: a
     currency other than KRW, a ``notice_url``): nothing was sent. ``field`` names it."""

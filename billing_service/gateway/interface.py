@@ -74,7 +74,7 @@ class PaymentGateway(Protocol):
     def forget_deleted_key(self, provider_key: str) -> str | None:
         """Once the provider shows the key ``provider_key`` deleted (PortOne V2's
         ``BillingKey.Deleted`` webhook), stop naming it behind its ``customer_uid`` if it still
-        is; return that ``customer_uid``, else None. V1 names no key: NotSupportedByProvider."""
+        is; return that ``customer_uid``, else None (always, under V1: it names no key)."""
 
     def charge_billing_key(self, charge: Charge, *, pending: bool = False) -> ChargeResult:
         """Charge a key under the order ``charge.merchant_uid`` (V2: the paymentId), never twice;

@@ -7,7 +7,7 @@ revokes the key's schedules first, needs them all and is here.
 
 from __future__ import annotations
 
-from ..exceptions import NotSupportedByProvider, SchedulesPending
+from ..exceptions import SchedulesPending
 from ..models import BillingKey, MoveResult
 from .parsing import parse_billing_key
 from .schedules import ScheduleCalls
@@ -25,7 +25,8 @@ class IamportClient(ScheduleCalls):
         return MoveResult()
 
     def forget_deleted_key(self, provider_key: str) -> str | None:
-        raise NotSupportedByProvider("I'mport keys are their customer_uid: none to forget.")
+        """Nothing: I'mport names a key by its customer_uid, with nothing behind it to forget."""
+        return None
 
     def delete_billing_key(
         self, customer_uid: str, reason: str | None = None, *, revoke_schedules: bool = False

@@ -36,9 +36,6 @@ from .schemas import (
     ScheduleWindowQuerySchema,
 )
 
-# What every schedule operation can answer from the provider: PortOne V2 has none of them yet.
-PROVIDER_ERRORS = (*GATEWAY_ERRORS, "not_supported_by_provider")
-
 blp = Blueprint(
     "schedules",
     __name__,
@@ -76,7 +73,7 @@ class Schedules(MethodView):
         "schedule_refused",
         *BODY_ERRORS,
         *IDEMPOTENCY_ERRORS,
-        *PROVIDER_ERRORS,
+        *GATEWAY_ERRORS,
         examples=SCHEDULE_ERROR_EXAMPLES,
     )
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +110,7 @@ class SchedulesById(MethodView):
     @requires("read")
     @blp.operation("getSchedule", revokeSchedule=SCHEDULE_LINKS["revokeSchedule"])
     @blp.response(200, ScheduleResponseSchema, example=SCHEDULE_ANSWER_EXAMPLE)
-    @blp.errors(*CALLER_ERRORS, "schedule_not_found", *PROVIDER_ERRORS)
+    @blp.errors(*CALLER_ERRORS, "schedule_not_found", *GATEWAY_ERRORS)
     @blp.long_request_line
     def get(self, merchant_uid: str) -> dict[str, Any]:
         """Look up a scheduled charge
@@ -131,7 +128,7 @@ class SchedulesById(MethodView):
         ScheduleResponseSchema,
         example=REVOKED_EXAMPLE,
     )
-    @blp.errors(*CALLER_ERRORS, "schedule_not_found", "schedule_not_revocable", *PROVIDER_ERRORS)
+    @blp.errors(*CALLER_ERRORS, "schedule_not_found", "schedule_not_revocable", *GATEWAY_ERRORS)
     @blp.long_request_line
     def delete(self, merchant_uid: str) -> dict[str, Any]:
         """Revoke a scheduled charge
@@ -153,7 +150,7 @@ class BillingKeySchedules(MethodView):
         ScheduleListSchema,
         example=SCHEDULE_LIST_EXAMPLE,
     )
-    @blp.errors(*CALLER_ERRORS, "billing_key_not_found", "invalid_request", *PROVIDER_ERRORS)
+    @blp.errors(*CALLER_ERRORS, "billing_key_not_found", "invalid_request", *GATEWAY_ERRORS)
     @blp.long_request_line
     def get(self, window: dict[str, Any], customer_uid: str) -> dict[str, Any]:
         """List a billing key's scheduled charges in a time window
@@ -173,7 +170,7 @@ class BillingKeySchedules(MethodView):
     @requires("schedule")
     @blp.operation("revokeSchedules")
     @blp.response(200, SchedulesResponseSchema, example=ALL_REVOKED_EXAMPLE)
-    @blp.errors(*CALLER_ERRORS, "billing_key_not_found", *PROVIDER_ERRORS)
+    @blp.errors(*CALLER_ERRORS, "billing_key_not_found", *GATEWAY_ERRORS)
     @blp.long_request_line
     def delete(self, customer_uid: str) -> dict[str, Any]:
         """Revoke all of a billing key's scheduled charges
