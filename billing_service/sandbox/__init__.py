@@ -5,7 +5,9 @@ What any provider's fake shares lives here: `server.py` (`SandboxServer`, its li
 `provider.py` (the seam: `Shared` and the `Fake` protocol), `wire.py` (request, reply, route,
 JSON and form bodies), `clock.py` (the sandbox clock), `faults.py` (the one-shot route faults),
 `calls.py` (the call log), `admin.py` (the provider-neutral `/__sandbox__/` endpoints:
-calls, reset, clock, faults) and `cards.py` (card rules and the magic card numbers). None of
+calls, reset, clock, faults), `cards.py` (card rules and the magic card numbers),
+`sender.py` (a webhook sender thread's lifecycle and its one POST) and `scheduler.py` (the
+thread that runs schedules when due on the sandbox clock). None of
 them imports a provider package. Each provider's fake is a package of its own, and neither
 imports the other: `iamport_v1/` (I'mport, PortOne V1; its `start_sandbox` is the one
 re-exported here) and `portone_v2/` (PortOne V2).

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from contextlib import AbstractContextManager
 from email.message import Message
 from typing import Any
 
-from .. import faults
+from .. import faults, scheduler
 from ..provider import Shared
 from ..server import SandboxServer
 from ..wire import Reply, Request, Route, valid_url
@@ -151,13 +152,12 @@ class IamportV1:
     def start(self, port: int) -> None:
         """Start the notice sender and the scheduler (executes schedules when due)."""
         self.notices.start(f"{self.name}-notices-{port}")
-        self._scheduler = threading.Thread(
-            target=schedules.run_scheduler,
-            args=(self.context,),
-            name=f"{self.name}-scheduler-{port}",
-            daemon=True,
+        self._scheduler = scheduler.start(
+            f"{self.name}-scheduler-{port}",
+            self.context.stopping,
+            self.state,
+            functools.partial(schedules.execute_due, self.context),
         )
-        self._scheduler.start()
 
     def close(self) -> None:
         self.state.schedules_changed.set()

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import http.client
 import json
-import socket
-import threading
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
+from ..sender import Sender
 from .state import SandboxState
 
 USER_AGENT = "iamport-sandbox-webhook"
@@ -32,43 +30,17 @@ class _Job:
     body: dict[str, str]
 
 
-class Notices:
+class Notices(Sender):
     """The queue of notices to send, the record of those attempted, and the sender thread."""
 
     def __init__(self, state: SandboxState) -> None:
+        super().__init__()
         self._state = state
-        self._cond = threading.Condition()
         self._queue: collections.deque[_Job] = collections.deque()
         self._records: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECORD_LIMIT)
-        self._attempted = 0  # since the last reset (the wait endpoint counts these)
         self._next_id = 1
-        self._generation = 0
-        self._closed = False
-        self._connection: http.client.HTTPConnection | None = None  # the one being sent
-        self._thread: threading.Thread | None = None
 
-    # --- lifecycle ---
-
-    def start(self, name: str) -> None:
-        with self._cond:
-            if self._thread is None and not self._closed:
-                self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-                self._thread.start()
-
-    def close(self) -> None:
-        """Stop the sender (cutting a delivery in progress) and wake every waiter."""
-        with self._cond:
-            self._closed = True
-            connection = self._connection
-            thread = self._thread
-            self._cond.notify_all()
-        if connection is not None and connection.sock is not None:
-            try:
-                connection.sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked connect/recv
-            except OSError:
-                pass
-        if thread is not None:
-            thread.join(5)
+    # --- lifecycle (start, close, wait: `Sender`) ---
 
     def reset(self) -> None:
         """Forget the record and drop what is queued (a delivery in progress is not recorded)."""
@@ -113,14 +85,6 @@ class Notices:
                     return _copy(record)
             return None
 
-    def wait(self, count: int, timeout: float) -> tuple[bool, list[dict[str, Any]]]:
-        """Block until `count` notices were attempted since the reset (or `timeout` seconds, or
-        shutdown); return (reached, the record)."""
-        with self._cond:
-            reached = self._cond.wait_for(lambda: self._attempted >= count or self._closed, timeout)
-            reached = self._attempted >= count
-            return reached, [_copy(record) for record in self._records]
-
     # --- the sender thread ---
 
     def _run(self) -> None:
@@ -158,42 +122,10 @@ class Notices:
         else:
             payload = json.dumps(job.body, ensure_ascii=False).encode()
             content_type = "application/json"
-        parts = urlsplit(job.url)
         connect_timeout = config.webhook_connect_timeout_ms / 1000 or None
         read_timeout = config.webhook_read_timeout_ms / 1000 or None
-        connection_type = (
-            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        )
-        try:
-            connection = connection_type(parts.hostname or "", parts.port, timeout=connect_timeout)
-        except (OSError, ValueError):
-            return None
-        with self._cond:
-            if self._closed:
-                return None
-            self._connection = connection
-        try:
-            connection.connect()
-            if connection.sock is not None:
-                connection.sock.settimeout(read_timeout)
-            target = parts.path or "/"
-            if parts.query:
-                target += "?" + parts.query
-            headers = {
-                "Content-Type": content_type,
-                "User-Agent": USER_AGENT,
-                "Connection": "close",
-            }
-            connection.request("POST", target, body=payload, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            return response.status
-        except (OSError, http.client.HTTPException, ValueError):
-            return None
-        finally:
-            with self._cond:
-                self._connection = None
-            connection.close()
+        headers = {"Content-Type": content_type, "User-Agent": USER_AGENT, "Connection": "close"}
+        return self._post(job.url, payload, headers, connect_timeout, read_timeout)
 
 
 def _copy(record: dict[str, Any]) -> dict[str, Any]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-import traceback
 from typing import Any
 
 from ..wire import Reply, Request
@@ -24,7 +22,6 @@ SCHEDULED, EXECUTED, REVOKED = "scheduled", "executed", "revoked"
 SCHEDULE_STATUSES = (SCHEDULED, EXECUTED, REVOKED)
 PAGE_SIZE = 20  # the list's default `limit`
 MAX_WINDOW_SECONDS = 90 * 86400  # range lookups span at most 3 months
-MAX_SLEEP = 60.0  # the scheduler re-reads the clock at least this often (wall-clock jumps)
 
 # python PR #45 (2021-08); before 2021 the text was 등록되지 않은 구매자입니다.
 MSG_NO_CUSTOMER = "등록된 고객정보가 없습니다."
@@ -308,23 +305,3 @@ def execute_due(ctx: Context) -> list[str]:
                 ctx.notices.notify(notice_url, records.notice_body(payment))
                 executed.append(result["merchant_uid"])
     return executed
-
-
-def run_scheduler(ctx: Context) -> None:
-    """The scheduler thread: execute what is due, then sleep until the next due time.
-
-    Woken early by `state.schedules_changed` (a schedule added or revoked, the clock moved, a
-    reset, shutdown); never polls faster than the next due time asks.
-    """
-    state = ctx.state
-    while not ctx.stopping.is_set():
-        state.schedules_changed.clear()
-        try:
-            execute_due(ctx)
-        except Exception:  # keep the thread alive: later schedules must still run
-            traceback.print_exc(file=sys.stderr)
-        next_at = state.next_due_at()
-        timeout = MAX_SLEEP
-        if next_at is not None:
-            timeout = min(MAX_SLEEP, max(0.0, next_at - state.precise_now()) + 0.001)
-        state.schedules_changed.wait(timeout)

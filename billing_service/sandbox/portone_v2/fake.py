@@ -4,12 +4,13 @@ the `Idempotency-Key` of every call that changes something."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from contextlib import AbstractContextManager
 from email.message import Message
 from typing import Any
 
-from .. import faults
+from .. import faults, scheduler
 from ..provider import Shared
 from ..server import SandboxServer
 from ..wire import JSON_CONTENT_TYPE, Reply, Request, Route, valid_url
@@ -205,13 +206,12 @@ class PortOneV2:
     def start(self, port: int) -> None:
         """Start the webhook sender and the scheduler (runs schedules when due)."""
         self.webhooks.start(f"{self.name}-webhooks-{port}")
-        self._scheduler = threading.Thread(
-            target=schedules.run_scheduler,
-            args=(self.context,),
-            name=f"{self.name}-scheduler-{port}",
-            daemon=True,
+        self._scheduler = scheduler.start(
+            f"{self.name}-scheduler-{port}",
+            self.context.stopping,
+            self.state,
+            functools.partial(schedules.execute_due, self.context),
         )
-        self._scheduler.start()
 
     def close(self) -> None:
         self.state.schedules_changed.set()

@@ -12,8 +12,6 @@ schedule is complete, so a receiver reading it back finds it done.
 from __future__ import annotations
 
 import dataclasses
-import sys
-import traceback
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -30,7 +28,6 @@ REVOKED, PENDING, SUCCEEDED = "REVOKED", "PENDING", "SUCCEEDED"
 FAILED = records.FAILED
 # A schedule in one of these holds its paymentId: scheduling it again is 409.
 HOLDING = frozenset({SCHEDULED, STARTED, PENDING, SUCCEEDED})
-MAX_SLEEP = 60.0  # the scheduler re-reads the clock at least this often
 
 # Sandbox wording: PortOne's texts are not documented.
 MSG_EXISTS = "이미 결제 예약 건이 존재합니다."
@@ -260,21 +257,3 @@ def execute_due(ctx: Context) -> list[str]:
                 _execute(ctx, info, payment_input)
                 executed.append(info["id"])
     return executed
-
-
-def run_scheduler(ctx: Context) -> None:
-    """The scheduler thread: execute what is due, then sleep until the next due time; woken
-    early by `state.schedules_changed` (a schedule added or revoked, the clock moved, a reset,
-    shutdown)."""
-    state = ctx.state
-    while not ctx.stopping.is_set():
-        state.schedules_changed.clear()
-        try:
-            execute_due(ctx)
-        except Exception:  # keep the thread alive: later schedules must still run
-            traceback.print_exc(file=sys.stderr)
-        next_at = state.next_due_at()
-        timeout = MAX_SLEEP
-        if next_at is not None:
-            timeout = min(MAX_SLEEP, max(0.0, next_at - state.precise_now()) + 0.001)
-        state.schedules_changed.wait(timeout)

@@ -18,19 +18,16 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import http.client
 import json
 import secrets
-import socket
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from standardwebhooks.webhooks import Webhook
 
+from ..sender import Sender
 from .state import V2State
 from .wire import rfc3339
 
@@ -86,45 +83,20 @@ class _Job:
     signature: str = "valid"  # one of SIGNATURES
 
 
-class Webhooks:
+class Webhooks(Sender):
     """The webhooks sent, the jobs due, the record of attempts, and the sender thread."""
 
     def __init__(self, state: V2State, secret: str) -> None:
+        super().__init__()
         self._state = state
         self._signers = [Webhook(part.strip()) for part in secret.split(",")]
         self.secret = secret
-        self._cond = threading.Condition()
         self._webhooks: dict[str, _Webhook] = {}
         self._jobs: list[_Job] = []
         self._records: list[dict[str, Any]] = []
-        self._attempted = 0
         self._seq = 0
-        self._generation = 0
-        self._closed = False
-        self._connection: http.client.HTTPConnection | None = None
-        self._thread: threading.Thread | None = None
 
-    # --- lifecycle ---
-
-    def start(self, name: str) -> None:
-        with self._cond:
-            if self._thread is None and not self._closed:
-                self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-                self._thread.start()
-
-    def close(self) -> None:
-        """Stop the sender (cutting a delivery in progress) and wake every waiter."""
-        with self._cond:
-            self._closed = True
-            connection, thread = self._connection, self._thread
-            self._cond.notify_all()
-        if connection is not None and connection.sock is not None:
-            try:
-                connection.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if thread is not None:
-            thread.join(5)
+    # --- lifecycle (start, close, wait: `Sender`) ---
 
     def reset(self) -> None:
         with self._cond:
@@ -209,12 +181,6 @@ class Webhooks:
     def snapshot(self) -> list[dict[str, Any]]:
         with self._cond:
             return [_copy(record) for record in self._records]
-
-    def wait(self, count: int, timeout: float) -> tuple[bool, list[dict[str, Any]]]:
-        """Block until `count` attempts since the reset (or `timeout`, or shutdown)."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._attempted >= count or self._closed, timeout)
-            return self._attempted >= count, [_copy(record) for record in self._records]
 
     # --- the sender thread ---
 
@@ -310,30 +276,7 @@ class Webhooks:
     def _send(self, webhook: _Webhook, headers: dict[str, str]) -> int | None:
         """POST once; the receiver's HTTP status, or None on any error."""
         timeout = self._state.config.webhook_timeout_ms / 1000 or None
-        parts = urlsplit(webhook.url)
-        connection_type = (
-            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        )
-        try:
-            connection = connection_type(parts.hostname or "", parts.port, timeout=timeout)
-        except (OSError, ValueError):
-            return None
-        with self._cond:
-            if self._closed:
-                return None
-            self._connection = connection
-        try:
-            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            connection.request("POST", target, body=webhook.payload.encode(), headers=headers)
-            response = connection.getresponse()
-            response.read()
-            return response.status
-        except (OSError, http.client.HTTPException, ValueError):
-            return None
-        finally:
-            with self._cond:
-                self._connection = None
-            connection.close()
+        return self._post(webhook.url, webhook.payload.encode(), headers, timeout, timeout)
 
 
 def _copy(record: dict[str, Any]) -> dict[str, Any]:
