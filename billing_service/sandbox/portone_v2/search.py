@@ -7,6 +7,7 @@ never mistakes an unfiltered page for a filtered one.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -54,8 +55,28 @@ _TEXT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _read(req: Request) -> tuple[dict[str, Any], dict[str, Any], int, int] | Reply:
-    """(body, filter, page number, page size), or a 400."""
+@dataclasses.dataclass(frozen=True)
+class _Search:
+    """A search request's parts every search reads, checked."""
+
+    body: dict[str, Any]
+    filter: dict[str, Any]
+    number: int  # the page's
+    size: int
+    start: float  # the window on the search's time
+    end: float
+    statuses: frozenset[str] | None  # None: any
+
+    def admits(self, moment: float | None, status: str) -> bool:
+        """Whether an item at `moment` (its time the window applies to) in `status` matches."""
+        if moment is None or not self.start <= moment <= self.end:
+            return False
+        return self.statuses is None or status in self.statuses
+
+
+def _read(ctx: Context, req: Request, known: frozenset[str]) -> _Search | Reply:
+    """The search's body, filter (of `known` filters only), page, window and statuses, or a
+    400 (the first of: the body or page, an unknown filter or store, the window, the statuses)."""
     body = query_or_body(req)
     if isinstance(body, Reply):
         return body
@@ -65,7 +86,15 @@ def _read(req: Request) -> tuple[dict[str, Any], dict[str, Any], int, int] | Rep
     number, size = page.get("number", 0), page.get("size", DEFAULT_PAGE_SIZE)
     if not is_int(number) or not is_int(size) or number < 0 or size < 1:
         return invalid("page.number must be an int >= 0 and page.size an int >= 1")
-    return body, filter_, number, size
+    refusal = _unsupported(filter_, known) or store_refusal(ctx, filter_.get("storeId"))
+    window, statuses = _window(ctx, filter_), _statuses(filter_)
+    if refusal is not None:
+        return refusal
+    if isinstance(window, Reply):
+        return window
+    if isinstance(statuses, Reply):
+        return statuses
+    return _Search(body, filter_, number, size, *window, statuses)
 
 
 def _window(ctx: Context, filter_: dict[str, Any]) -> tuple[float, float] | Reply:
@@ -90,9 +119,9 @@ def _page(
     ctx: Context,
     matches: list[tuple[tuple[float, int], dict[str, Any]]],
     descending: bool,
-    number: int,
-    size: int,
+    search: _Search,
 ) -> Reply:
+    number, size = search.number, search.size
     matches.sort(key=lambda match: match[0], reverse=descending)
     items = [item for _, item in matches[number * size : (number + 1) * size]]
     # §10.3: the SDK documents totalCount as the items returned; the switch counts every match.
@@ -112,39 +141,28 @@ def _seconds(text: str | None) -> float | None:
 
 def search_billing_keys(ctx: Context, req: Request) -> Reply:
     """`GET /billing-keys`: filter.storeId omitted spans every store of the merchant."""
-    read = _read(req)
-    if isinstance(read, Reply):
-        return read
-    body, filter_, number, size = read
-    refusal = _unsupported(filter_, _KEY_FILTERS) or store_refusal(ctx, filter_.get("storeId"))
-    window, statuses = _window(ctx, filter_), _statuses(filter_)
-    sort = body.get("sort") or {}
+    search = _read(ctx, req, _KEY_FILTERS)
+    if isinstance(search, Reply):
+        return search
+    filter_ = search.filter
+    sort = search.body.get("sort") or {}
     field = filter_.get("timeRangeField", "REQUESTED_AT")
-    if refusal is not None:
-        return refusal
-    if isinstance(window, Reply):
-        return window
-    if isinstance(statuses, Reply):
-        return statuses
     if not isinstance(sort, dict) or field not in _KEY_TIMES:
         return invalid(f"timeRangeField must be one of {sorted(_KEY_TIMES)}")
     by, order = sort.get("by", "REQUESTED_AT"), sort.get("order", "DESC")
     if by not in _KEY_TIMES or order not in ("ASC", "DESC"):
         return invalid("sort.by or sort.order is not one PortOne knows")
-    start, end = window
     matches = []
     for seq, info in ctx.state.keys():
         moment = _seconds(_KEY_TIMES[field](info))
-        if moment is None or not start <= moment <= end:
-            continue
-        if statuses is not None and info["status"] not in statuses:
+        if not search.admits(moment, info["status"]):
             continue
         if "customerId" in filter_ and info["customer"].get("id") != filter_["customerId"]:
             continue
         if filter_.get("version", "V2") != "V2":  # every sandbox key is a V2 key
             continue
         matches.append(((_seconds(_KEY_TIMES[by](info)) or 0.0, seq), info))
-    return _page(ctx, matches, order == "DESC", number, size)
+    return _page(ctx, matches, order == "DESC", search)
 
 
 def _text_match(payment: dict[str, Any], searches: Any) -> bool | Reply:
@@ -163,30 +181,19 @@ def _text_match(payment: dict[str, Any], searches: Any) -> bool | Reply:
 
 def search_payments(ctx: Context, req: Request) -> Reply:
     """`GET /payments`: each paymentId's latest attempt (switch `payment_list`: every attempt)."""
-    read = _read(req)
-    if isinstance(read, Reply):
-        return read
-    _, filter_, number, size = read
-    refusal = _unsupported(filter_, _PAYMENT_FILTERS) or store_refusal(ctx, filter_.get("storeId"))
-    window, statuses = _window(ctx, filter_), _statuses(filter_)
-    if refusal is not None:
-        return refusal
-    if isinstance(window, Reply):
-        return window
-    if isinstance(statuses, Reply):
-        return statuses
+    search = _read(ctx, req, _PAYMENT_FILTERS)
+    if isinstance(search, Reply):
+        return search
+    filter_ = search.filter
     time_field = _PAYMENT_TIMES.get(filter_.get("timestampType", "CREATED_AT"))
     sort_field = _PAYMENT_SORTS.get(filter_.get("sortBy", "REQUESTED_AT"))
     order = filter_.get("sortOrder", "DESC")
     if time_field is None or sort_field is None or order not in ("ASC", "DESC"):
         return invalid("timestampType, sortBy or sortOrder is not one PortOne knows")
-    start, end = window
     matches = []
     for seq, payment in ctx.state.attempts(ctx.state.config.payment_list == "attempts"):
         moment = _seconds(payment[time_field])
-        if moment is None or not start <= moment <= end:
-            continue
-        if statuses is not None and payment["status"] not in statuses:
+        if not search.admits(moment, payment["status"]):
             continue
         if "isTest" in filter_ and (payment["channel"]["type"] == "TEST") != filter_["isTest"]:
             continue
@@ -197,41 +204,30 @@ def search_payments(ctx: Context, req: Request) -> Reply:
             return matched
         if matched:
             matches.append(((_seconds(payment[sort_field]) or 0.0, seq), payment))
-    return _page(ctx, matches, order == "DESC", number, size)
+    return _page(ctx, matches, order == "DESC", search)
 
 
 def search_payment_schedules(ctx: Context, req: Request) -> Reply:
     """`GET /payment-schedules`: `from` / `until` apply to timeToPay and default to the past 90
     days up to now (a future schedule needs an explicit `until`); TIME_TO_PAY, newest first."""
-    read = _read(req)
-    if isinstance(read, Reply):
-        return read
-    body, filter_, number, size = read
-    refusal = _unsupported(filter_, _SCHEDULE_FILTERS) or store_refusal(ctx, filter_.get("storeId"))
-    window, statuses = _window(ctx, filter_), _statuses(filter_)
-    if refusal is not None:
-        return refusal
-    if isinstance(window, Reply):
-        return window
-    if isinstance(statuses, Reply):
-        return statuses
-    sort = body.get("sort") or {}
+    search = _read(ctx, req, _SCHEDULE_FILTERS)
+    if isinstance(search, Reply):
+        return search
+    filter_ = search.filter
+    sort = search.body.get("sort") or {}
     if not isinstance(sort, dict):
         return invalid("sort must be an object")
     by, order = sort.get("by", "TIME_TO_PAY"), sort.get("order", "DESC")
     if by not in _SCHEDULE_SORTS or order not in ("ASC", "DESC"):
         return invalid("sort.by or sort.order is not one PortOne knows")
-    start, end = window
     matches = []
     for seq, info in ctx.state.schedules():
         moment = _seconds(info["timeToPay"])
-        if moment is None or not start <= moment <= end:
-            continue
-        if statuses is not None and info["status"] not in statuses:
+        if not search.admits(moment, info["status"]):
             continue
         if "billingKey" in filter_ and info["billingKey"] != filter_["billingKey"]:
             continue
         if filter_.get("isForTest", True) is not True:  # every sandbox channel is a test one
             continue
         matches.append(((_seconds(_SCHEDULE_SORTS[by](info)) or 0.0, seq), info))
-    return _page(ctx, matches, order == "DESC", number, size)
+    return _page(ctx, matches, order == "DESC", search)
