@@ -112,12 +112,12 @@ class StoreDirectory:
     def moving_schedule(self, customer_uid: str) -> str | None:
         return self._get(f"v2-moving:{customer_uid}")
 
-    def keep_moving_schedule(self, customer_uid: str, schedule_id: str) -> bool:
-        return self._put(f"v2-moving:{customer_uid}", schedule_id, None)
+    def keep_moving_schedule(self, customer_uid: str, slot: str) -> bool:
+        return self._put(f"v2-moving:{customer_uid}", slot, None)
 
-    def drop_moving_schedule(self, customer_uid: str, schedule_id: str) -> None:
+    def drop_moving_schedule(self, customer_uid: str, slot: str) -> None:
         try:
-            self._store.drop_name(f"v2-moving:{customer_uid}", schedule_id)
+            self._store.drop_name(f"v2-moving:{customer_uid}", slot)
         except StateUnavailable:
             # Kept, the move looks at that schedule again next time and finds it moved.
             logger.warning("A moved schedule could not be forgotten", exc_info=True)

@@ -44,12 +44,14 @@ class Directory(Protocol):
         """Remember the schedule just made (or found) for ``paymentId``."""
 
     def moving_schedule(self, customer_uid: str) -> str | None:
-        """The id of the schedule a move to a re-issued key of ``customer_uid`` revoked and has
-        not scheduled again yet (a move that died between the two resumes from it), if any."""
+        """The schedule a move to a re-issued key of ``customer_uid`` is moving (a move that
+        died before scheduling it again resumes from it), if any: its id, then, once the move
+        revoked it, a space and the ``revokedAt`` PortOne answered."""
 
-    def keep_moving_schedule(self, customer_uid: str, schedule_id: str) -> bool:
-        """Remember the schedule a move is about to revoke; False when it could not be kept
-        (the move must then not revoke it: a crash would lose it)."""
+    def keep_moving_schedule(self, customer_uid: str, slot: str) -> bool:
+        """Remember the schedule a move is about to revoke (``slot`` its id), then has revoked
+        (its id and ``revokedAt``); False when it could not be kept (the move must then not
+        revoke it: a crash would lose it)."""
 
-    def drop_moving_schedule(self, customer_uid: str, schedule_id: str) -> None:
-        """The move of ``schedule_id`` is over (forget it if it is still the one kept)."""
+    def drop_moving_schedule(self, customer_uid: str, slot: str) -> None:
+        """The move of ``slot`` is over (forget it if it is still the one kept)."""
