@@ -2,10 +2,12 @@
 stay with the ``customer_uid`` and charge the new card; V2 ties each to a key).
 
 One schedule at a time: revoke it, then schedule it again with the same paymentId, time and
-payment on the new key. The schedule being moved is kept in the directory before it is revoked,
-then with the ``revokedAt`` PortOne answered, so a move that dies between the two resumes from
-it: only a schedule still revoked by that very revocation is scheduled again (one revoked by
-the caller, before or after, stays revoked). The host runs the move as a recorded job, before
+payment on the new key. The schedule being moved is kept in the directory (a slot per schedule,
+so that moves of two re-issuances close together never overwrite each other's) before it is
+revoked, then with the ``revokedAt`` PortOne answered, so a move that dies between the two is
+finished by the next move of the customer's schedules, which lists the old keys' revoked
+schedules too: only one still revoked by that very revocation is scheduled again (one revoked
+by the caller, before or after, stays revoked). The host runs the move as a recorded job, before
 deleting the replaced keys (a key that still has schedules is not deleted).
 """
 
@@ -27,6 +29,8 @@ from .session import segment
 logger = logging.getLogger(__name__)
 
 NOT_KEPT = "The schedule to move could not be recorded; the move is retried."
+# A schedule's slot before its revoke's answer is kept (after: the answer's ``revokedAt``).
+REVOKING = "revoking"
 
 
 class MoveCalls(ScheduleCalls):
@@ -43,36 +47,43 @@ class MoveCalls(ScheduleCalls):
             return MoveResult()
         channel = key_channel(target).get("key") or self._channel_key
         moved: list[Schedule] = []
-        slot = self._directory.moving_schedule(customer_uid)
-        if slot is not None:
-            outcome = self._resumed(customer_uid, slot, keep, channel)
-            self._directory.drop_moving_schedule(customer_uid, slot)
-            if isinstance(outcome, MoveResult):
-                return outcome
-            if outcome is not None:
-                moved.append(outcome)
         for old_key in self._older_keys(customer_uid, keep, target):
-            for record in self.pending_of(old_key):
-                sid = schedule_id(record)
-                if not self._directory.keep_moving_schedule(customer_uid, sid):
-                    raise KeyNotRemembered(NOT_KEPT)
-                revoked_at = self._revoke_own(sid)
-                if revoked_at is None:  # it ran, or someone else revoked it: nothing to move
-                    self._directory.drop_moving_schedule(customer_uid, sid)
-                    continue
-                # Kept with PortOne's time of this revocation: a resumed move undoes only it,
-                # never a revocation by the caller (a failed keep leaves ``sid``, never undone).
-                slot = f"{sid} {revoked_at}"
-                if not self._directory.keep_moving_schedule(customer_uid, slot):
-                    slot = sid
-                when = revoked_at or rfc3339(datetime.now(UTC))
-                record = {**record, "status": "REVOKED", "revokedAt": when}
-                outcome = self._schedule_again(record, keep, channel)
-                self._directory.drop_moving_schedule(customer_uid, slot)
+            # The revoked ones too: one a move revoked and died before scheduling again (its
+            # slot kept) is finished here, whichever re-issuance's move revoked it.
+            for record in self.pending_of(old_key, ("SCHEDULED", "REVOKED")):
+                if record.get("status") == "REVOKED":
+                    outcome = self._resumed(customer_uid, record, keep, channel)
+                else:
+                    outcome = self._moved(customer_uid, record, keep, channel)
                 if isinstance(outcome, MoveResult):
                     return MoveResult(moved + outcome.moved, outcome.refused, outcome.reason)
-                moved.append(outcome)
+                if outcome is not None:
+                    moved.append(outcome)
         return MoveResult(moved)
+
+    def _moved(
+        self, customer_uid: str, record: Mapping[str, Any], keep: str, channel: str | None
+    ) -> Schedule | MoveResult | None:
+        """Revoke the schedule ``record`` and schedule it again on ``keep`` (see
+        ``_schedule_again``); None when it ran or someone else revoked it first."""
+        sid = schedule_id(record)
+        if not self._directory.keep_moving_schedule(customer_uid, sid, REVOKING):
+            raise KeyNotRemembered(NOT_KEPT)
+        revoked_at = self._revoke_own(sid)
+        if revoked_at is None:
+            self._directory.drop_moving_schedule(customer_uid, sid, REVOKING)
+            return None
+        # Kept with PortOne's time of this revocation: a resumed move undoes only it, never a
+        # revocation by the caller (a failed keep leaves REVOKING, never undone).
+        slot = revoked_at if revoked_at else REVOKING
+        if not self._directory.keep_moving_schedule(customer_uid, sid, slot):
+            slot = REVOKING
+        when = revoked_at or rfc3339(datetime.now(UTC))
+        outcome = self._schedule_again(
+            {**record, "status": "REVOKED", "revokedAt": when}, keep, channel
+        )
+        self._directory.drop_moving_schedule(customer_uid, sid, slot)
+        return outcome
 
     def _revoke_own(self, sid: str) -> str | None:
         """Revoke the schedule ``sid``: when PortOne revoked it (``revokedAt``, "" if it did not
@@ -93,33 +104,34 @@ class MoveCalls(ScheduleCalls):
         return at if isinstance(at, str) else ""
 
     def _resumed(
-        self, customer_uid: str, slot: str, keep: str, channel: str | None
+        self, customer_uid: str, record: Mapping[str, Any], keep: str, channel: str | None
     ) -> Schedule | MoveResult | None:
-        """Finish the move an earlier run left in ``slot`` ("<schedule id> <revokedAt>"):
-        schedule it again only if it is still revoked by that run's own revocation (the same
-        ``revokedAt``) and its paymentId has no later schedule; the schedule on ``keep`` if
-        an earlier run made it; else None (nothing of this move's to undo)."""
-        sid, _, saved_at = slot.partition(" ")
-        record = self._schedule_record(sid)
-        if record is None or record.get("status") != "REVOKED":
+        """Finish the move of the revoked schedule ``record`` if a move left it half done:
+        schedule it again only if it is still revoked by that move's own revocation (the
+        ``revokedAt`` kept) and its paymentId has no later schedule; the schedule on ``keep``
+        if an earlier run made it; else None (nothing of a move's to undo)."""
+        sid = schedule_id(record)
+        saved = self._directory.moving_schedule(customer_uid, sid)
+        if saved is None:
             return None
-        if not saved_at or not _same_time(record.get("revokedAt"), saved_at):
-            if not saved_at:
-                # Its revoke's answer was not kept (lost, or not kept): whose revocation it is
-                # cannot be told, and a caller's must stand.
-                logger.warning(
-                    "A schedule of %s revoked by an interrupted move may not be scheduled "
-                    "again: %s",
-                    customer_uid,
-                    sid,
-                )
-            return None
-        latest = self._find_schedule(str(record.get("paymentId")))
-        if latest is not None and schedule_id(latest) != sid:
-            if latest.get("billingKey") == keep and latest.get("status") == "SCHEDULED":
-                return parse_schedule(latest)  # moved by the earlier run
-            return None  # scheduled again since, and that one's fate is not this move's
-        return self._schedule_again(record, keep, channel)
+        outcome: Schedule | MoveResult | None = None
+        if saved == REVOKING:
+            # Its revoke's answer was not kept (lost, or not kept): whose revocation it is
+            # cannot be told, and a caller's must stand.
+            logger.warning(
+                "A schedule of %s revoked by an interrupted move is not scheduled again: %s",
+                customer_uid,
+                sid,
+            )
+        elif _same_time(record.get("revokedAt"), saved):
+            latest = self._find_schedule(str(record.get("paymentId")))
+            if latest is None or schedule_id(latest) == sid:
+                outcome = self._schedule_again(record, keep, channel)
+            elif latest.get("billingKey") == keep and latest.get("status") == "SCHEDULED":
+                outcome = parse_schedule(latest)  # moved by the earlier run
+            # else scheduled again since: that one's fate is not this move's
+        self._directory.drop_moving_schedule(customer_uid, sid, saved)
+        return outcome
 
     def _schedule_again(
         self, record: Mapping[str, Any], keep: str, channel: str | None
