@@ -109,15 +109,15 @@ class StoreDirectory:
     def keep_schedule_id(self, payment_id: str, schedule_id: str) -> None:
         self._put(f"v2-schedule:{payment_id}", schedule_id, SCHEDULE_ID_TTL)
 
-    def moving_schedule(self, customer_uid: str) -> str | None:
-        return self._get(f"v2-moving:{customer_uid}")
+    def moving_schedule(self, customer_uid: str, schedule_id: str) -> str | None:
+        return self._get(f"v2-moving:{customer_uid}:{schedule_id}")
 
-    def keep_moving_schedule(self, customer_uid: str, schedule_id: str) -> bool:
-        return self._put(f"v2-moving:{customer_uid}", schedule_id, None)
+    def keep_moving_schedule(self, customer_uid: str, schedule_id: str, slot: str) -> bool:
+        return self._put(f"v2-moving:{customer_uid}:{schedule_id}", slot, None)
 
-    def drop_moving_schedule(self, customer_uid: str, schedule_id: str) -> None:
+    def drop_moving_schedule(self, customer_uid: str, schedule_id: str, slot: str) -> None:
         try:
-            self._store.drop_name(f"v2-moving:{customer_uid}", schedule_id)
+            self._store.drop_name(f"v2-moving:{customer_uid}:{schedule_id}", slot)
         except StateUnavailable:
             # Kept, the move looks at that schedule again next time and finds it moved.
             logger.warning("A moved schedule could not be forgotten", exc_info=True)

@@ -43,13 +43,14 @@ class Directory(Protocol):
     def keep_schedule_id(self, payment_id: str, schedule_id: str) -> None:
         """Remember the schedule just made (or found) for ``paymentId``."""
 
-    def moving_schedule(self, customer_uid: str) -> str | None:
-        """The id of the schedule a move to a re-issued key of ``customer_uid`` revoked and has
-        not scheduled again yet (a move that died between the two resumes from it), if any."""
+    def moving_schedule(self, customer_uid: str, schedule_id: str) -> str | None:
+        """Where a move to a re-issued key of ``customer_uid`` left the schedule
+        ``schedule_id`` (a move that died before scheduling it again is finished from it), if
+        it did: "revoking" (about to revoke it), then the ``revokedAt`` PortOne answered."""
 
-    def keep_moving_schedule(self, customer_uid: str, schedule_id: str) -> bool:
-        """Remember the schedule a move is about to revoke; False when it could not be kept
-        (the move must then not revoke it: a crash would lose it)."""
+    def keep_moving_schedule(self, customer_uid: str, schedule_id: str, slot: str) -> bool:
+        """Remember where a move is with ``schedule_id``; False when it could not be kept (the
+        move must then not revoke it: a crash would lose it)."""
 
-    def drop_moving_schedule(self, customer_uid: str, schedule_id: str) -> None:
-        """The move of ``schedule_id`` is over (forget it if it is still the one kept)."""
+    def drop_moving_schedule(self, customer_uid: str, schedule_id: str, slot: str) -> None:
+        """The move of ``schedule_id`` is over (forget it if ``slot`` is still the one kept)."""

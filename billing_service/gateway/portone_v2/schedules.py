@@ -170,12 +170,15 @@ class ScheduleCalls(CancelCalls):
             )
         return revoked
 
-    def pending_of(self, billing_key: str) -> list[Mapping[str, Any]]:
-        """The key's schedules not started yet (``SCHEDULED``), every one, soonest first."""
+    def pending_of(
+        self, billing_key: str, statuses: Sequence[str] = ("SCHEDULED",)
+    ) -> list[Mapping[str, Any]]:
+        """The key's schedules not started yet (``SCHEDULED``; or in ``statuses``), every
+        one, soonest first."""
         window = {
             "from": SEARCH_FROM,
             "until": SEARCH_UNTIL,
-            "status": ["SCHEDULED"],
+            "status": list(statuses),
             "billingKey": billing_key,
         }
         records: list[Mapping[str, Any]] = []

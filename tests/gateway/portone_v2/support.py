@@ -19,7 +19,7 @@ class MemoryDirectory:
         self.keys: dict[str, str] = {}
         self.payments: dict[str, str] = {}
         self.schedules: dict[str, str] = {}
-        self.moving: dict[str, str] = {}
+        self.moving: dict[tuple[str, str], str] = {}
 
     def billing_key(self, customer_uid: str) -> str | None:
         return self.keys.get(customer_uid)
@@ -45,16 +45,16 @@ class MemoryDirectory:
     def keep_schedule_id(self, payment_id: str, schedule_id: str) -> None:
         self.schedules[payment_id] = schedule_id
 
-    def moving_schedule(self, customer_uid: str) -> str | None:
-        return self.moving.get(customer_uid)
+    def moving_schedule(self, customer_uid: str, schedule_id: str) -> str | None:
+        return self.moving.get((customer_uid, schedule_id))
 
-    def keep_moving_schedule(self, customer_uid: str, schedule_id: str) -> bool:
-        self.moving[customer_uid] = schedule_id
+    def keep_moving_schedule(self, customer_uid: str, schedule_id: str, slot: str) -> bool:
+        self.moving[customer_uid, schedule_id] = slot
         return True
 
-    def drop_moving_schedule(self, customer_uid: str, schedule_id: str) -> None:
-        if self.moving.get(customer_uid) == schedule_id:
-            del self.moving[customer_uid]
+    def drop_moving_schedule(self, customer_uid: str, schedule_id: str, slot: str) -> None:
+        if self.moving.get((customer_uid, schedule_id)) == slot:
+            del self.moving[customer_uid, schedule_id]
 
 
 def make_client(url: str, directory: MemoryDirectory | None = None, **kwargs: Any) -> PortOneClient:

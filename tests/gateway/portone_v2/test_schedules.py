@@ -299,17 +299,85 @@ def test_a_move_stops_at_the_first_refusal(canned):
     assert directory.moving == {}
 
 
-def test_a_move_that_died_after_a_revoke_schedules_that_one_again(canned):
+REVOKED_AT = "2026-12-03T00:00:00Z"
+
+
+def resuming(canned, slot: str, revoked_at: str, *later: dict) -> MemoryDirectory:
+    """A move to billing-key-2 finding sch-1 (o-1) on billing-key-1 revoked at ``revoked_at``,
+    with ``slot`` kept for it by a move that died (``later``: o-1's later schedules)."""
     directory = MemoryDirectory()
-    directory.keep_moving_schedule("uid", "sch-1")
-    canned.add(200, key_info("billing-key-2", issued_at="2026-12-02T00:00:00Z"))
-    canned.add(200, schedule("REVOKED"))
+    directory.keep_moving_schedule("uid", "sch-1", slot)
+    new = key_info("billing-key-2", issued_at="2026-12-02T00:00:00Z")
+    canned.add(200, new)
+    canned.add(200, page(new, key_info()))
+    canned.add(200, page(schedule("REVOKED", revokedAt=revoked_at)))
+    canned.add(200, page(*later, schedule("REVOKED", revokedAt=revoked_at)))
+    return directory
+
+
+def test_a_move_that_died_after_a_revoke_schedules_that_one_again(canned):
+    directory = resuming(canned, REVOKED_AT, REVOKED_AT)
     canned.add(200, {"schedule": {"id": "sch-9"}})
-    canned.add(200, page(key_info("billing-key-2", issued_at="2026-12-02T00:00:00Z")))
 
     result = make_client(canned.url, directory).move_schedules("uid", "billing-key-2")
 
     assert [s.merchant_uid for s in result.moved] == ["o-1"] and directory.moving == {}
+    assert canned.paths[-1] == "/payments/o-1/schedule"
+
+
+@pytest.mark.parametrize(
+    ("slot", "revoked_at"),
+    [
+        (REVOKED_AT, "2026-12-03T00:00:05Z"),  # revoked again since, by the caller
+        ("revoking", REVOKED_AT),  # the move's revoke answer was never kept
+    ],
+)
+def test_a_resumed_move_never_undoes_a_revocation_not_its_own(canned, slot, revoked_at):
+    directory = resuming(canned, slot, revoked_at)
+
+    result = make_client(canned.url, directory).move_schedules("uid", "billing-key-2")
+
+    assert result.moved == [] and directory.moving == {}
+    assert not any(path.endswith("/schedule") for path in canned.paths)
+
+
+def test_a_resumed_move_leaves_a_schedule_made_again_since(canned):
+    """The move's slot outlived its move (forgetting it failed): the paymentId was scheduled
+    again, then that schedule revoked by the caller; the move must not schedule it a third
+    time."""
+    later = schedule("REVOKED", schedule_id="sch-9", billing_key="billing-key-2")
+    directory = resuming(canned, REVOKED_AT, REVOKED_AT, later)
+
+    result = make_client(canned.url, directory).move_schedules("uid", "billing-key-2")
+
+    assert result.moved == [] and directory.moving == {}
+    assert not any(path.endswith("/schedule") for path in canned.paths)
+
+
+def test_a_revoked_schedule_no_move_left_is_not_touched(canned):
+    new = key_info("billing-key-2", issued_at="2026-12-02T00:00:00Z")
+    canned.add(200, new)
+    canned.add(200, page(new, key_info()))
+    canned.add(200, page(schedule("REVOKED", revokedAt=REVOKED_AT)))
+
+    result = make_client(canned.url).move_schedules("uid", "billing-key-2")
+
+    assert result.moved == [] and len(canned.paths) == 3
+    assert search_of(canned.paths[2])["filter"]["status"] == ["SCHEDULED", "REVOKED"]
+
+
+def test_a_move_leaves_a_schedule_someone_else_revoked_first(canned):
+    new = key_info("billing-key-2", issued_at="2026-12-02T00:00:00Z")
+    canned.add(200, new)
+    canned.add(200, page(new, key_info()))
+    canned.add(200, page(schedule()))
+    canned.add(409, error("PAYMENT_SCHEDULE_ALREADY_REVOKED"))
+    directory = MemoryDirectory()
+
+    result = make_client(canned.url, directory).move_schedules("uid", "billing-key-2")
+
+    assert result.moved == [] and result.refused is None and directory.moving == {}
+    assert not any(path.endswith("/schedule") for path in canned.paths)
 
 
 @pytest.mark.parametrize(
