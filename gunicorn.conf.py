@@ -123,16 +123,19 @@ def _start_sandbox(server, settings):
         if portone.api_url is not None:
             return None
         name, variable = "PortOne V2", "PORTONE_API_URL"
-        arguments = ["--api", "v2", "--secret", portone.api_secret, "--store-id", portone.store_id]
+        arguments = ["--api", "v2", "--store-id", portone.store_id]
         # Its webhooks come back to this service (the console's webhook URL), signed with the
         # secret the workers verify them with.
         arguments += ["--webhook-url", _notice_url(settings, "portone")]
-        arguments += ["--webhook-secret", ",".join(portone.webhook_secrets)]
+        # Secrets go through its environment: its command line is anyone's to read (ps).
+        secrets = {"SANDBOX_SECRET": portone.api_secret}
+        secrets["SANDBOX_WEBHOOK_SECRET"] = ",".join(portone.webhook_secrets)
     else:
         if settings.iamport_api_url is not None:
             return None
         name, variable = "I'mport", "IAMPORT_API_URL"
-        arguments = ["--key", settings.iamport_api_key, "--secret", settings.iamport_api_secret]
+        arguments = ["--key", settings.iamport_api_key]
+        secrets = {"SANDBOX_SECRET": settings.iamport_api_secret}
         # Its notices (scheduled charges, approvals) come back to this service, as the console's
         # notice URL makes the real I'mport do: the whole loop works offline.
         arguments += ["--webhook-url", _notice_url(settings, "iamport")]
@@ -140,6 +143,7 @@ def _start_sandbox(server, settings):
         [sys.executable, "-m", "billing_service.sandbox", "--port", "0", *arguments],
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, **secrets},
     )
     line = sandbox.stdout.readline()
     url = line.rsplit(" ", 1)[-1].strip()

@@ -89,6 +89,16 @@ class StoreDirectory:
     def keep_billing_key(self, customer_uid: str, billing_key: str) -> bool:
         return self._put(f"v2-key:{customer_uid}", billing_key, None)
 
+    def issued(self, billing_key: str) -> bool | None:
+        try:
+            return self._store.get_name(f"v2-issued:{billing_key}") is not None
+        except StateUnavailable:
+            logger.warning("A PortOne id could not be read from the state store", exc_info=True)
+            return None
+
+    def keep_issued(self, billing_key: str) -> bool:
+        return self._put(f"v2-issued:{billing_key}", "1", None)
+
     def forget_billing_key(self, customer_uid: str, billing_key: str) -> bool:
         try:
             self._store.drop_name(f"v2-key:{customer_uid}", billing_key)

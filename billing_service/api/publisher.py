@@ -42,7 +42,8 @@ from ..gateway import (
     ScheduledCharge,
     ScheduleNotFound,
 )
-from ..gateway.outcomes import charged_to, failed_before
+from ..gateway.outcomes import charged_to, failed_before, notice_agrees
+from ..state import StateUnavailable
 from .reissuance import DELETE_REPLACED_KEYS, replaced_keys_job
 from .schemas import PaymentSchema
 
@@ -134,24 +135,38 @@ class EventPublisher:
         except PaymentNotFound:
             return "unknown"
         except GatewayError:
-            body = dict(imp_uid=imp_uid, merchant_uid=merchant_uid, status=status)
-            body["cancellation_id"] = cancellation_id
-            # Each cancel's notice is kept apart: a second cancel is not the first's resend.
-            key = f"notice:{imp_uid}:{merchant_uid}:{status}"
-            key = f"{key}:{cancellation_id}" if cancellation_id else key
-            self.outbox.add_job(VERIFY_NOTICE, body, dedup_key=key)
-            self._wake()
-            return "deferred"
-        if not _agrees(payment, merchant_uid, status, cancellation_id):
+            return self.verify_later(imp_uid, merchant_uid, status, cancellation_id)
+        if not notice_agrees(payment, merchant_uid, status, cancellation_id):
             return "mismatch"
         return self.verified(payment, cancellation_id)
+
+    def verify_later(
+        self,
+        imp_uid: str,
+        merchant_uid: str | None,
+        status: str | None,
+        cancellation_id: str | None,
+    ) -> str:
+        """Keep a notice the provider cannot confirm now, to verify on the events' retry
+        schedule (as ``notice``); ``deferred``. Raises StateUnavailable."""
+        body = dict(imp_uid=imp_uid, merchant_uid=merchant_uid, status=status)
+        body["cancellation_id"] = cancellation_id
+        # Each cancel's notice is kept apart: a second cancel is not the first's resend.
+        key = f"notice:{imp_uid}:{merchant_uid}:{status}"
+        key = f"{key}:{cancellation_id}" if cancellation_id else key
+        self.outbox.add_job(VERIFY_NOTICE, body, dedup_key=key)
+        self._wake()
+        return "deferred"
 
     def verified(self, payment: Payment, cancellation_id: str | None = None) -> str:
         """Act on the payment a notice (or a PortOne V2 webhook) named, as the provider showed
         it: its event if it is a billing-key payment of ours and its change recent enough; the
-        outcome, as ``notice``'s (``verified``, ``not_billing_key``, ``mismatch``, ``stale``)."""
-        if not payment.by_billing_key:
-            logger.info("Notice of a non-billing-key payment ignored: %s", payment.imp_uid)
+        outcome, as ``notice``'s (``verified``, ``not_billing_key``, ``mismatch``, ``stale``).
+        Raises StateUnavailable when whose key it was cannot be read now."""
+        if (issued_here := self._client.issued_here(payment)) is None:
+            raise StateUnavailable("Whether the payment's key is ours could not be read.")
+        if not issued_here:  # a browser checkout's, or (V2) a key another integration issued
+            logger.info("Notice of a payment not on a key of ours ignored: %s", payment.imp_uid)
             return "not_billing_key"
         if not self._schedule_agrees(payment):
             return "mismatch"
@@ -352,18 +367,6 @@ def _change_of(payment: Payment, cancellation_id: str | None = None) -> _Change 
         event_type = "schedule.failed" if scheduled else "payment.failed"
         return _Change(event_type, f"{uid}:failed", payment.failed_at)
     return None
-
-
-def _agrees(
-    payment: Payment, merchant_uid: str | None, status: str | None, cancellation_id: str | None
-) -> bool:
-    if merchant_uid is not None and merchant_uid != payment.merchant_uid:
-        return False
-    if status == "cancelled":
-        if cancellation_id is not None:
-            return any(c.cancellation_id == cancellation_id for c in payment.cancel_history)
-        return payment.cancel_amount > 0
-    return status == payment.status
 
 
 def _summary(payment: Payment) -> dict[str, Any]:

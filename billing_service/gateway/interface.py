@@ -76,6 +76,11 @@ class PaymentGateway(Protocol):
         ``BillingKey.Deleted`` webhook), stop naming it behind its ``customer_uid`` if it still
         is; return that ``customer_uid``, else None (always, under V1: it names no key)."""
 
+    def issued_here(self, payment: Payment) -> bool | None:
+        """Whether ``payment`` was made with a key this service issued (PortOne V2: its
+        ``billingKey`` was recorded at issuance; one another integration of the store issued
+        is not); None when that cannot be told now. Under V1: whether it was made by a key."""
+
     def charge_billing_key(self, charge: Charge, *, pending: bool = False) -> ChargeResult:
         """Charge a key under the order ``charge.merchant_uid`` (V2: the paymentId), never twice;
         ``pending``: an earlier attempt of that order is remembered and is looked up first.

@@ -166,6 +166,9 @@ class Payment:
     sandbox: bool = False  # paid through a test channel: no real money moved
     provider: str = "iamport_v1"  # or "portone_v2": which provider made the payment
     pg_code: str | None = None  # a failed payment's PG code (PortOne V2's failure.pgCode)
+    # The key charged as the provider names it (PortOne V2's billingKey; None under I'mport,
+    # which names a key by its customer_uid): whose key it was is checked against it.
+    provider_key: str | None = None
 
     @property
     def by_billing_key(self) -> bool:

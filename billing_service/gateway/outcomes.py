@@ -146,3 +146,17 @@ def refused_cancel(payment: Payment, checksum: int, refusal: ProviderError) -> P
 def _in_order(history: tuple[Cancellation, ...]) -> list[Cancellation]:
     """Oldest first (a stable sort: entries of one second keep I'mport's order)."""
     return sorted(history, key=lambda e: e.cancelled_at.timestamp() if e.cancelled_at else 0.0)
+
+
+def notice_agrees(
+    payment: Payment, merchant_uid: str | None, status: str | None, cancellation_id: str | None
+) -> bool:
+    """Whether a notice's ids and status (a cancel's: the one ``cancellation_id`` names, else
+    any) are what the payment shows."""
+    if merchant_uid is not None and merchant_uid != payment.merchant_uid:
+        return False
+    if status == "cancelled":
+        if cancellation_id is not None:
+            return any(c.cancellation_id == cancellation_id for c in payment.cancel_history)
+        return payment.cancel_amount > 0
+    return status == payment.status

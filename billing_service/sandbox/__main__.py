@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -37,7 +38,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     parser.add_argument("--key", default=None, help="v1: accepted imp_key")
     parser.add_argument(
-        "--secret", default=None, help="v1: accepted imp_secret; v2: the accepted API secret"
+        "--secret",
+        default=os.environ.get("SANDBOX_SECRET") or None,
+        help="v1: accepted imp_secret; v2: the accepted API secret (default: $SANDBOX_SECRET)",
     )
     parser.add_argument("--store-id", default=None, help="v2: the merchant's store id")
     parser.add_argument("--token-ttl", type=int, default=DEFAULT_TOKEN_TTL, help="v1: seconds")
@@ -54,10 +57,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--webhook-secret",
-        default=None,
+        default=os.environ.get("SANDBOX_WEBHOOK_SECRET") or None,
         metavar="WHSEC",
         help="v2: the whsec_<base64> secret signing webhooks; comma-separated, each signs "
-        "(default: one generated)",
+        "(default: $SANDBOX_WEBHOOK_SECRET, else one generated)",
     )
     return parser.parse_args(argv)
 

@@ -17,9 +17,11 @@ from portone_server_sdk import webhook as portone_webhook
 from standardwebhooks import Webhook
 
 from billing_service import create_app
+from billing_service.api.publisher import VERIFY_NOTICE
 from billing_service.config import ConfigError, Settings
 from billing_service.events.outbox import DELIVERY
 from billing_service.extensions import shared
+from billing_service.gateway import GatewayUnavailable
 from billing_service.sandbox import portone_v2
 
 from ..support import (
@@ -132,7 +134,7 @@ def audits(caplog) -> list[dict]:
     return [r.fields for r in caplog.records if getattr(r, "fields", {}).get("action") == "webhook"]
 
 
-def at_portone(sandbox: Sandbox, method: str, path: str, **body: Any) -> dict:
+def at_portone(sandbox: Sandbox, method: str, path: str, /, **body: Any) -> dict:
     """A call made at PortOne by someone else than the service (its console, another system)."""
     resp = requests.request(
         method,
@@ -211,6 +213,61 @@ def test_a_webhook_naming_another_payment_or_none_changes_nothing(app, paid, cap
 
     assert events(app) == ["payment.paid"]
     assert [a["outcome"] for a in audits(caplog)] == ["mismatch", "unknown"]
+
+
+def test_a_payment_on_a_key_another_integration_issued_makes_no_event(app, sandbox, caplog):
+    """Issue 19: events only for payments on keys this service issued. Another integration of
+    the same store issues its own key, even under one of our customer ids, and charges it."""
+    caplog.set_level(logging.INFO, logger="billing_service.audit")
+    issue(app)
+    card = {"number": CARD, "expiryYear": "31", "expiryMonth": "07", "passwordTwoDigits": "47"}
+    card["birthOrBusinessRegistrationNumber"] = "880101"
+    for n, customer_id in enumerate(["someone-elses-customer", UID]):
+        foreign = at_portone(
+            sandbox,
+            "POST",
+            "/billing-keys",
+            method={"card": {"credential": card}},
+            customer={"id": customer_id},
+            channelKey=portone_v2.DEFAULT_CHANNEL_KEY,
+        )["billingKeyInfo"]["billingKey"]
+        at_portone(
+            sandbox,
+            "POST",
+            f"/payments/foreign-{n}/billing-key",
+            billingKey=foreign,
+            orderName="not ours",
+            amount={"total": 1000},
+            currency="KRW",
+            channelKey=portone_v2.DEFAULT_CHANNEL_KEY,
+        )
+        payment = at_portone(sandbox, "GET", f"/payments/foreign-{n}")
+        ids = {"merchant_uid": f"foreign-{n}", "imp_uid": payment["transactionId"]}
+
+        assert post(app, transaction("Paid", ids)).status_code == 200
+
+    assert events(app) == []
+    assert [a["outcome"] for a in audits(caplog)] == ["not_billing_key"] * 2
+
+
+def test_a_webhook_portone_cannot_be_asked_about_now_is_kept_and_verified_later(
+    app, paid, monkeypatch, caplog
+):
+    """As I'mport's notices: kept as a job (200, PortOne need not resend it), verified on the
+    events' retry schedule once PortOne answers."""
+    caplog.set_level(logging.INFO, logger="billing_service.audit")
+    gateway = shared(app).gateway
+
+    def unreachable(merchant_uid: str) -> None:
+        raise GatewayUnavailable("PortOne is down")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(gateway, "find_payment", unreachable)
+        for _ in range(2):  # resent: one job
+            assert post(app, transaction("Paid", paid)).status_code == 200
+    kept = [r for r in shared(app).events.outbox.records(None) if r.kind == VERIFY_NOTICE]
+    assert len(kept) == 1
+    assert [a["outcome"] for a in audits(caplog)] == ["deferred"] * 2
 
 
 @pytest.mark.parametrize(

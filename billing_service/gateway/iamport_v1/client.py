@@ -8,7 +8,7 @@ revokes the key's schedules first, needs them all and is here.
 from __future__ import annotations
 
 from ..exceptions import SchedulesPending
-from ..models import BillingKey, MoveResult
+from ..models import BillingKey, MoveResult, Payment
 from .parsing import parse_billing_key
 from .schedules import ScheduleCalls
 
@@ -27,6 +27,11 @@ class IamportClient(ScheduleCalls):
     def forget_deleted_key(self, provider_key: str) -> str | None:
         """Nothing: I'mport names a key by its customer_uid, with nothing behind it to forget."""
         return None
+
+    def issued_here(self, payment: Payment) -> bool | None:
+        """Whether it was made by a key: I'mport names keys by customer_uid, with no id of
+        their own to record."""
+        return payment.by_billing_key
 
     def delete_billing_key(
         self, customer_uid: str, reason: str | None = None, *, revoke_schedules: bool = False

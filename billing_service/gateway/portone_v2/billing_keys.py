@@ -20,7 +20,7 @@ from ..exceptions import (
     RequestNotSupported,
     UnexpectedResponse,
 )
-from ..models import BillingKey, CardDetails
+from ..models import BillingKey, CardDetails, Payment
 from .answer import Refusal
 from .parsing import issued_key, issued_to, key_id, key_issued_at, parse_billing_key
 from .session import PortOneSession, segment
@@ -77,7 +77,9 @@ class BillingKeyCalls(PortOneSession):
                 "PortOne answered with a billing key that is no longer issued (an earlier "
                 "issuance of this request, replayed); issue again with a new Idempotency-Key."
             )
-        if not self._directory.keep_billing_key(customer_uid, billing_key):
+        if not self._directory.keep_issued(billing_key) or not self._directory.keep_billing_key(
+            customer_uid, billing_key
+        ):
             # Unremembered, the key it replaced would still be charged: the caller retries (with
             # the same key PortOne replays this issuance, and it is remembered then).
             raise KeyNotRemembered("The new billing key could not be recorded; retry.")
@@ -156,6 +158,18 @@ class BillingKeyCalls(PortOneSession):
         return (
             customer_uid if self._directory.forget_billing_key(customer_uid, provider_key) else None
         )
+
+    def issued_here(self, payment: Payment) -> bool | None:
+        """Whether its ``billingKey`` is one the service issued: recorded at issuance, or (a key
+        issued before issuances were recorded) the one it names behind the payment's customer."""
+        key = payment.provider_key
+        if key is None:
+            return False
+        issued = self._directory.issued(key)
+        if issued is None or issued:
+            return issued
+        customer_uid = payment.customer_uid
+        return customer_uid is not None and self._directory.billing_key(customer_uid) == key
 
     def _key_of(self, customer_uid: str) -> Mapping[str, Any]:
         info = self._current_key(customer_uid)

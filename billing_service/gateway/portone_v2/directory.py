@@ -26,6 +26,14 @@ class Directory(Protocol):
         not be kept (a new key must then not be answered: the one it replaced would be
         charged)."""
 
+    def issued(self, billing_key: str) -> bool | None:
+        """Whether the service issued ``billing_key`` (recorded by ``keep_issued``); None when
+        that cannot be read now."""
+
+    def keep_issued(self, billing_key: str) -> bool:
+        """Record for good that the service issued ``billing_key``; False when it could not be
+        kept (the key must then not be answered: its payments would make no event)."""
+
     def forget_billing_key(self, customer_uid: str, billing_key: str) -> bool:
         """Forget the key of ``customer_uid`` if it is still ``billing_key`` (a deleted key);
         False when it could not be forgotten now."""

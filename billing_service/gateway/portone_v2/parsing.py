@@ -120,7 +120,8 @@ def parse_payment(data: Any) -> Payment:
     card = _mapping(method, "card")
     card_name, _ = card_company(_str(card, "issuer"), _str(card, "name"))
     channel = _mapping(data, "channel")
-    by_key = _str(data, "billingKey") is not None
+    billing_key = _str(data, "billingKey")
+    by_key = billing_key is not None
     failure = _mapping(data, "failure")
     return Payment(
         imp_uid=_required_str(data, "transactionId", "payment's transactionId"),
@@ -145,6 +146,7 @@ def parse_payment(data: Any) -> Payment:
         sandbox=channel.get("type") == "TEST",
         provider=PORTONE_V2,
         pg_code=_str(failure, "pgCode"),
+        provider_key=billing_key,
     )
 
 

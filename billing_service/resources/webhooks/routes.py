@@ -171,11 +171,12 @@ class PortOneWebhook(MethodView):
         fetched from PortOne and its current state is sent to your services as a signed event
         (`payment.paid`, `payment.failed`, `payment.cancelled`, `payment.partially_cancelled`;
         `schedule.executed` or `schedule.failed` for a scheduled payment), once per change
-        however often the webhook comes, and only for payments on billing keys of this service.
-        `BillingKey.Deleted` stops the service naming that key behind its `customer_uid` (if it
-        still does); any other type is answered 200 and ignored. Without
+        however often the webhook comes, and only for payments on billing keys this service
+        issued. `BillingKey.Deleted` stops the service naming that key behind its
+        `customer_uid` (if it still does); any other type is answered 200 and ignored. Without
         PORTONE_WEBHOOK_SECRET: 503 `webhook_not_configured` (PortOne retries). If PortOne
-        cannot be asked, 5xx: PortOne sends the webhook again. Under
+        cannot be asked, the webhook is kept and verified later (200); if it cannot be kept,
+        503: PortOne sends it again. Under
         `BILLING_PROVIDER=iamport_v1`: 404 (400 when unsigned).
         """
         settings: Settings = current_app.config["BILLING_SETTINGS"]

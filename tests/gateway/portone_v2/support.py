@@ -20,12 +20,20 @@ class MemoryDirectory:
         self.payments: dict[str, str] = {}
         self.schedules: dict[str, str] = {}
         self.moving: dict[tuple[str, str], str] = {}
+        self.issued_keys: set[str] = set()
 
     def billing_key(self, customer_uid: str) -> str | None:
         return self.keys.get(customer_uid)
 
     def keep_billing_key(self, customer_uid: str, billing_key: str) -> bool:
         self.keys[customer_uid] = billing_key
+        return True
+
+    def issued(self, billing_key: str) -> bool | None:
+        return billing_key in self.issued_keys
+
+    def keep_issued(self, billing_key: str) -> bool:
+        self.issued_keys.add(billing_key)
         return True
 
     def forget_billing_key(self, customer_uid: str, billing_key: str) -> bool:

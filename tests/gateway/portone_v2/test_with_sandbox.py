@@ -407,6 +407,29 @@ def test_a_new_key_that_cannot_be_recorded_is_not_answered_and_its_retry_records
     assert directory.keys["uid"] == k2.provider_key
 
 
+def test_an_issued_key_is_recorded_as_ours_before_it_is_answered(client, directory):
+    """Issue 19: only payments on keys the service issued are its own (their webhooks)."""
+    directory.keep_issued = lambda billing_key: False  # the state store fails just then
+    with seeded("i1"), pytest.raises(KeyNotRemembered):
+        client.issue_billing_key("uid", card())
+    assert directory.keys == {}
+    del directory.keep_issued
+
+    with seeded("i1"):  # the caller's retry: PortOne replays the key, recorded now
+        key = client.issue_billing_key("uid", card())
+    assert directory.issued_keys == {key.provider_key}
+    with seeded("c1"):
+        payment = client.charge_billing_key(charge("o-ours")).payment
+    assert payment.provider_key == key.provider_key
+    assert client.issued_here(payment) is True
+    directory.issued_keys.clear()  # a key issued before issuances were recorded: still named
+    assert client.issued_here(payment) is True
+    directory.keys.clear()  # named no more: another integration's, as far as the service knows
+    assert client.issued_here(payment) is False
+    directory.issued = lambda billing_key: None  # the state store cannot be read
+    assert client.issued_here(payment) is None
+
+
 def test_a_replayed_issuance_of_a_key_deleted_since_is_refused_and_changes_nothing(
     client, directory
 ):
