@@ -3,6 +3,8 @@
 `Shared` is what every fake gets from the server (clock, route faults, call log, stop signal);
 `Fake` is what the server asks of a provider's fake (its routes, how it answers, its background
 threads). `Sandbox` is the pair, as the server and the provider-neutral admin endpoints see it.
+`FakeThreads` is what every fake does with its two threads (its sender of notices or webhooks,
+its scheduler) and with its admin calls.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Any, Protocol
 
+from . import scheduler
 from .calls import CallLog
 from .clock import Clock
 from .faults import FaultQueue
+from .sender import Sender
 from .wire import Reply, Request, Route
 
 
@@ -94,3 +98,62 @@ class Sandbox:
 
     shared: Shared
     fake: Fake
+
+
+class ScheduledState(scheduler.Schedules, Protocol):
+    """What `FakeThreads` reads of a fake's state."""
+
+    execution_lock: threading.Lock
+
+    def reset(self) -> None: ...
+
+
+class FakeThreads:
+    """A fake's sender of notices or webhooks and its scheduler, started, stopped, paused and
+    reset as the server asks; its admin calls run as given. A fake calls `__init__` once its
+    state, context and sender exist, and gives `_execute_due`."""
+
+    name: str
+    state: ScheduledState
+    context: Any  # what its route handlers take
+
+    def __init__(self, sender: Sender, sender_name: str, stopping: threading.Event) -> None:
+        self._sender = sender
+        self._sender_name = sender_name  # in the sender thread's name
+        self._stopping = stopping
+        self._scheduler: threading.Thread | None = None
+
+    def _execute_due(self) -> list[str]:
+        """Run the schedules now due; their ids."""
+        raise NotImplementedError
+
+    def admin(self, route: Route[Any], request: Request) -> Reply:
+        reply = route.handler(self.context, request)
+        assert reply is not None  # admin handlers never reset the connection
+        return reply
+
+    def start(self, port: int) -> None:
+        """Start the sender and the scheduler (executes schedules when due)."""
+        self._sender.start(f"{self.name}-{self._sender_name}-{port}")
+        self._scheduler = scheduler.start(
+            f"{self.name}-scheduler-{port}", self._stopping, self.state, self._execute_due
+        )
+
+    def close(self) -> None:
+        self.state.schedules_changed.set()
+        self._sender.close()  # also wakes the `wait` admin calls
+        if self._scheduler is not None:
+            self._scheduler.join(5)
+
+    def paused(self) -> AbstractContextManager[object]:
+        return self.state.execution_lock
+
+    def reset(self) -> None:
+        """Start-up config, nothing stored, no schedules, nothing queued to send."""
+        self.state.reset()
+        self._sender.reset()
+
+    def clock_moved(self) -> list[str]:
+        """Execute the schedules that became due; their ids."""
+        self.state.schedules_changed.set()
+        return self._execute_due()

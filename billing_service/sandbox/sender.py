@@ -54,6 +54,10 @@ class Sender:
     def snapshot(self) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    def reset(self) -> None:
+        """Drop what is queued and recorded (the sandbox's reset)."""
+        raise NotImplementedError
+
     def _run(self) -> None:
         raise NotImplementedError
 

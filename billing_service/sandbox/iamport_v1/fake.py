@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-import threading
-from contextlib import AbstractContextManager
 from email.message import Message
 from typing import Any
 
-from .. import faults, scheduler
-from ..provider import Shared
+from .. import faults
+from ..provider import FakeThreads, Shared
 from ..server import SandboxServer
 from ..wire import Reply, Request, Route, valid_url
 from . import admin, billing_keys, cards, payments, schedules
@@ -73,12 +70,14 @@ def _extract_token(headers: Message) -> tuple[str | None, str | None]:
     return None, None
 
 
-class IamportV1:
+class IamportV1(FakeThreads):
     """The fake I'mport V1 REST API (a `provider.Fake`), with its notice sender and scheduler."""
 
     name = "iamport-sandbox"
     routes = ROUTES
     admin_routes = admin.ROUTES
+    state: SandboxState
+    context: Context
 
     def __init__(
         self,
@@ -102,7 +101,7 @@ class IamportV1:
         )
         self.notices = Notices(self.state)
         self.context = Context(self.state, shared.stopping, shared.hang_seconds, self.notices)
-        self._scheduler: threading.Thread | None = None
+        super().__init__(self.notices, "notices", shared.stopping)
 
     # --- answering a call ---
 
@@ -142,41 +141,10 @@ class IamportV1:
             return envelope(400, -1, MSG_BAD_BODY)
         return route.handler(self.context, request)
 
-    def admin(self, route: Route[Any], request: Request) -> Reply:
-        reply = route.handler(self.context, request)
-        assert reply is not None  # admin handlers never reset the connection
-        return reply
+    # --- background threads (`FakeThreads`), the clock ---
 
-    # --- background threads, reset, clock ---
-
-    def start(self, port: int) -> None:
-        """Start the notice sender and the scheduler (executes schedules when due)."""
-        self.notices.start(f"{self.name}-notices-{port}")
-        self._scheduler = scheduler.start(
-            f"{self.name}-scheduler-{port}",
-            self.context.stopping,
-            self.state,
-            functools.partial(schedules.execute_due, self.context),
-        )
-
-    def close(self) -> None:
-        self.state.schedules_changed.set()
-        self.notices.close()  # also wakes `notices/wait` calls
-        if self._scheduler is not None:
-            self._scheduler.join(5)
-
-    def paused(self) -> AbstractContextManager[object]:
-        return self.state.execution_lock
-
-    def reset(self) -> None:
-        """Start-up config, nothing stored, no schedules, no notices (queued ones dropped)."""
-        self.state.reset()
-        self.notices.reset()
-
-    def clock_moved(self) -> list[str]:
-        """Execute the schedules that became due; their merchant_uids."""
-        self.state.schedules_changed.set()
-        return schedules.execute_due(self.context)
+    def _execute_due(self) -> list[str]:
+        return schedules.execute_due(self.context)  # merchant_uids
 
 
 def start_sandbox(

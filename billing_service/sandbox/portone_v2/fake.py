@@ -4,14 +4,11 @@ the `Idempotency-Key` of every call that changes something."""
 from __future__ import annotations
 
 import dataclasses
-import functools
-import threading
-from contextlib import AbstractContextManager
 from email.message import Message
 from typing import Any
 
-from .. import faults, scheduler
-from ..provider import Shared
+from .. import faults
+from ..provider import FakeThreads, Shared
 from ..server import SandboxServer
 from ..wire import JSON_CONTENT_TYPE, Reply, Request, Route, valid_url
 from . import admin, billing_keys, cancels, cards, login, payments, schedules, search
@@ -80,13 +77,15 @@ def _kept(reply: Reply | None) -> Reply | None:
     return dataclasses.replace(reply, delay=0.0, trickle=0.0)
 
 
-class PortOneV2:
+class PortOneV2(FakeThreads):
     """The fake PortOne V2 REST API (a `provider.Fake`), with its scheduler and webhook sender
     threads."""
 
     name = "portone-v2-sandbox"
     routes = ROUTES
     admin_routes = admin.ROUTES
+    state: V2State
+    context: Context
 
     def __init__(
         self,
@@ -115,7 +114,7 @@ class PortOneV2:
         )
         self.webhooks = Webhooks(self.state, secret)
         self.context = Context(self.state, shared.stopping, shared.hang_seconds, self.webhooks)
-        self._scheduler: threading.Thread | None = None
+        super().__init__(self.webhooks, "webhooks", shared.stopping)
 
     # --- answering a call ---
 
@@ -196,43 +195,15 @@ class PortOneV2:
             return invalid(MSG_KEY_REUSED)
         return error(409, "IDEMPOTENCY_OUTSTANDING_REQUEST", MSG_OUTSTANDING)
 
-    def admin(self, route: Route[Any], request: Request) -> Reply:
-        reply = route.handler(self.context, request)
-        assert reply is not None  # admin handlers never reset the connection
-        return reply
+    # --- background threads (`FakeThreads`), the clock ---
 
-    # --- background threads, reset, clock ---
-
-    def start(self, port: int) -> None:
-        """Start the webhook sender and the scheduler (runs schedules when due)."""
-        self.webhooks.start(f"{self.name}-webhooks-{port}")
-        self._scheduler = scheduler.start(
-            f"{self.name}-scheduler-{port}",
-            self.context.stopping,
-            self.state,
-            functools.partial(schedules.execute_due, self.context),
-        )
-
-    def close(self) -> None:
-        self.state.schedules_changed.set()
-        self.webhooks.close()  # also wakes `webhooks/wait` calls
-        if self._scheduler is not None:
-            self._scheduler.join(5)
-
-    def paused(self) -> AbstractContextManager[object]:
-        return self.state.execution_lock
-
-    def reset(self) -> None:
-        """Start-up config, nothing stored, no tokens, idempotency keys, schedules or webhooks
-        (queued ones and retries dropped)."""
-        self.state.reset()
-        self.webhooks.reset()
+    def _execute_due(self) -> list[str]:
+        return schedules.execute_due(self.context)  # schedule ids
 
     def clock_moved(self) -> list[str]:
         """Run the schedules that became due (their ids); retries now due go out too."""
-        self.state.schedules_changed.set()
         self.webhooks.wake()
-        return schedules.execute_due(self.context)
+        return super().clock_moved()
 
 
 def start_sandbox(
