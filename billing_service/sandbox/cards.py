@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 # Expiry is judged against the calendar in Korea, where the card companies are; a card
 # expiring "this month" is still valid for the whole KST month.
+from . import faults
 from .clock import KST_OFFSET_SECONDS
 
 _BIRTH = re.compile(r"\d{6}|\d{10}")
@@ -29,10 +30,10 @@ FAULT_RESET_CARD = "4000000000000044"  # TCP RST without any answer
 FAULT_TRICKLE_CARD = "4000000000000051"  # issued at once, success answered a byte at a time
 
 FAULT_HTTP_500 = "http_500"
-FAULT_HANG = "hang"
+FAULT_HANG = faults.HANG  # as `faults.slowed` reads it
 FAULT_HTML = "html"
 FAULT_RESET = "reset"
-FAULT_TRICKLE = "trickle"
+FAULT_TRICKLE = faults.TRICKLE
 
 FAULTS: dict[str, str] = {
     FAULT_HTTP_500_CARD: FAULT_HTTP_500,

@@ -22,6 +22,8 @@ HTTP_401 = "http_401"  # HTTP 401 error before anything is processed: credential
 TRICKLE_HEADERS = "trickle_headers"  # processed normally, status line and headers byte by byte
 STALL = "stall"  # held for hang_seconds before it is processed (the provider still working)
 PG_REFUSAL = "pg_refusal"  # the PG's refusal, before anything is processed
+# Not a route fault: a magic input's answer sent one byte per TRICKLE_INTERVAL (see `slowed`).
+TRICKLE = "trickle"
 
 NAMES = (DROP, LOST, HANG, HTTP_500, HTTP_401, TRICKLE_HEADERS, STALL, PG_REFUSAL)
 # These strike instead of processing the call; the others after it (STALL: before and after).
@@ -101,4 +103,22 @@ def after(fault: str | None, reply: Reply | None, hang_seconds: float) -> Reply 
         return dataclasses.replace(reply, delay=hang_seconds)
     if fault == TRICKLE_HEADERS:
         return dataclasses.replace(reply, head_trickle=TRICKLE_INTERVAL)
+    return reply
+
+
+def pace_of(order_id: str) -> str | None:
+    """How an order id's magic prefix slows its answer: HANG, TRICKLE or None."""
+    if order_id.startswith(FAULT_HANG):
+        return HANG
+    return TRICKLE if order_id.startswith(FAULT_TRICKLE) else None
+
+
+def slowed(reply: Reply, pace: str | None, hang_seconds: float) -> Reply:
+    """A processed call's answer as its magic input asks (a magic card's fault, `pace_of` an
+    order id): HANG holds it back `hang_seconds`, TRICKLE sends it one byte per
+    TRICKLE_INTERVAL."""
+    if pace == HANG:
+        return dataclasses.replace(reply, delay=hang_seconds)
+    if pace == TRICKLE:
+        return dataclasses.replace(reply, trickle=TRICKLE_INTERVAL)
     return reply

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from typing import Any
 
-from ..wire import TRICKLE_INTERVAL, Reply, Request
+from ..faults import slowed
+from ..wire import Reply, Request
 from . import cards, payments
 from .wire import MAX_CUSTOMER_UID_LENGTH, MSG_SERVER_ERROR, Context, envelope
 
@@ -106,11 +106,7 @@ def issue_billing_key(ctx: Context, req: Request) -> Reply | None:
     # Only the flag derived from a magic card is kept, so later charges can be declined.
     charge = cards.charge_behaviour(digits)
     reply = envelope(200, 0, None, ctx.state.put_customer(customer_uid, fields, charge))
-    if fault == cards.FAULT_HANG:
-        return dataclasses.replace(reply, delay=ctx.hang_seconds)
-    if fault == cards.FAULT_TRICKLE:
-        return dataclasses.replace(reply, trickle=TRICKLE_INTERVAL)
-    return reply
+    return slowed(reply, fault, ctx.hang_seconds)
 
 
 def _customer_not_found(ctx: Context, customer_uid: str) -> Reply:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 import secrets
@@ -11,13 +10,13 @@ from typing import Any
 from ..faults import (
     FAULT_500,
     FAULT_DROP,
-    FAULT_HANG,
     FAULT_LOST,
     FAULT_READY,
-    FAULT_TRICKLE,
     PENDING,
+    pace_of,
+    slowed,
 )
-from ..wire import TRICKLE_INTERVAL, Reply, Request
+from ..wire import Reply, Request
 from . import cards
 from .records import (
     BUYER_FIELDS,
@@ -174,11 +173,7 @@ def charge_again(ctx: Context, req: Request) -> Reply | None:
     reply = _charge(ctx, order, pg_silent=ready or merchant_uid.startswith(PENDING))
     if ready or merchant_uid.startswith(FAULT_DROP):
         return None  # whatever happened is stored; the caller never hears of it
-    if merchant_uid.startswith(FAULT_HANG) and reply is not None:
-        return dataclasses.replace(reply, delay=ctx.hang_seconds)
-    if merchant_uid.startswith(FAULT_TRICKLE) and reply is not None:
-        return dataclasses.replace(reply, trickle=TRICKLE_INTERVAL)
-    return reply
+    return None if reply is None else slowed(reply, pace_of(merchant_uid), ctx.hang_seconds)
 
 
 def _hidden(ctx: Context, req: Request) -> bool:

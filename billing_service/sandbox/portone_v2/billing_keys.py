@@ -3,11 +3,11 @@ and their `BillingKey.Issued` / `BillingKey.Deleted` webhooks."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from .. import cards as shared_cards
-from ..wire import TRICKLE_INTERVAL, Reply, Request, json_reply
+from .. import faults
+from ..wire import Reply, Request, json_reply
 from . import cards, records
 from .channels import Channel, channel_by_key
 from .wire import (
@@ -134,11 +134,7 @@ def issue_billing_key(ctx: Context, req: Request) -> Reply | None:
         "channels": info["channels"],
     }
     reply = json_reply(200, {"billingKeyInfo": summary})
-    if fault == shared_cards.FAULT_HANG:
-        return dataclasses.replace(reply, delay=ctx.hang_seconds)
-    if fault == shared_cards.FAULT_TRICKLE:
-        return dataclasses.replace(reply, trickle=TRICKLE_INTERVAL)
-    return reply
+    return faults.slowed(reply, fault, ctx.hang_seconds)
 
 
 def get_billing_key(ctx: Context, req: Request) -> Reply:

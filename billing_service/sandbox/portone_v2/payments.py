@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import cards as shared_cards
 from .. import faults
-from ..wire import TRICKLE_INTERVAL, Reply, Request, json_reply
+from ..wire import Reply, Request, json_reply
 from . import records
 from .billing_keys import channel_not_found, key_deleted, key_not_found
 from .channels import channel_by_key
@@ -209,11 +209,7 @@ def _answer(
         paid_at = attempt.get("paidAt", attempt["requestedAt"])
         summary = {"pgTxId": attempt.get("pgTxId", ""), "paidAt": paid_at}
         reply = json_reply(200, {"payment": summary})
-    if payment_id.startswith(faults.FAULT_HANG):
-        return dataclasses.replace(reply, delay=ctx.hang_seconds)
-    if payment_id.startswith(faults.FAULT_TRICKLE):
-        return dataclasses.replace(reply, trickle=TRICKLE_INTERVAL)
-    return reply
+    return faults.slowed(reply, faults.pace_of(payment_id), ctx.hang_seconds)
 
 
 def lost_after_processing(route: str, req: Request) -> bool:
