@@ -15,8 +15,8 @@ from .wire import (
     Context,
     error,
     invalid,
-    optional_str,
     pg_provider,
+    read_party,
     rfc3339,
     store_refusal,
 )
@@ -83,17 +83,9 @@ def issue_billing_key(ctx: Context, req: Request) -> Reply | None:
     credential = cards.read_credential(body)
     if isinstance(credential, str):
         return invalid(credential)
-    customer = body.get("customer")
-    if customer is not None and not isinstance(customer, dict):
-        return invalid("customer must be an object")
-    custom_data = optional_str(body, "customData")
-    if isinstance(custom_data, Reply):
-        return custom_data
-    notice_urls = body.get("noticeUrls")
-    if notice_urls is not None and not (
-        isinstance(notice_urls, list) and all(isinstance(url, str) for url in notice_urls)
-    ):
-        return invalid("noticeUrls must be a list of strings")
+    party = read_party(body)
+    if isinstance(party, Reply):
+        return party
     channel = _channel(body)  # choosing the channel comes before any card company is asked
     if isinstance(channel, Reply):
         return channel
@@ -121,11 +113,11 @@ def issue_billing_key(ctx: Context, req: Request) -> Reply | None:
         ctx.state.store_id,
         channel.as_json(),
         card,
-        records.customer_json(customer),
-        custom_data,
+        records.customer_json(party.customer),
+        party.custom_data,
     )
     # Only the flag derived from a magic card is kept, so later charges can be declined.
-    info = ctx.state.add_key(info, shared_cards.charge_behaviour(digits), notice_urls)
+    info = ctx.state.add_key(info, shared_cards.charge_behaviour(digits), party.notice_urls)
     if body.get("skipWebhook") is not True:
         _notify(ctx, "BillingKey.Issued", info)
     summary = {

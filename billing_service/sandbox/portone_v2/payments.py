@@ -18,8 +18,8 @@ from .wire import (
     error,
     invalid,
     is_int,
-    optional_str,
     pg_provider,
+    read_party,
     store_refusal,
 )
 
@@ -68,17 +68,9 @@ def read_order(payment_id: str, body: dict[str, Any]) -> records.Order | Reply:
     installment = body.get("installmentMonth")
     if installment is not None and (not is_int(installment) or installment < 0):
         return invalid("installmentMonth must be an int >= 0")
-    customer = body.get("customer")
-    if customer is not None and not isinstance(customer, dict):
-        return invalid("customer must be an object")
-    custom_data = optional_str(body, "customData")
-    if isinstance(custom_data, Reply):
-        return custom_data
-    notice_urls = body.get("noticeUrls")
-    if notice_urls is not None and not (
-        isinstance(notice_urls, list) and all(isinstance(url, str) for url in notice_urls)
-    ):
-        return invalid("noticeUrls must be a list of strings")
+    party = read_party(body)
+    if isinstance(party, Reply):
+        return party
     return records.Order(
         payment_id=payment_id,
         billing_key=body["billingKey"],
@@ -88,8 +80,8 @@ def read_order(payment_id: str, body: dict[str, Any]) -> records.Order | Reply:
         vat=amounts[2],
         currency=body["currency"],
         installment_month=installment,
-        customer=records.customer_json(customer),
-        custom_data=custom_data,
+        customer=records.customer_json(party.customer),
+        custom_data=party.custom_data,
     )
 
 

@@ -101,3 +101,29 @@ def optional_str(body: dict[str, Any], name: str) -> str | None | Reply:
     if value is None or isinstance(value, str):
         return value
     return invalid(f"{name} must be a string")
+
+
+@dataclass(frozen=True)
+class Party:
+    """What an issuance and a payment both carry besides their own fields."""
+
+    customer: dict[str, Any] | None
+    custom_data: str | None
+    notice_urls: list[str] | None
+
+
+def read_party(body: dict[str, Any]) -> Party | Reply:
+    """`customer` (an object), `customData` (a string) and `noticeUrls` (strings), each
+    optional; a 400 for the first that is malformed."""
+    customer = body.get("customer")
+    if customer is not None and not isinstance(customer, dict):
+        return invalid("customer must be an object")
+    custom_data = optional_str(body, "customData")
+    if isinstance(custom_data, Reply):
+        return custom_data
+    notice_urls = body.get("noticeUrls")
+    if notice_urls is not None and not (
+        isinstance(notice_urls, list) and all(isinstance(url, str) for url in notice_urls)
+    ):
+        return invalid("noticeUrls must be a list of strings")
+    return Party(customer, custom_data, notice_urls)
