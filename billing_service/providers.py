@@ -32,11 +32,8 @@ def build_gateway(
     the settings name none)."""
     portone = settings.portone
     if portone is not None:
-        url = portone.api_url or sandbox_url
-        assert url is not None, "the factory starts the sandbox when no PortOne is set"
-        _warn_of_sandbox(settings, "PortOne V2", url)
         return PortOneClient(
-            url,
+            _url(settings, "PortOne V2", portone.api_url or sandbox_url),
             portone.api_secret,
             portone.store_id,
             StoreDirectory(store),
@@ -49,11 +46,8 @@ def build_gateway(
             ca_bundle=settings.iamport_ca_bundle,
             observer=observer,
         )
-    url = settings.iamport_api_url or sandbox_url
-    assert url is not None, "the factory starts the sandbox when no I'mport is set"
-    _warn_of_sandbox(settings, "I'mport", url)
     return IamportClient(
-        url,
+        _url(settings, "I'mport", settings.iamport_api_url or sandbox_url),
         settings.iamport_api_key,
         settings.iamport_api_secret,
         connect_timeout=settings.connect_timeout,
@@ -65,7 +59,10 @@ def build_gateway(
     )
 
 
-def _warn_of_sandbox(settings: Settings, provider: str, url: str) -> None:
+def _url(settings: Settings, provider: str, url: str | None) -> str:
+    """The provider's URL (the factory starts a sandbox when the settings name none), told loud
+    in sandbox mode."""
+    assert url is not None, f"the factory starts the sandbox when no {provider} URL is set"
     if settings.sandbox:
         logger.warning(
             "SANDBOX MODE (BILLING_SANDBOX=true): using the %s sandbox at %s. "
@@ -73,6 +70,7 @@ def _warn_of_sandbox(settings: Settings, provider: str, url: str) -> None:
             provider,
             url,
         )
+    return url
 
 
 class StoreDirectory:
