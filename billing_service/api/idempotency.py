@@ -104,7 +104,7 @@ def idempotent(view: F) -> F:
         try:
             presented = _presented_key()
             if presented is None:
-                _seed_provider_keys(extensions.shared().idempotency_keys[0], None)
+                _seed_provider_keys(None)
                 return view(*args, **kwargs)
             return _keyed(presented, view, args, kwargs)
         finally:
@@ -134,7 +134,7 @@ def _keyed(presented: str, view: Callable[..., Any], args: Any, kwargs: Any) -> 
         return _replay(claim.record)
     attempt = Attempt(store, name, claim.record, resumed=claim.outcome == "resume")
     g.idempotency = attempt
-    _seed_provider_keys(key, f"{presented}\n{fingerprint}")
+    _seed_provider_keys(f"{presented}\n{fingerprint}", key)
     try:
         try:
             response = current_app.make_response(view(*args, **kwargs))
@@ -148,19 +148,21 @@ def _keyed(presented: str, view: Callable[..., Any], args: Any, kwargs: Any) -> 
     return response
 
 
-def _seed_provider_keys(key: bytes, presented: str | None) -> None:
+def _seed_provider_keys(presented: str | None, key: bytes | None = None) -> None:
     """What the provider's own idempotency keys derive from (PortOne V2 takes them; I'mport
     none): an HMAC of the caller, the caller's key with the request's fingerprint, and the
     request, the same for every retry under that key (and another for another request under
     it, once its record is gone), so a resumed attempt sends PortOne the same keys and gets its
     answers replayed; never the caller's key itself. Without a key, this request's own: the
-    order (its merchant_uid, a cancel's balance) is what makes its retry safe."""
-    if extensions.shared().settings.portone is None:
+    order (its merchant_uid, a cancel's balance) is what makes its retry safe. ``key``: the
+    fingerprint key the record was made with (default: the current one)."""
+    billing = extensions.shared()
+    if billing.settings.portone is None:
         return
     claim = presented if presented is not None else f"claim:{uuid.uuid4().hex}"
     caller = g.get("caller", "anonymous")
-    seed = _hmac(key, f"{caller}\n{claim}\n{request.method}\n{request.path}".encode())
-    IDEMPOTENCY_SEED.set(seed)
+    request_line = f"{caller}\n{claim}\n{request.method}\n{request.path}"
+    IDEMPOTENCY_SEED.set(_hmac(key or billing.idempotency_keys[0], request_line.encode()))
 
 
 def _record_name(store: StateStore, presented: str, keys: tuple[bytes, ...]) -> tuple[str, bytes]:
